@@ -1,0 +1,1 @@
+"""Renderers that turn the one process-tree declaration into host configuration."""
