@@ -1,0 +1,1 @@
+"""Users, roles, API keys, login tokens (domain in service.py, HTTP in api.py)."""

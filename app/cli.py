@@ -1,0 +1,171 @@
+"""The ``fms`` command: administration without the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from app.settings import Settings, SettingsError, load, table
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+
+def _services() -> Services:
+    from app.services import build
+
+    return build(load())
+
+
+@click.group()
+def main() -> None:
+    """fms: self-hosted form management with CPU-only AI."""
+
+
+@main.group()
+def admin() -> None:
+    """Administrators."""
+
+
+@admin.command("create")
+@click.option("--username", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def admin_create(username: str, password: str) -> None:
+    """Create an administrator."""
+    svc = _services()
+    user = svc.auth.create_user(username, password, "admin", actor="cli")
+    click.echo(f"created admin {user['username']} ({user['id']})")
+
+
+@main.group()
+def apikey() -> None:
+    """API keys."""
+
+
+@apikey.command("create")
+@click.option("--user", "username", required=True, help="User name; created with --role if missing.")
+@click.option("--role", type=click.Choice(["admin", "editor", "viewer"]), default="viewer", show_default=True)
+@click.option("--forms", default="", help="Comma-separated form ids the key is limited to.")
+@click.option("--scope", type=click.Choice(["read", "write", "manage"]), default="read", show_default=True)
+@click.option("--name", default="cli")
+def apikey_create(username: str, role: str, forms: str, scope: str, name: str) -> None:
+    """Create an API key and print it once."""
+    svc = _services()
+    user = svc.store.get_user_by_name(username)
+    if user is None:
+        user = svc.auth.create_user(username, secrets.token_urlsafe(32), role, actor="cli")
+    elif user["role"] != role:
+        raise click.ClickException(f"user {username} exists with role {user['role']}, not {role}")
+    form_ids = [f for f in forms.split(",") if f] or None
+    key, record = svc.auth.create_api_key(user["id"], scope, form_ids, name, actor="cli")
+    click.echo(key)
+    click.echo(f"id={record['id']} user={username} scope={scope} forms={form_ids or 'all'}", err=True)
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 at the first entry that does not match."""
+    from app.audit import verify
+
+    result = verify(_services().store)
+    if result.ok:
+        click.echo(f"audit chain ok: {result.checked} entries")
+        return
+    click.echo(f"audit chain BROKEN at seq {result.broken_seq}: {result.reason} "
+               f"({result.checked} entries verified before it)", err=True)
+    sys.exit(1)
+
+
+@main.command()
+def check() -> None:
+    """Check configuration and connectivity to the store and Redis."""
+    try:
+        settings = load()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(settings.redacted(), indent=2))
+    svc = _services()
+    svc.store.ping()
+    click.echo("store: ok")
+    click.echo(f"redis: {'ok' if svc.cache.ping() else 'UNREACHABLE'}")
+
+
+@main.command()
+def bootstrap() -> None:
+    """Migrate the store and create FMS_BOOTSTRAP_ADMIN if no user exists."""
+    from app.bootstrap import bootstrap as run
+
+    run(load())
+    click.echo("bootstrap done")
+
+
+@main.command()
+@click.option("--days", type=int, default=30, show_default=True)
+def purge(days: int) -> None:
+    """Hard-delete submissions soft-deleted more than DAYS ago."""
+    count = _services().submissions.purge(days)
+    click.echo(f"purged {count} submissions")
+
+
+@main.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("table")
+def config_table() -> None:
+    """Print the README's configuration table."""
+    click.echo(table())
+
+
+@main.group()
+def render() -> None:
+    """Render the process tree into service-manager configuration."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@render.command("supervisor")
+@click.option("--out", type=click.Path(path_type=Path), default=None)
+@click.option("--redis-port", type=int, default=0, help="Port for the embedded Redis (0: pick a free one).")
+def render_supervisor(out: Path | None, redis_port: int) -> None:
+    """Write the supervisord config for this checkout (and redis.conf when embedded)."""
+    from app.process_tree import cores
+    from app.render.supervisor import Context, redis_conf
+    from app.render.supervisor import render as render_conf
+
+    settings: Settings = load()
+    root = Path(__file__).resolve().parent.parent
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = not settings.redis_url
+    port = redis_port or free_port()
+    if embedded:
+        (data_dir / "redis.conf").write_text(redis_conf(data_dir, port))
+    ctx = Context(root=root, venv=Path(sys.executable).parent, data_dir=data_dir, redis_port=port,
+                  embedded_redis=embedded, cores=cores())
+    text = render_conf(ctx)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"redis://127.0.0.1:{port}/0" if embedded else settings.redis_url)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The Flask application factory: extensions and blueprints, wired in one place."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from flask_compress import Compress
+from werkzeug.exceptions import HTTPException
+
+from app.errors import ApiError, PayloadTooLarge
+from app.http import json_response, services
+from app.observability import context
+from app.observability import logging as fms_logging
+from app.observability.metrics import HTTP_ERRORS, HTTP_REQUESTS, HTTP_SECONDS
+from app.services import Services, build
+from app.settings import Settings, load
+
+log = logging.getLogger("app.access")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+compress = Compress()
+
+
+def create_app(settings: Settings | None = None, svc: Services | None = None) -> Flask:
+    settings = settings or load()
+    fms_logging.configure("api", settings.log_level, settings.log_levels)
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        COMPRESS_ALGORITHM=["gzip"],
+        COMPRESS_MIN_SIZE=1024,
+        COMPRESS_MIMETYPES=["application/json", "text/html", "text/csv", "application/x-ndjson", "text/plain"],
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["fms"] = svc or build(settings)
+    compress.init_app(app)
+    _register_hooks(app)
+    _register_errors(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.auth.api import bp as auth_bp
+    from app.forms.api import bp as forms_bp
+    from app.health.api import bp as health_bp
+    from app.links.api import bp as links_bp
+    from app.submissions.api import bp as submissions_bp
+
+    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp):
+        app.register_blueprint(bp)
+
+
+def _register_hooks(app: Flask) -> None:
+    @app.before_request
+    def start() -> None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        g.token = context.request_id.set(g.request_id)
+        view = app.view_functions.get(request.endpoint or "")
+        if view is not None and not getattr(view, "_fms_public", False):
+            g.principal = services().auth.authenticate(_bearer())
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        HTTP_SECONDS.labels(endpoint, request.method).observe(elapsed)
+        log.info("request", extra={"method": request.method, "path": request.path,
+                                   "status": response.status_code, "duration_ms": round(elapsed * 1000, 2)})
+        return response
+
+    @app.teardown_request
+    def reset(_exc: BaseException | None) -> None:
+        token = g.pop("token", None)
+        if token is not None:
+            context.request_id.reset(token)
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _error_response(status: int, code: str, message: str, details: object, endpoint: str) -> Response:
+    HTTP_ERRORS.labels(endpoint, code).inc()
+    body = {"error": {"code": code, "message": message, "details": details, "request_id": g.get("request_id")}}
+    return json_response(body, status)
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        response = _error_response(exc.status, exc.code, exc.message, exc.details, endpoint)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="fms"'
+        if getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            return api_error(PayloadTooLarge.field("", f"request body is larger than {limit} bytes"))
+        code = (exc.name or "error").lower().replace(" ", "_")
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        response = _error_response(exc.code or 500, code, exc.description or exc.name, [], endpoint)
+        if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        logging.getLogger("app.errors").exception("unhandled error")
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        return _error_response(500, "internal_error", "internal server error", [], endpoint)

@@ -1,0 +1,1 @@
+"""Forms: versioned JSON Schemas for answers (service.py) and their API (api.py)."""

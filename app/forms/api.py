@@ -1,0 +1,74 @@
+"""``/api/v1/forms``: create, read (cached), replace (new version), delete."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from app.errors import BadRequest
+from app.forms.service import public_form
+from app.http import json_body, json_response, principal, services
+
+bp = Blueprint("forms", __name__, url_prefix="/api/v1/forms")
+
+
+@bp.post("")
+def create_form() -> Response:
+    me = principal()
+    me.require("manage")
+    form = services().forms.create(json_body(), me)
+    return json_response(public_form(form), 201, headers={"Location": f"/api/v1/forms/{form['id']}"})
+
+
+@bp.get("")
+def list_forms() -> Response:
+    me = principal()
+    me.require("read")
+    try:
+        limit = int(request.args.get("limit", "50"))
+    except ValueError as exc:
+        raise BadRequest.field("limit", "limit must be an integer") from exc
+    forms = services().forms.list(request.args.get("cursor"), limit, me)
+    next_cursor = forms[-1]["id"] if len(forms) == limit else None
+    return json_response({"items": [public_form(f) for f in forms], "next_cursor": next_cursor})
+
+
+@bp.get("/<form_id>")
+def get_form(form_id: str) -> Response:
+    principal().require("read", form_id)
+    return json_response(raw=services().forms.cached_json(form_id), cacheable=True)
+
+
+@bp.put("/<form_id>")
+def replace_form(form_id: str) -> Response:
+    me = principal()
+    me.require("manage", form_id)
+    expected = None
+    if request.headers.get("If-Match"):
+        raw = request.headers["If-Match"].strip('"W/ ')
+        if not raw.isdigit():
+            raise BadRequest.field("If-Match", "If-Match must carry the form version you edited")
+        expected = int(raw)
+    form = services().forms.replace(form_id, json_body(), me, expected)
+    return json_response(public_form(form))
+
+
+@bp.delete("/<form_id>")
+def delete_form(form_id: str) -> Response:
+    me = principal()
+    me.require("manage", form_id)
+    services().forms.delete(form_id, me)
+    return Response(status=204)
+
+
+@bp.get("/<form_id>/versions")
+def list_versions(form_id: str) -> Response:
+    principal().require("read", form_id)
+    versions = services().forms.versions(form_id)
+    return json_response({"items": [{**v, "id": v["form_id"]} for v in versions]}, cacheable=True)
+
+
+@bp.get("/<form_id>/versions/<int:version>")
+def get_version(form_id: str, version: int) -> Response:
+    principal().require("read", form_id)
+    v = services().forms.version(form_id, version)
+    return json_response({**v, "id": v["form_id"]}, cacheable=True)

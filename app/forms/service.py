@@ -1,0 +1,147 @@
+"""Forms and their versions.
+
+A form's answers schema is JSON Schema 2020-12 for an object. Editing a form
+stores a new version; each submission records the version it was validated
+against, so old submissions stay interpretable.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from app import audit
+from app.auth.service import Principal
+from app.cache import Cache
+from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from app.store import Record, Store
+from app.util import new_id, now_iso
+from app.validation import body_validator, check, pointer
+
+FORM_BODY = body_validator({
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title", "schema"],
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": ["string", "null"], "maxLength": 5000},
+        "schema": {"type": "object"},
+        "settings": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "notify_emails": {"type": "array", "items": {"type": "string", "format": "email"}, "maxItems": 20},
+                "ai": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"fill": {"type": "boolean"}, "embed": {"type": "boolean"},
+                                   "summarize": {"type": "boolean"}},
+                },
+                "spam_check": {"type": "boolean"},
+                "retention_days": {"type": "integer", "minimum": 1, "maximum": 36500},
+            },
+        },
+        "sensitive": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+    },
+})
+CACHE_NS = "form"
+
+
+def _check_answers_schema(schema: dict[str, Any], sensitive: list[str]) -> None:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValidationFailed(
+            "schema is not a valid JSON Schema (draft 2020-12)",
+            [{"pointer": "/schema" + pointer(exc.absolute_path), "message": exc.message, "keyword": "schema"}],
+        ) from exc
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        raise ValidationFailed.field("/schema", "schema must describe an object with 'properties'")
+    unknown = [name for name in sensitive if name not in schema["properties"]]
+    if unknown:
+        raise ValidationFailed(
+            "sensitive names fields that the schema does not have",
+            [{"pointer": f"/sensitive/{sensitive.index(n)}", "message": f"unknown field {n!r}"} for n in unknown],
+        )
+
+
+def public_form(form: Record) -> Record:
+    return {
+        "id": form["id"], "version": form["version"], "title": form["title"],
+        "description": form.get("description"), "schema": form["schema"], "settings": form["settings"],
+        "sensitive": form["sensitive"], "created_at": form["created_at"], "updated_at": form["updated_at"],
+    }
+
+
+class FormService:
+    def __init__(self, store: Store, cache: Cache) -> None:
+        self.store = store
+        self.cache = cache
+
+    def _parse(self, body: Any) -> Record:
+        check(FORM_BODY, body, "form is invalid")
+        _check_answers_schema(body["schema"], body.get("sensitive", []))
+        return {"title": body["title"], "description": body.get("description"), "schema": body["schema"],
+                "settings": body.get("settings", {}), "sensitive": body.get("sensitive", [])}
+
+    def create(self, body: Any, principal: Principal) -> Record:
+        fields = self._parse(body)
+        now = now_iso()
+        form = {"id": new_id(), "owner_id": principal.user_id, "version": 1, **fields,
+                "created_at": now, "updated_at": now, "deleted_at": None, "updated_by": principal.user_id}
+        self.store.create_form(form)
+        audit.record(self.store, "form.create", principal.user_id, form["id"], {"title": form["title"]})
+        return form
+
+    def get(self, form_id: str) -> Record:
+        form = self.store.get_form(form_id)
+        if form is None:
+            raise NotFound(f"form {form_id} not found", code="form_not_found")
+        return form
+
+    def cached_json(self, form_id: str) -> bytes:
+        """The form's public JSON, from Redis when possible (the hot read path)."""
+        hit = self.cache.get(CACHE_NS, form_id)
+        if hit is not None:
+            return hit
+        body = json.dumps(public_form(self.get(form_id)), separators=(",", ":")).encode()
+        self.cache.set(CACHE_NS, form_id, body)
+        return body
+
+    def replace(self, form_id: str, body: Any, principal: Principal, expected: int | None) -> Record:
+        fields = self._parse(body)
+        current = self.get(form_id)
+        if expected is not None and expected != current["version"]:
+            raise Conflict(f"form is at version {current['version']}, not {expected}", code="version_conflict")
+        form = {**current, **fields, "version": current["version"] + 1, "updated_at": now_iso(),
+                "updated_by": principal.user_id}
+        if not self.store.add_form_version(form, current["version"]):
+            raise Conflict("form was changed concurrently; fetch it and retry", code="version_conflict")
+        self.cache.delete(CACHE_NS, form_id)
+        audit.record(self.store, "form.update", principal.user_id, form_id, {"version": form["version"]})
+        return form
+
+    def delete(self, form_id: str, principal: Principal) -> None:
+        if not self.store.delete_form(form_id, now_iso()):
+            raise NotFound(f"form {form_id} not found", code="form_not_found")
+        self.cache.delete(CACHE_NS, form_id)
+        audit.record(self.store, "form.delete", principal.user_id, form_id)
+
+    def versions(self, form_id: str) -> list[Record]:
+        self.get(form_id)
+        return self.store.list_form_versions(form_id)
+
+    def version(self, form_id: str, version: int) -> Record:
+        found = self.store.get_form_version(form_id, version)
+        if found is None:
+            raise NotFound(f"form {form_id} has no version {version}")
+        return found
+
+    def list(self, after: str | None, limit: int, principal: Principal) -> list[Record]:
+        if limit < 1 or limit > 1000:
+            raise BadRequest.field("limit", "limit must be between 1 and 1000")
+        forms = self.store.list_forms(after, limit)
+        return [f for f in forms if principal.allows("read", f["id"])]

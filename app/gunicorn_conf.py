@@ -1,0 +1,50 @@
+"""Gunicorn settings, derived from the fms settings (read once, in the master).
+
+Workers = 2 x cores + 1 (or FMS_WEB_WORKERS), timeout 30 s. HUP reloads the
+workers gracefully (systemd ``ExecReload``). Prometheus multiprocess files
+live in one directory that is emptied at start and per dead worker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from app.settings import load
+
+_settings = load()
+_metrics_dir = _settings.prometheus_dir
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+bind = [f"{_settings.host}:{_settings.port}"]
+workers = _settings.workers
+worker_class = "gthread"
+threads = 4
+timeout = _settings.web_timeout
+graceful_timeout = 25
+keepalive = 5
+backlog = 2048
+max_requests = 20000
+max_requests_jitter = 2000
+accesslog = None  # the app logs one JSON line per request
+errorlog = "-"
+loglevel = "warning"
+proc_name = "fms-api"
+forwarded_allow_ips = "127.0.0.1,::1"
+# Hand the bootstrap (migrations, first admin) to the master, once, before forking.
+preload_app = False
+
+
+def on_starting(server: Any) -> None:
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    from app.bootstrap import bootstrap
+
+    bootstrap(_settings)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,1 @@
+"""Liveness, readiness, metrics, OpenAPI and docs: the unauthenticated surface."""

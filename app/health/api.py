@@ -1,0 +1,78 @@
+"""``/health``, ``/ready``, ``/metrics``, ``/openapi.json`` and ``/docs``."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from flask import Blueprint, Response, request
+
+from app.errors import Forbidden
+from app.http import json_response, public, services
+from app.observability.metrics import exposition
+from app.openapi import docs_html, document
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+@public
+def health() -> Response:
+    """Liveness: the process answers. Nothing else is checked on purpose."""
+    return json_response({"status": "ok"})
+
+
+def _check(fn: object) -> dict[str, object]:
+    start = time.perf_counter()
+    try:
+        ok = fn()  # type: ignore[operator]
+        return {"ok": ok is not False, "ms": round((time.perf_counter() - start) * 1000, 2)}
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return {"ok": False, "error": type(exc).__name__}
+
+
+@bp.get("/ready")
+@public
+def ready() -> Response:
+    """Readiness: the store must answer; Redis being down only degrades."""
+    svc = services()
+    checks = {"store": _check(svc.store.ping), "redis": _check(svc.cache.ping)}
+    for name, probe in READY_PROBES.items():
+        checks[name] = _check(lambda p=probe: p(svc))
+    status = "ok" if all(c["ok"] for c in checks.values()) else "degraded"
+    if not checks["store"]["ok"]:
+        status = "unavailable"
+    return json_response({"status": status, "checks": checks}, 503 if status == "unavailable" else 200)
+
+
+# Other packages (workers' heartbeats, the model) add readiness probes here.
+READY_PROBES: dict[str, object] = {}
+
+
+@bp.get("/metrics")
+@public
+def metrics() -> Response:
+    addr = request.remote_addr or ""
+    if not services().settings.metrics_public and not _loopback(addr):
+        raise Forbidden("metrics are served to loopback clients only")
+    body, content_type = exposition()
+    return Response(body, mimetype=content_type.split(";")[0], headers={"Cache-Control": "no-store"})
+
+
+def _loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
+@bp.get("/openapi.json")
+@public
+def openapi() -> Response:
+    return json_response(document(), cacheable=True)
+
+
+@bp.get("/docs")
+@public
+def docs() -> Response:
+    return Response(docs_html(), mimetype="text/html")

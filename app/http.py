@@ -1,0 +1,63 @@
+"""Helpers every blueprint uses: the caller, JSON bodies, JSON responses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g, request
+
+from app.auth.service import Principal
+from app.errors import BadRequest, UnsupportedMediaType
+from app.services import Services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def services() -> Services:
+    return current_app.extensions["fms"]  # type: ignore[no-any-return]
+
+
+def public(view: F) -> F:
+    """Mark a view as reachable without credentials (checked by a test)."""
+    view._fms_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def principal() -> Principal:
+    """The authenticated caller (the app authenticates before any non-public view)."""
+    return g.principal  # type: ignore[no-any-return]
+
+
+def json_body() -> Any:
+    """The request's JSON, or 400/415 naming what is wrong with it."""
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise UnsupportedMediaType.field("Content-Type", "send the body as application/json")
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise BadRequest.field("", "request body is empty", code="malformed_json")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest.field("", f"malformed JSON: {exc}", code="malformed_json") from exc
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_response(data: Any = None, status: int = 200, *, raw: bytes | None = None,
+                  cacheable: bool = False, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response; ``cacheable`` adds a strong ETag and answers 304 on a match."""
+    body = raw if raw is not None else dumps(data)
+    response = Response(body, status=status, mimetype="application/json", headers=headers)
+    if cacheable and status == 200:
+        response.set_etag(hashlib.blake2b(body, digest_size=16).hexdigest())
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.vary.add("Authorization")
+        response.make_conditional(request)
+    elif request.method == "GET":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,1 @@
+"""Public submission links: anonymous submit with expiry, quota and rate limit."""

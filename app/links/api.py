@@ -1,0 +1,64 @@
+"""Public links: managed by form managers, used anonymously."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from app.forms.service import public_form
+from app.http import json_body, json_response, principal, public, services
+from app.links.service import looks_like_spam, public_link
+from app.submissions.api import idempotency_key
+
+bp = Blueprint("links", __name__, url_prefix="/api/v1")
+
+
+@bp.post("/forms/<form_id>/links")
+def create_link(form_id: str) -> Response:
+    me = principal()
+    me.require("manage", form_id)
+    services().forms.get(form_id)
+    body = json_body() if request.content_length else {}
+    token, link = services().links.create(form_id, body, me)
+    return json_response({**public_link(link), "token": token, "url": f"/api/v1/public/{token}/submissions"}, 201)
+
+
+@bp.get("/forms/<form_id>/links")
+def list_links(form_id: str) -> Response:
+    principal().require("manage", form_id)
+    services().forms.get(form_id)
+    return json_response({"items": [public_link(lk) for lk in services().store.list_links(form_id)]})
+
+
+@bp.delete("/forms/<form_id>/links/<link_id>")
+def revoke_link(form_id: str, link_id: str) -> Response:
+    me = principal()
+    me.require("manage", form_id)
+    services().links.revoke(form_id, link_id, me)
+    return Response(status=204)
+
+
+@bp.get("/public/<token>/form")
+@public
+def public_form_view(token: str) -> Response:
+    svc = services()
+    link = svc.links.admit(token, request.remote_addr or "?")
+    form = public_form(svc.forms.get(link["form_id"]))
+    return json_response({k: form[k] for k in ("id", "version", "title", "description", "schema")})
+
+
+@bp.post("/public/<token>/submissions")
+@public
+def public_submit(token: str) -> Response:
+    svc = services()
+    link = svc.links.admit(token, request.remote_addr or "?")
+    key = idempotency_key()
+    body = json_body()
+    form = svc.forms.get(link["form_id"])
+    scope = f"{form['id']}:link:{link['id']}"
+    replay = key is not None and svc.store.get_idempotency(scope, key) is not None
+    if not replay:  # invalid input and replays must not spend the link's quota
+        svc.submissions.precheck(form, body)
+        svc.links.take_quota(link)
+    status = "quarantined" if looks_like_spam(body.get("answers")) else None
+    result = svc.submissions.create(form, body, None, key, scope, status=status)
+    return json_response(result.body, result.status_code)

@@ -1,0 +1,1 @@
+"""Logging and metrics; usable from the API, the workers and the CLI alike."""

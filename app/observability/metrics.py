@@ -1,0 +1,43 @@
+"""Prometheus metrics shared by every fms process.
+
+In gunicorn each worker is its own process, so the client runs in
+multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set (by the gunicorn
+config) before this module is imported and ``/metrics`` aggregates the
+files of every worker. Without that variable metrics stay in-process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+HTTP_REQUESTS = Counter(
+    "fms_http_requests_total", "HTTP requests by endpoint, method and status.", ["endpoint", "method", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "fms_http_request_seconds", "HTTP request latency by endpoint.", ["endpoint", "method"], buckets=LATENCY_BUCKETS
+)
+HTTP_ERRORS = Counter("fms_http_errors_total", "Responses with an error code, by code.", ["endpoint", "code"])
+CACHE_EVENTS = Counter("fms_cache_requests_total", "Cache lookups by namespace and result.", ["namespace", "result"])
+STORE_SECONDS = Histogram(
+    "fms_store_query_seconds", "Store operation latency.", ["backend", "operation"], buckets=LATENCY_BUCKETS
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format for ``/metrics``, aggregated across processes when needed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,177 @@
+"""One settings object, read once.
+
+Sources, highest first: the process environment, ``NAME_FILE`` (a path whose
+contents are the value — systemd ``LoadCredential=`` and Docker secrets use
+this), then a ``.env`` file in the working directory. Every setting is a
+:class:`Setting` row below; the README's configuration table is generated
+from the same rows (``fms config table``) and a test keeps them in sync.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from app.process_tree import cores
+
+
+def _setting(env: str, default: Any, doc: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": env, "doc": doc, "secret": secret})
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; raised at start-up, never later."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of fms. Build with :func:`load` (or ``Settings.from_env``)."""
+
+    # --- process and HTTP -------------------------------------------------
+    env: str = _setting("FMS_ENV", "production", "`production`, `development` or `test`.")
+    host: str = _setting("FMS_HOST", "127.0.0.1", "Address gunicorn binds to.")
+    port: int = _setting("FMS_PORT", 8000, "Port gunicorn binds to.")
+    data_dir: Path = _setting("FMS_DATA_DIR", Path("./var"), "State: SQLite file, exports, models, embedded Redis.")
+    web_workers: int = _setting("FMS_WEB_WORKERS", 0, "Gunicorn workers; 0 means 2 x cores + 1.")
+    web_timeout: int = _setting("FMS_WEB_TIMEOUT", 30, "Gunicorn worker timeout, seconds.")
+    max_body_bytes: int = _setting("FMS_MAX_BODY_BYTES", 1_048_576, "Largest request body; bigger gets 413.")
+    secret_key: str = _setting("FMS_SECRET_KEY", "", "Key for signing cursors; generated into the data dir when empty.", secret=True)
+    bootstrap_admin: str = _setting("FMS_BOOTSTRAP_ADMIN", "", "`user:password` admin created on first start when no user exists.", secret=True)
+    # --- store --------------------------------------------------------------
+    mongodb_uri: str = _setting("MONGODB_URI", "", "MongoDB connection string; empty means SQLite in the data dir.", secret=True)
+    mongodb_db: str = _setting("FMS_MONGODB_DB", "fms", "MongoDB database name.")
+    sqlite_synchronous: str = _setting("FMS_SQLITE_SYNCHRONOUS", "FULL", "SQLite `synchronous` pragma (`FULL` survives power loss; `NORMAL` is faster).")
+    # --- redis --------------------------------------------------------------
+    redis_url: str = _setting("REDIS_URL", "", "Broker Redis; empty means `scripts/run` starts one in the data dir.", secret=True)
+    cache_redis_url: str = _setting("FMS_CACHE_REDIS_URL", "", "Cache Redis; empty means database 1 of REDIS_URL.", secret=True)
+    cache_ttl: int = _setting("FMS_CACHE_TTL", 300, "Seconds a cached form or list stays in Redis.")
+    # --- auth ---------------------------------------------------------------
+    token_ttl: int = _setting("FMS_TOKEN_TTL", 86_400, "Login token lifetime, seconds.")
+    login_max_failures: int = _setting("FMS_LOGIN_MAX_FAILURES", 5, "Failed logins per user and IP before 429.")
+    login_window: int = _setting("FMS_LOGIN_WINDOW", 900, "Window (seconds) for counting failed logins.")
+    public_rate_limit: int = _setting("FMS_PUBLIC_RATE_LIMIT", 30, "Anonymous submissions per minute per IP and link.")
+    # --- observability -----------------------------------------------------
+    log_level: str = _setting("FMS_LOG_LEVEL", "INFO", "Root log level.")
+    log_levels: str = _setting("FMS_LOG_LEVELS", "", "Per-module levels, e.g. `app.store=DEBUG,werkzeug=WARNING`.")
+    metrics_dir: str = _setting("PROMETHEUS_MULTIPROC_DIR", "", "Prometheus multiprocess directory; empty means `<data_dir>/prometheus`.")
+    metrics_public: bool = _setting("FMS_METRICS_PUBLIC", False, "Serve `/metrics` to non-loopback clients too.")
+
+    # --- tasks (tasks helper) -----------------------------------------------
+    # --- end tasks -----------------------------------------------------------
+
+    # --- inference (inference helper) --------------------------------------
+    # --- end inference -------------------------------------------------------
+
+    @property
+    def workers(self) -> int:
+        return self.web_workers or 2 * cores() + 1
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "fms.sqlite3"
+
+    @property
+    def cache_url(self) -> str:
+        if self.cache_redis_url:
+            return self.cache_redis_url
+        return _with_db(self.redis_url, 1) if self.redis_url else ""
+
+    @property
+    def prometheus_dir(self) -> Path:
+        return Path(self.metrics_dir) if self.metrics_dir else self.data_dir / "prometheus"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env"), **overrides: Any) -> Settings:
+        """Read every setting once; unknown or malformed values fail here."""
+        source = _merged_sources(environ if environ is not None else dict(os.environ), dotenv)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            raw = _lookup(source, name)
+            if raw is not None:
+                values[f.name] = _coerce(name, raw, f.default)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.env not in {"production", "development", "test"}:
+            raise SettingsError(f"FMS_ENV must be production, development or test, not {self.env!r}")
+        if self.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise SettingsError("FMS_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("FMS_MAX_BODY_BYTES must be at least 1024")
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict with secrets masked, for `fms check` and logs."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.metadata["env"]] = "***" if f.metadata["secret"] and value else str(value)
+        return out
+
+
+def _with_db(url: str, db: int) -> str:
+    base, _, tail = url.partition("?")
+    head, sep, last = base.rpartition("/")
+    if sep and last.isdigit() and "//" in head:
+        base = head
+    return f"{base.rstrip('/')}/{db}" + (f"?{tail}" if tail else "")
+
+
+def _merged_sources(environ: dict[str, str], dotenv: Path | None) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def _lookup(source: dict[str, str], name: str) -> str | None:
+    if name in source:
+        return source[name]
+    path = source.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from exc
+    return None
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off", ""}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a valid {type(default).__name__}") from exc
+
+
+def table() -> str:
+    """The README configuration table, generated from the fields above."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in fields(Settings):
+        default = f.default if f.default not in ("", None) else "—"
+        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+@lru_cache(maxsize=1)
+def load() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.from_env()

@@ -1,0 +1,215 @@
+"""The repository interface: what fms asks of a database, and nothing more.
+
+Records are plain dicts (JSON-able) so both backends and the HTTP layer share
+them without mapping code. Every method that writes more than one record
+(a submission with its events and idempotency record, a patch with its
+revision) is one atomic operation in each backend: that is what lets the
+outbox promise that no accepted submission loses its webhook.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+Record = dict[str, Any]
+
+SUBMISSION_STATUSES = ("draft", "submitted", "in_review", "approved", "rejected", "quarantined")
+
+
+class StoreError(Exception):
+    """Base class for store failures the caller can act on."""
+
+
+class Conflict(StoreError):
+    """A uniqueness rule was broken (username taken, version moved on)."""
+
+
+class IdempotencyReplay(StoreError):
+    """The idempotency key was used before; ``record`` is the stored one."""
+
+    def __init__(self, record: Record) -> None:
+        super().__init__("idempotency key already used")
+        self.record = record
+
+
+@dataclass(frozen=True)
+class AnswerFilter:
+    """``answers.<field> <op> value`` with the value already typed from the schema."""
+
+    field: str
+    op: str  # eq ne gt gte lt lte in
+    value: Any
+
+
+@dataclass(frozen=True)
+class SubmissionQuery:
+    """A validated list query; built by the domain layer, never from raw input."""
+
+    form_id: str
+    statuses: tuple[str, ...] = ()
+    answers: tuple[AnswerFilter, ...] = ()
+    created_after: str | None = None
+    created_before: str | None = None
+    deleted: bool = False  # True lists the soft-deleted ones only
+    after: tuple[str, str] | None = None  # keyset cursor (created_at, id), newest first
+    limit: int = 50
+    fields: tuple[str, ...] | None = None  # answer fields to return; None = all
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Store(abc.ABC):
+    """Both backends implement exactly this; the contract tests run on each."""
+
+    # lifecycle ---------------------------------------------------------------
+    @abc.abstractmethod
+    def migrate(self) -> None:
+        """Create tables/collections and every index the queries rely on."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise if the database cannot answer."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # users ---------------------------------------------------------------
+    @abc.abstractmethod
+    def create_user(self, user: Record) -> None:
+        """Raise :class:`Conflict` when the username is taken."""
+
+    @abc.abstractmethod
+    def get_user(self, user_id: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def get_user_by_name(self, username: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def list_users(self) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def update_user(self, user_id: str, changes: Record) -> Record | None: ...
+
+    @abc.abstractmethod
+    def delete_user(self, user_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def count_users(self) -> int: ...
+
+    # credentials: API keys and login tokens, stored by SHA-256 -----------------
+    @abc.abstractmethod
+    def create_credential(self, cred: Record) -> None: ...
+
+    @abc.abstractmethod
+    def get_credential_by_hash(self, token_hash: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def list_credentials(self, kind: str, user_id: str | None = None) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def revoke_credential(self, cred_id: str, at: str) -> bool: ...
+
+    # forms -----------------------------------------------------------------
+    @abc.abstractmethod
+    def create_form(self, form: Record) -> None:
+        """Insert the form and its version 1 (``form`` carries the version fields)."""
+
+    @abc.abstractmethod
+    def get_form(self, form_id: str) -> Record | None:
+        """The current version, or None when missing or deleted."""
+
+    @abc.abstractmethod
+    def list_forms(self, after: str | None, limit: int) -> list[Record]:
+        """Forms newest first, keyset-paginated by id."""
+
+    @abc.abstractmethod
+    def add_form_version(self, form: Record, expected_version: int) -> bool:
+        """Store ``form`` as the next version; False if the version moved on."""
+
+    @abc.abstractmethod
+    def get_form_version(self, form_id: str, version: int) -> Record | None: ...
+
+    @abc.abstractmethod
+    def list_form_versions(self, form_id: str) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def delete_form(self, form_id: str, at: str) -> bool: ...
+
+    # submissions -------------------------------------------------------------
+    @abc.abstractmethod
+    def insert_submission(self, sub: Record, events: list[Record], idempotency: Record | None) -> None:
+        """Atomically store a submission, its outbox events and idempotency record.
+
+        Raises :class:`IdempotencyReplay` (and writes nothing) when
+        ``idempotency`` names a key already stored for its scope.
+        """
+
+    @abc.abstractmethod
+    def get_idempotency(self, scope: str, key: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def get_submission(self, sub_id: str) -> Record | None:
+        """Including soft-deleted ones (``deleted_at`` set)."""
+
+    @abc.abstractmethod
+    def query_submissions(self, q: SubmissionQuery) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def count_submissions(self, q: SubmissionQuery) -> int: ...
+
+    @abc.abstractmethod
+    def update_submission(
+        self, sub_id: str, changes: Record, revision: Record, events: list[Record], expected_rev: int
+    ) -> Record | None:
+        """Apply ``changes``, keep ``revision`` (the state before) and queue ``events``.
+
+        Optimistic: returns None when the stored ``rev`` is not ``expected_rev``.
+        """
+
+    @abc.abstractmethod
+    def list_revisions(self, sub_id: str) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def purge_submissions(self, deleted_before: str) -> int:
+        """Hard-delete submissions soft-deleted before the given time."""
+
+    # public links ------------------------------------------------------------
+    @abc.abstractmethod
+    def create_link(self, link: Record) -> None: ...
+
+    @abc.abstractmethod
+    def get_link_by_hash(self, token_hash: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def list_links(self, form_id: str) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def revoke_link(self, link_id: str, at: str) -> bool: ...
+
+    @abc.abstractmethod
+    def take_link_quota(self, link_id: str) -> bool:
+        """Atomically count one use; False when the quota is spent."""
+
+    # audit (hash chain; the chain itself is computed in app.audit) -------------
+    @abc.abstractmethod
+    def last_audit(self) -> Record | None: ...
+
+    @abc.abstractmethod
+    def insert_audit(self, entry: Record) -> bool:
+        """Insert with ``entry['seq']``; False if that seq exists (lost a race)."""
+
+    @abc.abstractmethod
+    def list_audit(self, after_seq: int, limit: int) -> list[Record]: ...
+
+    # outbox ----------------------------------------------------------------
+    @abc.abstractmethod
+    def add_events(self, events: list[Record]) -> None:
+        """Queue events that belong to no submission write."""
+
+    @abc.abstractmethod
+    def pending_events(self, limit: int) -> list[Record]:
+        """Unsent events, oldest first."""
+
+    @abc.abstractmethod
+    def mark_events_sent(self, event_ids: list[str], at: str) -> None: ...

@@ -1,0 +1,1 @@
+"""Submissions: validation, idempotency, queries, revisions (service.py, query.py, api.py)."""

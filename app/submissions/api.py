@@ -1,0 +1,98 @@
+"""Submissions: create (idempotent), list (cursor + filters), get, patch, delete, restore."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from app.errors import BadRequest
+from app.http import json_body, json_response, principal, services
+from app.store import Record
+from app.submissions.query import parse_list_args
+from app.submissions.service import hidden_fields, public_submission
+
+bp = Blueprint("submissions", __name__, url_prefix="/api/v1")
+IDEMPOTENCY_MAX = 255
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= IDEMPOTENCY_MAX:
+        raise BadRequest.field("Idempotency-Key", f"Idempotency-Key must be 1 to {IDEMPOTENCY_MAX} characters")
+    return key
+
+
+@bp.post("/forms/<form_id>/submissions")
+def create_submission(form_id: str) -> Response:
+    me = principal()
+    me.require("write", form_id)
+    svc = services()
+    key = idempotency_key()
+    body = json_body()
+    form = svc.forms.get(form_id)
+    result = svc.submissions.create(form, body, me.user_id, key, f"{form_id}:{me.user_id}")
+    headers = {"Location": f"/api/v1/submissions/{result.body['id']}"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(result.body, result.status_code, headers=headers)
+
+
+@bp.get("/forms/<form_id>/submissions")
+def list_submissions(form_id: str) -> Response:
+    me = principal()
+    me.require("read", form_id)
+    svc = services()
+    form = svc.forms.get(form_id)
+    query, include_total = parse_list_args(request.args, form, svc.cursors)
+    rows, total = svc.submissions.list(query, include_total)
+    hide = hidden_fields(form, me)
+    body: Record = {"items": [public_submission(r, hide) for r in rows], "next_cursor": None}
+    if len(rows) == query.limit:
+        body["next_cursor"] = svc.cursors.encode(rows[-1]["created_at"], rows[-1]["id"], form_id)
+    if include_total:
+        body["total"] = total
+    return json_response(body)
+
+
+def _load(sub_id: str, scope: str) -> tuple[Record, Record]:
+    svc = services()
+    sub = svc.submissions.get(sub_id)
+    principal().require(scope, sub["form_id"])
+    form = svc.forms.get(sub["form_id"])
+    return sub, form
+
+
+@bp.get("/submissions/<sub_id>")
+def get_submission(sub_id: str) -> Response:
+    sub, form = _load(sub_id, "read")
+    return json_response(public_submission(sub, hidden_fields(form, principal())), cacheable=True)
+
+
+@bp.patch("/submissions/<sub_id>")
+def patch_submission(sub_id: str) -> Response:
+    sub, form = _load(sub_id, "write")
+    updated = services().submissions.patch(sub, json_body(), principal().user_id)
+    return json_response(public_submission(updated, hidden_fields(form, principal())))
+
+
+@bp.delete("/submissions/<sub_id>")
+def delete_submission(sub_id: str) -> Response:
+    sub, _ = _load(sub_id, "write")
+    services().submissions.delete(sub, principal().user_id)
+    return Response(status=204)
+
+
+@bp.post("/submissions/<sub_id>/restore")
+def restore_submission(sub_id: str) -> Response:
+    sub, form = _load(sub_id, "write")
+    restored = services().submissions.restore(sub, principal().user_id)
+    return json_response(public_submission(restored, hidden_fields(form, principal())))
+
+
+@bp.get("/submissions/<sub_id>/revisions")
+def list_revisions(sub_id: str) -> Response:
+    _, form = _load(sub_id, "read")
+    hide = hidden_fields(form, principal())
+    revisions = services().submissions.revisions(sub_id)
+    items = [{**r, "answers": {k: ("[redacted]" if k in hide else v) for k, v in r["answers"].items()}}
+             for r in revisions]
+    return json_response({"items": items})
