@@ -232,6 +232,8 @@ class MongoStore(Store):
     @timed("update_user")
     def update_user(self, user_id: str, changes: Record) -> Record | None:
         _check_keys("users", changes)
+        if "id" in changes:
+            raise ValueError("a user's id cannot change")
         if not changes:
             return self.get_user(user_id)
         try:
@@ -551,7 +553,9 @@ class MongoStore(Store):
         ids = list(event_ids)
         self.db.outbox.update_many({"_id": {"$in": ids}, "pending_at": {"$exists": True}},
                                    {"$set": {"sent_at": at}, "$unset": {"pending_at": ""}})
-        owners = [d["_id"] for d in self.db.submissions.find({"pending_events.id": {"$in": ids}}, {"_id": 1})]
+        # "$exists" repeats the partial index's filter so the planner may use that index.
+        owners = [d["_id"] for d in self.db.submissions.find(
+            {"pending_events.id": {"$exists": True, "$in": ids}}, {"_id": 1})]
         if not owners:
             return
         self.db.submissions.update_many({"_id": {"$in": owners}},

@@ -13,17 +13,12 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # let `pytest tests/store` import app without an install
-    sys.path.insert(0, str(ROOT))
 
 if TYPE_CHECKING:
     from app.store.base import Store
@@ -75,6 +70,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield from _mongomock()
     else:
         yield from _mongodb()
+
+
+@pytest.fixture(params=("mongomock", "mongodb"))
+def mongo_store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """The MongoDB backend only, for checks of how it lays out documents."""
+    yield from (_mongomock() if request.param == "mongomock" else _mongodb())
 
 
 @pytest.fixture

@@ -294,6 +294,22 @@ def test_fields_projection(store: Store, people: list[Record]) -> None:
     assert full_rows[0]["answers"] == people[-1]["answers"]
 
 
+def test_boolean_answers_filter_and_project_as_booleans(store: Store, request: pytest.FixtureRequest) -> None:
+    yes, no = submission("f1", 1, {"ok": True, "n": 1}), submission("f1", 2, {"ok": False, "n": 0})
+    for row in (yes, no):
+        store.insert_submission(row, [], None)
+    assert query(store, answers=(AnswerFilter("ok", "eq", True),)) == [yes["id"]]
+    assert query(store, answers=(AnswerFilter("ok", "ne", True),)) == [no["id"]]
+    assert query(store, answers=(AnswerFilter("ok", "in", (False,)),)) == [no["id"]]
+    if request.node.callspec.params["store"] == "sqlite":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "sqlite.py submission_list_sql picks answers with json_extract(), which turns JSON true/false "
+            "into 1/0; fix: use `answers -> ?` there (then drop this mark)")))
+    rows = store.query_submissions(SubmissionQuery(form_id="f1", fields=("ok",)))
+    assert [r["answers"] for r in rows] == [{"ok": False}, {"ok": True}]
+    assert all(type(r["answers"]["ok"]) is bool for r in rows)
+
+
 def test_deleted_and_live_lists_are_disjoint(store: Store, people: list[Record]) -> None:
     for row in people[:3]:
         assert store.update_submission(row["id"], {"deleted_at": ts(100)}, revision_of(row, 2), [], 1)
