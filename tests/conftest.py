@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.auth.service import hash_password
 from app.factory import create_app
 from app.services import Services
 from app.settings import Settings
+from app.util import new_id, now_iso
 from tests.helpers import RedisServer
 
 SAMPLE_SCHEMA: dict[str, Any] = {
@@ -99,9 +102,31 @@ class Api:
         return self.call("DELETE", path, **kw)
 
 
+ADMIN_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """Argon2 is slow on purpose (~0.3 s here); hash the fixture password once."""
+    return hash_password(ADMIN_PASSWORD)
+
+
+@lru_cache(maxsize=8)
+def hash_once(password: str) -> str:
+    return hash_password(password)
+
+
+def seed_user(svc: Services, username: str, role: str, password_hash: str) -> dict[str, Any]:
+    now = now_iso()
+    user = {"id": new_id(), "username": username, "password_hash": password_hash, "role": role,
+            "active": 1, "created_at": now, "updated_at": now}
+    svc.store.create_user(user)
+    return user
+
+
 @pytest.fixture
-def admin_token(svc: Services) -> str:
-    user = svc.auth.create_user("root", "correct horse battery", "admin", actor="test")
+def admin_token(svc: Services, password_hash: str) -> str:
+    user = seed_user(svc, "root", "admin", password_hash)
     key, _ = svc.auth.create_api_key(user["id"], "manage", None, "test", actor="test")
     return key
 
@@ -119,6 +144,6 @@ def form(api: Api) -> dict[str, Any]:
 
 
 def make_user_key(svc: Services, username: str, role: str, scope: str, forms: list[str] | None = None) -> str:
-    user = svc.store.get_user_by_name(username) or svc.auth.create_user(username, "password123", role, actor="t")
+    user = svc.store.get_user_by_name(username) or seed_user(svc, username, role, hash_once("password123"))
     key, _ = svc.auth.create_api_key(user["id"], scope, forms, "t", actor="t")
     return key
