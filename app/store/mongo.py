@@ -211,9 +211,12 @@ class MongoStore(Store):
         doc = self.db[kind].find_one(flt, _projection(kind))
         return None if doc is None else _from_doc(kind, doc)
 
-    def _find(self, kind: str, flt: dict[str, Any], sort: list[tuple[str, int]], limit: int = 0) -> list[Record]:
+    def _find(self, kind: str, flt: dict[str, Any], sort: list[tuple[str, int]],
+              limit: int | None = None) -> list[Record]:
+        if limit is not None and limit <= 0:
+            return []  # SQL's LIMIT 0; pymongo would read limit(0) as "no limit"
         cursor = self.db[kind].find(flt, _projection(kind)).sort(sort)
-        if limit:
+        if limit is not None:
             cursor = cursor.limit(limit)
         return [_from_doc(kind, d) for d in cursor]
 
@@ -413,6 +416,8 @@ class MongoStore(Store):
     @timed("query_submissions")
     def query_submissions(self, q: SubmissionQuery) -> list[Record]:
         flt = self.submission_filter(q)
+        if q.limit <= 0:
+            return []
         if q.after is not None:
             at, sub_id = q.after
             keyset = {"$or": [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": sub_id}}]}
@@ -535,6 +540,8 @@ class MongoStore(Store):
         A submission sorts by its oldest pending event, so the first ``limit``
         submissions hold every event among the oldest ``limit`` overall.
         """
+        if limit <= 0:
+            return []
         loose = self.db.outbox.find({"pending_at": {"$exists": True}}, {f: 1 for f in EVENT_FIELDS if f != "id"})
         events = [{"id": d["_id"], **{f: d.get(f) for f in EVENT_FIELDS if f != "id"}}
                   for d in loose.sort([("pending_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)]

@@ -449,6 +449,7 @@ def test_audit_sequence_is_unique_and_ordered(store: Store) -> None:
     assert store.list_audit(0, 10) == [audit_entry(1), audit_entry(2), audit_entry(3)]
     assert [e["seq"] for e in store.list_audit(1, 1)] == [2]
     assert store.list_audit(3, 10) == []
+    assert store.list_audit(0, 0) == []  # LIMIT 0 means none, not "no limit"
 
 
 # outbox ------------------------------------------------------------------------------------
@@ -468,6 +469,7 @@ def test_outbox_pending_oldest_first_until_sent(store: Store) -> None:
     everything = [loose_old, s1_created, s2_created, loose_new, s1_updated]
     assert store.pending_events(10) == everything
     assert store.pending_events(3) == everything[:3]
+    assert store.pending_events(0) == []
 
     store.mark_events_sent([loose_old["id"], s1_created["id"]], ts(20))
     assert store.pending_events(10) == [s2_created, loose_new, s1_updated]
