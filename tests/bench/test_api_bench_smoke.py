@@ -1,0 +1,104 @@
+"""Smoke test for scripts/bench/api.py: a one-second run end to end, and Ctrl-C cleanup.
+
+Why: the benchmark starts real redis-server and two gunicorns; a broken Lua
+script, a 422ing benchmark body or a leaked process would otherwise only show
+up when someone runs the full benchmark by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "bench" / "api.py"
+SCENARIOS = ("bare_post", "fms_post", "bare_get", "fms_get")
+
+pytestmark = pytest.mark.slow
+
+
+def bench_env(tmp_path: Path) -> dict[str, str]:
+    # TMPDIR puts every file and process of the run under tmp_path, so leaks can be found.
+    return os.environ | {"TMPDIR": str(tmp_path), "FMS_WEB_WORKERS": "1"}
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Pids whose command line or environment mentions ``marker`` (our run's temp dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        for name in ("cmdline", "environ"):
+            try:
+                if marker.encode() in (entry / name).read_bytes():
+                    found.append(int(entry.name))
+                    break
+            except OSError:
+                continue
+    return found
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_short_run_writes_complete_json(tmp_path: Path) -> None:
+    out = tmp_path / "api.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--duration", "1", "--warmup", "0", "--connections", "4",
+         "--threads", "1", "--out", str(out)],
+        cwd=ROOT, env=bench_env(tmp_path), capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    assert {"host", "config", "scenarios", "ratios", "goals", "checks"} <= doc.keys()
+    assert doc["host"]["cores"] >= 1 and doc["host"]["gunicorn"] != "not installed"
+    assert doc["config"]["gunicorn"]["worker_class"] == "gthread"
+    for name in SCENARIOS:
+        result = doc["scenarios"][name]
+        assert result["rps"] > 0 and result["requests"] > 0, name
+        assert 0 < result["p50_ms"] <= result["p99_ms"], name
+        assert result["errors_total"] == 0, (name, result)
+    assert doc["ratios"]["ingest_vs_bare_post"] > 0
+    assert doc["ratios"]["cached_get_vs_bare_get"] > 0
+    assert isinstance(doc["goals"]["met"], bool)
+    # Every submission wrk counted was stored (plus the one the set-up sends).
+    assert doc["checks"]["fms_submissions_stored"] >= doc["scenarios"]["fms_post"]["requests"] + 1
+    assert doc["checks"]["fms_log_error_lines"] == 0
+    assert "ingest" in proc.stdout and "cached GET" in proc.stdout
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--duration", "20", "--warmup", "0", "--connections", "4",
+         "--threads", "1", "--out", str(tmp_path / "api.json")],
+        cwd=ROOT, env=bench_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        # Wait until the fms side is coming up: the bench itself, the bare master and worker,
+        # then redis-server and the fms master (all carry tmp_path in their command line or env).
+        wait_until(lambda: len(processes_mentioning(str(tmp_path))) >= 5, 30, "servers to start")
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    assert not (tmp_path / "api.json").exists()
+    assert wait_until(lambda: processes_mentioning(str(tmp_path)) == [], 10, "no process left") is True
