@@ -23,6 +23,7 @@ from app.store.base import (
     Store,
     SubmissionQuery,
 )
+from app.store.tasks_sqlite import TasksSQLiteMixin
 from app.store.timing import timed
 
 SCHEMA = """
@@ -96,7 +97,7 @@ def _encode(record: Record) -> Record:
     return {k: json.dumps(v, separators=(",", ":")) if k in JSON_COLUMNS else v for k, v in record.items()}
 
 
-class SQLiteStore(Store):
+class SQLiteStore(TasksSQLiteMixin, Store):
     backend = "sqlite"
 
     def __init__(self, path: Path | str, synchronous: str = "FULL") -> None:
@@ -182,9 +183,14 @@ class SQLiteStore(Store):
 
     @timed("update_user")
     def update_user(self, user_id: str, changes: Record) -> Record | None:
+        if not changes:
+            return self.get_user(user_id)
         sets = ", ".join(f"{k} = :{k}" for k in changes)
-        with self._tx() as c:
-            c.execute(f"UPDATE users SET {sets} WHERE id = :_id", {**changes, "_id": user_id})
+        try:
+            with self._tx() as c:
+                c.execute(f"UPDATE users SET {sets} WHERE id = :_id", {**changes, "_id": user_id})
+        except sqlite3.IntegrityError as exc:
+            raise Conflict("username already taken") from exc
         return self.get_user(user_id)
 
     @timed("delete_user")
@@ -193,6 +199,7 @@ class SQLiteStore(Store):
             c.execute("DELETE FROM credentials WHERE user_id = ?", (user_id,))
             return c.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
 
+    @timed("count_users")
     def count_users(self) -> int:
         return self._one("SELECT COUNT(*) AS n FROM users")["n"]  # type: ignore[index]
 
@@ -335,7 +342,7 @@ class SQLiteStore(Store):
         if q.fields is None:
             cols += ", answers"
         else:
-            picks = ", ".join("?, json_extract(answers, ?)" for _ in q.fields)
+            picks = ", ".join("?, answers -> ?" for _ in q.fields)
             cols += f", json_object({picks}) AS answers" if q.fields else ", '{}' AS answers"
             extra: list[Any] = []
             for name in q.fields:
@@ -423,6 +430,7 @@ class SQLiteStore(Store):
             return cur.rowcount > 0
 
     # audit ----------------------------------------------------------------------
+    @timed("last_audit")
     def last_audit(self) -> Record | None:
         return self._one("SELECT * FROM audit ORDER BY seq DESC LIMIT 1")
 
@@ -435,6 +443,7 @@ class SQLiteStore(Store):
             return False
         return True
 
+    @timed("list_audit")
     def list_audit(self, after_seq: int, limit: int) -> list[Record]:
         return self._all("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))
 

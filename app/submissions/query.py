@@ -64,11 +64,9 @@ def _answer_filter(name: str, op: str, raw: str, schema: Record, param: str) -> 
         values = [_typed(v, kind, param) for v in raw.split(",") if v != ""]
         if not values or len(values) > 100:
             raise BadRequest.field(param, "'in' takes 1 to 100 comma-separated values", code="invalid_filter")
-        if kind == "boolean":
-            values = [int(v) for v in values]
         return AnswerFilter(name, "in", tuple(values))
     value = _typed(raw, kind, param)
-    return AnswerFilter(name, op, int(value) if kind == "boolean" else value)
+    return AnswerFilter(name, op, value)
 
 
 def _timestamp(raw: str, param: str) -> str:

@@ -301,10 +301,6 @@ def test_boolean_answers_filter_and_project_as_booleans(store: Store, request: p
     assert query(store, answers=(AnswerFilter("ok", "eq", True),)) == [yes["id"]]
     assert query(store, answers=(AnswerFilter("ok", "ne", True),)) == [no["id"]]
     assert query(store, answers=(AnswerFilter("ok", "in", (False,)),)) == [no["id"]]
-    if request.node.callspec.params["store"] == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "sqlite.py submission_list_sql picks answers with json_extract(), which turns JSON true/false "
-            "into 1/0; fix: use `answers -> ?` there (then drop this mark)")))
     rows = store.query_submissions(SubmissionQuery(form_id="f1", fields=("ok",)))
     assert [r["answers"] for r in rows] == [{"ok": False}, {"ok": True}]
     assert all(type(r["answers"]["ok"]) is bool for r in rows)
