@@ -62,6 +62,30 @@ class Settings:
     metrics_public: bool = _setting("FMS_METRICS_PUBLIC", False, "Serve `/metrics` to non-loopback clients too.")
 
     # --- tasks (tasks helper) -----------------------------------------------
+    task_max_retries: int = _setting("FMS_TASK_MAX_RETRIES", 3, "Retries after the first attempt before a task is dead (per-actor overrides exist).")
+    task_min_backoff: int = _setting("FMS_TASK_MIN_BACKOFF_MS", 1000, "First retry delay, ms; doubles per attempt, with jitter.")
+    task_max_backoff: int = _setting("FMS_TASK_MAX_BACKOFF_MS", 300_000, "Largest retry delay, ms.")
+    task_time_limits: str = _setting("FMS_TASK_TIME_LIMITS", "high=60,default=120,ai=300,analytics=1800", "Time limit per queue, seconds (`queue=seconds,...`).")
+    task_retention_days: int = _setting("FMS_TASK_RETENTION_DAYS", 30, "Finished task records older than this are purged by the relay.")
+    queue_prefetch: int = _setting("FMS_QUEUE_PREFETCH", 0, "Messages a worker prefetches per queue; 0 means 2 x threads.")
+    worker_timeout_ms: int = _setting("FMS_WORKER_TIMEOUT_MS", 1000, "Longest idle block of a consumer before it polls again, ms.")
+    broker_heartbeat_timeout: int = _setting("FMS_BROKER_HEARTBEAT_TIMEOUT_MS", 60_000, "A worker silent this long is dead; its unacked messages are requeued.")
+    worker_heartbeat_ttl: int = _setting("FMS_WORKER_HEARTBEAT_TTL", 15, "Seconds a worker heartbeat stays valid for /ready.")
+    relay_batch: int = _setting("FMS_RELAY_BATCH", 500, "Outbox events moved to the broker per pipeline.")
+    relay_interval: float = _setting("FMS_RELAY_INTERVAL", 0.2, "Seconds the relay waits when the outbox is empty.")
+    webhook_timeout: float = _setting("FMS_WEBHOOK_TIMEOUT", 10.0, "Seconds per webhook HTTP request.")
+    webhook_disable_after: int = _setting("FMS_WEBHOOK_DISABLE_AFTER", 15, "Consecutive failed attempts after which an endpoint is disabled.")
+    webhook_allow_private: bool = _setting("FMS_WEBHOOK_ALLOW_PRIVATE", False, "Allow webhook targets on private, loopback and link-local addresses.")
+    webhook_allow_nets: str = _setting("FMS_WEBHOOK_ALLOW_NETS", "", "Comma-separated CIDRs allowed as webhook targets despite the SSRF guard.")
+    breaker_fail_max: int = _setting("FMS_BREAKER_FAIL_MAX", 5, "Consecutive failures that open a target's circuit breaker.")
+    breaker_reset: float = _setting("FMS_BREAKER_RESET", 30.0, "Seconds an open circuit waits before a trial call.")
+    smtp_host: str = _setting("FMS_SMTP_HOST", "", "SMTP server for notifications; empty disables e-mail.")
+    smtp_port: int = _setting("FMS_SMTP_PORT", 25, "SMTP port.")
+    smtp_user: str = _setting("FMS_SMTP_USER", "", "SMTP user (empty: no AUTH).")
+    smtp_password: str = _setting("FMS_SMTP_PASSWORD", "", "SMTP password.", secret=True)
+    smtp_starttls: bool = _setting("FMS_SMTP_STARTTLS", False, "Upgrade the SMTP connection with STARTTLS.")
+    smtp_from: str = _setting("FMS_SMTP_FROM", "fms@localhost", "Sender address of notifications.")
+    alert_email: str = _setting("FMS_ALERT_EMAIL", "", "Operator address told when a webhook endpoint is disabled.")
     # --- end tasks -----------------------------------------------------------
 
     # --- inference (inference helper) --------------------------------------

@@ -43,6 +43,7 @@ from app.store.base import (
     StoreError,
     SubmissionQuery,
 )
+from app.store.tasks_mongo import TasksMongoMixin
 from app.store.timing import timed
 
 # The record shape of each collection: the SQLite columns, in order. The
@@ -137,7 +138,7 @@ def _answer_condition(op: str, value: Any) -> dict[str, Any]:
     return {_OPS[op]: value}
 
 
-class MongoStore(Store):
+class MongoStore(TasksMongoMixin, Store):
     """The Store contract on MongoDB (or anything pymongo-compatible, e.g. mongomock)."""
 
     backend = "mongodb"

@@ -1,0 +1,1 @@
+"""Task records as users see them: state, progress, retry and cancel."""

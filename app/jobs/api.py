@@ -1,0 +1,75 @@
+"""``/api/v1/tasks``: task state, progress, retry and cancel."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from app.errors import BadRequest
+from app.http import json_response, principal, services
+from app.jobs.service import JobService, public_task
+
+bp = Blueprint("jobs", __name__, url_prefix="/api/v1/tasks")
+
+
+def _jobs() -> JobService:
+    return JobService(services().store)
+
+
+@bp.get("/<task_id>")
+def get_task(task_id: str) -> Response:
+    me = principal()
+    me.require("read")
+    return json_response(public_task(_jobs().get(task_id, me)))
+
+
+@bp.get("")
+def list_tasks() -> Response:
+    me = principal()
+    me.require("read")
+    try:
+        limit = int(request.args.get("limit", "50"))
+    except ValueError as exc:
+        raise BadRequest.field("limit", "limit must be an integer") from exc
+    rows, cursor = _jobs().list(request.args.get("state"), me, request.args.get("cursor"), limit)
+    return json_response({"items": [public_task(r) for r in rows], "next_cursor": cursor})
+
+
+@bp.post("/<task_id>/retry")
+def retry_task(task_id: str) -> Response:
+    from tasks.broker import replay
+
+    me = principal()
+    me.require("write")
+    rec = _jobs().prepare_retry(task_id, me)
+    replay(rec["message"])
+    return json_response(public_task(_jobs().get(task_id, me)), 202)
+
+
+@bp.post("/<task_id>/cancel")
+def cancel_task(task_id: str) -> Response:
+    me = principal()
+    me.require("write")
+    rec = _jobs().cancel(task_id, me)
+    return json_response(public_task(rec), 200 if rec["state"] == "cancelled" else 202)
+
+
+TASK_OPERATIONS = [
+    ("get", "/api/v1/tasks/{task_id}", "tasks", "Task state, progress, attempts, timings, result or error", 200,
+     None, False, []),
+    ("get", "/api/v1/tasks", "tasks", "List tasks (yours; all for admins)", 200, None, False,
+     [("state", "string", "queued, running, succeeded, failed, dead or cancelled."),
+      ("limit", "integer", "Page size, 1 to 1000."), ("cursor", "string", "Cursor from `next_cursor`.")]),
+    ("post", "/api/v1/tasks/{task_id}/retry", "tasks", "Run a failed, dead or cancelled task again", 202,
+     None, False, []),
+    ("post", "/api/v1/tasks/{task_id}/cancel", "tasks",
+     "Cancel a queued task (200) or ask a running one to stop (202)", 200, None, False, []),
+]
+
+
+def _document() -> None:
+    from app.openapi import EXTRA_OPERATIONS
+
+    EXTRA_OPERATIONS.extend(op for op in TASK_OPERATIONS if op not in EXTRA_OPERATIONS)
+
+
+_document()

@@ -1,0 +1,145 @@
+"""Store extensions for task processing: task records, webhook endpoints, deliveries, marks.
+
+Kept apart from :mod:`app.store.base` so the task system can grow without
+touching the core interface. Both backends inherit a mixin built on this
+class; :meth:`TasksStore.__init_subclass__` chains :meth:`migrate_tasks` onto
+the backend's own ``migrate`` (the "migrate hook"), so the task tables and
+indexes exist whenever the core ones do, with no edit to the core migrate.
+
+Records are plain dicts shaped the same in both backends (the fields below,
+in this order, ``None`` when unset); JSON fields hold any JSON value.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+Record = dict[str, Any]
+
+TASK_STATES = ("queued", "running", "succeeded", "failed", "dead", "cancelled")
+FINISHED_STATES = ("succeeded", "failed", "dead", "cancelled")
+TASK_FIELDS = (
+    "id", "actor", "queue", "state", "progress", "note", "attempts", "max_retries", "message",
+    "result", "error", "request_id", "created_by", "cancel_requested", "created_at", "enqueued_at",
+    "started_at", "finished_at", "updated_at",
+)
+TASK_JSON = frozenset({"message", "result", "error"})
+
+WEBHOOK_FIELDS = (
+    "id", "form_id", "url", "secret", "events", "description", "active", "consecutive_failures",
+    "disabled_reason", "created_by", "created_at", "updated_at",
+)
+WEBHOOK_JSON = frozenset({"events"})
+
+DELIVERY_STATES = ("pending", "retrying", "succeeded", "failed", "skipped")
+DELIVERY_FIELDS = (
+    "id", "endpoint_id", "event_id", "form_id", "topic", "payload", "state", "attempts",
+    "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at",
+)
+DELIVERY_JSON = frozenset({"payload"})
+
+
+def shape(fields: tuple[str, ...], record: Record) -> Record:
+    """Every field present, in order; unknown keys are a caller bug."""
+    unknown = set(record) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    return {f: record.get(f) for f in fields}
+
+
+class TasksStore(abc.ABC):
+    """What the task system asks of a database (implemented by both backends' mixins)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("migrate")
+        if own is None or getattr(own, "_chains_tasks", False):
+            return
+
+        @wraps(own)
+        def migrate(self: TasksStore, _own: Callable[..., None] = own) -> None:
+            _own(self)
+            self.migrate_tasks()
+
+        migrate._chains_tasks = True  # type: ignore[attr-defined]
+        cls.migrate = migrate  # type: ignore[attr-defined]
+
+    @abc.abstractmethod
+    def migrate_tasks(self) -> None:
+        """Create the task tables/collections and their indexes (idempotent)."""
+
+    # task records ------------------------------------------------------------
+    @abc.abstractmethod
+    def put_task(self, task: Record) -> bool:
+        """Insert a task record; False (and nothing written) when its id exists."""
+
+    @abc.abstractmethod
+    def get_task(self, task_id: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def update_task(self, task_id: str, changes: Record, states: tuple[str, ...] | None = None) -> Record | None:
+        """Apply ``changes`` if the record exists (and is in one of ``states``); the new record or None."""
+
+    @abc.abstractmethod
+    def list_tasks(self, state: str | None, created_by: str | None, after: tuple[str, str] | None,
+                   limit: int) -> list[Record]:
+        """Newest first, keyset-paginated by (created_at, id)."""
+
+    @abc.abstractmethod
+    def count_tasks(self, state: str) -> int: ...
+
+    @abc.abstractmethod
+    def purge_tasks(self, finished_before: str) -> int:
+        """Delete finished records older than the given time (retention)."""
+
+    # webhook endpoints ---------------------------------------------------------
+    @abc.abstractmethod
+    def create_webhook(self, hook: Record) -> None: ...
+
+    @abc.abstractmethod
+    def get_webhook(self, hook_id: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def list_webhooks(self, form_id: str) -> list[Record]: ...
+
+    @abc.abstractmethod
+    def update_webhook(self, hook_id: str, changes: Record) -> Record | None: ...
+
+    @abc.abstractmethod
+    def delete_webhook(self, hook_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def webhook_failed(self, hook_id: str, at: str) -> int:
+        """Atomically count one more consecutive failure; the new count."""
+
+    @abc.abstractmethod
+    def webhook_succeeded(self, hook_id: str, at: str) -> None:
+        """Reset the consecutive failure count."""
+
+    # deliveries --------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_delivery(self, delivery: Record) -> tuple[Record, bool]:
+        """Insert unless (event_id, endpoint_id) exists: (the stored record, created?)."""
+
+    @abc.abstractmethod
+    def get_delivery(self, delivery_id: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def update_delivery(self, delivery_id: str, changes: Record,
+                        states: tuple[str, ...] | None = None) -> Record | None: ...
+
+    @abc.abstractmethod
+    def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,
+                        limit: int) -> list[Record]:
+        """Newest first, keyset-paginated by (created_at, id)."""
+
+    # done-marks (idempotency of side effects such as e-mail) ------------------------
+    @abc.abstractmethod
+    def mark_done(self, key: str, at: str) -> bool:
+        """Record that ``key`` happened; False when it was already recorded."""
+
+    @abc.abstractmethod
+    def is_done(self, key: str) -> bool: ...

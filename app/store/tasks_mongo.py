@@ -1,0 +1,173 @@
+"""MongoDB implementation of :class:`app.store.tasks_base.TasksStore` (mixed into MongoStore).
+
+One document per record, ``_id`` = the record id; records come out shaped
+exactly like the SQLite ones (every field, ``None`` when unset).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.store.tasks_base import (
+    DELIVERY_FIELDS,
+    TASK_FIELDS,
+    WEBHOOK_FIELDS,
+    Record,
+    TasksStore,
+    shape,
+)
+
+_DEFAULTS: dict[str, Record] = {
+    "tasks": {"attempts": 0, "cancel_requested": 0},
+    "webhooks": {"active": 1, "consecutive_failures": 0},
+    "deliveries": {"attempts": 0},
+}
+_FIELDS = {"tasks": TASK_FIELDS, "webhooks": WEBHOOK_FIELDS, "deliveries": DELIVERY_FIELDS}
+_NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
+
+
+def _doc(kind: str, record: Record) -> dict[str, Any]:
+    rec = shape(_FIELDS[kind], {**_DEFAULTS[kind], **record})
+    for k, v in _DEFAULTS[kind].items():
+        if rec[k] is None:
+            rec[k] = v
+    rec["_id"] = rec.pop("id")
+    return rec
+
+
+def _rec(kind: str, doc: dict[str, Any] | None) -> Record | None:
+    if doc is None:
+        return None
+    return {f: doc.get("_id") if f == "id" else doc.get(f) for f in _FIELDS[kind]}
+
+
+def _after(flt: dict[str, Any], after: tuple[str, str] | None) -> dict[str, Any]:
+    if after is None:
+        return flt
+    created, row_id = after
+    return {**flt, "$or": [{"created_at": {"$lt": created}}, {"created_at": created, "_id": {"$lt": row_id}}]}
+
+
+class TasksMongoMixin(TasksStore):
+    """Task collections on the MongoDB store; the host class provides ``db``."""
+
+    db: Any
+
+    def migrate_tasks(self) -> None:
+        db = self.db
+        db.tasks.create_index([("state", 1), ("created_at", -1), ("_id", -1)], name="by_state")
+        db.tasks.create_index([("created_by", 1), ("created_at", -1), ("_id", -1)], name="by_creator")
+        db.tasks.create_index([("created_at", -1), ("_id", -1)], name="by_created")
+        db.tasks.create_index([("finished_at", 1)], name="finished",
+                              partialFilterExpression={"finished_at": {"$type": "string"}})
+        db.webhooks.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
+        db.deliveries.create_index([("event_id", 1), ("endpoint_id", 1)], unique=True, name="event_endpoint")
+        db.deliveries.create_index([("endpoint_id", 1), ("created_at", -1), ("_id", -1)], name="by_endpoint")
+        db.deliveries.create_index([("endpoint_id", 1), ("state", 1), ("created_at", -1), ("_id", -1)],
+                                   name="by_endpoint_state")
+
+    def _m_update(self, kind: str, row_id: str, changes: Record, states: tuple[str, ...] | None) -> Record | None:
+        shape(_FIELDS[kind], changes)
+        changes = {k: v for k, v in changes.items() if k != "id"}
+        flt: dict[str, Any] = {"_id": row_id}
+        if states is not None:
+            flt["state"] = {"$in": list(states)}
+        doc = self.db[kind].find_one_and_update(flt, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        return _rec(kind, doc)
+
+    # task records ----------------------------------------------------------------------
+    def put_task(self, task: Record) -> bool:
+        try:
+            self.db.tasks.insert_one(_doc("tasks", task))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def get_task(self, task_id: str) -> Record | None:
+        return _rec("tasks", self.db.tasks.find_one({"_id": task_id}))
+
+    def update_task(self, task_id: str, changes: Record, states: tuple[str, ...] | None = None) -> Record | None:
+        return self._m_update("tasks", task_id, changes, states)
+
+    def list_tasks(self, state: str | None, created_by: str | None, after: tuple[str, str] | None,
+                   limit: int) -> list[Record]:
+        flt: dict[str, Any] = {}
+        if state is not None:
+            flt["state"] = state
+        if created_by is not None:
+            flt["created_by"] = created_by
+        docs = self.db.tasks.find(_after(flt, after)).sort(_NEWEST).limit(limit)
+        return [_rec("tasks", d) for d in docs]  # type: ignore[misc]
+
+    def count_tasks(self, state: str) -> int:
+        return int(self.db.tasks.count_documents({"state": state}))
+
+    def purge_tasks(self, finished_before: str) -> int:
+        res = self.db.tasks.delete_many({"finished_at": {"$type": "string", "$lt": finished_before}})
+        return int(res.deleted_count)
+
+    # webhook endpoints ---------------------------------------------------------------------
+    def create_webhook(self, hook: Record) -> None:
+        self.db.webhooks.insert_one(_doc("webhooks", hook))
+
+    def get_webhook(self, hook_id: str) -> Record | None:
+        return _rec("webhooks", self.db.webhooks.find_one({"_id": hook_id}))
+
+    def list_webhooks(self, form_id: str) -> list[Record]:
+        docs = self.db.webhooks.find({"form_id": form_id}).sort([("created_at", 1), ("_id", 1)])
+        return [_rec("webhooks", d) for d in docs]  # type: ignore[misc]
+
+    def update_webhook(self, hook_id: str, changes: Record) -> Record | None:
+        return self._m_update("webhooks", hook_id, changes, None)
+
+    def delete_webhook(self, hook_id: str) -> bool:
+        return int(self.db.webhooks.delete_one({"_id": hook_id}).deleted_count) > 0
+
+    def webhook_failed(self, hook_id: str, at: str) -> int:
+        doc = self.db.webhooks.find_one_and_update(
+            {"_id": hook_id}, {"$inc": {"consecutive_failures": 1}, "$set": {"updated_at": at}},
+            projection={"consecutive_failures": 1}, return_document=ReturnDocument.AFTER)
+        return int(doc["consecutive_failures"]) if doc else 0
+
+    def webhook_succeeded(self, hook_id: str, at: str) -> None:
+        self.db.webhooks.update_one({"_id": hook_id, "consecutive_failures": {"$ne": 0}},
+                                    {"$set": {"consecutive_failures": 0}})
+
+    # deliveries ----------------------------------------------------------------------------
+    def put_delivery(self, delivery: Record) -> tuple[Record, bool]:
+        created = True
+        try:
+            self.db.deliveries.insert_one(_doc("deliveries", delivery))
+        except DuplicateKeyError:
+            created = False
+        doc = self.db.deliveries.find_one({"event_id": delivery["event_id"], "endpoint_id": delivery["endpoint_id"]})
+        return _rec("deliveries", doc), created  # type: ignore[return-value]
+
+    def get_delivery(self, delivery_id: str) -> Record | None:
+        return _rec("deliveries", self.db.deliveries.find_one({"_id": delivery_id}))
+
+    def update_delivery(self, delivery_id: str, changes: Record,
+                        states: tuple[str, ...] | None = None) -> Record | None:
+        return self._m_update("deliveries", delivery_id, changes, states)
+
+    def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,
+                        limit: int) -> list[Record]:
+        flt: dict[str, Any] = {"endpoint_id": endpoint_id}
+        if state is not None:
+            flt["state"] = state
+        docs = self.db.deliveries.find(_after(flt, after)).sort(_NEWEST).limit(limit)
+        return [_rec("deliveries", d) for d in docs]  # type: ignore[misc]
+
+    # marks -------------------------------------------------------------------------------------
+    def mark_done(self, key: str, at: str) -> bool:
+        try:
+            self.db.task_marks.insert_one({"_id": key, "at": at})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def is_done(self, key: str) -> bool:
+        return self.db.task_marks.find_one({"_id": key}, {"_id": 1}) is not None

@@ -1,0 +1,217 @@
+"""SQLite implementation of :class:`app.store.tasks_base.TasksStore` (mixed into SQLiteStore).
+
+Uses the host class's connection helpers (``_tx``, ``_one``, ``_all``). JSON
+fields are encoded here, so the core module's JSON column list stays as is.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from app.store.tasks_base import (
+    DELIVERY_FIELDS,
+    DELIVERY_JSON,
+    TASK_FIELDS,
+    TASK_JSON,
+    WEBHOOK_FIELDS,
+    WEBHOOK_JSON,
+    Record,
+    TasksStore,
+    shape,
+)
+
+TASKS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, actor TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL,
+    progress REAL, note TEXT, attempts INTEGER NOT NULL DEFAULT 0, max_retries INTEGER, message TEXT,
+    result TEXT, error TEXT, request_id TEXT, created_by TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL, enqueued_at TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, created_at, id);
+CREATE INDEX IF NOT EXISTS tasks_by_creator ON tasks (created_by, created_at, id);
+CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks (created_at, id);
+CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY, form_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, events TEXT NOT NULL,
+    description TEXT, active INTEGER NOT NULL DEFAULT 1, consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    disabled_reason TEXT, created_by TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_form ON webhooks (form_id, created_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event_id TEXT NOT NULL, form_id TEXT, topic TEXT NOT NULL,
+    payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER,
+    last_error TEXT, duration_ms REAL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, delivered_at TEXT,
+    UNIQUE (event_id, endpoint_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries (endpoint_id, created_at, id);
+CREATE INDEX IF NOT EXISTS deliveries_by_endpoint_state ON deliveries (endpoint_id, state, created_at, id);
+CREATE TABLE IF NOT EXISTS task_marks (key TEXT PRIMARY KEY, at TEXT NOT NULL);
+"""
+
+_DEFAULTS: dict[str, Record] = {
+    "tasks": {"attempts": 0, "cancel_requested": 0},
+    "webhooks": {"active": 1, "consecutive_failures": 0},
+    "deliveries": {"attempts": 0},
+}
+
+
+def _enc(record: Record, json_fields: frozenset[str]) -> Record:
+    return {k: json.dumps(v, separators=(",", ":")) if k in json_fields and v is not None else v
+            for k, v in record.items()}
+
+
+def _dec(row: Record | None, json_fields: frozenset[str]) -> Record | None:
+    if row is None:
+        return None
+    for k in json_fields:
+        if isinstance(row.get(k), str):
+            row[k] = json.loads(row[k])
+    return row
+
+
+class TasksSQLiteMixin(TasksStore):
+    """Task tables on the SQLite store; the host class provides the connection."""
+
+    _tx: Any
+    _one: Any
+    _all: Any
+
+    def migrate_tasks(self) -> None:
+        self._conn().executescript(TASKS_SCHEMA)  # type: ignore[attr-defined]
+
+    # generic helpers -----------------------------------------------------------
+    def _t_insert(self, conn: sqlite3.Connection, table: str, fields: tuple[str, ...], js: frozenset[str],
+                  record: Record) -> None:
+        rec = shape(fields, {**_DEFAULTS.get(table, {}), **record})
+        rec = {k: v for k, v in _enc(rec, js).items() if v is not None or k not in _DEFAULTS.get(table, {})}
+        cols = ", ".join(rec)
+        marks = ", ".join(f":{k}" for k in rec)
+        conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rec)
+
+    def _t_update(self, table: str, fields: tuple[str, ...], js: frozenset[str], row_id: str, changes: Record,
+                  states: tuple[str, ...] | None) -> Record | None:
+        shape(fields, changes)
+        enc = _enc(changes, js)
+        assign = ", ".join(f"{k} = :{k}" for k in enc)
+        where = "id = :_id"
+        params: dict[str, Any] = {**enc, "_id": row_id}
+        if states is not None:
+            where += f" AND state IN ({', '.join(f':_s{i}' for i in range(len(states)))})"
+            params.update({f"_s{i}": s for i, s in enumerate(states)})
+        with self._tx() as c:
+            if c.execute(f"UPDATE {table} SET {assign} WHERE {where}", params).rowcount == 0:
+                return None
+        return _dec(self._one(f"SELECT * FROM {table} WHERE id = ?", (row_id,)), js)
+
+    @staticmethod
+    def _page(where: list[str], params: list[Any], after: tuple[str, str] | None) -> None:
+        if after is not None:
+            where.append("(created_at, id) < (?, ?)")
+            params.extend(after)
+
+    # task records ----------------------------------------------------------------
+    def put_task(self, task: Record) -> bool:
+        try:
+            with self._tx() as c:
+                self._t_insert(c, "tasks", TASK_FIELDS, TASK_JSON, task)
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def get_task(self, task_id: str) -> Record | None:
+        return _dec(self._one("SELECT * FROM tasks WHERE id = ?", (task_id,)), TASK_JSON)
+
+    def update_task(self, task_id: str, changes: Record, states: tuple[str, ...] | None = None) -> Record | None:
+        return self._t_update("tasks", TASK_FIELDS, TASK_JSON, task_id, changes, states)
+
+    def list_tasks(self, state: str | None, created_by: str | None, after: tuple[str, str] | None,
+                   limit: int) -> list[Record]:
+        where, params = ["1 = 1"], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if created_by is not None:
+            where.append("created_by = ?")
+            params.append(created_by)
+        self._page(where, params, after)
+        sql = f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
+        return [_dec(r, TASK_JSON) for r in self._all(sql, (*params, limit))]  # type: ignore[misc]
+
+    def count_tasks(self, state: str) -> int:
+        return int(self._one("SELECT COUNT(*) AS n FROM tasks WHERE state = ?", (state,))["n"])
+
+    def purge_tasks(self, finished_before: str) -> int:
+        with self._tx() as c:
+            return int(c.execute(
+                "DELETE FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ?", (finished_before,)
+            ).rowcount)
+
+    # webhook endpoints ---------------------------------------------------------------
+    def create_webhook(self, hook: Record) -> None:
+        with self._tx() as c:
+            self._t_insert(c, "webhooks", WEBHOOK_FIELDS, WEBHOOK_JSON, hook)
+
+    def get_webhook(self, hook_id: str) -> Record | None:
+        return _dec(self._one("SELECT * FROM webhooks WHERE id = ?", (hook_id,)), WEBHOOK_JSON)
+
+    def list_webhooks(self, form_id: str) -> list[Record]:
+        rows = self._all("SELECT * FROM webhooks WHERE form_id = ? ORDER BY created_at, id", (form_id,))
+        return [_dec(r, WEBHOOK_JSON) for r in rows]  # type: ignore[misc]
+
+    def update_webhook(self, hook_id: str, changes: Record) -> Record | None:
+        return self._t_update("webhooks", WEBHOOK_FIELDS, WEBHOOK_JSON, hook_id, changes, None)
+
+    def delete_webhook(self, hook_id: str) -> bool:
+        with self._tx() as c:
+            return int(c.execute("DELETE FROM webhooks WHERE id = ?", (hook_id,)).rowcount) > 0
+
+    def webhook_failed(self, hook_id: str, at: str) -> int:
+        with self._tx() as c:
+            c.execute("UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, updated_at = ? "
+                      "WHERE id = ?", (at, hook_id))
+            row = c.execute("SELECT consecutive_failures FROM webhooks WHERE id = ?", (hook_id,)).fetchone()
+        return int(row["consecutive_failures"]) if row else 0
+
+    def webhook_succeeded(self, hook_id: str, at: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures != 0",
+                      (hook_id,))
+
+    # deliveries ----------------------------------------------------------------------
+    def put_delivery(self, delivery: Record) -> tuple[Record, bool]:
+        created = True
+        try:
+            with self._tx() as c:
+                self._t_insert(c, "deliveries", DELIVERY_FIELDS, DELIVERY_JSON, delivery)
+        except sqlite3.IntegrityError:
+            created = False
+        row = self._one("SELECT * FROM deliveries WHERE event_id = ? AND endpoint_id = ?",
+                        (delivery["event_id"], delivery["endpoint_id"]))
+        return _dec(row, DELIVERY_JSON), created  # type: ignore[return-value]
+
+    def get_delivery(self, delivery_id: str) -> Record | None:
+        return _dec(self._one("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)), DELIVERY_JSON)
+
+    def update_delivery(self, delivery_id: str, changes: Record,
+                        states: tuple[str, ...] | None = None) -> Record | None:
+        return self._t_update("deliveries", DELIVERY_FIELDS, DELIVERY_JSON, delivery_id, changes, states)
+
+    def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,
+                        limit: int) -> list[Record]:
+        where, params = ["endpoint_id = ?"], [endpoint_id]
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        self._page(where, params, after)
+        sql = f"SELECT * FROM deliveries WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
+        return [_dec(r, DELIVERY_JSON) for r in self._all(sql, (*params, limit))]  # type: ignore[misc]
+
+    # marks -----------------------------------------------------------------------------
+    def mark_done(self, key: str, at: str) -> bool:
+        with self._tx() as c:
+            return int(c.execute("INSERT OR IGNORE INTO task_marks (key, at) VALUES (?, ?)", (key, at)).rowcount) > 0
+
+    def is_done(self, key: str) -> bool:
+        return self._one("SELECT 1 AS x FROM task_marks WHERE key = ?", (key,)) is not None

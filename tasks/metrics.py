@@ -1,0 +1,39 @@
+"""Task metrics, written into the Prometheus multiprocess directory.
+
+Every worker process writes its own files there (``PROMETHEUS_MULTIPROC_DIR``
+is set by :mod:`tasks.worker` before prometheus_client is imported) and the
+API's ``/metrics`` aggregates them: no process ever binds a metrics port,
+so nothing collides the way Dramatiq's stock exporter does.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from app.observability.metrics import LATENCY_BUCKETS
+
+RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300)
+
+TASK_LATENCY = Histogram(
+    "fms_task_queue_latency_seconds", "Enqueue (or retry eta) to start of processing.",
+    ["queue", "actor"], buckets=LATENCY_BUCKETS,
+)
+TASK_RUN = Histogram("fms_task_run_seconds", "Task run time.", ["queue", "actor"], buckets=RUN_BUCKETS)
+TASK_OUTCOMES = Counter(
+    "fms_task_outcomes_total", "Finished attempts by outcome (succeeded, failed, retried, dead, cancelled, skipped).",
+    ["queue", "actor", "outcome"],
+)
+TASK_RETRIES = Counter("fms_task_retries_total", "Retries scheduled.", ["queue", "actor"])
+TASKS_DEAD = Counter("fms_tasks_dead_total", "Tasks that exhausted their retries.", ["queue", "actor"])
+QUEUE_DEPTH = Gauge(
+    "fms_queue_depth", "Messages waiting or in flight per queue (sampled by worker heartbeats).", ["queue"],
+    multiprocess_mode="mostrecent",
+)
+BREAKER_STATE = Gauge(
+    "fms_breaker_state", "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.", ["target"],
+    multiprocess_mode="mostrecent",
+)
+RELAY_EVENTS = Counter("fms_relay_events_total", "Outbox events moved to the broker.", ["topic"])
+RELAY_ERRORS = Counter("fms_relay_errors_total", "Relay batches that failed (broker or store down).")
+WEBHOOK_ATTEMPTS = Counter("fms_webhook_attempts_total", "Webhook HTTP attempts by result.", ["result"])
+EMAILS = Counter("fms_emails_total", "Notification e-mails by result.", ["result"])

@@ -1,0 +1,44 @@
+"""The routing table: which queue an actor runs on, decided by its name's prefix.
+
+Real priority comes from separate queues with their own worker processes
+(Dramatiq's ``priority`` only orders messages a worker already fetched), so
+the name of an actor is all it takes to put it on the right workers.
+"""
+
+from __future__ import annotations
+
+QUEUES = ("high", "default", "ai", "analytics")
+
+# (prefix, queue): the longest matching prefix wins; no match means "default".
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("ai.", "ai"),
+    ("webhook.", "default"),
+    ("email.", "default"),
+    ("export.", "analytics"),
+    ("analytics.", "analytics"),
+    ("notify.", "high"),
+    ("validate.", "high"),
+    ("system.", "high"),
+)
+DEFAULT_QUEUE = "default"
+
+
+def queue_for(actor_name: str) -> str:
+    """The queue of ``actor_name`` according to :data:`ROUTES`."""
+    best, queue = -1, DEFAULT_QUEUE
+    for prefix, target in ROUTES:
+        if actor_name.startswith(prefix) and len(prefix) > best:
+            best, queue = len(prefix), target
+    return queue
+
+
+def parse_time_limits(spec: str) -> dict[str, int]:
+    """``"high=60,ai=300"`` → milliseconds per queue; unknown queues are an error."""
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, seconds = part.partition("=")
+        name = name.strip()
+        if name not in QUEUES:
+            raise ValueError(f"unknown queue {name!r} in time limits")
+        limits[name] = int(float(seconds) * 1000)
+    return limits

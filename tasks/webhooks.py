@@ -1,0 +1,1 @@
+"""Webhook actors (filled in below)."""
