@@ -307,6 +307,7 @@ def render_service(process: Process, host: HostConfig) -> str:
         "redis_port": "6379",
         "cores": len(cpus),
         "processes": count,
+        "threads": process.threads,
     }
     unit = [
         HEADER,
