@@ -1,0 +1,1 @@
+"""Model engines: llama.cpp (GGUF) and ONNX Runtime (embeddings)."""

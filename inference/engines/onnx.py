@@ -1,0 +1,85 @@
+"""ONNX Runtime sentence embeddings (all-MiniLM style: mean pooling + L2 norm).
+
+Threads are explicit because the AI worker is pinned to a few cores and ORT
+otherwise sizes its pool from the whole machine; spinning is off because
+ORT's busy-waiting threads burn CPU that the API and other workers share.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+GRAPH_LEVELS = ("disable", "basic", "extended", "all")
+
+
+@dataclass(frozen=True)
+class OnnxConfig:
+    """How to run the embedder. ``graph_optimization`` is one of GRAPH_LEVELS."""
+
+    threads: int = 2
+    graph_optimization: str = "all"
+    max_length: int = 256
+    batch_size: int = 32
+
+
+class OnnxEmbedder:
+    """Embeds texts with an ONNX encoder; one instance per process, not thread-safe."""
+
+    def __init__(self, model_path: str | os.PathLike[str], tokenizer_path: str | os.PathLike[str],
+                 config: OnnxConfig | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.config = config or OnnxConfig()
+        if self.config.graph_optimization not in GRAPH_LEVELS:
+            raise ValueError(f"graph_optimization must be one of {GRAPH_LEVELS}")
+        self.model_path = Path(model_path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(self.config.threads))
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        opts.graph_optimization_level = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }[self.config.graph_optimization]
+        self.session = ort.InferenceSession(str(self.model_path), sess_options=opts,
+                                            providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.enable_truncation(max_length=self.config.max_length)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+        self.embed(["warm-up"])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Return an (n, dim) float32 array of unit-length vectors."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = [self._embed_batch(texts[i:i + self.config.batch_size])
+               for i in range(0, len(texts), self.config.batch_size)]
+        return np.concatenate(out, axis=0)
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encs = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encs], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self.session.run(None, feeds)[0]
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+    def close(self) -> None:
+        """Drop the session (frees its arena) — call on model switch."""
+        self.session = None  # type: ignore[assignment]

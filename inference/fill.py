@@ -1,0 +1,652 @@
+# ruff: noqa: RUF001
+"""Fill a form (JSON Schema) from free text: a draft plus the evidence span of each field.
+
+Why not "prompt + grammar from the whole schema"? With a 270M model that scores
+~60 %: it picks the first enum value, invents order numbers, and the grammar
+(``maxLength`` expands into long rules) makes it slow. Instead each field is
+filled by the cheapest method that is reliable for its shape:
+
+* e-mail, date, phone, order/reference codes, small integers: deterministic
+  extraction (``inference.extract``), assigned to fields by nearby cue words;
+* enums and arrays of enums: lexical evidence first (the option or a known
+  synonym appears in the text); otherwise the LLM's log-likelihood of each
+  option after a question, calibrated against the same question on an empty
+  text (removes the model's prior for "first"/"short" options);
+* booleans: a sentence that mentions the field's concept, polarity from
+  negation cues; no mention -> omitted;
+* strings: extractive — a pattern match or the LLM's short answer aligned back
+  onto the input; if it does not align, the field is omitted (no invention).
+
+Fields the text does not support are left out unless the schema requires them;
+required fields fall back to the LLM under an explicitly compiled grammar. The
+result is validated with ``Draft202012Validator`` (format checks on) and
+repaired (invalid optional fields dropped) so it always validates.
+The few-shot prefix is constant, so llama.cpp's prefix cache evaluates it once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from jsonschema import Draft202012Validator
+
+from inference import extract as ex
+from inference.engines.llama import LlamaEngine
+
+FEW_SHOT = (
+    "Read each text and answer the question with words copied from the text.\n\n"
+    "Text: Hello, I am Peter Novak from Delta Freight. The parcel was left at the back door of "
+    "12 Baker Street on 4 May. Nobody was home.\n"
+    "Question: Where did it happen?\nAnswer: 12 Baker Street\n\n"
+    "Text: Hello, I am Peter Novak from Delta Freight. The parcel was left at the back door of "
+    "12 Baker Street on 4 May. Nobody was home.\n"
+    "Question: What is the company?\nAnswer: Delta Freight\n\n"
+    "Text: My car was scratched in the supermarket car park. Please call me back.\n"
+    "Question: What is the person's name?\nAnswer: none\n\n"
+    "Text: The coffee machine on the third floor is leaking water again. Signed, Julia Berg\n"
+    "Question: What is the name?\nAnswer: Julia Berg\n\n"
+)
+
+NEGATION = re.compile(
+    r"\b(no|not|nobody|none|never|without|unhurt|uninjured|unharmed|expired|ended|lapsed|"
+    r"out of|don't|doesn't|didn't|won't|isn't|wasn't|weren't|aren't|no one|n't)\b|n't\b", re.I)
+
+#: Generic synonyms for frequent form concepts (used for enum/boolean/integer cue matching).
+SYNONYMS: dict[str, list[str]] = {
+    "theft": ["stole", "stolen", "steal", "pickpocket", "snatched", "robbed", "took my"],
+    "burglary": ["broke into", "break-in", "broken into", "burglar", "forced open", "forced entry"],
+    "assault": ["attacked", "punched", "beaten", "beat up", "hit me", "stabbed", "kicked", "assaulted"],
+    "vandalism": ["graffiti", "smashed", "spray-painted", "vandal", "damaged", "defaced", "slashed"],
+    "fraud": ["scam", "scammed", "unauthorised", "unauthorized", "phishing", "pretending", "fraudulent",
+              "never authorised", "card details"],
+    "traffic_accident": ["collision", "crash", "knocked down", "collided", "car accident", "hit by a",
+                         "rear-ended", "taxi", "van"],
+    "harassment": ["harass", "offensive messages", "following me", "stalking", "threatening messages",
+                   "intimidat"],
+    "critical": ["urgent", "outage", "emergency", "fire", "smoke", "whole team", "all users",
+                 "won't turn on", "cannot work", "can't work", "completely down", "is down", "critical"],
+    "high": ["can't use", "cannot use", "barely", "stopped working", "no longer works", "not working",
+             "drops the connection", "stopped charging", "can't really use", "high priority"],
+    "medium": ["annoying", "moderate", "frustrating", "slows", "intermittent", "sometimes fails",
+               "medium priority", "keeps jamming", "restarts"],
+    "low": ["minor", "small", "cosmetic", "not a big deal", "low priority", "not urgent",
+            "works fine", "slightly", "a bit"],
+    "vip": ["v.i.p"],
+    "student": ["students", "university", "uni "],
+    "sick": ["ill", "flu", "fever", "doctor", "unwell", "illness", "sick"],
+    "vacation": ["holiday", "vacation", "annual leave", "time off", "trip"],
+    "parental": ["maternity", "paternity", "newborn", "baby", "due in", "parental"],
+    "bereavement": ["passed away", "funeral", "died", "death"],
+    "unpaid": ["unpaid", "without pay"],
+    "gluten_free": ["gluten free", "gluten-free", "coeliac", "celiac"],
+    "nut_allergy": ["allergic to nuts", "nut allergy", "peanut", "nut-free"],
+    "injur": ["injur", "hurt", "hospital", "wound", "stitches", "broke an arm", "broken nose",
+              "broke a", "unhurt", "harmed", "bleeding"],
+    "parking": ["parking", "park ", "drive", "driving", "by car", "train", "bus", "bike"],
+    "warranty": ["warranty", "guarantee"],
+    "attendee": ["people", "persons", "attendees", "guests", "tickets", "of us", "us", "seats",
+                 "participants"],
+    "people": ["people", "persons", "men", "women", "drivers", "individuals", "involved"],
+    "day": ["days", "working days", "day"],
+}
+STOP = {"the", "a", "an", "of", "is", "was", "to", "number", "type", "your", "you", "needs", "need",
+        "did", "do", "does", "anyone", "any", "what", "which", "requirements", "under"}
+_NT = r"[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:['’-][A-Z]?[a-z]+)?"  # Ana, McDonald, O'Brien, Jean-Luc
+PERSON_PATTERNS = [
+    rf"\b(?i:my name is|name'?s|my name's) ({_NT}(?: {_NT}){{0,2}})",
+    rf"\b(?i:I'm|I am|this is|it's|it is|here is) ({_NT} {_NT}(?: {_NT})?)",
+    r"\b(?i:reported by|reporter|contact|from|regards|best regards|kind regards|thanks|thank you|"
+    r"cheers|signed|sincerely|name|register|registration for|under the name|for|hi|hello|hey|dear)"
+    rf"[:,]?\s+(?i:officer |security officer |mr\.? |mrs\.? |ms\.? |dr\.? )?({_NT} {_NT})",
+    rf"(?:^|(?<=[.!?])\s+|(?<=[-–—])\s*)({_NT} {_NT})(?=[,.(]|\s*$|\s+\()",
+    rf"(?:^|(?<=[.!?])\s+)({_NT} {_NT}) (?i:here)\b",
+    rf"(?<=, )({_NT} {_NT})(?=,|\s*$)",
+]
+ORG_SUFFIX = r"(?:Inc|Corp|Corporation|Ltd|LLC|GmbH|Labs|Industries|Traders|Robotics|Group|Company|" \
+             r"Technologies|Solutions|Systems|Partners|Bank|University)"
+NOT_NAME = {"The", "This", "My", "Our", "Hello", "Hi", "Hey", "Please", "Order", "Contact", "Email",
+            "Regards", "Thanks", "Urgent", "Critical", "Reporter", "Phone", "Call", "Mobile", "Just",
+            "Registration", "Register", "Requesting", "Someone", "Nobody", "Burglars", "Tablet",
+            "Student", "Standard", "Booking", "When", "Collision", "Headphones", "Manager", "Low",
+            "Medium", "High", "Still", "Yesterday", "Today", "Both", "One", "Two"}
+MONTH_WORDS = {m.capitalize() for m in ex.MONTHS}
+
+
+@dataclass
+class FillResult:
+    """A draft: ``answers`` validate against the schema; ``evidence[f]`` = [start, end] or None."""
+
+    answers: dict
+    evidence: dict[str, list[int] | None]
+    stats: dict = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.gen_tokens = 0
+        self.eval_tokens = 0
+        self.llm_calls = 0
+        self.ttft_ms: float | None = None
+        self.gen_ms = 0.0
+        self.t0 = time.perf_counter()
+        self.valid = True
+
+    def first_token(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.t0) * 1000
+
+    def as_dict(self) -> dict:
+        total = (time.perf_counter() - self.t0) * 1000
+        return {"valid": self.valid, "prompt_tokens": self.prompt_tokens, "gen_tokens": self.gen_tokens,
+                "evaluated_tokens": self.eval_tokens, "llm_calls": self.llm_calls,
+                "ttft_ms": round(self.ttft_ms if self.ttft_ms is not None else total, 1),
+                "total_ms": round(total, 1),
+                "tokens_per_s": round(self.gen_tokens / (self.gen_ms / 1000), 1) if self.gen_ms else 0.0}
+
+
+# ---------------------------------------------------------------------------------------
+# field classification
+# ---------------------------------------------------------------------------------------
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()) if w]
+
+
+def field_kind(name: str, spec: dict) -> str:
+    """What extractor a property gets, from its type, format, enum and name."""
+    words = set(_words(name))
+    typ = spec.get("type")
+    if typ == "array":
+        items = spec.get("items", {})
+        return "enum_array" if isinstance(items, dict) and "enum" in items else "unsupported"
+    if "enum" in spec:
+        return "enum"
+    if typ == "boolean":
+        return "boolean"
+    if typ in ("integer", "number"):
+        return "integer"
+    if typ != "string":
+        return "unsupported"
+    fmt = spec.get("format")
+    if fmt == "email" or words & {"email", "mail"}:
+        return "email"
+    if fmt == "date":
+        return "date"
+    if fmt:
+        return "string"
+    if words & {"phone", "mobile", "tel", "telephone", "cell"}:
+        return "phone"
+    if words & {"order", "invoice", "tracking", "reference", "ref", "serial", "sku", "code"} or \
+            (words & {"number", "id", "no"} and not words & {"name", "phone"}):
+        return "code"
+    if words & {"company", "organization", "organisation", "employer", "business", "org"}:
+        return "organization"
+    if "name" in words and not words & {"product", "event", "file", "venue", "model", "item"}:
+        return "person_name"
+    if words & {"location", "place", "address", "where", "venue", "site", "city"}:
+        return "location"
+    if words & {"description", "details", "summary", "comments", "comment", "notes", "message",
+                "narrative", "body"}:
+        return "long_text"
+    return "string"
+
+
+def _cues(name: str, spec: dict) -> list[str]:
+    """Cue words for locating a field's value: name + title words, stems and synonyms."""
+    words = [w for w in _words(name) + _words(spec.get("title", "")) + _words(spec.get("description", ""))
+             if w not in STOP and len(w) > 2]
+    cues = set(words)
+    for w in words:
+        stem = w.rstrip("s")
+        cues.add(stem)
+        for key, syns in SYNONYMS.items():
+            if stem.startswith(key) or key.startswith(stem):
+                cues.update(s.strip() for s in syns)
+                cues.update(s.strip().rstrip("s") for s in syns if len(s.strip()) > 4)
+    return sorted(cues, key=len, reverse=True)
+
+
+def _cue_near(text: str, start: int, end: int, cues: list[str], before: int = 40, after: int = 30) -> int:
+    """How strongly cue words occur close to a span (adjacent = 3, nearby = 1; each once)."""
+    low = text.lower()
+    window_b = low[max(0, start - before):start]
+    window_a = low[end:end + after]
+    next_words = " ".join(window_a.split()[:3])
+    score = 0
+    matched: list[str] = []
+    for cue in cues:  # longest first, so "drivers" shadows "driver"
+        c = cue.lower()
+        if any(c in m for m in matched):
+            continue
+        if re.search(r"(?<![a-z])" + re.escape(c), next_words) or \
+                re.search(re.escape(c) + r"[\s:#]*$", window_b):
+            score += 3
+        elif c in window_b or c in window_a:
+            score += 1
+        else:
+            continue
+        matched.append(c)
+    return score
+
+
+# ---------------------------------------------------------------------------------------
+# the filler
+# ---------------------------------------------------------------------------------------
+class FormFiller:
+    """Fills one schema from one text. Create per call; holds the engine only by reference."""
+
+    def __init__(self, engine: LlamaEngine | None, schema: dict, text: str, *, today: dt.date | None = None,
+                 dayfirst: bool = False, calibrate: bool = True,
+                 on_progress: Callable[[dict], None] | None = None) -> None:
+        self.engine = engine
+        self.schema = schema
+        self.text = text
+        self.today = today
+        self.dayfirst = dayfirst
+        self.calibrate = calibrate
+        self.on_progress = on_progress
+        self.stats = _Stats()
+        self.answers: dict = {}
+        self.evidence: dict[str, list[int] | None] = {}
+        self.methods: dict[str, str] = {}
+        self.used: list[tuple[int, int]] = []
+
+    # -- public ------------------------------------------------------------------------
+    def run(self) -> FillResult:
+        props: dict = self.schema.get("properties", {})
+        required = set(self.schema.get("required", []))
+        kinds = {name: field_kind(name, spec) for name, spec in props.items()}
+        order = ["email", "date", "phone", "code", "integer", "person_name", "organization", "enum",
+                 "enum_array", "boolean", "location", "long_text", "string", "unsupported"]
+        assigned_dates: set[int] = set()
+        assigned_emails: set[int] = set()
+        for i, kind in enumerate(order):
+            for name, spec in props.items():
+                if kinds[name] != kind:
+                    continue
+                if kind == "date":
+                    self._fill_from_mentions(name, spec, ex.dates(self.text, self.today, self.dayfirst),
+                                             assigned_dates, props, "date")
+                elif kind == "email":
+                    self._fill_from_mentions(name, spec, ex.emails(self.text), assigned_emails, props,
+                                             "email")
+                else:
+                    getattr(self, f"_fill_{kind}")(name, spec, name in required)
+            if self.on_progress:
+                self.on_progress({"phase": "fields", "done": i + 1, "of": len(order)})
+        self._fill_required(props, required)
+        self._repair(props, required)
+        return FillResult(answers=self.answers, evidence=self.evidence, stats=self.stats.as_dict(),
+                          methods=self.methods)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _set(self, name: str, value, span: tuple[int, int] | None, method: str) -> None:
+        self.answers[name] = value
+        self.evidence[name] = [span[0], span[1]] if span else None
+        self.methods[name] = method
+        if span:
+            self.used.append(span)
+
+    def _is_used(self, start: int, end: int) -> bool:
+        return any(s < end and start < e for s, e in self.used)
+
+    def _fill_from_mentions(self, name: str, spec: dict, mentions: list[ex.Mention], taken: set[int],
+                            props: dict, method: str) -> None:
+        """Assign one of several same-typed mentions to the field whose cues are closest."""
+        if not mentions:
+            return
+        kind = field_kind(name, spec)
+        siblings = [n for n, s in props.items() if field_kind(n, s) == kind]
+        cues = _cues(name, spec)
+        free = [(i, m) for i, m in enumerate(mentions) if i not in taken]
+        if not free:
+            return
+        if len(siblings) == 1:
+            i, m = max(free, key=lambda im: (_cue_near(self.text, im[1].start, im[1].end, cues), -im[0]))
+        else:
+            own = [(_cue_near(self.text, m.start, m.end, cues), -i, i, m) for i, m in free]
+            best = max(own)
+            if best[0] == 0:
+                # no cue: take mentions in order for fields in schema order, cue-less ones first
+                rank = siblings.index(name)
+                if rank >= len(mentions) or rank in taken:
+                    return
+                i, m = rank, mentions[rank]
+            else:
+                others = [n for n in siblings if n != name]
+                m = best[3]
+                if any(_cue_near(self.text, m.start, m.end, _cues(o, props[o])) > best[0] for o in others):
+                    return
+                i = best[2]
+        taken.add(i)
+        self._set(name, m.value, (m.start, m.end), method)
+
+    def _fill_phone(self, name: str, spec: dict, required: bool) -> None:
+        found = ex.phones(self.text)
+        if found:
+            m = found[0]
+            value = m.value[: spec.get("maxLength", len(m.value))]
+            self._set(name, value, (m.start, m.end), "regex")
+
+    def _fill_code(self, name: str, spec: dict, required: bool) -> None:
+        cues = _cues(name, spec)
+        found = [m for m in ex.codes(self.text) if not self._is_used(m.start, m.end)]
+        if found:
+            m = max(found, key=lambda m: _cue_near(self.text, m.start, m.end, cues))
+            if len(m.value) <= spec.get("maxLength", 10**6):
+                self._set(name, m.value, (m.start, m.end), "regex")
+
+    def _fill_integer(self, name: str, spec: dict, required: bool) -> None:
+        cues = _cues(name, spec)
+        lo, hi = spec.get("minimum", -10**9), spec.get("maximum", 10**9)
+        best = None
+        for m in ex.numbers(self.text):
+            if self._is_used(m.start, m.end) or not (lo <= m.value <= hi):
+                continue
+            score = _cue_near(self.text, m.start, m.end, cues, before=12, after=25)
+            if score and (best is None or score > best[0]):
+                best = (score, m)
+        if best:
+            m = best[1]
+            self._set(name, int(m.value), (m.start, m.end), "regex+cue")
+
+    def _fill_person_name(self, name: str, spec: dict, required: bool) -> None:
+        for pat in PERSON_PATTERNS:
+            for m in re.finditer(pat, self.text):
+                cand = m.group(1).strip()
+                parts = cand.split()
+                if parts[0] in NOT_NAME or any(p in MONTH_WORDS for p in parts) or \
+                        re.search(ORG_SUFFIX + r"\b", cand) or not all(p[0].isupper() for p in parts):
+                    continue
+                if self._is_used(m.start(1), m.end(1)) or self._org_like(m.start(1), m.end(1)):
+                    continue
+                self._set(name, cand[: spec.get("maxLength", 200)], (m.start(1), m.start(1) + len(cand)),
+                          "pattern")
+                return
+        self._fill_string(name, spec, required, question="What is the person's name?")
+
+    def _org_like(self, start: int, end: int) -> bool:
+        """A capitalised pair followed by an org suffix or preceded by 'at'/'from' + org word."""
+        tail = self.text[end:end + 20]
+        return bool(re.match(r"\s+" + ORG_SUFFIX, tail))
+
+    def _fill_organization(self, name: str, spec: dict, required: bool) -> None:
+        pats = [rf"\b([A-Z][\w&-]+(?: [A-Z][\w&-]+)* {ORG_SUFFIX})\b",
+                r"\b(?:from|at|work at|works at|working at|employed by|with)\s+"
+                r"([A-Z][\w&-]+(?: [A-Z][\w&-]+){0,3})"]
+        for pat in pats:
+            for m in re.finditer(pat, self.text):
+                if self._is_used(m.start(1), m.end(1)):
+                    continue
+                cand = m.group(1)
+                if cand.split()[0] in NOT_NAME or cand in MONTH_WORDS:
+                    continue
+                self._set(name, cand[: spec.get("maxLength", 200)], (m.start(1), m.end(1)), "pattern")
+                return
+
+    def _fill_location(self, name: str, spec: dict, required: bool) -> None:
+        title = spec.get("title") or "Where did it happen?"
+        q = title if title.endswith("?") else "Where did it happen?"
+        self._fill_string(name, spec, required, question=q)
+
+    def _fill_long_text(self, name: str, spec: dict, required: bool) -> None:
+        limit = spec.get("maxLength", len(self.text))
+        value = self.text.strip()
+        if len(value) > limit:
+            cut = value[:limit].rsplit(" ", 1)[0]
+            value = cut if len(cut) >= spec.get("minLength", 0) else value[:limit]
+        start = self.text.find(value)
+        self._set(name, value, (start, start + len(value)), "text")
+
+    # -- enums -------------------------------------------------------------------------
+    def _lexical_hits(self, option: str) -> list[tuple[int, int]]:
+        """Spans where an enum option (or its synonyms / word stems) occurs in the text."""
+        low = self.text.lower()
+        phrases = {option.lower(), option.lower().replace("_", " "), option.lower().replace("_", "-")}
+        phrases.update(s.lower() for s in SYNONYMS.get(option.lower(), []))
+        hits = []
+        for ph in phrases:
+            if not ph.strip():
+                continue
+            for m in re.finditer(r"(?<![a-z])" + re.escape(ph.strip()) + r"(?:s|es|ed|ing)?(?![a-z])", low):
+                hits.append((m.start(), m.end()))
+        words = [w for w in re.split(r"[_\s-]+", option.lower()) if len(w) >= 4]
+        if len(words) >= 2:  # multi-word option: every word's stem within a short window
+            stems = [w[:5] if len(w) > 5 else w[:3] for w in words]
+            for m in re.finditer(r"\b" + re.escape(stems[0]), low):
+                win = low[max(0, m.start() - 30): m.start() + 40]
+                if all(re.search(r"\b" + re.escape(s), win) for s in stems):
+                    hits.append((m.start(), m.start() + len(stems[0])))
+        return sorted(set(hits))
+
+    def _negated(self, start: int) -> bool:
+        clause = re.split(r"[.;!?]|,\s*(?:but|and)\b", self.text[max(0, start - 30):start])[-1]
+        return bool(re.search(r"\b(no|not|without|never)\b\s*(?:\w+\s*){0,2}$", clause, re.I))
+
+    def _fill_enum(self, name: str, spec: dict, required: bool) -> None:
+        options = [o for o in spec["enum"] if isinstance(o, str)]
+        if not options:
+            return
+        hits = {o: [h for h in self._lexical_hits(o) if not self._negated(h[0])] for o in options}
+        direct = {o: h for o, h in hits.items() if h and o.lower() == self.text[h[0][0]:h[0][1]].lower()}
+        pool = direct or {o: h for o, h in hits.items() if h}
+        if len(pool) == 1:
+            opt, spans = next(iter(pool.items()))
+            self._set(name, opt, spans[0], "lexical")
+            return
+        candidates = list(pool) if pool else options
+        if self.engine is None:
+            if required:
+                self._set(name, candidates[0], None, "default")
+            return
+        scores = self._llm_option_scores(name, spec, candidates)
+        best = max(range(len(candidates)), key=lambda i: scores[i])
+        opt = candidates[best]
+        span = pool[opt][0] if opt in pool else None
+        self._set(name, opt, span, "llm-likelihood" if not pool else "lexical+llm")
+
+    def _label(self, name: str, spec: dict) -> str:
+        return (spec.get("title") or " ".join(_words(name))).rstrip("?").lower()
+
+    def _llm_option_scores(self, name: str, spec: dict, options: list[str]) -> list[float]:
+        label = self._label(name, spec)
+        shown = ", ".join(o.replace("_", " ") for o in options)
+        q = f"Question: Which {label} fits the text best? Options: {shown}.\nAnswer:"
+        opt_tokens = [self.engine.tokenize(" " + o.replace("_", " ") + "\n") for o in options]
+        scores = self._score(f"Text: {self.text.strip()}\n{q}", opt_tokens)
+        if self.calibrate:
+            base = self._score(f"Text: (empty)\n{q}", opt_tokens)
+            scores = [s - b for s, b in zip(scores, base, strict=False)]
+        return scores
+
+    def _score(self, body: str, opt_tokens: list[list[int]]) -> list[float]:
+        eng = self.engine
+        prefix = [eng.llm.token_bos(), *eng.tokenize(FEW_SHOT + body)]
+        before = eng.llm.n_tokens
+        scores = eng.score_options(prefix, opt_tokens)
+        self.stats.llm_calls += 1
+        self.stats.prompt_tokens += len(prefix)
+        self.stats.eval_tokens += max(0, len(prefix) - min(before, len(prefix))) + sum(map(len, opt_tokens))
+        self.stats.first_token()
+        return scores
+
+    def _fill_enum_array(self, name: str, spec: dict, required: bool) -> None:
+        options = [o for o in spec["items"]["enum"] if isinstance(o, str)]
+        chosen, spans = [], []
+        for opt in options:
+            hits = [h for h in self._lexical_hits(opt) if not self._negated(h[0])]
+            if hits:
+                chosen.append(opt)
+                spans.append(hits[0])
+        if chosen:
+            max_items = spec.get("maxItems", len(chosen))
+            chosen = chosen[:max_items]
+            span = (min(s for s, _ in spans), max(e for _, e in spans))
+            self._set(name, chosen, span, "lexical")
+
+    # -- booleans ----------------------------------------------------------------------
+    def _fill_boolean(self, name: str, spec: dict, required: bool) -> None:
+        cues = [c for c in _cues(name, spec) if len(c) > 3]
+        low = self.text.lower()
+        for sent in re.finditer(r"[^.!?]+[.!?]?", self.text):
+            s_low = low[sent.start():sent.end()]
+            hit = next((c for c in cues if re.search(r"(?<![a-z])" + re.escape(c.lower().strip()), s_low)), None)
+            if not hit:
+                continue
+            value = not bool(NEGATION.search(s_low))
+            if re.search(r"\b(expired|ended|lapsed|out of warranty)\b", s_low):
+                value = False
+            if any(w in s_low for w in ("train", "bus", "bike", "walk")) and "park" not in s_low and \
+                    "park" in " ".join(cues):
+                value = False
+            self._set(name, value, (sent.start(), sent.end()), "cue+polarity")
+            return
+
+    # -- strings through the LLM -------------------------------------------------------
+    def _fill_string(self, name: str, spec: dict, required: bool, question: str | None = None) -> None:
+        if self.engine is None:
+            return
+        q = question or f"What is the {self._label(name, spec)}?"
+        prompt = f"{FEW_SHOT}Text: {self.text.strip()}\nQuestion: {q}\nAnswer:"
+        t0 = time.perf_counter()
+        out = self.engine.complete(prompt, max_tokens=16, stop=["\n"])
+        self.stats.llm_calls += 1
+        self.stats.prompt_tokens += out.prompt_tokens
+        self.stats.gen_tokens += out.gen_tokens
+        self.stats.eval_tokens += out.prompt_tokens - out.cached_tokens + out.gen_tokens
+        self.stats.gen_ms += (time.perf_counter() - t0) * 1000 - out.ttft_ms
+        self.stats.first_token()
+        answer = out.text.strip().strip(".\"'")
+        if not answer or answer.lower() in {"none", "unknown", "n/a", "not mentioned"}:
+            return
+        span = align_span(self.text, answer)
+        if span is None:
+            return
+        start, end = span
+        value = self.text[start:end][: spec.get("maxLength", 10**6)]
+        if len(value) < spec.get("minLength", 0):
+            return
+        self._set(name, value, (start, start + len(value)), "llm-extractive")
+
+    def _fill_unsupported(self, name: str, spec: dict, required: bool) -> None:
+        """Nested objects etc.: only filled when required (under the grammar, below)."""
+
+    # -- required + validity -----------------------------------------------------------
+    def _fill_required(self, props: dict, required: set[str]) -> None:
+        missing = [n for n in props if n in required and n not in self.answers]
+        if not missing:
+            return
+        for name in list(missing):
+            spec = props[name]
+            kind = field_kind(name, spec)
+            if kind == "enum" and self.engine is not None:
+                self._fill_enum(name, spec, True)
+            elif kind == "boolean":
+                self._set(name, False, None, "default")
+            elif kind == "integer" and "minimum" in spec:
+                self._set(name, int(spec["minimum"]), None, "default")
+            elif kind == "enum_array":
+                self._set(name, [], None, "default") if spec.get("minItems", 0) == 0 else None
+            elif kind == "date" and self.today is not None:
+                self._set(name, self.today.isoformat(), None, "default")
+        still = [n for n in missing if n not in self.answers]
+        if still and self.engine is not None:
+            self._grammar_fill(props, still)
+
+    def _grammar_fill(self, props: dict, names: list[str]) -> None:
+        """Required fields no extractor found: generate them under an explicit grammar."""
+        sub = {"type": "object", "properties": {n: props[n] for n in names}, "required": names,
+               "additionalProperties": False}
+        grammar = self.engine.grammar_from_schema(sub)
+        prompt = f"Text: {self.text.strip()}\nFill this JSON for the text.\nJSON:"
+        out = self.engine.complete(prompt, max_tokens=192, grammar=grammar)
+        self.stats.llm_calls += 1
+        self.stats.gen_tokens += out.gen_tokens
+        try:
+            data = json.loads(out.text)
+        except json.JSONDecodeError:
+            return
+        for n in names:
+            if n in data:
+                val = data[n]
+                span = align_span(self.text, val) if isinstance(val, str) else None
+                self._set(n, val, span, "grammar")
+
+    def _repair(self, props: dict, required: set[str]) -> None:
+        """Drop optional fields that fail validation so the draft always validates."""
+        validator = Draft202012Validator(self.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        for _ in range(len(props) + 1):
+            errors = list(validator.iter_errors(self.answers))
+            if not errors:
+                return
+            bad = {e.path[0] for e in errors if e.path and e.path[0] in self.answers}
+            if not bad:
+                break
+            for n in bad:
+                self.answers.pop(n, None)
+                self.evidence.pop(n, None)
+                self.methods.pop(n, None)
+        errors = list(validator.iter_errors(self.answers))
+        self.stats.valid = not errors
+        if errors and self.engine is not None:
+            raise FillError("could not produce a valid draft: " + "; ".join(e.message for e in errors[:3]))
+
+
+class FillError(RuntimeError):
+    """The draft could not be made to validate (e.g. a required field of an unsupported type)."""
+
+
+def align_span(text: str, answer: str) -> tuple[int, int] | None:
+    """Where ``answer`` occurs in ``text`` (case-insensitive), else the best long word-run match."""
+    answer = answer.strip()
+    if not answer:
+        return None
+    i = text.lower().find(answer.lower())
+    if i >= 0:
+        return i, i + len(answer)
+    words = answer.split()
+    for size in range(len(words) - 1, max(1, len(words) // 2) - 1, -1):
+        for j in range(0, len(words) - size + 1):
+            chunk = " ".join(words[j:j + size])
+            if len(chunk) < 4:
+                continue
+            i = text.lower().find(chunk.lower())
+            if i >= 0:
+                return i, i + len(chunk)
+    return None
+
+
+def fill(engine: LlamaEngine | None, schema: dict, text: str, *, today: dt.date | None = None,
+         dayfirst: bool = False, calibrate: bool = True,
+         on_progress: Callable[[dict], None] | None = None) -> FillResult:
+    """Fill ``schema`` (an object schema) from ``text``. The result always validates.
+
+    ``engine`` may be None (deterministic extraction only; LLM-only fields are skipped).
+    ``today`` anchors relative dates ("yesterday"); ``dayfirst`` reads 03/04/2024 as 3 April.
+    """
+    return FormFiller(engine, schema, text, today=today, dayfirst=dayfirst, calibrate=calibrate,
+                      on_progress=on_progress).run()
+
+
+def fill_naive(engine: LlamaEngine, schema: dict, text: str) -> FillResult:
+    """Baseline for the evaluation: one prompt + a grammar compiled from the whole schema."""
+    grammar = engine.grammar_from_schema(schema)
+    prompt = f"Text: {text.strip()}\nFill the form as JSON.\nJSON:"
+    t0 = time.perf_counter()
+    out = engine.complete(prompt, max_tokens=256, grammar=grammar)
+    try:
+        answers = json.loads(out.text)
+    except json.JSONDecodeError:
+        answers = {}
+    stats = {"prompt_tokens": out.prompt_tokens, "gen_tokens": out.gen_tokens, "ttft_ms": out.ttft_ms,
+             "total_ms": (time.perf_counter() - t0) * 1000, "tokens_per_s": out.tokens_per_s}
+    return FillResult(answers=answers, evidence={k: None for k in answers}, stats=stats)
