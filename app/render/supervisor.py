@@ -89,3 +89,9 @@ def redis_conf(data_dir: Path, port: int) -> str:
         "daemonize no",
         "",
     ])
+
+
+def reference_context() -> Context:
+    """The committed ``supervisor/fms.conf``: a 4-core host with fms in /opt/fms/current."""
+    return Context(root=Path("/opt/fms/current"), venv=Path("/opt/fms/current/.venv/bin"),
+                   data_dir=Path("/var/lib/fms"), redis_port=6379, embedded_redis=False, cores=4)
