@@ -44,6 +44,7 @@ from scripts.bench.common import (
     host_facts,
     http_json,
     managed_processes,
+    process_cpu_seconds,
     run_wrk,
     start_redis,
     wait_http_ok,
@@ -91,6 +92,7 @@ class Scenario:
     method: str
     headers: dict[str, str]
     body: str | None
+    server_pids: tuple[int, ...] = ()  # whose CPU counts as the cost of this scenario
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,6 +103,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--out", type=Path, default=ROOT / "bench-results" / "api.json", help="JSON result file")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma list from {','.join(SCENARIOS)}")
+    p.add_argument("--sqlite-synchronous", choices=["OFF", "NORMAL", "FULL", "EXTRA"], default=None,
+                   help="pass FMS_SQLITE_SYNCHRONOUS to fms (default: fms's own default, FULL)")
     p.add_argument("--keep-logs", type=Path, default=None, help="copy server logs into this directory")
     args = p.parse_args(argv)
     wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -111,7 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def server_env(data_dir: Path, port: int, redis_url: str | None) -> dict[str, str]:
+def server_env(data_dir: Path, port: int, redis_url: str | None, synchronous: str | None = None) -> dict[str, str]:
     """The environment both gunicorns get: ours minus any fms settings, plus the run's own.
 
     Log level stays at the default INFO so fms pays for its per-request access log line,
@@ -126,6 +130,8 @@ def server_env(data_dir: Path, port: int, redis_url: str | None) -> dict[str, st
     if redis_url:
         env["REDIS_URL"] = redis_url
         env["FMS_BOOTSTRAP_ADMIN"] = f"{ADMIN_USER}:{ADMIN_PASSWORD}"
+    if synchronous:
+        env["FMS_SQLITE_SYNCHRONOUS"] = synchronous
     return env
 
 
@@ -134,9 +140,12 @@ def measure(scenario: Scenario, args: argparse.Namespace) -> tuple[WrkResult, st
     if args.warmup > 0:
         run_wrk(scenario.url, script, args.warmup, args.connections, args.threads)
     print(f"  {scenario.name}: {args.duration:g}s at {args.connections} connections ...", flush=True)
+    cpu_before = process_cpu_seconds(list(scenario.server_pids))
     result, report = run_wrk(scenario.url, script, args.duration, args.connections, args.threads)
+    cpu = process_cpu_seconds(list(scenario.server_pids)) - cpu_before
+    result.server_cpu_ms_per_request = round(1000 * cpu / result.requests, 3) if result.requests else None
     print(f"    {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
-          f"errors {result.errors_total}", flush=True)
+          f"server CPU {result.server_cpu_ms_per_request} ms/req  errors {result.errors_total}", flush=True)
     return result, report
 
 
@@ -146,33 +155,34 @@ def start_bare(procs: Processes, tmp: Path) -> dict[str, Scenario]:
     base = f"http://127.0.0.1:{port}"
     cmd = [str(VENV_BIN / "gunicorn"), "-c", "scripts/bench/baseline_app.py",
            "--pythonpath", "scripts/bench", "baseline_app:application"]
-    procs.start("bare gunicorn", cmd, tmp / "bare.log", env=server_env(tmp / "bare", port, None))
+    master = procs.start("bare gunicorn", cmd, tmp / "bare.log", env=server_env(tmp / "bare", port, None)).pid
     wait_http_ok(f"{base}/ready", procs, 60, "the bare app to answer /ready")
     status, echoed = http_json("POST", f"{base}/echo", ECHO_BODY)
     if status != 200 or echoed != ECHO_BODY:
         raise RuntimeError(f"bare /echo is broken: {status} {echoed!r}")
     return {
         "bare_post": Scenario("bare_post", f"{base}/echo", "POST", {"Content-Type": "application/json"},
-                              json.dumps(ECHO_BODY)),
-        "bare_get": Scenario("bare_get", f"{base}/small", "GET", {}, None),
+                              json.dumps(ECHO_BODY), (master,)),
+        "bare_get": Scenario("bare_get", f"{base}/small", "GET", {}, None, (master,)),
     }
 
 
-def start_fms(procs: Processes, tmp: Path) -> tuple[dict[str, Scenario], str, str]:
+def start_fms(procs: Processes, tmp: Path, synchronous: str | None) -> tuple[dict[str, Scenario], str, str]:
     """redis-server and fms under its own gunicorn config; returns scenarios, token, submissions URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     redis_url = start_redis(procs, tmp / "redis")
     cmd = [str(VENV_BIN / "gunicorn"), "-c", "app/gunicorn_conf.py", "app.wsgi:application"]
-    procs.start("fms gunicorn", cmd, tmp / "fms.log", env=server_env(tmp / "fms", port, redis_url))
+    env = server_env(tmp / "fms", port, redis_url, synchronous)
+    master = procs.start("fms gunicorn", cmd, tmp / "fms.log", env=env).pid
     wait_http_ok(f"{base}/ready", procs, 60, "fms to answer /ready")
     token, form_id = setup_fms(base)
     auth = {"Authorization": f"Bearer {token}"}
     submit_url = f"{base}/api/v1/forms/{form_id}/submissions"
     scenarios = {
         "fms_post": Scenario("fms_post", submit_url, "POST", auth | {"Content-Type": "application/json"},
-                             json.dumps({"answers": ANSWERS})),
-        "fms_get": Scenario("fms_get", f"{base}/api/v1/forms/{form_id}", "GET", auth, None),
+                             json.dumps({"answers": ANSWERS}), (master,)),
+        "fms_get": Scenario("fms_get", f"{base}/api/v1/forms/{form_id}", "GET", auth, None, (master,)),
     }
     return scenarios, token, submit_url
 
@@ -201,7 +211,7 @@ def count_log_errors(log: Path) -> int:
     """Lines fms logged at ERROR or above (or tracebacks) during the run."""
     if not log.exists():
         return 0
-    pattern = re.compile(r'"level":\s*"(ERROR|CRITICAL)"|^Traceback|\[ERROR\]')
+    pattern = re.compile(r'"level":\s*"(ERROR|CRITICAL)"|^Traceback|\[(ERROR|CRITICAL)\]')
     return sum(1 for line in log.read_text(errors="replace").splitlines() if pattern.search(line))
 
 
@@ -217,7 +227,7 @@ def run_all(tmp: Path, args: argparse.Namespace, results: dict[str, Any], checks
             scenarios |= start_bare(procs, tmp)
         token = submit_url = ""
         if any(s.startswith("fms_") for s in args.scenarios):
-            fms, token, submit_url = start_fms(procs, tmp)
+            fms, token, submit_url = start_fms(procs, tmp, args.sqlite_synchronous)
             scenarios |= fms
         for name in args.scenarios:
             results[name] = measure(scenarios[name], args)
@@ -227,6 +237,7 @@ def run_all(tmp: Path, args: argparse.Namespace, results: dict[str, Any], checks
             checks["fms_submissions_stored"] = body.get("total") if status == 200 else f"error {status}"
     log = tmp / "fms.log"
     checks["fms_log_error_lines"] = count_log_errors(log)
+    checks["bare_log_error_lines"] = count_log_errors(tmp / "bare.log")
     checks["fms_log_bytes"] = log.stat().st_size if log.exists() else 0
 
 
@@ -237,6 +248,14 @@ def ratio(num: dict[str, Any], name_a: str, name_b: str) -> float | None:
     return round(a[0].rps / b[0].rps, 3)
 
 
+def cpu_ratio(results: dict[str, Any], fms: str, bare: str) -> float | None:
+    """Bare CPU per request / fms CPU per request: the req/s ratio a CPU-bound, quiet box would show."""
+    if fms not in results or bare not in results:
+        return None
+    a, b = results[fms][0].server_cpu_ms_per_request, results[bare][0].server_cpu_ms_per_request
+    return round(b / a, 3) if a and b else None
+
+
 def evaluate(results: dict[str, Any]) -> dict[str, Any]:
     ingest = ratio(results, "fms_post", "bare_post")
     cached = ratio(results, "fms_get", "bare_get")
@@ -245,7 +264,9 @@ def evaluate(results: dict[str, Any]) -> dict[str, Any]:
     ingest_ok = ingest is not None and p99 is not None and ingest >= GOAL_INGEST_RATIO and p99 < GOAL_INGEST_P99_MS
     get_ok = cached is not None and cached >= GOAL_GET_RATIO
     return {
-        "ratios": {"ingest_vs_bare_post": ingest, "cached_get_vs_bare_get": cached},
+        "ratios": {"ingest_vs_bare_post": ingest, "cached_get_vs_bare_get": cached,
+                   "ingest_cpu_cost_ratio": cpu_ratio(results, "fms_post", "bare_post"),
+                   "cached_get_cpu_cost_ratio": cpu_ratio(results, "fms_get", "bare_get")},
         "goals": {
             "ingest_ratio_min": GOAL_INGEST_RATIO, "ingest_p99_ms_max": GOAL_INGEST_P99_MS,
             "cached_get_ratio_min": GOAL_GET_RATIO,
@@ -257,13 +278,14 @@ def evaluate(results: dict[str, Any]) -> dict[str, Any]:
 
 def print_table(results: dict[str, Any], verdict: dict[str, Any]) -> None:
     print()
-    print(f"{'scenario':<11} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} {'sock err':>8}")
+    print(f"{'scenario':<11} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'non-2xx':>8} "
+          f"{'sock err':>8} {'CPU ms/req':>10}")
     for name in SCENARIOS:
         if name not in results:
             continue
         r: WrkResult = results[name][0]
         print(f"{name:<11} {r.rps:>10,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.max_ms:>8.1f} "
-              f"{r.non_2xx:>8} {sum(r.socket_errors.values()):>8}")
+              f"{r.non_2xx:>8} {sum(r.socket_errors.values()):>8} {r.server_cpu_ms_per_request or 0:>10.3f}")
     ratios, goals = verdict["ratios"], verdict["goals"]
 
     def fmt(x: float | None) -> str:
@@ -276,6 +298,8 @@ def print_table(results: dict[str, Any], verdict: dict[str, Any]) -> None:
           f"(goal < {GOAL_INGEST_P99_MS:.0f} ms) -> {'MET' if goals['ingest_ok'] else 'NOT MET'}")
     print(f"cached GET fms GET / bare GET   = {fmt(ratios['cached_get_vs_bare_get'])} "
           f"(goal >= {GOAL_GET_RATIO:.0%}) -> {'MET' if goals['cached_get_ok'] else 'NOT MET'}")
+    print(f"CPU cost   bare/fms CPU per request: ingest {fmt(ratios['ingest_cpu_cost_ratio'])}, "
+          f"cached GET {fmt(ratios['cached_get_cpu_cost_ratio'])} (the ratio on a quiet, CPU-bound machine)")
     if not goals["no_errors"]:
         print("WARNING: some scenarios had non-2xx responses or socket errors (see JSON)")
 
@@ -325,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         "config": {
             "duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
             "wrk_threads": args.threads, "gunicorn": gunicorn_settings_isolated(),
-            "fms_log_level": "INFO (default; access log line per request)", "sqlite_synchronous": "FULL (default)",
+            "fms_log_level": "INFO (default; access log line per request)",
+            "sqlite_synchronous": args.sqlite_synchronous or "FULL (default)",
             "echo_body_bytes": len(json.dumps(ECHO_BODY)),
             "submission_body_bytes": len(json.dumps({"answers": ANSWERS})),
             "form_fields": len(FORM_SCHEMA["properties"]),

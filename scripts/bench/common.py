@@ -168,6 +168,31 @@ def wait_http_ok(url: str, procs: Processes, timeout: float, what: str) -> None:
     wait_for(ok, timeout, what, interval=0.1)
 
 
+def process_cpu_seconds(pids: list[int]) -> float:
+    """CPU (user + system) used so far by ``pids`` and their children (gunicorn master + workers).
+
+    A worker that exited (recycled, timed out) is counted through its parent's
+    cutime/cstime, so a restart mid-run does not make the figure go backwards.
+    On a shared machine req/s moves with the neighbours' load; CPU per request
+    moves much less, so the report carries both.
+    """
+    wanted = set(pids)
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid in wanted:  # utime, stime, cutime, cstime (stat fields 14-17)
+            ticks += sum(int(x) for x in fields[11:15])
+        elif ppid in wanted:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # --- wrk ---------------------------------------------------------------------------------------------
 
 # Appended to every scenario script: wrk calls done() once with the merged statistics,
@@ -217,6 +242,7 @@ class WrkResult:
     non_2xx: int
     socket_errors: dict[str, int]
     bytes_read: int
+    server_cpu_ms_per_request: float | None = None  # filled in by the caller, which knows the server
 
     @property
     def errors_total(self) -> int:
