@@ -115,6 +115,9 @@ NOT_NAME = {"The", "This", "My", "Our", "Hello", "Hi", "Hey", "Please", "Order",
             "Student", "Standard", "Booking", "When", "Collision", "Headphones", "Manager", "Low",
             "Medium", "High", "Still", "Yesterday", "Today", "Both", "One", "Two"}
 MONTH_WORDS = {m.capitalize() for m in ex.MONTHS}
+#: (engine id, question, options) -> option log-likelihoods on an empty text. The
+#: prior does not depend on the input, so it is computed once per process.
+_CALIBRATION: dict[tuple, list[float]] = {}
 
 
 @dataclass
@@ -245,7 +248,7 @@ class FormFiller:
     """Fills one schema from one text. Create per call; holds the engine only by reference."""
 
     def __init__(self, engine: LlamaEngine | None, schema: dict, text: str, *, today: dt.date | None = None,
-                 dayfirst: bool = False, calibrate: bool = True,
+                 dayfirst: bool = False, calibrate: bool = True, guess_optional_enums: bool = False,
                  on_progress: Callable[[dict], None] | None = None) -> None:
         self.engine = engine
         self.schema = schema
@@ -253,6 +256,7 @@ class FormFiller:
         self.today = today
         self.dayfirst = dayfirst
         self.calibrate = calibrate
+        self.guess_optional_enums = guess_optional_enums
         self.on_progress = on_progress
         self.stats = _Stats()
         self.answers: dict = {}
@@ -372,7 +376,7 @@ class FormFiller:
                 self._set(name, cand[: spec.get("maxLength", 200)], (m.start(1), m.start(1) + len(cand)),
                           "pattern")
                 return
-        self._fill_string(name, spec, required, question="What is the person's name?")
+        self._fill_string(name, spec, required, question="What is the person's name?", kind_hint="person_name")
 
     def _org_like(self, start: int, end: int) -> bool:
         """A capitalised pair followed by an org suffix or preceded by 'at'/'from' + org word."""
@@ -396,7 +400,7 @@ class FormFiller:
     def _fill_location(self, name: str, spec: dict, required: bool) -> None:
         title = spec.get("title") or "Where did it happen?"
         q = title if title.endswith("?") else "Where did it happen?"
-        self._fill_string(name, spec, required, question=q)
+        self._fill_string(name, spec, required, question=q, kind_hint="location")
 
     def _fill_long_text(self, name: str, spec: dict, required: bool) -> None:
         limit = spec.get("maxLength", len(self.text))
@@ -444,6 +448,8 @@ class FormFiller:
             self._set(name, opt, spans[0], "lexical")
             return
         candidates = list(pool) if pool else options
+        if not pool and not required and not self.guess_optional_enums:
+            return  # nothing in the text points at any option: omit rather than guess
         if self.engine is None:
             if required:
                 self._set(name, candidates[0], None, "default")
@@ -464,7 +470,10 @@ class FormFiller:
         opt_tokens = [self.engine.tokenize(" " + o.replace("_", " ") + "\n") for o in options]
         scores = self._score(f"Text: {self.text.strip()}\n{q}", opt_tokens)
         if self.calibrate:
-            base = self._score(f"Text: (empty)\n{q}", opt_tokens)
+            key = (id(self.engine), q, tuple(options))
+            base = _CALIBRATION.get(key)
+            if base is None:
+                base = _CALIBRATION[key] = self._score(f"Text: (empty)\n{q}", opt_tokens)
             scores = [s - b for s, b in zip(scores, base, strict=False)]
         return scores
 
@@ -512,7 +521,28 @@ class FormFiller:
             return
 
     # -- strings through the LLM -------------------------------------------------------
-    def _fill_string(self, name: str, spec: dict, required: bool, question: str | None = None) -> None:
+    def _inside_email(self, start: int, end: int) -> bool:
+        return any(m.start <= start and end <= m.end for m in ex.emails(self.text))
+
+    def _expand_phrase(self, start: int, end: int) -> tuple[int, int]:
+        """Grow a partial place answer to the whole name: 'petrol station' -> 'Riverside petrol station'."""
+        while True:
+            m = re.search(r"(?:^|\s)((?:[A-Z][\w'’-]*|\d+[A-Za-z]?))\s+$", self.text[:start])
+            if not m or m.start(1) == 0 or re.search(r"[.!?]\s*$", self.text[:m.start(1)]):
+                break
+            start = m.start(1)
+        m = re.search(r"\b(?:the|a|an)\s+((?:[a-z][\w'’-]*\s+){1,2})$", self.text[:start])
+        if m:  # 'market' in "at the farmers market" -> 'farmers market'
+            start = m.start(1)
+        while True:
+            m = re.match(r"\s+([A-Z][\w'’-]*)", self.text[end:])
+            if not m:
+                break
+            end += m.end(1)
+        return start, end
+
+    def _fill_string(self, name: str, spec: dict, required: bool, question: str | None = None,
+                     kind_hint: str = "string") -> None:
         if self.engine is None:
             return
         q = question or f"What is the {self._label(name, spec)}?"
@@ -529,9 +559,11 @@ class FormFiller:
         if not answer or answer.lower() in {"none", "unknown", "n/a", "not mentioned"}:
             return
         span = align_span(self.text, answer)
-        if span is None:
+        if span is None or self._is_used(*span) or self._inside_email(*span):
             return
-        start, end = span
+        start, end = self._expand_phrase(*span) if kind_hint == "location" else span
+        if kind_hint == "person_name" and not self.text[start:end][:1].isupper():
+            return
         value = self.text[start:end][: spec.get("maxLength", 10**6)]
         if len(value) < spec.get("minLength", 0):
             return
@@ -626,7 +658,7 @@ def align_span(text: str, answer: str) -> tuple[int, int] | None:
 
 
 def fill(engine: LlamaEngine | None, schema: dict, text: str, *, today: dt.date | None = None,
-         dayfirst: bool = False, calibrate: bool = True,
+         dayfirst: bool = False, calibrate: bool = True, guess_optional_enums: bool = False,
          on_progress: Callable[[dict], None] | None = None) -> FillResult:
     """Fill ``schema`` (an object schema) from ``text``. The result always validates.
 
@@ -634,7 +666,7 @@ def fill(engine: LlamaEngine | None, schema: dict, text: str, *, today: dt.date 
     ``today`` anchors relative dates ("yesterday"); ``dayfirst`` reads 03/04/2024 as 3 April.
     """
     return FormFiller(engine, schema, text, today=today, dayfirst=dayfirst, calibrate=calibrate,
-                      on_progress=on_progress).run()
+                      guess_optional_enums=guess_optional_enums, on_progress=on_progress).run()
 
 
 def fill_naive(engine: LlamaEngine, schema: dict, text: str) -> FillResult:

@@ -20,6 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+# llama.cpp's OpenMP threads busy-wait at barriers by default. On a host where
+# other processes compete for the cores that turns a 2-thread decode from
+# ~15 tok/s into ~1.5 tok/s (measured); passive waiting keeps it near the
+# 1-thread speed. Must be set before libgomp loads (llama_cpp is imported
+# lazily below). A dedicated, pinned worker may export OMP_WAIT_POLICY=ACTIVE.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 #: GGUF ``general.architecture`` / file-name hints -> llama-cpp-python chat format.
 CHAT_FORMATS = {
     "gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma",
@@ -173,7 +180,7 @@ class LlamaEngine:
             common -= 1  # re-evaluate the last token to refresh its logits
         llm.n_tokens = common
         todo = list(prefix_tokens[common:])
-        self._last_logits = self._decode(todo)[-1]
+        self._last_logits = self._decode(todo, all_logits=False)[-1]
         return len(todo)
 
     def score_options(self, prefix_tokens: Sequence[int], options: Sequence[Sequence[int]]) -> list[float]:
@@ -197,8 +204,12 @@ class LlamaEngine:
             scores.append(total)
         return scores
 
-    def _decode(self, tokens: list[int]) -> np.ndarray:
-        """Decode ``tokens`` after the current cache with logits for every position."""
+    def _decode(self, tokens: list[int], all_logits: bool = True) -> np.ndarray:
+        """Decode ``tokens`` after the current cache; logits for every position or only the last.
+
+        Gemma's output layer (262k vocab) costs more than the rest of a 270M model,
+        so prefill asks for the last position's logits only.
+        """
         llm = self.llm
         llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
         rows: list[np.ndarray] = []
@@ -206,12 +217,13 @@ class LlamaEngine:
         for i in range(0, len(tokens), step):
             batch = tokens[i:i + step]
             n_past = llm.n_tokens
-            last_only = i + step < len(tokens)
-            llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
+            llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=all_logits)
             llm._ctx.decode(llm._batch)
-            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(batch) * self.n_vocab,))
-            block = logits.reshape(len(batch), self.n_vocab)
-            rows.append(block[-1:].copy() if last_only else block.copy())
+            n_rows = len(batch) if all_logits else 1
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_rows * self.n_vocab,))
+            block = logits.reshape(n_rows, self.n_vocab)
+            if all_logits or i + step >= len(tokens):
+                rows.append(block.copy())
             llm.input_ids[n_past:n_past + len(batch)] = batch
             llm.n_tokens += len(batch)
         llm._requires_eval = True  # our logits are not the sampler's; force a re-eval before sampling

@@ -105,7 +105,8 @@ def main() -> int:
         f[0] += ok
         f[1] += n
         records.append({"id": row["id"], "ok": ok, "fields": n, "ms": round(ms, 1), "valid": is_valid,
-                        "errors": errors, "answers": res.answers, "evidence": res.evidence})
+                        "errors": errors, "answers": res.answers, "evidence": res.evidence,
+                        "methods": res.methods, "stats": res.stats})
         if args.verbose and errors:
             print(f"{row['id']}: {'; '.join(errors)}")
     summary = {
