@@ -69,7 +69,7 @@ class Processes:
         log = log_path.open("ab")
         try:
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=_die_with_parent)
         finally:
             log.close()
         self._procs.append((name, proc))
@@ -93,6 +93,17 @@ class Processes:
             except subprocess.TimeoutExpired:
                 print(f"warning: pid {proc.pid} did not exit", file=sys.stderr)
         self._procs.clear()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the benchmark itself is killed (-9), Linux only."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -281,7 +292,8 @@ def run_wrk(url: str, script: str, duration: float, connections: int, threads: i
     try:
         args = [wrk, "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration))}s",
                 "--timeout", f"{timeout_s:g}s", "-s", path, url]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=duration + 60, check=False)
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=duration + 60, check=False,
+                              preexec_fn=_die_with_parent)
     finally:
         os.unlink(path)
     if proc.returncode != 0:
