@@ -405,6 +405,8 @@ class FormFiller:
     def _fill_long_text(self, name: str, spec: dict, required: bool) -> None:
         limit = spec.get("maxLength", len(self.text))
         value = self.text.strip()
+        if not value:
+            return
         if len(value) > limit:
             cut = value[:limit].rsplit(" ", 1)[0]
             value = cut if len(cut) >= spec.get("minLength", 0) else value[:limit]
@@ -596,8 +598,8 @@ class FormFiller:
 
     def _grammar_fill(self, props: dict, names: list[str]) -> None:
         """Required fields no extractor found: generate them under an explicit grammar."""
-        sub = {"type": "object", "properties": {n: props[n] for n in names}, "required": names,
-               "additionalProperties": False}
+        sub = {"type": "object", "properties": {n: _grammar_friendly(props[n]) for n in names},
+               "required": names, "additionalProperties": False}
         grammar = self.engine.grammar_from_schema(sub)
         prompt = f"Text: {self.text.strip()}\nFill this JSON for the text.\nJSON:"
         out = self.engine.complete(prompt, max_tokens=192, grammar=grammar)
@@ -631,6 +633,14 @@ class FormFiller:
         self.stats.valid = not errors
         if errors and self.engine is not None:
             raise FillError("could not produce a valid draft: " + "; ".join(e.message for e in errors[:3]))
+
+
+def _grammar_friendly(spec: dict) -> dict:
+    """llama.cpp's schema converter knows ``format: date`` but not ``email``: give it a pattern."""
+    if spec.get("format") == "email":
+        spec = {k: v for k, v in spec.items() if k != "format"}
+        spec["pattern"] = "^[a-z]{1,12}@example[.]com$"
+    return spec
 
 
 class FillError(RuntimeError):

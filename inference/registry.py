@@ -8,7 +8,9 @@ person can act on — loading it into llama.cpp would crash or hang the worker.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
+import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -81,43 +83,108 @@ def inspect_model(path: str | os.PathLike[str], *, compute_sha256: bool = True) 
     return info
 
 
-def _field(reader, key: str):
-    f = reader.fields.get(key)
-    if f is None:
-        return None
-    try:
-        return f.contents()
-    except Exception:  # noqa: BLE001 - older gguf versions: fall back to the raw part
-        return f.parts[f.data[0]].tolist()[0] if f.data else None
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+
+class _Reader:
+    """Bounds-checked little-endian reader over a memory map (truncation -> InvalidModelError)."""
+
+    def __init__(self, buf, name: str) -> None:
+        self.buf, self.pos, self.name = buf, 0, name
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise InvalidModelError(f"{self.name}: truncated GGUF header (wanted {n} bytes at {self.pos})")
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, fmt: str):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def string(self) -> str:
+        return self.take(self.unpack("<Q")).decode("utf-8", errors="replace")
+
+    def value(self, vtype: int, keep: bool = True):
+        if vtype in _SCALARS:
+            return self.unpack(_SCALARS[vtype])
+        if vtype == 8:
+            return self.string()
+        if vtype == 9:
+            etype, count = self.unpack("<I"), self.unpack("<Q")
+            if etype in _SCALARS and not keep:  # skip big numeric arrays (token scores) in one step
+                self.take(struct.calcsize(_SCALARS[etype]) * count)
+                return None
+            items = [self.value(etype, keep) for _ in range(count)]
+            return items if keep else None
+        raise InvalidModelError(f"{self.name}: unknown GGUF value type {vtype} at byte {self.pos}")
+
+
+def read_gguf_header(path: Path) -> tuple[dict, list[dict], int]:
+    """(metadata without big arrays, tensor infos, data offset) — a fast header-only read.
+
+    ``gguf.GGUFReader`` parses all 262k tokenizer entries into numpy objects
+    (~20 s for Gemma on a busy 2-core host); a registry only needs the scalars
+    and the tensor table, with the ``gguf`` package's type and block-size tables.
+    """
+    import gguf
+
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        r = _Reader(buf, path.name)
+        if r.take(4) != GGUF_MAGIC:
+            raise InvalidModelError(f"{path.name}: bad GGUF magic")
+        version = r.unpack("<I")
+        if version not in (2, 3):
+            raise InvalidModelError(f"{path.name}: unsupported GGUF version {version}")
+        n_tensors, n_kv = r.unpack("<Q"), r.unpack("<Q")
+        if n_tensors > 1_000_000 or n_kv > 1_000_000:
+            raise InvalidModelError(f"{path.name}: implausible GGUF header counts")
+        meta: dict = {"GGUF.version": version}
+        for _ in range(n_kv):
+            key = r.string()
+            vtype = r.unpack("<I")
+            small = not key.startswith("tokenizer.ggml.")
+            meta[key] = r.value(vtype, keep=small)
+        tensors = []
+        for _ in range(n_tensors):
+            name = r.string()
+            dims = [r.unpack("<Q") for _ in range(r.unpack("<I"))]
+            ttype, offset = r.unpack("<I"), r.unpack("<Q")
+            try:
+                block, size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ttype)]
+            except (ValueError, KeyError) as exc:
+                raise InvalidModelError(f"{path.name}: tensor {name} has unknown type {ttype}") from exc
+            n_el = 1
+            for d in dims:
+                n_el *= d
+            tensors.append({"name": name, "dims": dims, "type": ttype, "offset": offset,
+                            "n_bytes": n_el // block * size})
+        align = int(meta.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT))
+        data_start = (r.pos + align - 1) // align * align
+    return meta, tensors, data_start
 
 
 def _inspect_gguf(p: Path, info: ModelInfo) -> None:
-    from gguf import GGUFReader
-
-    try:
-        reader = GGUFReader(str(p), "r")
-    except Exception as exc:
-        raise InvalidModelError(f"{p.name}: corrupt or truncated GGUF ({type(exc).__name__}: {exc})") from exc
-    # The reader memory-maps lazily; make sure every tensor's data lies inside the file.
+    meta, tensors, data_start = read_gguf_header(p)
+    if not tensors:
+        raise InvalidModelError(f"{p.name}: GGUF has no tensors")
     size = p.stat().st_size
-    for t in reader.tensors:
-        end = int(t.data_offset) + int(t.n_bytes)
+    for t in tensors:
+        end = data_start + t["offset"] + t["n_bytes"]
         if end > size:
             raise InvalidModelError(
-                f"{p.name}: truncated GGUF — tensor {t.name} ends at byte {end}, file has {size}")
-    arch = _field(reader, "general.architecture")
+                f"{p.name}: truncated GGUF — tensor {t['name']} ends at byte {end}, file has {size}")
+    arch = meta.get("general.architecture")
     info.architecture = arch
-    info.name = _field(reader, "general.name")
-    ftype = _field(reader, "general.file_type")
+    info.name = meta.get("general.name")
+    ftype = meta.get("general.file_type")
     info.quantization = FILE_TYPES.get(ftype, f"type{ftype}") if ftype is not None else None
     if arch:
-        info.context_length = _field(reader, f"{arch}.context_length")
-        info.parameters = {k: _field(reader, f"{arch}.{k}") for k in
-                           ("embedding_length", "block_count", "attention.head_count") if
-                           _field(reader, f"{arch}.{k}") is not None}
-    info.parameters["tensor_count"] = len(reader.tensors)
-    if not reader.tensors:
-        raise InvalidModelError(f"{p.name}: GGUF has no tensors")
+        info.context_length = meta.get(f"{arch}.context_length")
+        info.parameters = {k: meta[f"{arch}.{k}"] for k in
+                           ("embedding_length", "block_count", "attention.head_count") if f"{arch}.{k}" in meta}
+    info.parameters["tensor_count"] = len(tensors)
+    info.parameters["data_bytes"] = sum(t["n_bytes"] for t in tensors)
 
 
 def _inspect_onnx(p: Path, info: ModelInfo) -> None:
