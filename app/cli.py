@@ -167,5 +167,69 @@ def render_supervisor(out: Path | None, redis_port: int) -> None:
         click.echo(f"redis://127.0.0.1:{port}/0" if embedded else settings.redis_url)
 
 
+# --- tasks (tasks helper) ------------------------------------------------------
+@main.command()
+@click.option("--once", is_flag=True, help="Move one batch and exit (scripts, tests).")
+def relay(once: bool) -> None:
+    """Move outbox events into the broker, forever (the `relay` process)."""
+    import signal
+
+    from app.observability import logging as fms_logging
+    from tasks.broker import configure
+    from tasks.registry import load_actors
+    from tasks.relay import Relay
+
+    load_actors()
+    settings = load()
+    fms_logging.configure("relay", settings.log_level, settings.log_levels)
+    svc = _services()
+    loop = Relay(svc.store, configure(settings, svc), settings.relay_batch, settings.relay_interval,
+                 settings.task_retention_days)
+    if once:
+        click.echo(f"moved {loop.run_once()} events")
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: loop.stop.set())
+    loop.run()
+
+
+@main.group()
+def tasks() -> None:
+    """Task records: dead tasks and replay."""
+
+
+@tasks.command("dead")
+@click.option("--limit", type=int, default=100, show_default=True)
+def tasks_dead(limit: int) -> None:
+    """List dead tasks (retries exhausted), newest first, one JSON object a line."""
+    from app.jobs.service import JobService
+
+    jobs = JobService(_services().store)
+    for rec in jobs.dead(limit):
+        click.echo(json.dumps(jobs.summary(rec)))
+
+
+@tasks.command("replay")
+@click.argument("task_id")
+def tasks_replay(task_id: str) -> None:
+    """Enqueue a dead, failed or cancelled task again."""
+    from app.errors import ApiError
+    from app.jobs.service import JobService
+    from tasks.broker import configure, replay
+
+    svc = _services()
+    try:
+        rec = JobService(svc.store).prepare_retry(task_id)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    from tasks.registry import load_actors
+
+    configure(svc.settings, svc)
+    load_actors()
+    replay(rec["message"])
+    click.echo(f"replayed {task_id} ({rec['actor']})")
+# --- end tasks -----------------------------------------------------------------
+
+
 if __name__ == "__main__":
     main()

@@ -95,7 +95,6 @@ PROCESSES: tuple[Process, ...] = (
         memory_max="1G",
         cpu_weight=300,
         stop_timeout=60,
-        enabled=False,
     ),
     Process(
         name="worker-default",
@@ -108,7 +107,6 @@ PROCESSES: tuple[Process, ...] = (
         memory_max="1G",
         cpu_weight=100,
         stop_timeout=60,
-        enabled=False,
     ),
     Process(
         name="worker-ai",
@@ -122,7 +120,6 @@ PROCESSES: tuple[Process, ...] = (
         cpu_weight=50,
         pinned=True,
         stop_timeout=330,
-        enabled=False,
     ),
     Process(
         name="relay",
@@ -131,7 +128,6 @@ PROCESSES: tuple[Process, ...] = (
         tier="workers",
         memory_max="256M",
         stop_timeout=15,
-        enabled=False,
     ),
 )
 

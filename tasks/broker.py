@@ -41,7 +41,7 @@ from dramatiq.middleware import Middleware, TimeLimit
 from app.settings import Settings
 from app.util import new_id
 from tasks import runtime
-from tasks.routing import parse_time_limits, queue_for
+from tasks.routing import QUEUES, parse_time_limits, queue_for
 
 WAKE_CAP = 256  # tokens kept per queue; enough to wake every idle consumer
 ENQUEUE_LUA = """
@@ -175,7 +175,10 @@ def build_broker(settings: Settings) -> FmsRedisBroker:
         Heartbeat(settings),
     ]
     url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    return FmsRedisBroker(url=url, middleware=middleware, heartbeat_timeout=settings.broker_heartbeat_timeout)
+    broker = FmsRedisBroker(url=url, middleware=middleware, heartbeat_timeout=settings.broker_heartbeat_timeout)
+    for queue in QUEUES:  # a worker serves its queues even before any actor of them is imported
+        broker.declare_queue(queue)
+    return broker
 
 
 def _time_limit(queue: str, settings: Settings) -> int:

@@ -55,8 +55,14 @@ def backoff_ms(retries: int, min_backoff: int, max_backoff: int, rng: random.Ran
 
 
 def current_task() -> dict[str, Any] | None:
-    """The message being processed by this thread (id, actor, queue), or None."""
+    """The message being processed by this thread (id, actor, queue, retries so far, max_retries), or None."""
     return getattr(_local, "task", None)
+
+
+def last_attempt() -> bool:
+    """True when the current task will not be retried after this attempt."""
+    task = current_task()
+    return task is None or task["retries"] >= task["max_retries"]
 
 
 def stash_result(value: Any) -> None:
@@ -153,8 +159,9 @@ class Lifecycle(Middleware):
     def before_process_message(self, broker: Any, message: Any) -> None:
         token = context.request_id.set(message.options.get("request_id"))
         _local.token, _local.started, _local.result = token, time.perf_counter(), None
-        _local.task = {"id": message.message_id, "actor": message.actor_name,
-                       "queue": message.queue_name, "tracked": False}
+        _local.task = {"id": message.message_id, "actor": message.actor_name, "queue": message.queue_name,
+                       "tracked": False, "retries": int(message.options.get("retries", 0)),
+                       "max_retries": self._max_retries(broker, message)}
         queue = message.queue_name
         enqueued = message.options.get("enqueued_ms") or message.message_timestamp
         metrics.TASK_LATENCY.labels(queue, message.actor_name).observe(max(0.0, time.time() - enqueued / 1000))
@@ -288,7 +295,8 @@ class Heartbeat(Middleware):
             self.stop.wait(self.interval)
 
     def beat(self, broker: Any, worker: Any, maintain: bool = True) -> None:
-        queues = sorted({q.removesuffix(".DQ") for q in getattr(worker, "consumers", {})})
+        queues = sorted({q.removesuffix(".DQ") for q in (getattr(worker, "queues", None)
+                                                         or getattr(worker, "consumers", {}))})
         if maintain:
             for queue in queues:
                 metrics.QUEUE_DEPTH.labels(queue).set(broker.maintain(queue))

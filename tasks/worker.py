@@ -8,6 +8,7 @@ instead of binding a port.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from app.settings import load
@@ -19,10 +20,11 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 from app.observability import logging as fms_logging  # noqa: E402 - after the metrics dir is set
 from tasks.broker import configure  # noqa: E402
+from tasks.registry import load_actors  # noqa: E402
 
 fms_logging.configure(os.environ.get("FMS_PROCESS", "worker"), settings.log_level, settings.log_levels)
+for _handler in [h for h in logging.getLogger().handlers if not getattr(h, "_fms", False)]:
+    logging.getLogger().removeHandler(_handler)  # dramatiq's plain-text handler: one JSON line per event
 broker = configure(settings)
 
-import tasks.email  # noqa: E402 - registers actors
-import tasks.system  # noqa: E402
-import tasks.webhooks  # noqa: E402,F401
+load_actors()

@@ -11,6 +11,7 @@ from app.errors import Forbidden
 from app.http import json_response, public, services
 from app.observability.metrics import exposition
 from app.openapi import docs_html, document
+from tasks.heartbeat import ready_probe as workers_ready
 
 bp = Blueprint("health", __name__)
 
@@ -46,7 +47,7 @@ def ready() -> Response:
 
 
 # Other packages (workers' heartbeats, the model) add readiness probes here.
-READY_PROBES: dict[str, object] = {}
+READY_PROBES: dict[str, object] = {"workers": workers_ready}
 
 
 @bp.get("/metrics")

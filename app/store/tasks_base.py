@@ -34,7 +34,7 @@ WEBHOOK_FIELDS = (
 )
 WEBHOOK_JSON = frozenset({"events"})
 
-DELIVERY_STATES = ("pending", "retrying", "succeeded", "failed", "skipped")
+DELIVERY_STATES = ("pending", "sending", "retrying", "succeeded", "failed", "skipped")
 DELIVERY_FIELDS = (
     "id", "endpoint_id", "event_id", "form_id", "topic", "payload", "state", "attempts",
     "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at",
@@ -130,6 +130,15 @@ class TasksStore(abc.ABC):
     @abc.abstractmethod
     def update_delivery(self, delivery_id: str, changes: Record,
                         states: tuple[str, ...] | None = None) -> Record | None: ...
+
+    @abc.abstractmethod
+    def claim_delivery(self, delivery_id: str, now: str, stale_before: str) -> Record | None:
+        """Atomically move a pending/retrying delivery (or one whose ``sending`` lease went stale) to ``sending``.
+
+        The lease is ``updated_at``: a worker killed mid-send leaves ``sending``
+        behind, and a retry may take the delivery over once the lease is older
+        than ``stale_before``. None when someone else holds it or it is settled.
+        """
 
     @abc.abstractmethod
     def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,

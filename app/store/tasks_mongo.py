@@ -153,6 +153,13 @@ class TasksMongoMixin(TasksStore):
                         states: tuple[str, ...] | None = None) -> Record | None:
         return self._m_update("deliveries", delivery_id, changes, states)
 
+    def claim_delivery(self, delivery_id: str, now: str, stale_before: str) -> Record | None:
+        doc = self.db.deliveries.find_one_and_update(
+            {"_id": delivery_id, "$or": [{"state": {"$in": ["pending", "retrying"]}},
+                                         {"state": "sending", "updated_at": {"$lt": stale_before}}]},
+            {"$set": {"state": "sending", "updated_at": now}}, return_document=ReturnDocument.AFTER)
+        return _rec("deliveries", doc)
+
     def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,
                         limit: int) -> list[Record]:
         flt: dict[str, Any] = {"endpoint_id": endpoint_id}

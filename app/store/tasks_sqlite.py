@@ -198,6 +198,16 @@ class TasksSQLiteMixin(TasksStore):
                         states: tuple[str, ...] | None = None) -> Record | None:
         return self._t_update("deliveries", DELIVERY_FIELDS, DELIVERY_JSON, delivery_id, changes, states)
 
+    def claim_delivery(self, delivery_id: str, now: str, stale_before: str) -> Record | None:
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE deliveries SET state = 'sending', updated_at = ? WHERE id = ? AND "
+                "(state IN ('pending', 'retrying') OR (state = 'sending' AND updated_at < ?))",
+                (now, delivery_id, stale_before))
+            if cur.rowcount == 0:
+                return None
+        return self.get_delivery(delivery_id)
+
     def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,
                         limit: int) -> list[Record]:
         where, params = ["endpoint_id = ?"], [endpoint_id]

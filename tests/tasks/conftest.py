@@ -100,7 +100,9 @@ class WorkerProcess:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            # Only the main process: it forwards SIGTERM to its workers; a second SIGTERM
+            # (as killpg would send) makes them exit at once instead of draining.
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -120,3 +122,62 @@ def spawn_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., W
     yield spawn
     for wp in started:
         wp.stop()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    """The app with the task system's blueprints (registered here too until the factory has them)."""
+    from app.factory import create_app
+    from app.jobs.api import bp as jobs_bp
+    from app.webhooks.api import bp as webhooks_bp
+
+    application = create_app(settings)
+    for bp in (jobs_bp, webhooks_bp):
+        if bp.name not in application.blueprints:
+            application.register_blueprint(bp)
+    return application
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "chaos"))
+    from receiver import Receiver
+
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from tests.helpers import free_port
+
+        self.messages: list[Any] = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                sink.messages.append(envelope)
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture
+def relay(broker: Any, svc: Services, settings: Settings) -> Any:
+    from tasks.relay import Relay
+
+    return Relay(svc.store, broker, batch=settings.relay_batch, interval=settings.relay_interval)

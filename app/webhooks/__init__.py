@@ -1,0 +1,1 @@
+"""Per-form webhook endpoints, signed deliveries and their log."""

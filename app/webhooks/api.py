@@ -1,0 +1,124 @@
+"""Webhook endpoints, their delivery log and redelivery (manual and bulk)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from app.errors import BadRequest
+from app.http import json_body, json_response, principal, services
+from app.webhooks.service import (
+    BULK_BODY,
+    WEBHOOK_BODY,
+    WEBHOOK_PATCH,
+    WebhookService,
+    public_delivery,
+    public_webhook,
+)
+
+bp = Blueprint("webhooks", __name__)
+
+
+def _hooks() -> WebhookService:
+    svc = services()
+    return WebhookService(svc.store, svc.settings)
+
+
+def _enqueue(delivery_ids: list[str]) -> None:
+    from tasks.broker import current, message_for
+    from tasks.webhooks import deliver
+
+    current().enqueue_many([message_for(deliver, d) for d in delivery_ids])
+
+
+@bp.post("/api/v1/forms/<form_id>/webhooks")
+def create_webhook(form_id: str) -> Response:
+    me = principal()
+    me.require("manage", form_id)
+    hook = _hooks().create(form_id, json_body(), me)
+    return json_response(public_webhook(hook, with_secret=True), 201,
+                         headers={"Location": f"/api/v1/webhooks/{hook['id']}"})
+
+
+@bp.get("/api/v1/forms/<form_id>/webhooks")
+def list_webhooks(form_id: str) -> Response:
+    me = principal()
+    me.require("manage", form_id)
+    return json_response({"items": [public_webhook(h) for h in _hooks().list(form_id)]})
+
+
+@bp.get("/api/v1/webhooks/<hook_id>")
+def get_webhook(hook_id: str) -> Response:
+    me = principal()
+    hook = _hooks().get(hook_id)
+    me.require("manage", hook["form_id"])
+    return json_response(public_webhook(hook, with_secret=True))
+
+
+@bp.patch("/api/v1/webhooks/<hook_id>")
+def update_webhook(hook_id: str) -> Response:
+    me = principal()
+    me.require("manage", _hooks().get(hook_id)["form_id"])
+    return json_response(public_webhook(_hooks().update(hook_id, json_body(), me)))
+
+
+@bp.delete("/api/v1/webhooks/<hook_id>")
+def delete_webhook(hook_id: str) -> Response:
+    me = principal()
+    me.require("manage", _hooks().get(hook_id)["form_id"])
+    _hooks().delete(hook_id, me)
+    return Response(status=204)
+
+
+@bp.get("/api/v1/webhooks/<hook_id>/deliveries")
+def list_deliveries(hook_id: str) -> Response:
+    me = principal()
+    me.require("manage", _hooks().get(hook_id)["form_id"])
+    try:
+        limit = int(request.args.get("limit", "50"))
+    except ValueError as exc:
+        raise BadRequest.field("limit", "limit must be an integer") from exc
+    rows, cursor = _hooks().deliveries(hook_id, request.args.get("state"), request.args.get("cursor"), limit)
+    return json_response({"items": [public_delivery(d) for d in rows], "next_cursor": cursor})
+
+
+@bp.post("/api/v1/deliveries/<delivery_id>/redeliver")
+def redeliver(delivery_id: str) -> Response:
+    delivery = _hooks().prepare_redelivery(delivery_id, principal())
+    _enqueue([delivery["id"]])
+    return json_response(public_delivery(delivery), 202)
+
+
+@bp.post("/api/v1/webhooks/<hook_id>/redeliver")
+def redeliver_bulk(hook_id: str) -> Response:
+    body = json_body() if request.get_data(cache=True) else {}
+    picked = _hooks().prepare_bulk(hook_id, body, principal())
+    _enqueue([d["id"] for d in picked])
+    return json_response({"count": len(picked), "delivery_ids": [d["id"] for d in picked]}, 202)
+
+
+WEBHOOK_OPERATIONS = [
+    ("post", "/api/v1/forms/{form_id}/webhooks", "webhooks", "Add a webhook endpoint; the secret is returned", 201,
+     WEBHOOK_BODY.schema, False, []),
+    ("get", "/api/v1/forms/{form_id}/webhooks", "webhooks", "List a form's webhook endpoints", 200, None, False, []),
+    ("get", "/api/v1/webhooks/{hook_id}", "webhooks", "Get an endpoint (with its signing secret)", 200, None,
+     False, []),
+    ("patch", "/api/v1/webhooks/{hook_id}", "webhooks", "Change an endpoint; `active: true` re-enables it", 200,
+     WEBHOOK_PATCH.schema, False, []),
+    ("delete", "/api/v1/webhooks/{hook_id}", "webhooks", "Delete an endpoint", 204, None, False, []),
+    ("get", "/api/v1/webhooks/{hook_id}/deliveries", "webhooks", "The endpoint's delivery log, newest first", 200,
+     None, False, [("state", "string", "pending, retrying, succeeded, failed or skipped."),
+                   ("limit", "integer", "Page size, 1 to 1000."), ("cursor", "string", "From `next_cursor`.")]),
+    ("post", "/api/v1/webhooks/{hook_id}/redeliver", "webhooks",
+     "Bulk redelivery of an endpoint's deliveries in a state (default failed)", 202, BULK_BODY.schema, False, []),
+    ("post", "/api/v1/deliveries/{delivery_id}/redeliver", "webhooks", "Send one delivery again", 202, None,
+     False, []),
+]
+
+
+def _document() -> None:
+    from app.openapi import EXTRA_OPERATIONS
+
+    EXTRA_OPERATIONS.extend(op for op in WEBHOOK_OPERATIONS if op not in EXTRA_OPERATIONS)
+
+
+_document()

@@ -1,0 +1,248 @@
+"""Webhook endpoints and deliveries: the rules, without Flask or Dramatiq.
+
+The actors (tasks/webhooks.py) and the HTTP views call into this. A
+delivery is keyed by (event id, endpoint id), so the at-least-once relay and
+redelivered fan-out messages never create a second delivery of one event to
+one endpoint, and a delivery that succeeded is never sent again by a retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app import audit
+from app.auth.service import Principal
+from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from app.jobs.service import decode_cursor, encode_cursor
+from app.settings import Settings
+from app.store import Record, Store
+from app.util import new_id, now_iso
+from app.validation import body_validator, check
+from app.webhooks.sender import Attempt, new_secret
+from app.webhooks.ssrf import UnsafeTarget, check_target, parse_nets
+
+TOPICS = ("submission.created", "submission.updated", "submission.status_changed", "submission.deleted",
+          "submission.restored")
+_EVENTS = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": ["*", *TOPICS]}}
+WEBHOOK_BODY = body_validator({
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["url"],
+    "properties": {
+        "url": {"type": "string", "minLength": 8, "maxLength": 2000},
+        "events": _EVENTS,
+        "description": {"type": ["string", "null"], "maxLength": 500},
+        "secret": {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/=]{32,}$"},
+    },
+})
+WEBHOOK_PATCH = body_validator({
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "url": {"type": "string", "minLength": 8, "maxLength": 2000},
+        "events": _EVENTS,
+        "description": {"type": ["string", "null"], "maxLength": 500},
+        "active": {"type": "boolean"},
+    },
+})
+BULK_BODY = body_validator({
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "state": {"enum": ["failed", "retrying", "succeeded", "skipped"]},
+        "since": {"type": "string"},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    },
+})
+
+
+def public_webhook(hook: Record, with_secret: bool = False) -> Record:
+    out = {k: hook.get(k) for k in ("id", "form_id", "url", "events", "description", "consecutive_failures",
+                                 "disabled_reason", "created_at", "updated_at")}
+    out["active"] = bool(hook["active"])
+    out["secret" if with_secret else "secret_prefix"] = hook["secret"] if with_secret else hook["secret"][:10]
+    return out
+
+
+def public_delivery(d: Record) -> Record:
+    return {k: d[k] for k in ("id", "endpoint_id", "event_id", "form_id", "topic", "state", "attempts",
+                              "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at")}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What recording an attempt changed: the delivery, and whether the endpoint was just disabled."""
+
+    delivery: Record
+    disabled: bool
+
+
+class WebhookService:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store: Any = store
+        self.settings = settings
+
+    # endpoints --------------------------------------------------------------------------
+    def check_url(self, url: str) -> None:
+        try:
+            check_target(url, self.settings.webhook_allow_private, parse_nets(self.settings.webhook_allow_nets))
+        except UnsafeTarget as exc:
+            raise ValidationFailed("webhook URL is not allowed", [{"pointer": "/url", "message": str(exc)}],
+                                   code="unsafe_webhook_target") from exc
+
+    def create(self, form_id: str, body: Any, me: Principal) -> Record:
+        check(WEBHOOK_BODY, body, "webhook is invalid")
+        if self.store.get_form(form_id) is None:
+            raise NotFound(f"form {form_id} not found", code="form_not_found")
+        self.check_url(body["url"])
+        now = now_iso()
+        hook = {"id": new_id(), "form_id": form_id, "url": body["url"], "secret": body.get("secret") or new_secret(),
+                "events": body.get("events", ["*"]), "description": body.get("description"), "active": 1,
+                "consecutive_failures": 0, "created_by": me.user_id, "created_at": now, "updated_at": now}
+        self.store.create_webhook(hook)
+        audit.record(self.store, "webhook.created", me.username, hook["id"], {"form_id": form_id, "url": hook["url"]})
+        return hook
+
+    def get(self, hook_id: str) -> Record:
+        hook = self.store.get_webhook(hook_id)
+        if hook is None:
+            raise NotFound(f"webhook {hook_id} not found", code="webhook_not_found")
+        return hook
+
+    def list(self, form_id: str) -> list[Record]:
+        return list(self.store.list_webhooks(form_id))
+
+    def update(self, hook_id: str, body: Any, me: Principal) -> Record:
+        check(WEBHOOK_PATCH, body, "webhook change is invalid")
+        self.get(hook_id)
+        if "url" in body:
+            self.check_url(body["url"])
+        changes: Record = {k: v for k, v in body.items() if k != "active"}
+        if "active" in body:
+            changes["active"] = 1 if body["active"] else 0
+            if body["active"]:  # re-enabled by a person: start counting afresh
+                changes.update(consecutive_failures=0, disabled_reason=None)
+        changes["updated_at"] = now_iso()
+        hook = self.store.update_webhook(hook_id, changes)
+        audit.record(self.store, "webhook.updated", me.username, hook_id, {"fields": sorted(body)})
+        return hook
+
+    def delete(self, hook_id: str, me: Principal) -> None:
+        if not self.store.delete_webhook(hook_id):
+            raise NotFound(f"webhook {hook_id} not found", code="webhook_not_found")
+        audit.record(self.store, "webhook.deleted", me.username, hook_id, {})
+
+    # fan-out ----------------------------------------------------------------------------------
+    @staticmethod
+    def subscribed(hook: Record, topic: str) -> bool:
+        events = hook.get("events") or ["*"]
+        return "*" in events or topic in events
+
+    def fan_out(self, event: Record) -> list[Record]:
+        """Deliveries (created if missing) of ``event`` to the form's active endpoints that still need sending."""
+        todo = []
+        for hook in self.store.list_webhooks(event["key"]):
+            if not hook["active"] or not self.subscribed(hook, event["topic"]):
+                continue
+            now = now_iso()
+            delivery, _ = self.store.put_delivery({
+                "id": new_id(), "endpoint_id": hook["id"], "event_id": event["id"], "form_id": event["key"],
+                "topic": event["topic"], "payload": event["payload"], "state": "pending", "attempts": 0,
+                "created_at": now, "updated_at": now})
+            if delivery["state"] in {"pending", "retrying"}:
+                todo.append(delivery)
+        return todo
+
+    # attempts -----------------------------------------------------------------------------------
+    def record_attempt(self, delivery: Record, hook: Record, attempt: Attempt, final: bool) -> Outcome:
+        """Log one attempt on the delivery and count it on the endpoint (disabling it after N failures)."""
+        now = now_iso()
+        if attempt.outcome == "ok":
+            state = "succeeded"
+        elif attempt.outcome == "retry" and not final:
+            state = "retrying"
+        else:
+            state = "failed"
+        changes = {"state": state, "attempts": (delivery["attempts"] or 0) + 1, "last_status": attempt.status,
+                   "last_error": attempt.error, "duration_ms": round(attempt.duration_ms, 2), "updated_at": now}
+        if state == "succeeded":
+            changes["delivered_at"] = now
+        updated = self.store.update_delivery(delivery["id"], changes)
+        if attempt.outcome == "ok":
+            self.store.webhook_succeeded(hook["id"], now)
+            return Outcome(updated, False)
+        failures = self.store.webhook_failed(hook["id"], now)
+        disabled = False
+        if failures >= self.settings.webhook_disable_after and hook["active"]:
+            reason = f"{failures} consecutive failed attempts; last: {attempt.error}"
+            if self.store.update_webhook(hook["id"], {"active": 0, "disabled_reason": reason[:500],
+                                                      "updated_at": now}):
+                disabled = True
+                audit.record(self.store, "webhook.disabled", "system", hook["id"],
+                             {"form_id": hook["form_id"], "failures": failures, "url": hook["url"]})
+        return Outcome(updated, disabled)
+
+    def skip(self, delivery: Record, reason: str) -> None:
+        self.store.update_delivery(delivery["id"], {"state": "skipped", "last_error": reason, "updated_at": now_iso()})
+
+    def owner_emails(self, hook: Record) -> list[str]:
+        """Who hears that an endpoint was disabled: the form's notify list, else the operator address."""
+        form = self.store.get_form(hook["form_id"]) or {}
+        emails = list((form.get("settings") or {}).get("notify_emails") or [])
+        if not emails and self.settings.alert_email:
+            emails = [self.settings.alert_email]
+        return emails
+
+    # delivery log and redelivery ----------------------------------------------------------------
+    def deliveries(self, hook_id: str, state: str | None, cursor: str | None, limit: int
+                   ) -> tuple[list[Record], str | None]:
+        self.get(hook_id)
+        if not 1 <= limit <= 1000:
+            raise BadRequest.field("limit", "limit must be between 1 and 1000")
+        rows = self.store.list_deliveries(hook_id, state, decode_cursor(cursor), limit)
+        return rows, (encode_cursor(rows[-1]) if len(rows) == limit else None)
+
+    def get_delivery(self, delivery_id: str) -> Record:
+        d = self.store.get_delivery(delivery_id)
+        if d is None:
+            raise NotFound(f"delivery {delivery_id} not found", code="delivery_not_found")
+        return d
+
+    def prepare_redelivery(self, delivery_id: str, me: Principal) -> Record:
+        """Put one delivery back to pending (any state but pending); the caller enqueues it."""
+        d = self.get_delivery(delivery_id)
+        me.require("manage", d["form_id"])
+        hook = self.get(d["endpoint_id"])
+        if not hook["active"]:
+            raise Conflict("endpoint is disabled; enable it first", code="webhook_disabled")
+        updated = self.store.update_delivery(delivery_id, {"state": "pending", "updated_at": now_iso()},
+                                             states=("succeeded", "failed", "skipped", "retrying"))
+        if updated is None:
+            raise Conflict("delivery is already pending", code="delivery_pending")
+        return updated
+
+    def prepare_bulk(self, hook_id: str, body: Any, me: Principal) -> list[Record]:
+        """Every delivery of an endpoint in ``state`` (default failed), optionally since a time."""
+        check(BULK_BODY, body, "bulk redelivery is invalid")
+        hook = self.get(hook_id)
+        me.require("manage", hook["form_id"])
+        if not hook["active"]:
+            raise Conflict("endpoint is disabled; enable it first", code="webhook_disabled")
+        state, limit, since = body.get("state", "failed"), body.get("limit", 1000), body.get("since")
+        picked: list[Record] = []
+        after = None
+        while len(picked) < limit:
+            rows = self.store.list_deliveries(hook_id, state, after, min(500, limit))
+            if not rows:
+                break
+            for d in rows:
+                if since and d["created_at"] < since:
+                    return picked
+                again = self.store.update_delivery(d["id"], {"state": "pending", "updated_at": now_iso()},
+                                                   states=(state,))
+                if again is not None:
+                    picked.append(again)
+            after = (rows[-1]["created_at"], rows[-1]["id"])
+        return picked[:limit]

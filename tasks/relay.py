@@ -1,0 +1,97 @@
+"""The outbox relay: moves events written with submissions into the broker.
+
+A loop (``fms relay``): read up to FMS_RELAY_BATCH pending events, enqueue
+their messages in ONE Redis pipeline, then mark them sent. If Redis is down
+the pipeline fails, nothing is marked and the loop retries with backoff —
+the API kept accepting submissions meanwhile, because it only wrote to the
+store. A crash between enqueue and mark sends a batch twice; every actor is
+idempotent, so at-least-once is safe.
+
+The loop also runs the small scheduled job of the task system: purging
+finished task records past retention (hourly).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from dramatiq.common import current_millis
+from dramatiq.message import Message
+
+from app.util import new_id, now_iso
+from tasks import metrics
+from tasks.routing import queue_for
+
+log = logging.getLogger("tasks.relay")
+
+# Which actors hear about which topic (the fan-out actors decide per endpoint/recipient).
+TOPIC_ACTORS: dict[str, tuple[str, ...]] = {
+    "submission.created": ("webhook.fanout", "email.submission"),
+    "submission.updated": ("webhook.fanout",),
+    "submission.status_changed": ("webhook.fanout",),
+    "submission.deleted": ("webhook.fanout",),
+    "submission.restored": ("webhook.fanout",),
+}
+PURGE_EVERY = 3600.0
+
+
+def messages_for(event: dict[str, Any]) -> list[Message]:
+    """The broker messages one outbox event becomes."""
+    return [
+        Message(queue_name=queue_for(name), actor_name=name, args=(event,), kwargs={},
+                options={"event_id": event["id"]}, message_id=new_id(), message_timestamp=current_millis())
+        for name in TOPIC_ACTORS.get(event["topic"], ())
+    ]
+
+
+class Relay:
+    def __init__(self, store: Any, broker: Any, batch: int = 500, interval: float = 0.2,
+                 retention_days: int = 30) -> None:
+        self.store, self.broker = store, broker
+        self.batch, self.interval, self.retention_days = batch, interval, retention_days
+        self.stop = threading.Event()
+        self._last_purge = 0.0
+
+    def run_once(self) -> int:
+        """Move one batch; the number of events moved (0: outbox empty)."""
+        events = self.store.pending_events(self.batch)
+        if not events:
+            return 0
+        messages = [m for e in events for m in messages_for(e)]
+        self.broker.enqueue_many(messages)
+        self.store.mark_events_sent([e["id"] for e in events], now_iso())
+        for e in events:
+            metrics.RELAY_EVENTS.labels(e["topic"]).inc()
+        return len(events)
+
+    def run(self) -> None:
+        """Until :attr:`stop` is set: drain, wait, back off on errors (Redis or store down)."""
+        failures = 0
+        log.info("relay started", extra={"batch": self.batch})
+        while not self.stop.is_set():
+            try:
+                moved = self.run_once()
+                if failures:
+                    log.info("relay recovered", extra={"after_failures": failures})
+                failures = 0
+                self._maybe_purge()
+            except Exception as exc:  # noqa: BLE001 - any outage: keep the events, try again
+                failures += 1
+                metrics.RELAY_ERRORS.inc()
+                log.warning("relay batch failed; will retry", extra={"error": repr(exc), "failures": failures})
+                self.stop.wait(min(2.0, 0.1 * 2 ** min(failures, 5)))
+                continue
+            if moved < self.batch:
+                self.stop.wait(self.interval)
+
+    def _maybe_purge(self) -> None:
+        now = time.monotonic()
+        if now - self._last_purge < PURGE_EVERY:
+            return
+        self._last_purge = now
+        purged = self.store.purge_tasks(now_iso(-self.retention_days * 86400))
+        if purged:
+            log.info("purged task records", extra={"count": purged})
