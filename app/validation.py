@@ -50,13 +50,30 @@ def errors_of(validator: Draft202012Validator, instance: Any, prefix: str = "",
 def check(validator: Draft202012Validator, instance: Any, message: str, prefix: str = "",
           skip: frozenset[str] = frozenset()) -> None:
     """Raise 422 with every error when ``instance`` does not validate."""
+    if not skip and validator.is_valid(instance):
+        return
     errors = errors_of(validator, instance, prefix, skip)
     if errors:
         raise ValidationFailed(message, errors)
 
 
-def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
-    return _cached_validator(canonical_json(schema))
+_validators: dict[tuple[str, int], Draft202012Validator] = {}
+
+
+def validator_for(schema: dict[str, Any], key: tuple[str, int] | None = None) -> Draft202012Validator:
+    """A validator for an answers schema, built once per ``key`` (form id, version).
+
+    A form version never changes once stored, so the key is a safe cache key and
+    saves re-serialising a large schema on every submission.
+    """
+    if key is None:
+        return _cached_validator(canonical_json(schema))
+    found = _validators.get(key)
+    if found is None:
+        if len(_validators) > 2048:
+            _validators.clear()
+        found = _validators[key] = Draft202012Validator(schema, format_checker=_FORMATS)
+    return found
 
 
 @lru_cache(maxsize=512)

@@ -193,13 +193,13 @@ class AuthService:
         """Map a bearer credential to a principal, or raise 401."""
         if not bearer:
             raise Unauthorized("authentication required: send 'Authorization: Bearer <key or token>'")
-        cred = self.store.get_credential_by_hash(token_hash(bearer))
-        if cred is None or cred["revoked_at"] is not None:
+        identity = self.store.get_identity(token_hash(bearer))
+        if identity is None or identity[0]["revoked_at"] is not None:
             raise Unauthorized("invalid or revoked credential", code="invalid_credentials")
+        cred, user = identity
         if cred["expires_at"] is not None and cred["expires_at"] <= now_iso():
             raise Unauthorized("token expired; log in again", code="token_expired")
-        user = self.store.get_user(cred["user_id"])
-        if user is None or not user["active"]:
+        if not user["active"]:
             raise Unauthorized("user is disabled", code="invalid_credentials")
         role_scope = ROLE_SCOPE[user["role"]]
         scope = min(cred["scope"] or "manage", role_scope, key=SCOPES.index)

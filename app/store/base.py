@@ -104,6 +104,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_credential_by_hash(self, token_hash: str) -> Record | None: ...
 
+    def get_identity(self, token_hash: str) -> tuple[Record, Record] | None:
+        """The credential and its user, for authenticating one request.
+
+        Called on every request, so a backend may answer it in one round trip.
+        """
+        cred = self.get_credential_by_hash(token_hash)
+        if cred is None:
+            return None
+        user = self.get_user(cred["user_id"])
+        return (cred, user) if user is not None else None
+
     @abc.abstractmethod
     def list_credentials(self, kind: str, user_id: str | None = None) -> list[Record]: ...
 

@@ -213,6 +213,22 @@ class SQLiteStore(TasksSQLiteMixin, Store):
     def get_credential_by_hash(self, token_hash: str) -> Record | None:
         return self._one("SELECT * FROM credentials WHERE token_hash = ?", (token_hash,))
 
+    _IDENTITY_SQL = (
+        "SELECT c.id AS c_id, c.scope, c.forms, c.kind, c.expires_at, c.revoked_at, "
+        "u.id AS u_id, u.username, u.role, u.active "
+        "FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.token_hash = ?"
+    )
+
+    @timed("get_identity")
+    def get_identity(self, token_hash: str) -> tuple[Record, Record] | None:
+        row = self._one(self._IDENTITY_SQL, (token_hash,))
+        if row is None:
+            return None
+        cred = {"id": row["c_id"], "user_id": row["u_id"], "scope": row["scope"], "forms": row["forms"],
+                "kind": row["kind"], "expires_at": row["expires_at"], "revoked_at": row["revoked_at"]}
+        user = {"id": row["u_id"], "username": row["username"], "role": row["role"], "active": row["active"]}
+        return cred, user
+
     @timed("list_credentials")
     def list_credentials(self, kind: str, user_id: str | None = None) -> list[Record]:
         if user_id is None:

@@ -79,7 +79,8 @@ class SubmissionService:
 
     def validate_answers(self, form: Record, answers: Any, draft: bool) -> None:
         """All schema errors at once; drafts may leave required fields out."""
-        errors = errors_of(validator_for(form["schema"]), answers, "/answers",
+        key = (form.get("form_id") or form["id"], form["version"])
+        errors = errors_of(validator_for(form["schema"], key), answers, "/answers",
                            _NO_REQUIRED if draft else frozenset())
         schema = form["schema"]
         if isinstance(answers, dict) and "additionalProperties" not in schema:
@@ -99,7 +100,7 @@ class SubmissionService:
                idem_scope: str, status: str | None = None) -> Created:
         check(CREATE_BODY, body, "submission is invalid")
         draft = bool(body.get("draft", False))
-        body_hash = sha256_hex(canonical_json(body))
+        body_hash = sha256_hex(canonical_json(body)) if idem_key else ""
         if idem_key:
             earlier = self.store.get_idempotency(idem_scope, idem_key)
             if earlier is not None:
