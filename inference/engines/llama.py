@@ -69,7 +69,7 @@ class Completion:
     def tokens_per_s(self) -> float:
         """Generation speed after the first token (decode rate)."""
         decode_ms = self.total_ms - self.ttft_ms
-        return (self.gen_tokens - 1) / (decode_ms / 1000) if self.gen_tokens > 1 and decode_ms > 0 else 0.0
+        return (self.gen_tokens - 1) / (decode_ms / 1000) if self.gen_tokens > 2 and decode_ms > 1 else 0.0
 
 
 ProgressFn = Callable[[dict], None]
