@@ -23,6 +23,7 @@ from app.store.base import (
     Store,
     SubmissionQuery,
 )
+from app.store.group_commit import GroupCommitter
 from app.store.tasks_sqlite import TasksSQLiteMixin
 from app.store.timing import timed
 
@@ -104,6 +105,7 @@ class SQLiteStore(TasksSQLiteMixin, Store):
         self.path = str(path)
         self.synchronous = synchronous.upper()
         self._local = threading.local()
+        self._group = GroupCommitter(self._tx)
 
     # connection handling -------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -304,7 +306,7 @@ class SQLiteStore(TasksSQLiteMixin, Store):
     # submissions ------------------------------------------------------------
     @timed("insert_submission")
     def insert_submission(self, sub: Record, events: list[Record], idempotency: Record | None) -> None:
-        with self._tx() as c:
+        def write(c: sqlite3.Connection) -> None:
             if idempotency is not None:
                 existing = c.execute(
                     "SELECT * FROM idempotency WHERE scope = ? AND key = ?",
@@ -316,6 +318,8 @@ class SQLiteStore(TasksSQLiteMixin, Store):
             self._insert(c, "submissions", sub)
             for event in events:
                 self._insert(c, "outbox", event)
+
+        self._group.run(write)
 
     @timed("get_idempotency")
     def get_idempotency(self, scope: str, key: str) -> Record | None:

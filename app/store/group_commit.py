@@ -1,0 +1,80 @@
+"""Group commit: many threads' writes, one transaction, one fsync.
+
+With ``synchronous=FULL`` every SQLite commit waits for the disk (about 6 ms
+here), so one-transaction-per-request caps ingest near 1/fsync. Here the first
+thread to arrive becomes the leader and commits whatever the other threads
+queued meanwhile in the same transaction, each in its own SAVEPOINT so one
+write's failure (say, a reused idempotency key) touches no other. Nobody gets
+an answer before the COMMIT that made their write durable returns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+Write = Callable[[sqlite3.Connection], None]
+
+
+@dataclass
+class _Job:
+    write: Write
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class GroupCommitter:
+    def __init__(self, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]],
+                 max_batch: int = 64) -> None:
+        self._transaction = transaction
+        self._max_batch = max_batch
+        self._mutex = threading.Lock()
+        self._queue: list[_Job] = []
+        self._leader_active = False
+
+    def run(self, write: Write) -> None:
+        """Apply ``write`` durably, possibly together with other threads' writes."""
+        job = _Job(write)
+        with self._mutex:
+            self._queue.append(job)
+            lead = not self._leader_active
+            if lead:
+                self._leader_active = True
+        if lead:
+            self._lead()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+
+    def _take(self) -> list[_Job]:
+        with self._mutex:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch:]
+            if not batch:
+                self._leader_active = False
+            return batch
+
+    def _lead(self) -> None:
+        while batch := self._take():
+            try:
+                with self._transaction() as conn:
+                    for job in batch:
+                        self._apply(conn, job)
+            except BaseException as exc:  # noqa: BLE001 - COMMIT failed: no write in it is durable
+                for job in batch:
+                    job.error = job.error or exc
+            for job in batch:
+                job.done.set()
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, job: _Job) -> None:
+        conn.execute("SAVEPOINT job")
+        try:
+            job.write(conn)
+        except Exception as exc:  # noqa: BLE001 - reported to that job's caller only
+            conn.execute("ROLLBACK TO job")
+            job.error = exc
+        conn.execute("RELEASE job")
+

@@ -1,0 +1,56 @@
+"""Group commit: concurrent writers share one durable COMMIT; a failing write fails alone."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.store.group_commit import GroupCommitter
+from tests.helpers import wait_for
+
+
+def test_concurrent_writes_share_one_commit_and_fail_alone(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "g.sqlite3", isolation_level=None, check_same_thread=False)
+    conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    commits: list[int] = []
+    gate = threading.Event()
+
+    @contextmanager
+    def transaction() -> Iterator[sqlite3.Connection]:
+        assert gate.wait(10)  # hold the first COMMIT until the others have queued behind it
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        commits.append(1)
+
+    committer = GroupCommitter(transaction)
+    results: dict[int, str] = {}
+
+    def writer(i: int, key: str) -> None:
+        try:
+            committer.run(lambda c: c.execute("INSERT INTO t VALUES (?)", (key,)))
+            results[i] = "ok"
+        except sqlite3.IntegrityError:
+            results[i] = "duplicate"
+
+    keys = ["a", "b", "c", "d", "e", "a"]
+    threads = [threading.Thread(target=writer, args=(i, k)) for i, k in enumerate(keys)]
+    threads[0].start()
+    wait_for(lambda: committer._leader_active, 5, what="a leader")
+    for t in threads[1:]:
+        t.start()
+    wait_for(lambda: len(committer._queue) == 5, 5, what="five writers queued behind the leader")
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert sorted(r[0] for r in conn.execute("SELECT k FROM t")) == ["a", "b", "c", "d", "e"]
+    assert sorted(results.values()) == ["duplicate", "ok", "ok", "ok", "ok", "ok"]
+    assert len(commits) == 2  # the leader's own write, then the five queued ones together
+    assert not committer._leader_active
