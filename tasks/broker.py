@@ -277,10 +277,11 @@ def send(actor_obj: dramatiq.Actor, *args: Any, task_id: str | None = None, crea
 def replay(message: dict[str, Any]) -> Message:
     """Enqueue a stored (dead, failed or cancelled) message again, with fresh retries."""
     broker = current()
-    actor_obj = broker.get_actor(message["actor_name"])
+    name = message["actor_name"]
+    queue = broker.actors[name].queue_name if name in broker.actors else queue_for(name)
     options = {k: v for k, v in (message.get("options") or {}).items() if k not in _REPLAY_DROP}
     options["replayed_at"] = int(time.time() * 1000)
-    msg = Message(queue_name=q_name(actor_obj.queue_name), actor_name=actor_obj.actor_name,
+    msg = Message(queue_name=q_name(queue), actor_name=name,
                   args=tuple(message.get("args") or ()), kwargs=dict(message.get("kwargs") or {}), options=options,
                   message_id=message["message_id"], message_timestamp=current_millis())
     return broker.enqueue(msg)

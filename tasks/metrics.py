@@ -8,9 +8,14 @@ so nothing collides the way Dramatiq's stock exporter does.
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from app.observability.metrics import LATENCY_BUCKETS
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # unlabelled metrics write their file at import
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300)
 

@@ -26,6 +26,7 @@ import time
 import traceback
 from typing import Any
 
+import redis
 from dramatiq.middleware import Middleware, SkipMessage, TimeLimitExceeded
 from dramatiq.middleware.threading import raise_thread_exception
 
@@ -40,6 +41,7 @@ log = logging.getLogger("tasks")
 _local = threading.local()
 MAX_RETRY_AFTER_MS = 3_600_000
 RESULT_LIMIT = 64_000
+RETRY_ENQUEUE_PATIENCE = 600.0  # seconds
 
 
 def backoff_ms(retries: int, min_backoff: int, max_backoff: int, rng: random.Random | None = None) -> int:
@@ -232,7 +234,7 @@ class Lifecycle(Middleware):
                                                       "retry": retries + 1, "delay_ms": delay, "error": error})
             if tracked:
                 self._store().update_task(message.message_id, {"state": "queued", "error": error, "updated_at": now})
-            broker.enqueue(message, delay=delay)
+            self._enqueue_retry(broker, message, delay)
             return
         message.fail()
         state = "dead" if retryable else "failed"
@@ -243,6 +245,22 @@ class Lifecycle(Middleware):
                                           "attempts": retries + 1})
         self._record(message, state, error=error, attempts=retries + 1, finished_at=now,
                      max_retries=max_retries)
+
+    @staticmethod
+    def _enqueue_retry(broker: Any, message: Any, delay: int) -> None:
+        """Enqueue the retry, waiting out a Redis outage: the message is acked right after this,
+        so giving up here would lose the task (the same stance Dramatiq takes for acks)."""
+        deadline = time.monotonic() + RETRY_ENQUEUE_PATIENCE
+        while True:
+            try:
+                broker.enqueue(message, delay=delay)
+                return
+            except redis.ConnectionError as exc:
+                if time.monotonic() > deadline:
+                    log.error("could not enqueue a retry; the task is lost", extra={"task_id": message.message_id})
+                    raise
+                log.warning("broker unreachable; retry enqueue waits", extra={"error": repr(exc)})
+                time.sleep(1.0)
 
     def _delay(self, broker: Any, message: Any, exception: BaseException, retries: int) -> int:
         actor = broker.get_actor(message.actor_name)

@@ -81,7 +81,11 @@ class JobService:
         return rows, (encode_cursor(rows[-1]) if len(rows) == limit else None)
 
     def prepare_retry(self, task_id: str, me: Principal | None = None) -> Record:
-        """Check a task may run again and return its stored message (the caller enqueues it)."""
+        """Move a failed/dead/cancelled task back to ``queued``; the caller enqueues its stored message.
+
+        The record is reset here (not by the broker middleware) so a replay
+        works from any process, even one that never imported the actor.
+        """
         rec = self.get(task_id, me)
         if me is not None and not me.is_admin and rec.get("created_by") != me.user_id:
             raise Forbidden("only the task's creator or an administrator may retry it")
@@ -90,7 +94,14 @@ class JobService:
                            code="task_not_retryable")
         if not rec.get("message"):
             raise Conflict("task has no stored message to replay", code="task_not_retryable")
-        return rec
+        now = now_iso()
+        queued = self.store.update_task(task_id, {  # type: ignore[attr-defined]
+            "state": "queued", "progress": 0.0, "note": None, "attempts": 0, "error": None, "result": None,
+            "cancel_requested": 0, "enqueued_at": now, "started_at": None, "finished_at": None, "updated_at": now,
+        }, states=RETRYABLE_STATES)
+        if queued is None:  # someone else replayed it a moment ago
+            raise Conflict("task is already queued again", code="task_not_retryable")
+        return queued
 
     def cancel(self, task_id: str, me: Principal | None = None) -> Record:
         """Cancel a queued task now; ask a running one to stop (the worker confirms)."""

@@ -1,0 +1,51 @@
+"""``fms tasks dead`` and ``fms tasks replay`` as real commands; ``fms relay --once``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.services import Services
+from tasks import broker as tb
+from tests.helpers import wait_for
+from tests.tasks.conftest import worker_env
+
+FMS = str(Path(sys.executable).parent / "fms")
+
+
+def fms(settings: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FMS, *args], env=worker_env(settings), capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+def test_dead_tasks_are_listed_and_replayed_from_the_cli(worker: Any, svc: Services, settings: Any) -> None:
+    from tests.tasks.actors import flaky
+
+    msg = tb.send(flaky, "cli1", 4, "retryable")
+    wait_for(lambda: (svc.store.get_task(msg.message_id) or {}).get("state") == "dead", timeout=15, what="dead")
+    out = fms(settings, "tasks", "dead")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [msg.message_id] and rows[0]["actor"] == "test.flaky"
+    out = fms(settings, "tasks", "replay", msg.message_id)
+    assert out.returncode == 0, out.stderr
+    rec = wait_for(lambda: (svc.store.get_task(msg.message_id) or {}).get("state") == "succeeded"
+                   and svc.store.get_task(msg.message_id), what="replayed by the CLI")
+    assert rec["result"] == "ok after 5"
+    again = fms(settings, "tasks", "replay", msg.message_id)
+    assert again.returncode != 0 and "succeeded" in again.stderr
+
+
+def test_relay_once_moves_pending_events(api: Any, form: dict[str, Any], svc: Services, settings: Any,
+                                         broker: Any) -> None:
+    assert api.post(f"/api/v1/forms/{form['id']}/submissions",
+                    {"answers": {"name": "A", "email": "a@example.com"}}).status_code == 201
+    out = fms(settings, "relay", "--once")
+    assert out.returncode == 0 and "moved 1 events" in out.stdout, out.stderr
+    assert svc.store.pending_events(10) == []
+    names = sorted(json.loads(broker.client.hget("dramatiq:default.msgs", mid))["actor_name"]
+                   for mid in broker.client.lrange("dramatiq:default", 0, -1))
+    assert {"email.submission", "webhook.fanout"} <= set(names), names
