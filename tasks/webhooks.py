@@ -86,6 +86,7 @@ def deliver(delivery_id: str) -> str:
         attempt = _attempt(hook["url"], hook["secret"], delivery["event_id"], delivery["payload"])
     except pybreaker.CircuitBreakerError as exc:
         metrics.WEBHOOK_ATTEMPTS.labels("breaker_open").inc()
+        store.update_delivery(delivery_id, {"state": "retrying", "last_error": "circuit open", "updated_at": now_iso()})
         raise Retryable(f"circuit open for {target_of(hook['url'])}") from exc
     final = last_attempt()
     outcome = svc.record_attempt(delivery, hook, attempt, final=final)

@@ -231,6 +231,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--prefetch", type=int, default=0, help="FMS_QUEUE_PREFETCH for the fms workers")
+    parser.add_argument("--repeat", type=int, default=2, help="drain runs per side; the best counts (noisy hosts)")
+    parser.add_argument("--raw-prefetch", type=int, default=0, help="dramatiq_queue_prefetch for the raw workers")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -247,12 +249,15 @@ def main() -> None:
         time.sleep(0.3)
     bench = Bench(url, workdir)
     report: dict[str, Any] = {"cores": len(os.sched_getaffinity(0)), "n": args.n, "processes": args.processes,
-                              "threads": args.threads}
+                              "threads": args.threads, "fms_prefetch": args.prefetch or "2 x threads",
+                              "raw_prefetch": args.raw_prefetch or "2 x threads", "loadavg": os.getloadavg()[0]}
     try:
         bench.r.flushall()
-        bench.start("raw", ("high",), args.processes, args.threads)
+        raw_extra = {"dramatiq_queue_prefetch": str(args.raw_prefetch)} if args.raw_prefetch else {}
+        bench.start("raw", ("high",), args.processes, args.threads, **raw_extra)
         bench.wait_ready("raw")
-        report["raw_drain"] = bench.drain("raw", args.n)
+        report["raw_drain"] = max((bench.drain("raw", args.n) for _ in range(args.repeat)),
+                                  key=lambda d: d["tasks_per_s"])
         report["raw_idle_latency"] = bench.latency("raw", args.samples)
         bench.stop_all()
 
@@ -260,7 +265,8 @@ def main() -> None:
         extra = {"FMS_QUEUE_PREFETCH": str(args.prefetch)} if args.prefetch else {}
         bench.start("fms", ("high",), args.processes, args.threads, **extra)
         bench.wait_ready("fms")
-        report["fms_drain"] = bench.drain("fms", args.n)
+        report["fms_drain"] = max((bench.drain("fms", args.n) for _ in range(args.repeat)),
+                                  key=lambda d: d["tasks_per_s"])
         bench.stop_all()
 
         # Latency runs on the process tree's layout: worker-high = cores x 1 thread, worker-ai = 1 x 1.

@@ -141,7 +141,13 @@ def test_4xx_is_not_retried_and_manual_redelivery_sends_again(api: Api, form: di
 
 
 def test_endpoint_is_disabled_after_n_failures_owner_told_and_bulk_redelivery(
-        api: Api, svc: Services, form: dict[str, Any], receiver: Any, relay: Any, worker: Any) -> None:
+        api: Api, svc: Services, form: dict[str, Any], receiver: Any, relay: Any, worker: Any, settings: Any,
+        smtp: Any) -> None:
+    from dataclasses import replace
+
+    from tasks import runtime
+
+    runtime.use(replace(settings, smtp_host="127.0.0.1", smtp_port=smtp.port, alert_email="ops@example.com"), svc)
     receiver.script("/bad", [(400, {})] * 3)  # FMS_WEBHOOK_DISABLE_AFTER=3 in these tests
     hook = add_hook(api, form["id"], receiver.url + "/bad")
     for _ in range(3):
@@ -152,6 +158,8 @@ def test_endpoint_is_disabled_after_n_failures_owner_told_and_bulk_redelivery(
     assert "3 consecutive failed attempts" in disabled["disabled_reason"]
     audit = [a for a in svc.store.list_audit(0, 1000) if a["action"] == "webhook.disabled"]
     assert [a["target"] for a in audit] == [hook["id"]]
+    [mail] = wait_for(lambda: smtp.messages, what="the owner's e-mail")
+    assert mail.rcpt_tos == ["ops@example.com"] and hook["id"] in mail.content.decode()
     submit(api, form["id"])  # a disabled endpoint gets no delivery
     drain(relay)
     time.sleep(0.3)
@@ -191,3 +199,27 @@ def test_fanout_twice_delivers_once(api: Api, svc: Services, form: dict[str, Any
     wait_for(lambda: receiver.received("/once"), what="delivery")
     time.sleep(0.3)
     assert len(receiver.received("/once")) == 1
+
+
+def test_circuit_breaker_opens_per_target_and_shows_in_metrics(api: Api, svc: Services, form: dict[str, Any],
+                                                               receiver: Any, relay: Any, worker: Any,
+                                                               settings: Any) -> None:
+    from tasks import breaker
+    from tasks.metrics import BREAKER_STATE
+
+    object.__setattr__(settings, "breaker_fail_max", 2)
+    object.__setattr__(settings, "breaker_reset", 60.0)
+    breaker.reset_all()
+    receiver.script("/down", [(503, {})] * 50)
+    hook = add_hook(api, form["id"], receiver.url + "/down")
+    submit(api, form["id"])
+    drain(relay)
+    target = breaker.target_of(hook["url"])
+    wait_for(lambda: BREAKER_STATE.labels(target)._value.get() == 2, what="breaker to open")
+    time.sleep(0.5)  # further retries hit the open breaker, not the receiver
+    assert len(receiver.received("/down")) == 2
+    d = api.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json["items"][0]
+    d = wait_for(lambda: (lambda x: x["last_error"] == "circuit open" and x)(
+        api.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json["items"][0]), what="breaker-open retry")
+    assert d["state"] == "retrying" and d["last_status"] == 503
+    breaker.reset_all()
