@@ -14,7 +14,8 @@
 #    reload under load with 0 failed requests, a broken release refused by
 #    both ExecReload= and Ansible, a second run with changed=0.
 # Prints one "PASS|FAIL|SKIP <check>: <detail>" line per check; exit 1 on any FAIL.
-# E2E_KEEP=1 leaves the container running (machine dir and ssh key in $E2E_CACHE).
+# E2E_KEEP=1 leaves the container running (machine dir and ssh key in $E2E_CACHE);
+# E2E_REUSE=1 boots the previous run's machine instead of a fresh copy (debugging).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -73,28 +74,39 @@ if [ ! -x "$BASE/usr/bin/python3" ]; then
     mv "$BASE.tmp" "$BASE"
 fi
 [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -f "$KEY"
-say "copying a fresh machine from the cached rootfs"
-rm -rf "$MACHINE_DIR"
-cp -a "$BASE" "$MACHINE_DIR"
-install -d -m 700 "$MACHINE_DIR/root/.ssh"
-install -m 600 "$KEY.pub" "$MACHINE_DIR/root/.ssh/authorized_keys"
-cat > "$MACHINE_DIR/etc/ssh/sshd_config.d/e2e.conf" <<EOF
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-EOF
-echo fms-e2e > "$MACHINE_DIR/etc/hostname"
-printf '127.0.0.1 localhost fms-e2e\n::1 localhost\n' > "$MACHINE_DIR/etc/hosts"
-cp /etc/resolv.conf "$MACHINE_DIR/etc/resolv.conf"
-# the host's network namespace is shared: nothing in the container may
-# reconfigure it
-ln -sf /dev/null "$MACHINE_DIR/etc/systemd/system/systemd-networkd.service"
-ln -sf /dev/null "$MACHINE_DIR/etc/systemd/system/systemd-resolved.service"
+if [ "${E2E_REUSE:-0}" = 1 ] && [ -d "$MACHINE_DIR/etc" ]; then
+    say "E2E_REUSE=1: booting the machine left by the last run (not a bare host)"
+else
+    say "copying a fresh machine from the cached rootfs"
+    rm -rf "$MACHINE_DIR"
+    cp -a "$BASE" "$MACHINE_DIR"
+    install -d -m 700 "$MACHINE_DIR/root/.ssh"
+    install -m 600 "$KEY.pub" "$MACHINE_DIR/root/.ssh/authorized_keys"
+    printf 'Port %s\nListenAddress 127.0.0.1\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n' \
+        "$SSH_PORT" > "$MACHINE_DIR/etc/ssh/sshd_config.d/e2e.conf"
+    echo fms-e2e > "$MACHINE_DIR/etc/hostname"
+    printf '127.0.0.1 localhost fms-e2e\n::1 localhost\n' > "$MACHINE_DIR/etc/hosts"
+    cp /etc/resolv.conf "$MACHINE_DIR/etc/resolv.conf"
+    # trust the host's local CAs too (an egress proxy that re-signs TLS, as here)
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$MACHINE_DIR/usr/local/share/ca-certificates/"
+        chroot "$MACHINE_DIR" update-ca-certificates >/dev/null 2>&1
+    fi
+    # the host's network namespace is shared: nothing in the container may
+    # reconfigure it
+    ln -sf /dev/null "$MACHINE_DIR/etc/systemd/system/systemd-networkd.service"
+    ln -sf /dev/null "$MACHINE_DIR/etc/systemd/system/systemd-resolved.service"
+fi
+
+# llama-cpp-python compiles for ~6 min; reuse a wheel this host already built
+WHEELS="$CACHE/wheels"
+mkdir -p "$WHEELS"
+find /root/.cache/pip "${E2E_WHEEL_DIRS:-}" -name 'llama_cpp_python-*.whl' -exec cp -n {} "$WHEELS/" \; 2>/dev/null
 
 # --- 2. boot -----------------------------------------------------------------
 say "booting with systemd-nspawn -b --register=no --keep-unit"
 systemd-nspawn -D "$MACHINE_DIR" -M fms-e2e -b --register=no --keep-unit --console=passive \
+    --bind-ro="$WHEELS:/opt/e2e-wheels" \
     > "$LOG/console.log" 2>&1 &
 NSPAWN_PID=$!
 deadline=$(( $(date +%s) + 120 ))
@@ -108,6 +120,13 @@ done
 result PASS boot "systemd $(ssh_c 'systemctl --version | head -1 | cut -d" " -f2') up, ssh on 127.0.0.1:$SSH_PORT"
 
 # --- 3. provision ------------------------------------------------------------
+# a snapshot of the working tree, so edits made during the run (or between the
+# two site.yml runs) cannot change the release
+SRC="$CACHE/src"
+rm -rf "$SRC" && mkdir -p "$SRC"
+tar -C "$ROOT" --exclude=./.git --exclude=./.venv --exclude=./.venv-ops --exclude=./var \
+    --exclude=__pycache__ --exclude='*.gguf' --exclude='*.onnx' --exclude='*.safetensors' \
+    --exclude=./--data-dir -cf - . | tar -C "$SRC" -xf -
 INVENTORY="$CACHE/inventory.yml"
 cat > "$INVENTORY" <<EOF
 fms:
@@ -124,8 +143,10 @@ fms:
     fms_data_broker_port: 16379
     fms_data_cache_port: 16380
     fms_app_port: $API_PORT
-    fms_app_requirements: [requirements.txt]
-    fms_app_install_models: false
+    fms_app_source: $SRC
+    fms_app_requirements: [requirements.txt, requirements-ai.txt, requirements-tasks.txt]
+    fms_app_install_models: true
+    fms_app_pip_extra_args: "--find-links /opt/e2e-wheels"
     fms_app_bootstrap_admin: "admin:e2e-admin-password"
     fms_app_build_dir: $CACHE/build
     fms_nginx_server_name: localhost
@@ -230,9 +251,7 @@ fi
 
 # the same through Ansible: the play stops before switching `current`
 BROKEN_SRC="$CACHE/broken-src"
-rm -rf "$BROKEN_SRC" && mkdir -p "$BROKEN_SRC"
-tar -C "$ROOT" --exclude=./.git --exclude=./.venv --exclude=./.venv-ops --exclude=./var \
-    --exclude=__pycache__ -cf - . | tar -C "$BROKEN_SRC" -xf -
+rm -rf "$BROKEN_SRC" && cp -a "$SRC" "$BROKEN_SRC"
 printf 'raise ImportError("e2e: broken release")\n' >> "$BROKEN_SRC/app/wsgi.py"
 current_before=$(ssh_c "readlink /opt/fms/current")
 if play site-broken -e "fms_app_source=$BROKEN_SRC"; then ansible_refused=no; else ansible_refused=yes; fi
