@@ -85,9 +85,11 @@ class WakeConsumer(_RedisConsumer):
                     self.queued_message_ids.add(message.message_id)
                     return dramatiq.MessageProxy(message)
                 self.room.clear()
-                room = self.prefetch - self.outstanding_message_count
-                if room <= 0:
-                    # Every prefetched message is still being worked on: wait for an ack.
+                outstanding = self.outstanding_message_count
+                room = self.prefetch - outstanding
+                if room <= 0 or (outstanding and room < self.prefetch // 2):
+                    # Enough work in hand: refill when half the prefetch is free (one fetch for
+                    # many messages) rather than one round trip per ack.
                     self.room.wait(self.timeout / 1000)
                     return None
                 self.message_cache = self.broker.do_fetch(self.queue_name, room)
