@@ -231,5 +231,73 @@ def tasks_replay(task_id: str) -> None:
 # --- end tasks -----------------------------------------------------------------
 
 
+# --- models (AI integration) -----------------------------------------------------
+@main.group()
+def models() -> None:
+    """The model registry and benchmarks."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Registered models, one JSON object per line."""
+    from app.models.service import ModelService, public_model
+
+    svc = _services()
+    for rec in ModelService(svc.store, svc.settings).list():
+        click.echo(json.dumps(public_model(rec)))
+
+
+@models.command("add")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Display name (default: the file name).")
+def models_add(path: Path, name: str | None) -> None:
+    """Register a GGUF or ONNX file (format, sha256 and shapes are read from the file)."""
+    from app.errors import ApiError
+    from app.models.service import ModelService, public_model
+
+    svc = _services()
+    try:
+        rec = ModelService(svc.store, svc.settings).register_path(str(path.resolve()), name, "cli")
+    except ApiError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    click.echo(json.dumps(public_model(rec)))
+
+
+@models.command("bench")
+@click.argument("model")
+@click.option("--threads", default="", help="Comma-separated thread counts (default: 1 and the AI cores).")
+@click.option("--n-batch", default="256", show_default=True, help="Comma-separated batch sizes (GGUF).")
+@click.option("--levels", default="all,disable", show_default=True, help="Graph optimisation levels (ONNX).")
+@click.option("--reps", type=int, default=5, show_default=True)
+@click.option("--constraint", "constraints", multiple=True, help="e.g. p95_ms<2000 (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write JSON, CSV, HTML and text reports here.")
+def models_bench(model: str, threads: str, n_batch: str, levels: str, reps: int, constraints: tuple[str, ...],
+                 out: Path | None) -> None:
+    """Benchmark a registered model (id) or a model file (path, registered first) and print the report."""
+    from app.models.service import ModelService
+    from app.util import new_id
+    from inference.bench import BenchReport, write_report
+
+    svc = _services()
+    models_svc = ModelService(svc.store, svc.settings)
+    if Path(model).is_file():
+        model = models_svc.register_path(str(Path(model).resolve()), None, "cli")["id"]
+    bench_id = new_id()
+    data = models_svc.run_benchmark(
+        model, bench_id, threads=[int(t) for t in threads.split(",") if t] or None,
+        n_batch=[int(b) for b in n_batch.split(",") if b], levels=[v for v in levels.split(",") if v], reps=reps,
+        constraints=list(constraints) or None, created_by="cli",
+        on_progress=lambda m: click.echo(f"[{m['done']}/{m['of']}] {m.get('label', '')}", err=True))
+    report = BenchReport(**data)
+    click.echo(report.technical_text())
+    click.echo(report.simple_text())
+    click.echo(f"benchmark id: {bench_id}")
+    if out is not None:
+        for kind, path in write_report(report, out).items():
+            click.echo(f"wrote {kind}: {path}", err=True)
+# --- end models ------------------------------------------------------------------
+
+
 if __name__ == "__main__":
     main()

@@ -44,13 +44,15 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.ai.api import bp as ai_bp
     from app.auth.api import bp as auth_bp
     from app.forms.api import bp as forms_bp
     from app.health.api import bp as health_bp
     from app.links.api import bp as links_bp
+    from app.models.api import bp as models_bp
     from app.submissions.api import bp as submissions_bp
 
-    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp):
+    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, ai_bp, models_bp):
         app.register_blueprint(bp)
 
 

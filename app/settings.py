@@ -89,6 +89,13 @@ class Settings:
     # --- end tasks -----------------------------------------------------------
 
     # --- inference (inference helper) --------------------------------------
+    llm_model: str = _setting("FMS_LLM_MODEL", "", "Active GGUF LLM path; empty means the installed default `<data_dir>/models/gemma-3-270m-q4_k_m.gguf`.")
+    embed_model: str = _setting("FMS_EMBED_MODEL", "", "Active ONNX embedder path; empty means `<data_dir>/models/all-MiniLM-L6-v2/model_int8.onnx`.")
+    embed_tokenizer: str = _setting("FMS_EMBED_TOKENIZER", "", "tokenizer.json of the embedder; empty means the one next to the embedder.")
+    ai_threads: int = _setting("FMS_AI_THREADS", 0, "Model threads; 0 means the cores the AI worker may use (its CPU affinity).")
+    ai_timeout: int = _setting("FMS_AI_TIMEOUT", 300, "Hard limit per model call, seconds; the engine process is killed and restarted after it.")
+    duplicate_threshold: float = _setting("FMS_DUPLICATE_THRESHOLD", 0.9, "Cosine similarity above which submissions are probable duplicates.")
+    model_upload_max: int = _setting("FMS_MODEL_UPLOAD_MAX_BYTES", 1_073_741_824, "Largest model file accepted by upload.")
     # --- end inference -------------------------------------------------------
 
     @property

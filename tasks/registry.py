@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-ACTOR_MODULES = ("tasks.system", "tasks.webhooks", "tasks.email")
+ACTOR_MODULES = ("tasks.system", "tasks.webhooks", "tasks.email", "tasks.ai")
 
 
 def load_actors() -> None:

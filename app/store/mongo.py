@@ -35,6 +35,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from app.store.ai_mongo import AIMongoMixin
 from app.store.base import (
     Conflict,
     IdempotencyReplay,
@@ -138,7 +139,7 @@ def _answer_condition(op: str, value: Any) -> dict[str, Any]:
     return {_OPS[op]: value}
 
 
-class MongoStore(TasksMongoMixin, Store):
+class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
     """The Store contract on MongoDB (or anything pymongo-compatible, e.g. mongomock)."""
 
     backend = "mongodb"

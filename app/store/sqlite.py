@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.store.ai_sqlite import AISQLiteMixin
 from app.store.base import (
     Conflict,
     IdempotencyReplay,
@@ -98,7 +99,7 @@ def _encode(record: Record) -> Record:
     return {k: json.dumps(v, separators=(",", ":")) if k in JSON_COLUMNS else v for k, v in record.items()}
 
 
-class SQLiteStore(TasksSQLiteMixin, Store):
+class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
     backend = "sqlite"
 
     def __init__(self, path: Path | str, synchronous: str = "FULL") -> None:

@@ -1,0 +1,138 @@
+"""AI endpoints: fill and summarize (202 + task id), duplicates and similar (answered at once).
+
+Fill and summarize are enqueued exactly like the task system's other
+API-started work: :func:`tasks.broker.send` on a ``track=True`` actor writes
+the task record (state ``queued``, the full message kept for retry/replay) in
+the store and then enqueues into Redis (AOF on): once the 202 is sent the
+task survives worker ``kill -9`` and Redis restarts. If Redis cannot take the
+message, nothing was accepted: the record is marked failed and the caller gets
+503 ``broker_unavailable`` to retry later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, request
+
+from app.ai import service as ai
+from app.errors import BadRequest, Unavailable
+from app.http import json_body, json_response, principal, services
+from app.util import now_iso
+
+bp = Blueprint("ai", __name__, url_prefix="/api/v1")
+
+
+def _enqueue(actor_name: str, *args: Any, **kwargs: Any) -> str:
+    from tasks import ai as ai_tasks
+
+    return enqueue_tracked(getattr(ai_tasks, actor_name), *args, **kwargs)
+
+
+def enqueue_tracked(actor_obj: Any, *args: Any, **kwargs: Any) -> str:
+    """Send a tracked task for the caller; 503 when the broker is down (the record is closed as failed)."""
+    from tasks.broker import current, message_for
+
+    me = principal()
+    msg = message_for(actor_obj, *args, created_by=me.user_id, **kwargs)
+    try:
+        current().enqueue(msg)
+    except redis.RedisError as exc:
+        store = services().store
+        if store.get_task(msg.message_id) is not None:  # type: ignore[attr-defined]
+            now = now_iso()
+            store.update_task(msg.message_id, {  # type: ignore[attr-defined]
+                "state": "failed", "finished_at": now, "updated_at": now,
+                "error": {"type": "BrokerUnavailable", "message": "the task broker was unreachable",
+                          "retryable": True}})
+        raise Unavailable("the task broker is unavailable; try again shortly", code="broker_unavailable") from exc
+    return msg.message_id
+
+
+def accepted(task_id: str, **extra: Any) -> Response:
+    return json_response({**extra, "task_id": task_id, "status_url": f"/api/v1/tasks/{task_id}"}, 202,
+                         headers={"Location": f"/api/v1/tasks/{task_id}"})
+
+
+@bp.post("/forms/<form_id>/fill")
+def fill(form_id: str) -> Response:
+    me = principal()
+    me.require("write", form_id)
+    svc = services()
+    form = svc.forms.get(form_id)
+    text = ai.check_text(json_body())
+    if ((form.get("settings") or {}).get("ai") or {}).get("fill") is False:
+        raise BadRequest("AI fill is disabled for this form (settings.ai.fill = false)", code="ai_disabled")
+    ai.require_available(svc.settings, svc.cache, "llama")
+    return accepted(_enqueue("fill", form_id, text, user_id=me.user_id))
+
+
+@bp.post("/submissions/<sub_id>/summarize")
+def summarize(sub_id: str) -> Response:
+    svc = services()
+    sub, _ = ai.AIService(svc.store, svc.settings).get_submission_form(sub_id)
+    principal().require("write", sub["form_id"])
+    ai.require_available(svc.settings, svc.cache, "llama")
+    return accepted(_enqueue("summarize", sub_id))
+
+
+def _embedder_sha() -> str:
+    svc = services()
+    ai.require_available(svc.settings, svc.cache, "onnx")
+    return ai.file_sha256(ai.model_paths(svc.settings)["embedder"])
+
+
+@bp.get("/forms/<form_id>/duplicates")
+def duplicates(form_id: str) -> Response:
+    principal().require("read", form_id)
+    svc = services()
+    svc.forms.get(form_id)
+    raw = request.args.get("threshold")
+    try:
+        threshold = float(raw) if raw not in (None, "") else None
+    except ValueError as exc:
+        raise BadRequest.field("threshold", "threshold must be a number") from exc
+    return json_response(ai.AIService(svc.store, svc.settings).duplicates(form_id, threshold, _embedder_sha()))
+
+
+@bp.get("/forms/<form_id>/similar")
+def similar(form_id: str) -> Response:
+    principal().require("read", form_id)
+    svc = services()
+    svc.forms.get(form_id)
+    q = ai.check_text({"q": request.args.get("q", "")}, "q", ai.MAX_QUERY_TEXT)
+    try:
+        k = int(request.args.get("k", "10"))
+    except ValueError as exc:
+        raise BadRequest.field("k", "k must be an integer") from exc
+    sha = _embedder_sha()
+    paths = ai.model_paths(svc.settings)
+    try:
+        vec = ai.QueryEmbedder.embed(paths["embedder"], paths["tokenizer"], q)
+    except Exception as exc:
+        raise ai.ModelUnavailable(f"the embedder failed: {type(exc).__name__}: {exc}") from exc
+    return json_response(ai.AIService(svc.store, svc.settings).similar(form_id, vec, k, sha))
+
+
+AI_OPERATIONS = [
+    ("post", "/api/v1/forms/{form_id}/fill", "ai",
+     "Fill a draft submission from free text (202; the task result holds the draft's id)", 202,
+     {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 20000}}},
+     False, []),
+    ("post", "/api/v1/submissions/{sub_id}/summarize", "ai", "Summarize a submission (202 + task id)", 202,
+     None, False, []),
+    ("get", "/api/v1/forms/{form_id}/duplicates", "ai", "Probable duplicate groups from stored embeddings", 200,
+     None, False, [("threshold", "number", "Cosine similarity above which submissions group (default config).")]),
+    ("get", "/api/v1/forms/{form_id}/similar", "ai", "Submissions most similar to a query text", 200, None, False,
+     [("q", "string", "Query text."), ("k", "integer", "How many results, 1 to 100 (default 10).")]),
+]
+
+
+def _document() -> None:
+    from app.openapi import EXTRA_OPERATIONS
+
+    EXTRA_OPERATIONS.extend(op for op in AI_OPERATIONS if op not in EXTRA_OPERATIONS)
+
+
+_document()

@@ -1,0 +1,287 @@
+"""AI features without Flask or Dramatiq: model paths, availability, drafts, duplicates, similarity.
+
+The HTTP layer (:mod:`app.ai.api`) validates requests here and enqueues the
+actors of :mod:`tasks.ai`; the actors call back into this module to turn
+model output into store writes (draft submissions, embeddings). Model calls
+themselves happen in the AI worker's engine process — with one exception:
+``similar`` embeds its query text here, in the API process (see
+:class:`QueryEmbedder` for why).
+
+Availability (503 ``model_unavailable``) is decided from two facts the API can
+check cheaply: the configured model file exists and has a valid header, and
+the AI worker has not flagged its circuit breaker open (a short-lived key in
+the cache Redis, written by the worker when the breaker trips).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.cache import Cache
+from app.errors import ApiError, BadRequest, NotFound
+from app.settings import Settings
+from app.store import Record, Store
+from app.submissions.service import SubmissionService
+from app.util import now_iso
+
+DEFAULT_LLM = "gemma-3-270m-q4_k_m.gguf"
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2/model_int8.onnx"
+MAX_FILL_TEXT = 20_000
+MAX_QUERY_TEXT = 2_000
+BREAKER_NS = "ai-breaker"
+KINDS = ("llama", "onnx")
+
+
+class ModelUnavailable(ApiError):
+    status, code = 503, "model_unavailable"
+
+
+# -- configuration ----------------------------------------------------------------------------
+def model_paths(settings: Settings) -> dict[str, Path]:
+    """The active LLM, embedder and tokenizer paths (config first, installed defaults otherwise)."""
+    models = Path(settings.data_dir) / "models"
+    llm = Path(settings.llm_model) if settings.llm_model else models / DEFAULT_LLM
+    emb = Path(settings.embed_model) if settings.embed_model else models / DEFAULT_EMBEDDER
+    tok = Path(settings.embed_tokenizer) if settings.embed_tokenizer else emb.parent / "tokenizer.json"
+    return {"llm": llm, "embedder": emb, "tokenizer": tok}
+
+
+def ai_threads(settings: Settings) -> int:
+    """FMS_AI_THREADS, else the cores this process may run on (systemd AllowedCPUs= / CPUAffinity=)."""
+    if settings.ai_threads > 0:
+        return settings.ai_threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_sha_lock = threading.Lock()
+_sha_cache: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a model file, cached per (path, size, mtime) — models are large and rarely change."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _sha_lock:
+        if key in _sha_cache:
+            return _sha_cache[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    with _sha_lock:
+        _sha_cache[key] = digest.hexdigest()
+    return _sha_cache[key]
+
+
+_header_cache: dict[tuple[str, int, int], str | None] = {}
+
+
+def model_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be loaded (missing, unreadable, not a model), or None when it looks fine.
+
+    Reads only the file header (cached per size and mtime), so it is cheap
+    enough for every AI request and for ``/ready``.
+    """
+    from inference.registry import InvalidModelError, inspect_model
+
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"model file {path} is not readable: {exc.strerror}"
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _header_cache:
+        try:
+            inspect_model(path, compute_sha256=False)
+            _header_cache[key] = None
+        except (InvalidModelError, OSError, ValueError) as exc:
+            _header_cache[key] = f"model file {path} is not a valid model: {exc}"
+    return _header_cache[key]
+
+
+def breaker_key(kind: str) -> str:
+    return kind
+
+
+def flag_breaker_open(cache: Cache, kind: str, reason: str, ttl: int) -> None:
+    """Called by the AI worker when its engine breaker opens: the API answers 503 until it expires."""
+    cache.set(BREAKER_NS, breaker_key(kind), reason.encode()[:500], ttl=max(1, ttl))
+
+
+def clear_breaker_flag(cache: Cache, kind: str) -> None:
+    cache.delete(BREAKER_NS, breaker_key(kind))
+
+
+def require_available(settings: Settings, cache: Cache, kind: str) -> None:
+    """Raise 503 ``model_unavailable`` when the ``kind`` engine cannot serve (see the module docstring)."""
+    paths = model_paths(settings)
+    files = [paths["llm"]] if kind == "llama" else [paths["embedder"]]
+    for path in files:
+        problem = model_problem(path)
+        if problem:
+            raise ModelUnavailable(problem, [{"pointer": "model", "message": problem}])
+    if kind == "onnx" and not paths["tokenizer"].is_file():
+        raise ModelUnavailable(f"tokenizer {paths['tokenizer']} is missing")
+    flag = cache.get(BREAKER_NS, breaker_key(kind))
+    if flag is not None:
+        raise ModelUnavailable(f"the {kind} engine is failing (circuit open): {flag.decode(errors='replace')}")
+
+
+# -- text helpers ------------------------------------------------------------------------------
+def submission_text(form: Record, answers: dict[str, Any]) -> str:
+    """The text answers of a submission, one ``title: value`` line each (what gets embedded)."""
+    props = (form.get("schema") or {}).get("properties") or {}
+    lines = []
+    for name in sorted(answers):
+        value = answers[name]
+        if isinstance(value, str) and value.strip() and not (form.get("sensitive") and name in form["sensitive"]):
+            title = (props.get(name) or {}).get("title") or name
+            lines.append(f"{title}: {value.strip()}")
+    return "\n".join(lines)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_text(body: Any, field: str = "text", limit: int = MAX_FILL_TEXT) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get(field), str) or not body[field].strip():
+        raise BadRequest.field(f"/{field}", f"{field} must be a non-empty string")
+    if len(body[field]) > limit:
+        raise BadRequest.field(f"/{field}", f"{field} is longer than {limit} characters")
+    return str(body[field])
+
+
+def form_embeds(form: Record) -> bool:
+    """The form asked for automatic embeddings (``settings.ai.embed``)."""
+    ai = (form.get("settings") or {}).get("ai") or {}
+    return bool(ai.get("embed"))
+
+
+# -- service -----------------------------------------------------------------------------------
+class AIService:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def create_draft(self, form: Record, fill: dict[str, Any], actor: str | None, task_id: str,
+                     model_sha256: str) -> Record:
+        """Store a fill result as a draft submission; idempotent per task (a retried task finds its draft)."""
+        subs = SubmissionService(self.store)
+        created = subs.create(form, {"answers": fill["answers"], "draft": True}, actor, f"ai-fill:{task_id}",
+                              f"{form['id']}:ai-fill")
+        sub_id = created.body["id"]
+        self.store.set_submission_meta_key(sub_id, "ai", {  # type: ignore[attr-defined]
+            "task_id": task_id, "evidence": fill.get("evidence") or {}, "methods": fill.get("methods") or {},
+            "model_sha256": model_sha256, "filled_at": now_iso()})
+        return created.body
+
+    def store_embedding(self, sub: Record, vector: np.ndarray, model_sha256: str, text: str) -> None:
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        self.store.put_embedding({  # type: ignore[attr-defined]
+            "submission_id": sub["id"], "form_id": sub["form_id"], "model_sha256": model_sha256,
+            "dim": int(vec.shape[0]), "vector": vec.tobytes(), "text_hash": text_hash(text), "created_at": now_iso()})
+
+    def _matrix(self, form_id: str, model_sha256: str) -> tuple[np.ndarray, list[str]]:
+        """The form's live submissions' vectors (deleted submissions left out)."""
+        rows = self.store.form_embeddings(form_id, model_sha256)  # type: ignore[attr-defined]
+        vecs, ids = [], []
+        for r in rows:
+            sub = self.store.get_submission(r["submission_id"])
+            if sub is None or sub.get("deleted_at") is not None:
+                continue
+            vecs.append(np.frombuffer(r["vector"], dtype=np.float32))
+            ids.append(r["submission_id"])
+        if not vecs:
+            return np.zeros((0, 0), dtype=np.float32), []
+        return np.vstack(vecs), ids
+
+    def duplicates(self, form_id: str, threshold: float | None, model_sha256: str) -> Record:
+        from inference.embeddings import cosine_matrix, duplicate_groups
+
+        thr = self.settings.duplicate_threshold if threshold is None else threshold
+        if not 0.0 < thr <= 1.0:
+            raise BadRequest.field("threshold", "threshold must be in (0, 1]")
+        mat, ids = self._matrix(form_id, model_sha256)
+        groups = duplicate_groups(mat, ids, threshold=thr) if len(ids) > 1 else []
+        out = []
+        if groups:
+            sims = cosine_matrix(mat)
+            pos = {sid: i for i, sid in enumerate(ids)}
+            for g in groups:
+                idx = [pos[s] for s in g]
+                pair = [float(sims[a, b]) for i, a in enumerate(idx) for b in idx[i + 1:]]
+                out.append({"submission_ids": sorted(g), "min_similarity": round(min(pair), 4),
+                            "max_similarity": round(max(pair), 4)})
+        out.sort(key=lambda g: (-g["max_similarity"], g["submission_ids"]))
+        return {"threshold": thr, "embedded": len(ids), "groups": out}
+
+    def similar(self, form_id: str, query_vec: np.ndarray, k: int, model_sha256: str) -> Record:
+        from inference.embeddings import top_k
+
+        if not 1 <= k <= 100:
+            raise BadRequest.field("k", "k must be between 1 and 100")
+        mat, ids = self._matrix(form_id, model_sha256)
+        hits = top_k(np.asarray(query_vec, dtype=np.float32), mat, ids, k=k) if ids else []
+        return {"embedded": len(ids), "items": [{"submission_id": sid, "score": round(float(s), 4)} for sid, s in hits]}
+
+    def get_submission_form(self, sub_id: str) -> tuple[Record, Record]:
+        sub = self.store.get_submission(sub_id)
+        if sub is None or sub.get("deleted_at") is not None:
+            raise NotFound(f"submission {sub_id} not found", code="submission_not_found")
+        form = self.store.get_form_version(sub["form_id"], sub["form_version"])
+        if form is None:
+            raise NotFound(f"form {sub['form_id']} not found", code="form_not_found")
+        return sub, form
+
+
+class QueryEmbedder:
+    """The embedder for ``similar`` query texts, loaded lazily in the API process and kept.
+
+    Why in-process rather than a task on the ``ai`` queue: the caller is
+    waiting, and the ``ai`` queue is serial — a query would wait behind any
+    running fill (seconds to minutes). MiniLM int8 is ~23 MB and embeds a
+    short query in a few milliseconds on one thread, bounded by
+    :data:`MAX_QUERY_TEXT`, so the call fits easily in a request. One intra-op
+    thread and no spinning keep it from competing with the pinned AI worker;
+    a lock serialises use per process. Only processes that serve ``similar``
+    ever load it.
+    """
+
+    _lock = threading.Lock()
+    _engine: Any = None
+    _key: tuple[str, str] | None = None
+
+    @classmethod
+    def embed(cls, model: Path, tokenizer: Path, text: str) -> np.ndarray:
+        from inference.engines.onnx import OnnxConfig, OnnxEmbedder
+
+        key = (str(model), str(tokenizer))
+        with cls._lock:
+            if cls._engine is None or cls._key != key:
+                if cls._engine is not None:
+                    cls._engine.close()
+                    cls._engine = None
+                cls._engine = OnnxEmbedder(model, tokenizer, OnnxConfig(threads=1))
+                cls._key = key
+            return np.asarray(cls._engine.embed([text]), dtype=np.float32)[0]
+
+
+def ready_probe(svc: Any) -> bool:
+    """``/ready`` "model": the configured LLM and embedder files are present and valid.
+
+    Whether an AI worker is alive is the "workers" probe's job (it requires a
+    heartbeat serving the ``ai`` queue); the breaker flag is reported as not ready too.
+    """
+    paths = model_paths(svc.settings)
+    if model_problem(paths["llm"]) or model_problem(paths["embedder"]) or not paths["tokenizer"].is_file():
+        return False
+    return all(svc.cache.get(BREAKER_NS, breaker_key(k)) is None for k in KINDS)

@@ -1,0 +1,340 @@
+"""AI actors (queue ``ai``): fill, summarize, embed, benchmark — plus the hook that starts embeds.
+
+One engine process per kind (``llama`` for the LLM, ``onnx`` for the
+embedder) per worker process, created on first use and kept: loading costs
+~1 s, a fill ~1-5 s, so reloading per task would dominate. The engines run in
+child processes (:class:`inference.isolation.EngineProcess`), so the hard
+FMS_AI_TIMEOUT kills only the child and the worker's heartbeat thread keeps
+running during long native calls. Threads = the cores this process may run on
+(``os.sched_getaffinity``), i.e. what systemd pinned the AI worker to.
+
+A circuit breaker (:mod:`tasks.breaker`) wraps every engine call: load
+failures, crashes and timeouts count; bad input does not. When it opens, the
+worker flags it in the cache Redis so the API answers 503
+``model_unavailable`` instead of accepting work that would fail.
+
+Each result carries per-task metrics: queue wait, model load ms (0 when the
+engine was already warm), time to first token, prompt and generation tokens/s.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import pybreaker
+
+from app.ai import service as ai
+from app.util import now_iso, parse_iso
+from tasks import runtime
+from tasks.breaker import breaker_for
+from tasks.broker import actor, send
+from tasks.errors import Permanent, Retryable, TaskCancelled
+from tasks.middleware import current_task
+from tasks.progress import progress
+
+log = logging.getLogger("tasks.ai")
+_lock = threading.Lock()
+_engines: dict[str, Any] = {}
+_spec_keys: dict[str, tuple[Any, ...]] = {}
+_flagged: set[str] = set()
+INPUT_ERRORS = ("FillError", "GrammarError", "ValueError", "KeyError", "TypeError")
+PROGRESS_EVERY_S = 0.25
+
+
+class _InputError(Exception):
+    """An error caused by the task's input (not the engine): never counted by the breaker."""
+
+
+# -- engines -------------------------------------------------------------------------------
+def _spec(kind: str) -> Any:
+    from inference.isolation import EngineSpec
+
+    settings = runtime.settings()
+    paths = ai.model_paths(settings)
+    threads = ai.ai_threads(settings)
+    if kind == "llama":
+        return EngineSpec("llama", str(paths["llm"]), config={"n_threads": threads, "n_threads_batch": threads,
+                                                               "n_ctx": 2048})
+    return EngineSpec("onnx", str(paths["embedder"]), tokenizer_path=str(paths["tokenizer"]),
+                      config={"threads": threads})
+
+
+def engine(kind: str) -> tuple[Any, float]:
+    """The kept engine process of ``kind`` and the load ms this call paid (0.0 when warm).
+
+    A changed model path in the settings (model switch) closes the old engine first.
+    """
+    from inference.isolation import EngineProcess
+
+    spec = _spec(kind)
+    key = (spec.model_path, spec.tokenizer_path, tuple(sorted(spec.config.items())))
+    with _lock:
+        eng = _engines.get(kind)
+        if eng is not None and _spec_keys.get(kind) == key:
+            return eng, 0.0
+        if eng is not None:
+            eng.close()
+            _engines.pop(kind, None)
+        problem = ai.model_problem(ai.model_paths(runtime.settings())["llm" if kind == "llama" else "embedder"])
+        if problem:
+            raise RuntimeError(problem)
+        t0 = time.perf_counter()
+        eng = EngineProcess(spec, timeout_s=float(runtime.settings().ai_timeout))
+        _engines[kind], _spec_keys[kind] = eng, key
+        return eng, (time.perf_counter() - t0) * 1000
+
+
+def close_engines() -> None:
+    """Stop every engine child (tests; worker shutdown)."""
+    with _lock:
+        for eng in _engines.values():
+            eng.close()
+        _engines.clear()
+        _spec_keys.clear()
+
+
+def _guarded(kind: str, fn: Any) -> Any:
+    """Run ``fn`` through the engine breaker; map failures to task errors and the API's 503 flag."""
+    from inference.isolation import EngineError, EngineTimeout
+
+    settings = runtime.settings()
+    cb = breaker_for(f"engine:{kind}")
+    holder: list[Any] = []
+
+    def call() -> None:
+        try:
+            holder.append(fn())
+        except TaskCancelled as exc:
+            holder.append(exc)
+        except EngineError as exc:
+            if str(exc).split(":", 1)[0] in INPUT_ERRORS and not isinstance(exc, EngineTimeout):
+                holder.append(_InputError(str(exc)))
+                return
+            raise
+
+    try:
+        cb.call(call)
+    except pybreaker.CircuitBreakerError as exc:
+        _flag(kind, "circuit open after repeated engine failures", settings)
+        raise Permanent(f"model_unavailable: the {kind} engine is failing (circuit open)") from exc
+    except EngineTimeout as exc:
+        _after_failure(cb, kind, str(exc), settings)
+        raise Permanent(f"model call timed out: {exc}") from exc
+    except Exception as exc:
+        _after_failure(cb, kind, str(exc), settings)
+        raise Retryable(f"engine failed: {exc}") from exc
+    result = holder[0]
+    if isinstance(result, TaskCancelled):
+        _restart(kind)  # the child is still busy with the cancelled call
+        raise result
+    if isinstance(result, _InputError):
+        raise Permanent(f"cannot process this input: {result}")
+    if kind in _flagged:
+        _flagged.discard(kind)
+        ai.clear_breaker_flag(runtime.services().cache, kind)
+    return result
+
+
+def _restart(kind: str) -> None:
+    with _lock:
+        eng = _engines.get(kind)
+    if eng is not None:
+        eng.restart()
+
+
+def _after_failure(cb: pybreaker.CircuitBreaker, kind: str, reason: str, settings: Any) -> None:
+    log.warning("engine call failed", extra={"kind": kind, "error": reason, "breaker": cb.current_state})
+    if cb.current_state == "open":
+        _flag(kind, reason, settings)
+
+
+def _flag(kind: str, reason: str, settings: Any) -> None:
+    _flagged.add(kind)
+    ai.flag_breaker_open(runtime.services().cache, kind, reason, int(settings.breaker_reset))
+
+
+# -- metrics and progress -----------------------------------------------------------------------
+def _queue_wait_ms() -> float | None:
+    task = current_task()
+    if not task:
+        return None
+    rec = runtime.services().store.get_task(task["id"])
+    if not rec or not rec.get("enqueued_at") or not rec.get("started_at"):
+        return None
+    return round((parse_iso(rec["started_at"]) - parse_iso(rec["enqueued_at"])).total_seconds() * 1000, 1)
+
+
+class _Progress:
+    """Engine progress messages → the task record (throttled; a cancellation point too)."""
+
+    def __init__(self, expected_tokens: int = 64) -> None:
+        self.expected = max(1, expected_tokens)
+        self.last = 0.0
+        self.ttft_ms: float | None = None
+
+    def __call__(self, msg: dict[str, Any]) -> None:
+        phase = msg.get("phase")
+        if phase == "prefill_done" and self.ttft_ms is None:
+            self.ttft_ms = msg.get("ttft_ms")
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_S and phase != "prefill_done":
+            return
+        self.last = now
+        if phase == "prefill_done":
+            progress(10.0, f"prefill done ({msg.get('prompt_tokens')} prompt tokens)")
+        elif phase == "generating":
+            n = int(msg.get("tokens") or 0)
+            progress(10.0 + 80.0 * min(1.0, n / self.expected), f"generating: {n} tokens")
+        elif phase == "fields":
+            done, total = int(msg.get("done") or 0), max(1, int(msg.get("of") or 1))
+            progress(10.0 + 85.0 * done / total, f"fields {done}/{total}")
+
+
+def _metrics(load_ms: float, queue_ms: float | None, stats: dict[str, Any], wall_ms: float,
+             ttft_ms: float | None = None) -> dict[str, Any]:
+    gen = stats.get("gen_tokens") or 0
+    prompt = stats.get("prompt_tokens") or 0
+    ttft = stats.get("ttft_ms") if stats.get("ttft_ms") is not None else ttft_ms
+    gen_ms = stats.get("gen_ms")
+    total = stats.get("total_ms") or wall_ms
+    gen_tps = stats.get("tokens_per_s")
+    if gen_tps is None and gen and gen_ms:
+        gen_tps = gen / (gen_ms / 1000)
+    prompt_tps = (prompt / (ttft / 1000)) if prompt and ttft else None
+    return {"queue_wait_ms": queue_ms, "load_ms": round(load_ms, 1), "ttft_ms": _r(ttft), "total_ms": _r(total),
+            "prompt_tokens": prompt, "gen_tokens": gen, "prompt_tokens_per_s": _r(prompt_tps),
+            "gen_tokens_per_s": _r(gen_tps), "llm_calls": stats.get("llm_calls")}
+
+
+def _r(x: Any) -> Any:
+    return round(float(x), 1) if isinstance(x, int | float) else x
+
+
+def _svc() -> ai.AIService:
+    s = runtime.services()
+    return ai.AIService(s.store, s.settings)
+
+
+# -- actors -------------------------------------------------------------------------------------
+@actor("ai.fill", track=True, max_retries=1)
+def fill(form_id: str, text: str, user_id: str | None = None, today: str | None = None) -> dict[str, Any]:
+    """Free text → a draft submission of the form's current version (its id is the result)."""
+    import datetime as dt
+
+    queue_ms = _queue_wait_ms()
+    store = runtime.services().store
+    form = store.get_form(form_id)
+    if form is None:
+        raise Permanent(f"form {form_id} not found")
+    progress(1.0, "loading model")
+    t0 = time.perf_counter()
+    eng, load_ms = _guarded("llama", lambda: engine("llama"))
+    tracker = _Progress()
+    day = dt.date.fromisoformat(today) if today else None
+    result = _guarded("llama", lambda: eng.fill(form["schema"], text, today=day, on_progress=tracker))
+    wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
+    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    sha = ai.file_sha256(ai.model_paths(runtime.settings())["llm"])
+    task = current_task() or {}
+    draft = _svc().create_draft(form, data, user_id, task.get("id") or now_iso(), sha)
+    progress(100.0, "draft created")
+    return {"submission_id": draft["id"], "form_id": form_id, "form_version": draft["form_version"],
+            "answers": data["answers"], "evidence": data.get("evidence"), "methods": data.get("methods"),
+            "model_sha256": sha, "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms,
+                                                     tracker.ttft_ms)}
+
+
+@actor("ai.summarize", track=True, max_retries=1)
+def summarize(submission_id: str) -> dict[str, Any]:
+    """A short summary of one submission's text answers (stored in its meta too)."""
+    queue_ms = _queue_wait_ms()
+    svc = _svc()
+    try:
+        sub, form = svc.get_submission_form(submission_id)
+    except Exception as exc:
+        raise Permanent(str(exc)) from exc
+    text = ai.submission_text(form, sub.get("answers") or {})
+    if not text:
+        return {"submission_id": submission_id, "summary": "", "method": "empty", "metrics": {}}
+    t0 = time.perf_counter()
+    eng, load_ms = _guarded("llama", lambda: engine("llama"))
+    tracker = _Progress()
+    result = _guarded("llama", lambda: eng.summarize(text, on_progress=tracker))
+    wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
+    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    svc.store.set_submission_meta_key(submission_id, "summary", {  # type: ignore[attr-defined]
+        "text": data["summary"], "method": data["method"], "at": now_iso()})
+    return {"submission_id": submission_id, "summary": data["summary"], "method": data["method"],
+            "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)}
+
+
+@actor("ai.embed", track=True, max_retries=2)
+def embed(submission_id: str) -> dict[str, Any]:
+    """Embed one submission's text answers; idempotent (same text and model: nothing to do)."""
+    queue_ms = _queue_wait_ms()
+    svc = _svc()
+    try:
+        sub, form = svc.get_submission_form(submission_id)
+    except Exception as exc:
+        raise Permanent(str(exc)) from exc
+    text = ai.submission_text(form, sub.get("answers") or {})
+    if not text:
+        return {"submission_id": submission_id, "embedded": False, "reason": "no text answers"}
+    sha = ai.file_sha256(ai.model_paths(runtime.settings())["embedder"])
+    old = svc.store.get_embedding(submission_id)  # type: ignore[attr-defined]
+    if old is not None and old["model_sha256"] == sha and old["text_hash"] == ai.text_hash(text):
+        return {"submission_id": submission_id, "embedded": True, "unchanged": True}
+    t0 = time.perf_counter()
+    eng, load_ms = _guarded("onnx", lambda: engine("onnx"))
+    vecs = _guarded("onnx", lambda: eng.embed([text]))
+    svc.store_embedding(sub, vecs[0], sha, text)
+    return {"submission_id": submission_id, "embedded": True, "dim": len(vecs[0]), "model_sha256": sha,
+            "metrics": {"queue_wait_ms": queue_ms, "load_ms": round(load_ms, 1),
+                        "total_ms": round((time.perf_counter() - t0) * 1000 - load_ms, 1)}}
+
+
+@actor("ai.bench", track=True, max_retries=0, time_limit=1_800_000)
+def bench(model_id: str, threads: list[int] | None = None, n_batch: list[int] | None = None,
+          levels: list[str] | None = None, reps: int = 5, constraints: list[str] | None = None,
+          user_id: str | None = None) -> dict[str, Any]:
+    """Benchmark a registered model over a grid; the report is stored under the task id."""
+    from app.models.service import ModelService
+
+    task = current_task() or {}
+    svc = ModelService(runtime.services().store, runtime.settings())
+    report = svc.run_benchmark(model_id, task.get("id") or model_id, threads=threads, n_batch=n_batch,
+                               levels=levels, reps=reps, constraints=constraints, created_by=user_id,
+                               on_progress=lambda m: progress(100.0 * m["done"] / max(1, m["of"]),
+                                                              f"configuration {m['done']}/{m['of']}"))
+    return {"benchmark_id": task.get("id"), "selection": report.get("selection"),
+            "configurations": len(report.get("results") or [])}
+
+
+# -- the outbox hook: submission.created → ai.embed when the form asks for it ---------------------
+@actor("hooks.ai_embed")
+def on_submission_created(event: dict[str, Any]) -> str:
+    """Runs on the ``default`` queue (cheap check per submission); only embedding forms reach ``ai``."""
+    data = (event.get("payload") or {}).get("data") or {}
+    form = runtime.services().store.get_form(data.get("form_id") or event.get("key"))
+    if form is None or not ai.form_embeds(form) or not data.get("id"):
+        return "not enabled"
+    send(embed, data["id"])
+    return "queued"
+
+
+HOOK_ACTOR = "hooks.ai_embed"
+
+
+def register_topic_hooks() -> None:
+    """Add the embed hook to the relay's routing of ``submission.created`` (idempotent)."""
+    from tasks import relay
+
+    actors = relay.TOPIC_ACTORS.get("submission.created", ())
+    if HOOK_ACTOR not in actors:
+        relay.TOPIC_ACTORS["submission.created"] = (*actors, HOOK_ACTOR)
+
+
+register_topic_hooks()

@@ -1,0 +1,117 @@
+"""AI integration fixtures: real models (cached like tests/inference), real Redis, a real in-process worker.
+
+The worker's engine processes live in :mod:`tasks.ai` module state, so the
+models load once per test session (the spec stays the same across tests:
+absolute model paths, the same thread count) — only the first fill pays the
+load. ``close_engines`` runs at session end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+
+from app.services import Services
+from app.settings import Settings
+from inference.models.defaults import ensure_default_models
+from tests.conftest import make_settings
+from tests.helpers import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+THREADS = min(2, os.cpu_count() or 1)
+FAST = {"task_min_backoff": 100, "task_max_backoff": 400,
+        "task_time_limits": "high=30,default=30,ai=180,analytics=30", "worker_timeout_ms": 200,
+        "relay_interval": 0.05, "breaker_fail_max": 50, "ai_threads": THREADS}
+
+
+@pytest.fixture(scope="session")
+def model_paths() -> dict[str, Path]:
+    return ensure_default_models(os.environ.get("FMS_TEST_MODELS_DIR", ROOT / "var"))
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _ai_package() -> Iterator[None]:
+    """Leave no engine child and no relay routing change behind for the rest of the suite."""
+    from tasks import relay
+
+    saved = dict(relay.TOPIC_ACTORS)
+    yield
+    import tasks.ai
+
+    tasks.ai.close_engines()
+    relay.TOPIC_ACTORS.clear()
+    relay.TOPIC_ACTORS.update(saved)
+
+
+def ai_settings(tmp_path: Path, redis_url: str, model_paths: dict[str, Path], **extra: Any) -> Settings:
+    values: dict[str, Any] = {**FAST, "llm_model": str(model_paths["llm"]), "embed_model": str(model_paths["embedder"]),
+                              "embed_tokenizer": str(model_paths["tokenizer"])}
+    values.update(extra)
+    return make_settings(tmp_path, redis_url, **values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: RedisServer, model_paths: dict[str, Path]) -> Settings:
+    redis_server.client(0).flushall()
+    return ai_settings(tmp_path, redis_server.url, model_paths)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    """The app plus the task system's blueprints (registered here too until the factory has them)."""
+    from app.factory import create_app
+    from app.jobs.api import bp as jobs_bp
+
+    application = create_app(settings)
+    if jobs_bp.name not in application.blueprints:
+        application.register_blueprint(jobs_bp)
+    return application
+
+
+@pytest.fixture
+def broker(settings: Settings, svc: Services) -> Iterator[Any]:
+    from tasks.breaker import reset_all
+    from tasks.broker import configure
+    from tasks.registry import load_actors
+
+    reset_all()
+    broker = configure(settings, svc)
+    load_actors()
+    import tasks.ai
+
+    tasks.ai.register_topic_hooks()
+    yield broker
+
+
+@pytest.fixture
+def worker(broker: Any) -> Iterator[dramatiq.Worker]:
+    if not getattr(broker, "_booted", False):
+        broker.emit_after("process_boot")
+        broker._booted = True
+    w = dramatiq.Worker(broker, queues={"ai", "default"}, worker_threads=1, worker_timeout=200)
+    w.start()
+    yield w
+    w.stop(timeout=10_000)
+
+
+@pytest.fixture
+def relay(broker: Any, svc: Services, settings: Settings) -> Any:
+    from tasks.relay import Relay
+
+    return Relay(svc.store, broker, batch=settings.relay_batch, interval=settings.relay_interval)
+
+
+def wait_task(api: Any, task_id: str, timeout: float = 150.0) -> dict[str, Any]:
+    """Poll GET /api/v1/tasks/{id} until the task finishes (or fail at the deadline)."""
+    from tests.helpers import wait_for
+
+    def done() -> dict[str, Any] | None:
+        rec = api.get(f"/api/v1/tasks/{task_id}").json
+        return rec if rec.get("state") in {"succeeded", "failed", "dead", "cancelled"} else None
+
+    return wait_for(done, timeout, interval=0.05, what=f"task {task_id}")  # type: ignore[no-any-return]
