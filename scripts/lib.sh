@@ -40,7 +40,7 @@ ensure_venv() {
 
 ensure_models() {
   if [ -f "$ROOT/scripts/install_models.py" ]; then
-    "$VENV/bin/python" "$ROOT/scripts/install_models.py" --data-dir "${FMS_DATA_DIR:-$ROOT/var}"
+    "$VENV/bin/python" "$ROOT/scripts/install_models.py" "${FMS_DATA_DIR:-$ROOT/var}"
   fi
 }
 
