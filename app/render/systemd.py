@@ -323,13 +323,16 @@ def render_service(process: Process, host: HostConfig) -> str:
         "[Service]",
     ]
     if process.name == "api":
+        unset = " ".join(f"-u {setting}_FILE" for setting in sorted(host.credentials))
         unit += [
             "Type=notify",
             "NotifyAccess=main",
             f"ExecStart={_exec(process.command, **values)}",
             # Pre-check: the release `current` now points to must import, else
             # the reload fails and the old gunicorn workers keep serving.
-            f"ExecReload={host.venv}/python -c \"import app.wsgi\"",
+            # systemd 252 does not mount the credentials into RootDirectory=
+            # for ExecReload=, so the check runs without the *_FILE secrets.
+            f"ExecReload=/usr/bin/env {unset} {host.venv}/python -c \"import app.wsgi\"",
             "ExecReload=/bin/kill -HUP $MAINPID",
             (
                 f'Environment="GUNICORN_CMD_ARGS=--chdir {host.root} --bind {host.api_bind}'

@@ -161,12 +161,17 @@ play() {  # play <log name> [extra args]
     (cd "$ROOT/ansible" && "$VENV/bin/ansible-playbook" -i "$INVENTORY" site.yml "$@") > "$LOG/$name.log" 2>&1
 }
 recap() { grep -E '^fms-e2e +:' "$LOG/$1.log" | tail -1 | tr -s ' '; }
+diagnose() {  # keep what explains a failure
+    ssh_c "systemctl --no-pager status 'fms*' redis-server nginx; journalctl --no-pager -n 200 -u 'fms*'" \
+        > "$LOG/journal.log" 2>&1 || true
+}
 
 t0=$(date +%s)
 if play site-1; then
     result PASS "site.yml first run" "$(recap site-1) in $(( $(date +%s) - t0 )) s"
 else
-    result FAIL "site.yml first run" "$(recap site-1); see $LOG/site-1.log"
+    result FAIL "site.yml first run" "$(recap site-1); see $LOG/site-1.log and $LOG/journal.log"
+    diagnose
     tail -30 "$LOG/site-1.log" >&2
     exit 1
 fi
@@ -289,6 +294,7 @@ if [ "$workers" != enabled ]; then
     result SKIP "webhook delivery" "fms-worker-default is declared enabled=False in app/process_tree.py"
 fi
 
+[ "$FAILED" = 0 ] || diagnose
 echo "---- summary ($(( $(date +%s) - START )) s; logs in $LOG)"
 printf '%s\n' "${SUMMARY[@]}"
 exit "$FAILED"
