@@ -56,8 +56,7 @@ def test_fill_end_to_end_creates_a_valid_draft_a_person_completes(api: Api, svc:
     assert sub.status_code == 200 and sub.json["status"] == "draft"
     answers = sub.json["answers"]
     validator = Draft202012Validator(INCIDENT_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    assert not list(validator.iter_errors({k: v for k, v in answers.items()})) or True  # draft: required may miss
-    partial = {**INCIDENT_SCHEMA, "required": []}
+    partial = {**INCIDENT_SCHEMA, "required": []}  # a draft may leave required fields to the person
     assert not list(Draft202012Validator(partial, format_checker=Draft202012Validator.FORMAT_CHECKER)
                     .iter_errors(answers))
     assert answers.get("email") == "maria.lopez@example.org"
@@ -106,7 +105,7 @@ def test_embed_duplicates_and_similar(api: Api, svc: Any, worker: Any, relay: An
 
     sim = api.get(f"/api/v1/forms/{form['id']}/similar", query_string={"q": "cannot sign in, lost my password", "k": 2})
     assert sim.status_code == 200, sim.json
-    assert [h["submission_id"] for h in sim.json["items"]][0] == ids[2]
+    assert sim.json["items"][0]["submission_id"] == ids[2]
     assert len(sim.json["items"]) == 2 and sim.json["items"][0]["score"] > sim.json["items"][1]["score"]
     assert api.get(f"/api/v1/forms/{form['id']}/similar").status_code == 400
 
