@@ -271,6 +271,28 @@ def summarize(submission_id: str) -> dict[str, Any]:
             "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)}
 
 
+@actor("ai.summarize_form", track=True, max_retries=1)
+def summarize_form(form_id: str, created_after: str | None = None, created_before: str | None = None
+                   ) -> dict[str, Any]:
+    """One summary of a form's submissions in a date range (newest first, capped)."""
+    queue_ms = _queue_wait_ms()
+    try:
+        texts = _svc().range_texts(form_id, created_after, created_before)
+    except Exception as exc:
+        raise Permanent(str(exc)) from exc
+    if not texts:
+        return {"form_id": form_id, "summary": "", "method": "empty", "submissions": 0, "metrics": {}}
+    t0 = time.perf_counter()
+    eng, load_ms = _guarded("llama", lambda: engine("llama"))
+    tracker = _Progress()
+    result = _guarded("llama", lambda: eng.summarize(texts, on_progress=tracker))
+    wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
+    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    return {"form_id": form_id, "summary": data["summary"], "method": data["method"], "submissions": len(texts),
+            "created_after": created_after, "created_before": created_before,
+            "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)}
+
+
 @actor("ai.embed", track=True, max_retries=2)
 def embed(submission_id: str) -> dict[str, Any]:
     """Embed one submission's text answers; idempotent (same text and model: nothing to do)."""

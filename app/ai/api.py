@@ -19,7 +19,7 @@ from flask import Blueprint, Response, request
 from app.ai import service as ai
 from app.errors import BadRequest, Unavailable
 from app.http import json_body, json_response, principal, services
-from app.util import now_iso
+from app.util import iso, now_iso, parse_iso
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1")
 
@@ -77,6 +77,27 @@ def summarize(sub_id: str) -> Response:
     return accepted(_enqueue("summarize", sub_id))
 
 
+@bp.post("/forms/<form_id>/summarize")
+def summarize_form(form_id: str) -> Response:
+    """The submissions of a form in a date range (``created_after`` / ``created_before``, ISO 8601)."""
+    principal().require("read", form_id)
+    svc = services()
+    svc.forms.get(form_id)
+    body = json_body() if request.get_data(cache=True) else {}
+    if not isinstance(body, dict):
+        raise BadRequest.field("", "body must be a JSON object")
+    bounds = {}
+    for key in ("created_after", "created_before"):
+        value = body.get(key)
+        if value is not None:
+            try:
+                bounds[key] = iso(parse_iso(str(value)))
+            except ValueError as exc:
+                raise BadRequest.field(f"/{key}", f"{key} must be an ISO 8601 date-time") from exc
+    ai.require_available(svc.settings, svc.cache, "llama")
+    return accepted(_enqueue("summarize_form", form_id, bounds.get("created_after"), bounds.get("created_before")))
+
+
 def _embedder_sha() -> str:
     svc = services()
     ai.require_available(svc.settings, svc.cache, "onnx")
@@ -122,6 +143,10 @@ AI_OPERATIONS = [
      False, []),
     ("post", "/api/v1/submissions/{sub_id}/summarize", "ai", "Summarize a submission (202 + task id)", 202,
      None, False, []),
+    ("post", "/api/v1/forms/{form_id}/summarize", "ai",
+     "Summarize a form's submissions in a date range (202 + task id)", 202,
+     {"type": "object", "properties": {"created_after": {"type": "string", "format": "date-time"},
+                                       "created_before": {"type": "string", "format": "date-time"}}}, False, []),
     ("get", "/api/v1/forms/{form_id}/duplicates", "ai", "Probable duplicate groups from stored embeddings", 200,
      None, False, [("threshold", "number", "Cosine similarity above which submissions group (default config).")]),
     ("get", "/api/v1/forms/{form_id}/similar", "ai", "Submissions most similar to a query text", 200, None, False,

@@ -34,6 +34,7 @@ DEFAULT_LLM = "gemma-3-270m-q4_k_m.gguf"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2/model_int8.onnx"
 MAX_FILL_TEXT = 20_000
 MAX_QUERY_TEXT = 2_000
+MAX_RANGE_SUBMISSIONS = 50  # a form-range summary reads at most this many (newest first): bounded prompt
 BREAKER_NS = "ai-breaker"
 KINDS = ("llama", "onnx")
 
@@ -232,6 +233,20 @@ class AIService:
         mat, ids = self._matrix(form_id, model_sha256)
         hits = top_k(np.asarray(query_vec, dtype=np.float32), mat, ids, k=k) if ids else []
         return {"embedded": len(ids), "items": [{"submission_id": sid, "score": round(float(s), 4)} for sid, s in hits]}
+
+    def range_texts(self, form_id: str, created_after: str | None, created_before: str | None,
+                    limit: int = MAX_RANGE_SUBMISSIONS) -> list[str]:
+        """Text answers of a form's live, non-draft submissions in ``[after, before)`` (newest first, capped)."""
+        from app.store import SubmissionQuery
+
+        form = self.store.get_form(form_id)
+        if form is None:
+            raise NotFound(f"form {form_id} not found", code="form_not_found")
+        rows = self.store.query_submissions(SubmissionQuery(
+            form_id=form_id, statuses=("submitted", "in_review", "approved"), created_after=created_after,
+            created_before=created_before, limit=limit))
+        texts = [submission_text(form, r.get("answers") or {}) for r in rows]
+        return [t for t in texts if t]
 
     def get_submission_form(self, sub_id: str) -> tuple[Record, Record]:
         sub = self.store.get_submission(sub_id)

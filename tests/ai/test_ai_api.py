@@ -121,6 +121,16 @@ def test_summarize_a_submission(api: Api, svc: Any, worker: Any) -> None:
     assert task["result"]["summary"].strip()
     assert svc.store.get_submission(sub.json["id"])["meta"]["summary"]["text"] == task["result"]["summary"]
 
+    api.post(f"/api/v1/forms/{form['id']}/submissions",
+             {"answers": {"details": "The lift in building B is out of order again since this morning."}})
+    whole = api.post(f"/api/v1/forms/{form['id']}/summarize", {"created_after": "2000-01-01T00:00:00Z"})
+    assert whole.status_code == 202, whole.json
+    task = wait_task(api, whole.json["task_id"])
+    assert task["state"] == "succeeded" and task["result"]["submissions"] == 2 and task["result"]["summary"].strip()
+    none = api.post(f"/api/v1/forms/{form['id']}/summarize", {"created_before": "2000-01-01T00:00:00Z"})
+    assert wait_task(api, none.json["task_id"])["result"]["submissions"] == 0
+    assert api.post(f"/api/v1/forms/{form['id']}/summarize", {"created_after": "yesterday"}).status_code == 400
+
 
 def test_broken_model_path_gives_503_and_the_rest_still_works(tmp_path: Path, redis_server: RedisServer,
                                                                model_paths: dict[str, Path], api: Api) -> None:
@@ -164,6 +174,7 @@ def test_breaker_flag_from_the_worker_gives_503(api: Api, svc: Any) -> None:
 def test_every_ai_route_requires_auth(client: Any, form: dict[str, Any]) -> None:
     fid = form["id"]
     for method, path in [("POST", f"/api/v1/forms/{fid}/fill"), ("POST", "/api/v1/submissions/x/summarize"),
+                         ("POST", f"/api/v1/forms/{fid}/summarize"),
                          ("GET", f"/api/v1/forms/{fid}/duplicates"), ("GET", f"/api/v1/forms/{fid}/similar?q=a"),
                          ("GET", "/api/v1/models"), ("POST", "/api/v1/models"), ("DELETE", "/api/v1/models/x"),
                          ("POST", "/api/v1/models/x/benchmarks"), ("GET", "/api/v1/benchmarks/x")]:
