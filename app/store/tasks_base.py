@@ -30,7 +30,7 @@ TASK_JSON = frozenset({"message", "result", "error"})
 
 WEBHOOK_FIELDS = (
     "id", "form_id", "url", "secret", "events", "description", "active", "consecutive_failures",
-    "disabled_reason", "created_by", "created_at", "updated_at",
+    "disabled_reason", "include_sensitive", "created_by", "created_at", "updated_at",
 )
 WEBHOOK_JSON = frozenset({"events"})
 

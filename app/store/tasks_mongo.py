@@ -22,7 +22,7 @@ from app.store.tasks_base import (
 
 _DEFAULTS: dict[str, Record] = {
     "tasks": {"attempts": 0, "cancel_requested": 0},
-    "webhooks": {"active": 1, "consecutive_failures": 0},
+    "webhooks": {"active": 1, "consecutive_failures": 0, "include_sensitive": 0},
     "deliveries": {"attempts": 0},
 }
 _FIELDS = {"tasks": TASK_FIELDS, "webhooks": WEBHOOK_FIELDS, "deliveries": DELIVERY_FIELDS}

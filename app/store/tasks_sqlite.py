@@ -36,7 +36,8 @@ CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at) WHERE finished_
 CREATE TABLE IF NOT EXISTS webhooks (
     id TEXT PRIMARY KEY, form_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, events TEXT NOT NULL,
     description TEXT, active INTEGER NOT NULL DEFAULT 1, consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    disabled_reason TEXT, created_by TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    disabled_reason TEXT, include_sensitive INTEGER NOT NULL DEFAULT 0, created_by TEXT, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_form ON webhooks (form_id, created_at);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS task_marks (key TEXT PRIMARY KEY, at TEXT NOT NULL);
 
 _DEFAULTS: dict[str, Record] = {
     "tasks": {"attempts": 0, "cancel_requested": 0},
-    "webhooks": {"active": 1, "consecutive_failures": 0},
+    "webhooks": {"active": 1, "consecutive_failures": 0, "include_sensitive": 0},
     "deliveries": {"attempts": 0},
 }
 
@@ -79,7 +80,11 @@ class TasksSQLiteMixin(TasksStore):
     _all: Any
 
     def migrate_tasks(self) -> None:
-        self._conn().executescript(TASKS_SCHEMA)  # type: ignore[attr-defined]
+        conn = self._conn()  # type: ignore[attr-defined]
+        conn.executescript(TASKS_SCHEMA)
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(webhooks)").fetchall()}
+        if "include_sensitive" not in columns:  # databases created before the column existed
+            conn.execute("ALTER TABLE webhooks ADD COLUMN include_sensitive INTEGER NOT NULL DEFAULT 0")
 
     # generic helpers -----------------------------------------------------------
     def _t_insert(self, conn: sqlite3.Connection, table: str, fields: tuple[str, ...], js: frozenset[str],

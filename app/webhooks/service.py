@@ -17,6 +17,7 @@ from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from app.jobs.service import decode_cursor, encode_cursor
 from app.settings import Settings
 from app.store import Record, Store
+from app.submissions.service import REDACTED
 from app.util import new_id, now_iso
 from app.validation import body_validator, check
 from app.webhooks.sender import Attempt, new_secret
@@ -34,6 +35,7 @@ WEBHOOK_BODY = body_validator({
         "events": _EVENTS,
         "description": {"type": ["string", "null"], "maxLength": 500},
         "secret": {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/=]{32,}$"},
+        "include_sensitive": {"type": "boolean"},
     },
 })
 WEBHOOK_PATCH = body_validator({
@@ -45,6 +47,7 @@ WEBHOOK_PATCH = body_validator({
         "events": _EVENTS,
         "description": {"type": ["string", "null"], "maxLength": 500},
         "active": {"type": "boolean"},
+        "include_sensitive": {"type": "boolean"},
     },
 })
 BULK_BODY = body_validator({
@@ -62,6 +65,7 @@ def public_webhook(hook: Record, with_secret: bool = False) -> Record:
     out = {k: hook.get(k) for k in ("id", "form_id", "url", "events", "description", "consecutive_failures",
                                  "disabled_reason", "created_at", "updated_at")}
     out["active"] = bool(hook["active"])
+    out["include_sensitive"] = bool(hook.get("include_sensitive"))
     out["secret" if with_secret else "secret_prefix"] = hook["secret"] if with_secret else hook["secret"][:10]
     return out
 
@@ -69,6 +73,15 @@ def public_webhook(hook: Record, with_secret: bool = False) -> Record:
 def public_delivery(d: Record) -> Record:
     return {k: d[k] for k in ("id", "endpoint_id", "event_id", "form_id", "topic", "state", "attempts",
                               "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at")}
+
+
+def redact(payload: Any, hidden: set[str]) -> Any:
+    """The payload with the form's sensitive answers masked (endpoints see them only when asked for)."""
+    data = (payload or {}).get("data") if isinstance(payload, dict) else None
+    if not hidden or not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
+        return payload
+    answers = {k: (REDACTED if k in hidden else v) for k, v in data["answers"].items()}
+    return {**payload, "data": {**data, "answers": answers}}
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,8 @@ class WebhookService:
         now = now_iso()
         hook = {"id": new_id(), "form_id": form_id, "url": body["url"], "secret": body.get("secret") or new_secret(),
                 "events": body.get("events", ["*"]), "description": body.get("description"), "active": 1,
-                "consecutive_failures": 0, "created_by": me.user_id, "created_at": now, "updated_at": now}
+                "consecutive_failures": 0, "include_sensitive": 1 if body.get("include_sensitive") else 0,
+                "created_by": me.user_id, "created_at": now, "updated_at": now}
         self.store.create_webhook(hook)
         audit.record(self.store, "webhook.created", me.username, hook["id"], {"form_id": form_id, "url": hook["url"]})
         return hook
@@ -119,7 +133,9 @@ class WebhookService:
         self.get(hook_id)
         if "url" in body:
             self.check_url(body["url"])
-        changes: Record = {k: v for k, v in body.items() if k != "active"}
+        changes: Record = {k: v for k, v in body.items() if k not in {"active", "include_sensitive"}}
+        if "include_sensitive" in body:
+            changes["include_sensitive"] = 1 if body["include_sensitive"] else 0
         if "active" in body:
             changes["active"] = 1 if body["active"] else 0
             if body["active"]:  # re-enabled by a person: start counting afresh
@@ -143,13 +159,16 @@ class WebhookService:
     def fan_out(self, event: Record) -> list[Record]:
         """Deliveries (created if missing) of ``event`` to the form's active endpoints that still need sending."""
         todo = []
+        form = self.store.get_form(event["key"]) or {}
+        hidden = set(form.get("sensitive") or ())
         for hook in self.store.list_webhooks(event["key"]):
             if not hook["active"] or not self.subscribed(hook, event["topic"]):
                 continue
             now = now_iso()
             delivery, _ = self.store.put_delivery({
                 "id": new_id(), "endpoint_id": hook["id"], "event_id": event["id"], "form_id": event["key"],
-                "topic": event["topic"], "payload": event["payload"], "state": "pending", "attempts": 0,
+                "topic": event["topic"], "payload": event["payload"] if hook["include_sensitive"] else
+                redact(event["payload"], hidden), "state": "pending", "attempts": 0,
                 "created_at": now, "updated_at": now})
             if delivery["state"] in {"pending", "retrying"}:
                 todo.append(delivery)

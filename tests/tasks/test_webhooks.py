@@ -82,12 +82,16 @@ def test_endpoint_crud_shows_secret_to_managers_only(api: Api, svc: Services, fo
 def test_submission_webhook_is_signed_and_verifies_with_standardwebhooks(
         api: Api, form: dict[str, Any], receiver: Any, relay: Any, worker: Any) -> None:
     hook = add_hook(api, form["id"], receiver.url + "/hook")
+    full = add_hook(api, form["id"], receiver.url + "/full", include_sensitive=True)
     sub = submit(api, form["id"])
     assert drain(relay) == 1
     [req] = wait_for(lambda: receiver.received("/hook"), what="webhook delivery")
     payload = Webhook(hook["secret"]).verify(req["body"], req["headers"])
     assert payload["type"] == "submission.created" and payload["data"]["id"] == sub["id"]
     assert payload["data"]["answers"]["name"] == "Ada"
+    assert payload["data"]["answers"]["phone"] == "[redacted]", "sensitive fields are masked by default"
+    [full_req] = wait_for(lambda: receiver.received("/full"), what="the opted-in endpoint")
+    assert Webhook(full["secret"]).verify(full_req["body"], full_req["headers"])["data"]["answers"]["phone"] == "555"
     with pytest.raises(Exception):  # noqa: B017 - any verification error will do
         Webhook(hook["secret"]).verify(req["body"].replace(b"Ada", b"Eve"), req["headers"])
     deliveries = wait_for(lambda: [d for d in api.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json["items"]
