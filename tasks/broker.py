@@ -283,6 +283,7 @@ def replay(message: dict[str, Any]) -> Message:
     queue = broker.actors[name].queue_name if name in broker.actors else queue_for(name)
     options = {k: v for k, v in (message.get("options") or {}).items() if k not in _REPLAY_DROP}
     options["replayed_at"] = int(time.time() * 1000)
+    options["track"] = True  # it has a record now (even an untracked actor's failure): keep it current
     msg = Message(queue_name=q_name(queue), actor_name=name,
                   args=tuple(message.get("args") or ()), kwargs=dict(message.get("kwargs") or {}), options=options,
                   message_id=message["message_id"], message_timestamp=current_millis())

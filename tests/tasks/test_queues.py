@@ -113,12 +113,17 @@ def test_exhausted_retries_make_a_dead_task_that_can_be_replayed(worker: Any, sv
     assert api.post(f"/api/v1/tasks/{msg.message_id}/retry").status_code == 409
 
 
-def test_untracked_actor_failure_is_recorded(worker: Any, svc: Services) -> None:
+def test_untracked_actor_failure_is_recorded_and_replay_keeps_it_current(worker: Any, svc: Services,
+                                                                         api: Api) -> None:
     from tests.tasks.actors import untracked_fail
 
     msg = tb.send(untracked_fail)
     rec = wait_for(lambda: task_state(svc, msg.message_id, "failed"), what="failure record")
     assert rec["actor"] == "system.untracked_fail" and rec["message"]["actor_name"] == "system.untracked_fail"
+    assert api.post(f"/api/v1/tasks/{msg.message_id}/retry").status_code == 202
+    again = wait_for(lambda: (lambda r: r["state"] == "failed" and r["finished_at"] > rec["finished_at"] and r)(
+        svc.store.get_task(msg.message_id)), what="the replay to be recorded")
+    assert again["attempts"] == 1 and again["started_at"] is not None
 
 
 def test_cancel_queued_task_is_never_run(broker: Any, svc: Services, api: Api, settings: Any) -> None:
