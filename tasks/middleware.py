@@ -303,13 +303,11 @@ class Heartbeat(Middleware):
             broker.client.delete(self.key)
 
     def _run(self, broker: Any, worker: Any) -> None:
-        tick = 0
         while not self.stop.is_set():
             try:
-                self.beat(broker, worker, maintain=tick % 3 == 0)
+                self.beat(broker, worker)
             except Exception as exc:  # noqa: BLE001 - keep beating through Redis/store outages
                 log.warning("heartbeat failed", extra={"error": repr(exc)})
-            tick += 1
             self.stop.wait(self.interval)
 
     def beat(self, broker: Any, worker: Any, maintain: bool = True) -> None:

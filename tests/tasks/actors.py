@@ -59,3 +59,11 @@ def slow(key: str, seconds: float) -> str:
 @actor("system.untracked_fail", max_retries=0)
 def untracked_fail() -> None:
     raise Permanent("nobody asked for a record, but a failure gets one")
+
+
+@actor("test.long", max_retries=0)
+def long_task(key: str, seconds: float) -> None:
+    """Counts its starts: a second start means the broker handed the message to another worker."""
+    _redis().incr(f"test:long:{key}")
+    time.sleep(seconds)
+    _redis().rpush(f"test:long_done:{key}", "1")

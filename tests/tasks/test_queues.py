@@ -184,3 +184,29 @@ def test_task_endpoints_need_identity_and_hide_others_tasks(broker: Any, svc: Se
     assert viewer.get("/api/v1/tasks").json["items"] == []
     assert api.get(f"/api/v1/tasks/{msg.message_id}").json["id"] == msg.message_id
     assert api.get("/api/v1/tasks?state=bogus").status_code == 400
+
+
+def test_long_task_is_not_handed_to_another_worker(broker: Any, settings: Any, spawn_worker: Any) -> None:
+    """Dramatiq #692: a worker busy for longer than the broker heartbeat timeout must keep its message.
+
+    Broker maintenance runs often here (every poll of this test) with a 2.5 s timeout and a 6 s task; the
+    busy worker's broker heartbeat is refreshed by its delay-queue consumer and by the fms Heartbeat
+    thread (``FmsRedisBroker.maintain``), so the message is never handed to the idle second worker.
+    """
+    from tests.tasks.actors import long_task
+
+    env = {"FMS_BROKER_HEARTBEAT_TIMEOUT_MS": "2500", "FMS_QUEUE_PREFETCH": "1"}
+    spawn_worker(queues=("default",), threads=1, **env)
+    spawn_worker(queues=("default",), threads=1, **env)
+    r = redis.Redis.from_url(settings.redis_url)
+    from tasks.heartbeat import live_workers
+
+    wait_for(lambda: len(live_workers(r)) == 2, timeout=20, what="two workers")
+    tb.send(long_task, "k692", 6.0)
+
+    def done() -> bool:
+        broker.maintain("default")  # maintenance as any other broker client may run it, often
+        return r.llen("test:long_done:k692") >= 1
+
+    wait_for(done, timeout=20, interval=0.3, what="the long task to finish")
+    assert int(r.get("test:long:k692")) == 1, "the message was run by a second worker"
