@@ -97,3 +97,28 @@ def test_cli_models_add_and_list(settings: Any, tmp_path: Path, model_paths: dic
     assert out.returncode == 0, out.stderr
     listed = subprocess.run([*fms, "list"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and MINILM_INT8_SHA256 in listed.stdout and '"minilm"' in listed.stdout
+
+
+def test_uploads_over_the_cap_are_refused_with_413_and_leave_nothing(tmp_path: Path, redis_server: Any,
+                                                                     model_paths: dict[str, Path]) -> None:
+    from app.factory import create_app
+    from tests.ai.conftest import ai_settings
+    from tests.conftest import ADMIN_PASSWORD, hash_once, seed_user
+
+    settings = ai_settings(tmp_path, redis_server.url, model_paths, model_upload_max=64 * 1024)
+    app = create_app(settings)
+    svc = app.extensions["fms"]
+    user = seed_user(svc, "boss", "admin", hash_once(ADMIN_PASSWORD))
+    key, _ = svc.auth.create_api_key(user["id"], "manage", None, "t", actor="t")
+    api = Api(app.test_client(), key)
+    big = b"\0" * (200 * 1024)
+    raw = api.call("POST", "/api/v1/models?filename=big.onnx", data=big, content_type="application/octet-stream")
+    assert raw.status_code == 413, raw.json
+    multi = api.post("/api/v1/models", data={"file": (io.BytesIO(big), "big.onnx")}, content_type="multipart/form-data")
+    assert multi.status_code == 413, multi.json
+    uploads = Path(settings.data_dir) / "models" / "uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+    # a raw upload under the cap goes through the same validation
+    small = api.call("POST", "/api/v1/models?filename=small.gguf", data=b"GGUF" + b"\1" * 100,
+                     content_type="application/octet-stream")
+    assert small.status_code == 422 and small.json["error"]["code"] == "invalid_model"
