@@ -383,3 +383,66 @@ def write_report(report: BenchReport, out_dir: str | os.PathLike[str], stem: str
         p.write_text(text)
         paths[ext] = p
     return paths
+
+
+def requantize(src: str | os.PathLike[str], dst: str | os.PathLike[str], qtype: str = "Q4_0",
+               threads: int = 2) -> Path:
+    """Write another quantization of a GGUF with llama.cpp's quantizer (for the quantization axis).
+
+    Re-quantizing an already-quantized file loses a little quality; prefer an F16
+    source when one exists. ``qtype`` is a llama.cpp file type name (Q4_0, Q5_K_M, Q8_0…).
+    """
+    import llama_cpp
+
+    ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype.upper()}", None)
+    if ftype is None:
+        raise ValueError(f"unknown quantization {qtype!r}")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = threads
+    params.allow_requantize = True
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    if rc != 0:
+        raise RuntimeError(f"llama_model_quantize failed with code {rc}")
+    return Path(dst)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m inference.bench --gguf M.gguf --threads 1,2 --n-batch 64,256 -c 'p95_ms<2000' --out DIR``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m inference.bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--gguf", nargs="*", default=[], help="GGUF files (one per quantization)")
+    ap.add_argument("--onnx", nargs="*", default=[], help="ONNX files (fp32 and/or int8)")
+    ap.add_argument("--tokenizer", help="tokenizer.json for --onnx")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--n-batch", default="64,256")
+    ap.add_argument("--graph", default="basic,all", help="ONNX graph optimisation levels")
+    ap.add_argument("-c", "--constraint", action="append", default=[])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--out", default="bench-results/models")
+    args = ap.parse_args(argv)
+    threads = [int(x) for x in args.threads.split(",")]
+    reports = []
+    if args.gguf:
+        cfgs = gguf_grid(args.gguf, threads, [int(x) for x in args.n_batch.split(",")])
+        reports.append(("gguf", run_grid(cfgs, args.constraint, warmup=args.warmup, reps=args.reps,
+                                         max_tokens=args.max_tokens, progress=lambda p: print(p, flush=True))))
+    if args.onnx:
+        if not args.tokenizer:
+            ap.error("--onnx needs --tokenizer")
+        cfgs = onnx_grid(args.onnx, args.tokenizer, threads, args.graph.split(","))
+        reports.append(("onnx", run_grid(cfgs, args.constraint, warmup=args.warmup, reps=args.reps,
+                                         progress=lambda p: print(p, flush=True))))
+    for stem, rep in reports:
+        paths = write_report(rep, args.out, stem)
+        print(rep.technical_text())
+        print(rep.simple_text())
+        print("wrote", ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

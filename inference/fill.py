@@ -77,6 +77,13 @@ SYNONYMS: dict[str, list[str]] = {
     "low": ["minor", "small", "cosmetic", "not a big deal", "low priority", "not urgent",
             "works fine", "slightly", "a bit"],
     "vip": ["v.i.p"],
+    "laptop": ["notebook", "macbook", "chromebook", "thinkpad"],
+    "smartphone": ["phone", "iphone", "android", "mobile phone", "cell phone"],
+    "tablet": ["ipad"],
+    "smartwatch": ["watch", "fitness tracker"],
+    "headphones": ["earbuds", "earbud", "headset", "earphones", "airpods"],
+    "router": ["wifi", "wi-fi", "modem", "internet connection"],
+    "printer": ["printing", "prints", "paper jam"],
     "student": ["students", "university", "uni "],
     "sick": ["ill", "flu", "fever", "doctor", "unwell", "illness", "sick"],
     "vacation": ["holiday", "vacation", "annual leave", "time off", "trip"],
@@ -424,6 +431,8 @@ class FormFiller:
             if not ph.strip():
                 continue
             for m in re.finditer(r"(?<![a-z])" + re.escape(ph.strip()) + r"(?:s|es|ed|ing)?(?![a-z])", low):
+                if re.match(r"\s*(?:number|no\b|:|\+?\d)", low[m.end():]):
+                    continue  # "phone number: ..." is contact data, not the product
                 hits.append((m.start(), m.end()))
         words = [w for w in re.split(r"[_\s-]+", option.lower()) if len(w) >= 4]
         if len(words) >= 2:  # multi-word option: every word's stem within a short window

@@ -73,3 +73,13 @@ def test_real_onnx_measurement(model_paths):
     assert row["peak_rss_mb"] > 50
     with pytest.raises(ValueError):
         measure(cfg, reps=3)
+
+
+def test_requantize_makes_another_quantization(tmp_path, model_paths):
+    from inference.bench import requantize
+    from inference.registry import inspect_model
+
+    out = requantize(model_paths["llm"], tmp_path / "q4_0.gguf", "Q4_0")
+    assert inspect_model(out, compute_sha256=False).quantization == "Q4_0"
+    with pytest.raises(ValueError, match="unknown quantization"):
+        requantize(model_paths["llm"], tmp_path / "x.gguf", "Q9_Z")
