@@ -287,3 +287,27 @@ def test_fill_on_a_real_ai_worker_process(api: Api, settings: Settings, tmp_path
         assert sub["status"] == "draft" and sub["answers"].get("email") == "peter.novak@example.com"
     finally:
         proc.stop()
+
+
+def test_model_switch_by_config(api: Api, svc: Any, settings: Settings, tmp_path: Path, worker: Any,
+                                model_paths: dict[str, Path]) -> None:
+    """Pointing FMS_LLM_MODEL elsewhere makes the worker close its engine and load the new file."""
+    import tasks.ai
+    from tasks import runtime
+
+    form = _form(api, INCIDENT_SCHEMA)
+    first = wait_task(api, api.post(f"/api/v1/forms/{form['id']}/fill", {"text": NARRATIVES[0]}).json["task_id"])
+    assert first["state"] == "succeeded"
+    old_pid = tasks.ai._engines["llama"].pid
+    other = tmp_path / "other-name.gguf"
+    other.symlink_to(model_paths["llm"])
+    switched = ai_settings(tmp_path / "s", svc.settings.redis_url, model_paths, llm_model=str(other))
+    runtime.use(switched, svc)
+    try:
+        task = wait_task(api, api.post(f"/api/v1/forms/{form['id']}/fill", {"text": NARRATIVES[1]}).json["task_id"])
+        assert task["state"] == "succeeded", task
+        assert task["result"]["metrics"]["load_ms"] > 0
+        assert tasks.ai._engines["llama"].pid != old_pid
+        assert tasks.ai._engines["llama"].spec.model_path == str(other)
+    finally:
+        runtime.use(settings, svc)
