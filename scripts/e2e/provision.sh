@@ -240,13 +240,13 @@ main_before=$(show fms-api.service MainPID)
 ssh_c 'set -e; cur=$(readlink -f /opt/fms/current); rm -rf /opt/fms/releases/broken
        cp -a "$cur" /opt/fms/releases/broken
        printf "raise ImportError(\"e2e: broken release\")\n" >> /opt/fms/releases/broken/app/wsgi.py
-       echo "$cur" > /root/good-release
+       basename "$cur" > /root/good-release
        ln -sfn releases/broken /opt/fms/current.new && mv -T /opt/fms/current.new /opt/fms/current'
 if ssh_c "systemctl reload fms-api.service" 2>/dev/null; then refused=no; else refused=yes; fi
 state=$(show fms-api.service ActiveState)
 main_after=$(show fms-api.service MainPID)
 serving=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$HTTPS_PORT/health")
-ssh_c 'ln -sfn "$(cat /root/good-release)" /opt/fms/current.new && mv -T /opt/fms/current.new /opt/fms/current
+ssh_c 'ln -sfn "releases/$(cat /root/good-release)" /opt/fms/current.new && mv -T /opt/fms/current.new /opt/fms/current
        rm -rf /opt/fms/releases/broken'
 if [ "$refused" = yes ] && [ "$state" = active ] && [ "$main_before" = "$main_after" ] && [ "$serving" = 200 ]; then
     result PASS "broken release (systemctl reload)" "reload refused, fms-api still active (MainPID $main_after), /health 200"
@@ -259,12 +259,14 @@ BROKEN_SRC="$CACHE/broken-src"
 rm -rf "$BROKEN_SRC" && cp -a "$SRC" "$BROKEN_SRC"
 printf 'raise ImportError("e2e: broken release")\n' >> "$BROKEN_SRC/app/wsgi.py"
 current_before=$(ssh_c "readlink /opt/fms/current")
+releases_before=$(ssh_c 'ls /opt/fms/releases | wc -l')
 if play site-broken -e "fms_app_source=$BROKEN_SRC"; then ansible_refused=no; else ansible_refused=yes; fi
 current_after=$(ssh_c "readlink /opt/fms/current")
 serving=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$HTTPS_PORT/health")
 if [ "$ansible_refused" = yes ] && [ "$current_before" = "$current_after" ] && [ "$serving" = 200 ] \
-        && grep -q "Refuse a release that does not import" "$LOG/site-broken.log"; then
-    result PASS "broken release (ansible)" "play failed at the import pre-check, current still $current_after, /health 200"
+        && grep -q "a broken one is removed again" "$LOG/site-broken.log" \
+        && [ "$(ssh_c 'ls /opt/fms/releases | wc -l')" = "$releases_before" ]; then
+    result PASS "broken release (ansible)" "play failed at the import check, release removed, current still $current_after, /health 200"
 else
     result FAIL "broken release (ansible)" "refused=$ansible_refused current $current_before->$current_after /health=$serving"
 fi
@@ -292,6 +294,8 @@ fi
 workers=$(ssh_c "systemctl is-enabled fms-worker-default.service" 2>/dev/null)
 if [ "$workers" != enabled ]; then
     result SKIP "webhook delivery" "fms-worker-default is declared enabled=False in app/process_tree.py"
+else
+    result SKIP "webhook delivery" "not automated yet (needs an API key, a form and a loopback receiver)"
 fi
 
 [ "$FAILED" = 0 ] || diagnose
