@@ -1,5 +1,11 @@
 """AI actors (queue ``ai``): fill, summarize, embed, benchmark — plus the hook that starts embeds.
 
+Routing additions (made at import, which every worker and the relay do via
+``tasks.registry``): ``submission.created`` also goes to ``hooks.ai_embed``
+(default queue; it enqueues ``ai.embed`` only for forms with
+``settings.ai.embed``), and the ``ai.completed`` topic — written to the outbox
+when a fill or summary finishes — goes to ``webhook.fanout``.
+
 One engine process per kind (``llama`` for the LLM, ``onnx`` for the
 embedder) per worker process, created on first use and kept: loading costs
 ~1 s, a fill ~1-5 s, so reloading per task would dominate. The engines run in
@@ -27,7 +33,7 @@ from typing import Any
 import pybreaker
 
 from app.ai import service as ai
-from app.util import now_iso, parse_iso
+from app.util import new_id, now_iso, parse_iso
 from tasks import runtime
 from tasks.breaker import breaker_for
 from tasks.broker import actor, send
@@ -213,6 +219,20 @@ def _r(x: Any) -> Any:
     return round(float(x), 1) if isinstance(x, int | float) else x
 
 
+def _announce(form_id: str, actor_name: str, data: dict[str, Any]) -> None:
+    """Write an ``ai.completed`` outbox event: the form's webhooks (``*`` subscribers) hear the task is done.
+
+    Through the outbox like every other event, so a Redis outage at this
+    moment delays the webhook instead of losing it.
+    """
+    task = current_task() or {}
+    now = now_iso()
+    payload = {"type": COMPLETED_TOPIC, "timestamp": now,
+               "data": {"task_id": task.get("id"), "actor": actor_name, "form_id": form_id, **data}}
+    runtime.services().store.add_events([{"id": new_id(), "topic": COMPLETED_TOPIC, "key": form_id,
+                                          "payload": payload, "created_at": now, "sent_at": None}])
+
+
 def _svc() -> ai.AIService:
     s = runtime.services()
     return ai.AIService(s.store, s.settings)
@@ -241,6 +261,7 @@ def fill(form_id: str, text: str, user_id: str | None = None, today: str | None 
     task = current_task() or {}
     draft = _svc().create_draft(form, data, user_id, task.get("id") or now_iso(), sha)
     progress(100.0, "draft created")
+    _announce(form_id, "ai.fill", {"submission_id": draft["id"], "answers": data["answers"]})
     return {"submission_id": draft["id"], "form_id": form_id, "form_version": draft["form_version"],
             "answers": data["answers"], "evidence": data.get("evidence"), "methods": data.get("methods"),
             "model_sha256": sha, "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms,
@@ -267,6 +288,7 @@ def summarize(submission_id: str) -> dict[str, Any]:
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     svc.store.set_submission_meta_key(submission_id, "summary", {  # type: ignore[attr-defined]
         "text": data["summary"], "method": data["method"], "at": now_iso()})
+    _announce(sub["form_id"], "ai.summarize", {"submission_id": submission_id, "summary": data["summary"]})
     return {"submission_id": submission_id, "summary": data["summary"], "method": data["method"],
             "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)}
 
@@ -288,6 +310,7 @@ def summarize_form(form_id: str, created_after: str | None = None, created_befor
     result = _guarded("llama", lambda: eng.summarize(texts, on_progress=tracker))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    _announce(form_id, "ai.summarize_form", {"summary": data["summary"], "submissions": len(texts)})
     return {"form_id": form_id, "summary": data["summary"], "method": data["method"], "submissions": len(texts),
             "created_after": created_after, "created_before": created_before,
             "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)}
@@ -348,6 +371,7 @@ def on_submission_created(event: dict[str, Any]) -> str:
 
 
 HOOK_ACTOR = "hooks.ai_embed"
+COMPLETED_TOPIC = "ai.completed"
 
 
 def register_topic_hooks() -> None:
@@ -357,6 +381,7 @@ def register_topic_hooks() -> None:
     actors = relay.TOPIC_ACTORS.get("submission.created", ())
     if HOOK_ACTOR not in actors:
         relay.TOPIC_ACTORS["submission.created"] = (*actors, HOOK_ACTOR)
+    relay.TOPIC_ACTORS.setdefault(COMPLETED_TOPIC, ("webhook.fanout",))
 
 
 register_topic_hooks()

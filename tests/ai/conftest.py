@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 THREADS = min(2, os.cpu_count() or 1)
 FAST = {"task_min_backoff": 100, "task_max_backoff": 400,
         "task_time_limits": "high=30,default=30,ai=180,analytics=30", "worker_timeout_ms": 200,
-        "relay_interval": 0.05, "breaker_fail_max": 50, "ai_threads": THREADS}
+        "relay_interval": 0.05, "breaker_fail_max": 50, "ai_threads": THREADS,
+        "webhook_allow_nets": "127.0.0.0/8", "webhook_timeout": 3.0}
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +67,25 @@ def app(settings: Settings) -> Any:
     """The app plus the task system's blueprints (registered here too until the factory has them)."""
     from app.factory import create_app
     from app.jobs.api import bp as jobs_bp
+    from app.webhooks.api import bp as webhooks_bp
 
     application = create_app(settings)
-    if jobs_bp.name not in application.blueprints:
-        application.register_blueprint(jobs_bp)
+    for bp in (jobs_bp, webhooks_bp):
+        if bp.name not in application.blueprints:
+            application.register_blueprint(bp)
     return application
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts" / "chaos"))
+    from receiver import Receiver
+
+    r = Receiver().start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture

@@ -311,3 +311,21 @@ def test_model_switch_by_config(api: Api, svc: Any, settings: Settings, tmp_path
         assert tasks.ai._engines["llama"].spec.model_path == str(other)
     finally:
         runtime.use(settings, svc)
+
+
+def test_fill_completion_is_announced_to_the_forms_webhooks(api: Api, worker: Any, relay: Any, receiver: Any) -> None:
+    """``ai.completed`` goes through the outbox to every endpoint subscribed to ``*``, signed like the others."""
+    import json
+
+    form = _form(api, INCIDENT_SCHEMA)
+    hook = api.post(f"/api/v1/forms/{form['id']}/webhooks", {"url": receiver.url + "/ai"})
+    assert hook.status_code == 201, hook.json
+    task_id = api.post(f"/api/v1/forms/{form['id']}/fill", {"text": NARRATIVE}).json["task_id"]
+    task = wait_task(api, task_id)
+    assert task["state"] == "succeeded"
+    wait_for(lambda: relay.run_once() == 0 and not relay.store.pending_events(10), 10, what="outbox drained")
+    [req] = wait_for(lambda: receiver.received("/ai"), 30, what="ai.completed webhook")
+    body = json.loads(req["body"])
+    assert body["type"] == "ai.completed" and body["data"]["task_id"] == task_id
+    assert body["data"]["submission_id"] == task["result"]["submission_id"] and body["data"]["actor"] == "ai.fill"
+    assert req["headers"]["webhook-signature"].startswith("v1,")
