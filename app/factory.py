@@ -48,11 +48,13 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.api import bp as auth_bp
     from app.forms.api import bp as forms_bp
     from app.health.api import bp as health_bp
+    from app.jobs.api import bp as jobs_bp
     from app.links.api import bp as links_bp
     from app.models.api import bp as models_bp
     from app.submissions.api import bp as submissions_bp
+    from app.webhooks.api import bp as webhooks_bp
 
-    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, ai_bp, models_bp):
+    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, jobs_bp, webhooks_bp, ai_bp, models_bp):
         app.register_blueprint(bp)
 
 

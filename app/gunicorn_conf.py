@@ -8,7 +8,6 @@ live in one directory that is emptied at start and per dead worker.
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 from app.settings import load
@@ -37,7 +36,8 @@ preload_app = False
 
 
 def on_starting(server: Any) -> None:
-    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    # Workers and the relay share this directory, so it is emptied once before
+    # the whole tree starts (scripts/run, the systemd target), never here.
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     from app.bootstrap import bootstrap
 

@@ -17,7 +17,8 @@ from tests.conftest import ADMIN_PASSWORD, Api, make_settings, make_user_key, se
 from tests.helpers import wait_for
 
 SAMPLE = {"form_id": "01ABC", "sub_id": "01DEF", "user_id": "01GHI", "key_id": "01JKL", "link_id": "01MNO",
-          "token": "fml_nothing", "version": "1", "model_id": "01PQR", "bench_id": "01STU"}
+          "token": "fml_nothing", "version": "1", "model_id": "01PQR", "bench_id": "01STU",
+          "task_id": "01VWX", "hook_id": "01YZA", "delivery_id": "01BCD"}
 
 
 def _paths(app: Flask) -> list[tuple[str, str, bool]]:

@@ -40,7 +40,10 @@ def _program(proc: Process, ctx: Context) -> str:
         "startsecs=2",
         "stopsignal=TERM",
         f"stopwaitsecs={proc.stop_timeout}",
-        "stopasgroup=true",
+        # TERM goes to the program's main process only: gunicorn and dramatiq
+        # masters drain their own children; the whole group is killed only
+        # after stopwaitsecs.
+        "stopasgroup=false",
         "killasgroup=true",
         "redirect_stderr=true",
         "stdout_logfile=/dev/stdout",
