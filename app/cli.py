@@ -143,11 +143,20 @@ def free_port() -> int:
 @render.command("supervisor")
 @click.option("--out", type=click.Path(path_type=Path), default=None)
 @click.option("--redis-port", type=int, default=0, help="Port for the embedded Redis (0: pick a free one).")
-def render_supervisor(out: Path | None, redis_port: int) -> None:
+@click.option("--reference", is_flag=True, help="Render the committed supervisor/fms.conf (a reference host).")
+def render_supervisor(out: Path | None, redis_port: int, reference: bool) -> None:
     """Write the supervisord config for this checkout (and redis.conf when embedded)."""
     from app.process_tree import cores
-    from app.render.supervisor import Context, redis_conf
+    from app.render.supervisor import Context, redis_conf, reference_context
     from app.render.supervisor import render as render_conf
+
+    if reference:
+        text = render_conf(reference_context())
+        if out is None:
+            click.echo(text, nl=False)
+        else:
+            out.write_text(text)
+        return
 
     settings: Settings = load()
     root = Path(__file__).resolve().parent.parent

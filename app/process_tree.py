@@ -132,6 +132,10 @@ PROCESSES: tuple[Process, ...] = (
 )
 
 
+def process(name: str) -> Process:
+    return next(p for p in PROCESSES if p.name == name)
+
+
 def enabled(embedded: bool) -> list[Process]:
     """Processes to run; ``embedded`` adds those the host would otherwise provide."""
     return [p for p in PROCESSES if p.enabled and (embedded or not p.embedded_only)]

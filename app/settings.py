@@ -17,7 +17,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from app.process_tree import cores
+from app.process_tree import process, resolve_count
 
 
 def _setting(env: str, default: Any, doc: str, secret: bool = False) -> Any:
@@ -100,7 +100,7 @@ class Settings:
 
     @property
     def workers(self) -> int:
-        return self.web_workers or 2 * cores() + 1
+        return self.web_workers or resolve_count(process("api").processes)
 
     @property
     def sqlite_path(self) -> Path:
