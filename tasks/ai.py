@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 import pybreaker
+from dramatiq.threading import Interrupt
 
 from app.ai import service as ai
 from app.util import new_id, now_iso, parse_iso
@@ -48,6 +49,7 @@ _spec_keys: dict[str, tuple[Any, ...]] = {}
 _flagged: set[str] = set()
 INPUT_ERRORS = ("FillError", "GrammarError", "ValueError", "KeyError", "TypeError")
 PROGRESS_EVERY_S = 0.25
+QUEUE_LIMIT_MARGIN_S = 10.0
 
 
 class _InputError(Exception):
@@ -88,9 +90,22 @@ def engine(kind: str) -> tuple[Any, float]:
         if problem:
             raise RuntimeError(problem)
         t0 = time.perf_counter()
-        eng = EngineProcess(spec, timeout_s=float(runtime.settings().ai_timeout))
+        eng = EngineProcess(spec, timeout_s=call_timeout_s(runtime.settings()))
         _engines[kind], _spec_keys[kind] = eng, key
         return eng, (time.perf_counter() - t0) * 1000
+
+
+def call_timeout_s(settings: Any) -> float:
+    """FMS_AI_TIMEOUT, kept below the ``ai`` queue's time limit.
+
+    The engine's own timeout must fire first: it kills and restarts the child.
+    Dramatiq's time limit only interrupts the waiting worker thread and would
+    leave the child busy with the abandoned call.
+    """
+    from tasks.routing import parse_time_limits
+
+    queue_s = parse_time_limits(settings.task_time_limits).get("ai", 600_000) / 1000
+    return float(max(1.0, min(settings.ai_timeout, queue_s - QUEUE_LIMIT_MARGIN_S)))
 
 
 def close_engines() -> None:
@@ -123,6 +138,9 @@ def _guarded(kind: str, fn: Any) -> Any:
 
     try:
         cb.call(call)
+    except Interrupt:  # time limit or shutdown while the child works: do not leave it busy
+        _restart(kind)
+        raise
     except pybreaker.CircuitBreakerError as exc:
         _flag(kind, "circuit open after repeated engine failures", settings)
         raise Permanent(f"model_unavailable: the {kind} engine is failing (circuit open)") from exc
@@ -254,7 +272,8 @@ def fill(form_id: str, text: str, user_id: str | None = None, today: str | None 
     eng, load_ms = _guarded("llama", lambda: engine("llama"))
     tracker = _Progress()
     day = dt.date.fromisoformat(today) if today else None
-    result = _guarded("llama", lambda: eng.fill(form["schema"], text, today=day, on_progress=tracker))
+    result = _guarded("llama", lambda: eng.fill(form["schema"], text, today=day, on_progress=tracker,
+                                                       timeout_s=call_timeout_s(runtime.settings())))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     sha = ai.file_sha256(ai.model_paths(runtime.settings())["llm"])
@@ -283,7 +302,8 @@ def summarize(submission_id: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     eng, load_ms = _guarded("llama", lambda: engine("llama"))
     tracker = _Progress()
-    result = _guarded("llama", lambda: eng.summarize(text, on_progress=tracker))
+    result = _guarded("llama", lambda: eng.summarize(text, on_progress=tracker,
+                                                            timeout_s=call_timeout_s(runtime.settings())))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     svc.store.set_submission_meta_key(submission_id, "summary", {  # type: ignore[attr-defined]
@@ -307,7 +327,8 @@ def summarize_form(form_id: str, created_after: str | None = None, created_befor
     t0 = time.perf_counter()
     eng, load_ms = _guarded("llama", lambda: engine("llama"))
     tracker = _Progress()
-    result = _guarded("llama", lambda: eng.summarize(texts, on_progress=tracker))
+    result = _guarded("llama", lambda: eng.summarize(texts, on_progress=tracker,
+                                                            timeout_s=call_timeout_s(runtime.settings())))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     _announce(form_id, "ai.summarize_form", {"summary": data["summary"], "submissions": len(texts)})
@@ -334,7 +355,7 @@ def embed(submission_id: str) -> dict[str, Any]:
         return {"submission_id": submission_id, "embedded": True, "unchanged": True}
     t0 = time.perf_counter()
     eng, load_ms = _guarded("onnx", lambda: engine("onnx"))
-    vecs = _guarded("onnx", lambda: eng.embed([text]))
+    vecs = _guarded("onnx", lambda: eng.embed([text], timeout_s=call_timeout_s(runtime.settings())))
     svc.store_embedding(sub, vecs[0], sha, text)
     return {"submission_id": submission_id, "embedded": True, "dim": len(vecs[0]), "model_sha256": sha,
             "metrics": {"queue_wait_ms": queue_ms, "load_ms": round(load_ms, 1),

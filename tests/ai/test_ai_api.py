@@ -329,3 +329,25 @@ def test_fill_completion_is_announced_to_the_forms_webhooks(api: Api, worker: An
     assert body["type"] == "ai.completed" and body["data"]["task_id"] == task_id
     assert body["data"]["submission_id"] == task["result"]["submission_id"] and body["data"]["actor"] == "ai.fill"
     assert req["headers"]["webhook-signature"].startswith("v1,")
+
+
+def test_a_call_over_the_timeout_kills_the_engine_child_and_the_next_task_works(
+        api: Api, svc: Any, settings: Settings, worker: Any, model_paths: dict[str, Path], tmp_path: Path) -> None:
+    import tasks.ai
+    from tasks import runtime
+
+    form = _form(api, {"type": "object", "properties": {"details": {"type": "string"}}})
+    line = "Room {} reports that the heating failed and the windows leak when it rains."
+    long_text = " ".join(line.format(i) for i in range(40))
+    sub = api.post(f"/api/v1/forms/{form['id']}/submissions", {"answers": {"details": long_text}}).json
+    tasks.ai.engine("llama")  # warm, so the 1 s budget is spent on the call itself
+    before = tasks.ai._engines["llama"].restarts
+    runtime.use(ai_settings(tmp_path / "t", settings.redis_url, model_paths, ai_timeout=1), svc)
+    try:
+        task = wait_task(api, api.post(f"/api/v1/submissions/{sub['id']}/summarize").json["task_id"])
+    finally:
+        runtime.use(settings, svc)
+    assert task["state"] == "failed" and "timed out" in task["error"]["message"], task
+    assert tasks.ai._engines["llama"].restarts == before + 1
+    again = wait_task(api, api.post(f"/api/v1/submissions/{sub['id']}/summarize").json["task_id"])
+    assert again["state"] == "succeeded", again
