@@ -108,6 +108,10 @@ def test_embed_duplicates_and_similar(api: Api, svc: Any, worker: Any, relay: An
     assert sim.json["items"][0]["submission_id"] == ids[2]
     assert len(sim.json["items"]) == 2 and sim.json["items"][0]["score"] > sim.json["items"][1]["score"]
     assert api.get(f"/api/v1/forms/{form['id']}/similar").status_code == 400
+    # a deleted submission no longer counts
+    assert api.delete(f"/api/v1/submissions/{ids[1]}").status_code in (200, 204)
+    after = api.get(f"/api/v1/forms/{form['id']}/duplicates?threshold=0.8").json
+    assert after["embedded"] == 2 and after["groups"] == []
 
 
 def test_summarize_a_submission(api: Api, svc: Any, worker: Any) -> None:
