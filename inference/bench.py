@@ -426,15 +426,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     threads = [int(x) for x in args.threads.split(",")]
     reports = []
+
+    def applicable(kind: str) -> list[str]:
+        """tokens/s constraints concern the GGUF grid, items/s the ONNX grid; latency/RSS both."""
+        other = {"gguf": ("items_per_s",), "onnx": ("tokens_per_s", "prompt_tokens_per_s")}[kind]
+        return [c for c in args.constraint if parse_constraint(c)[0] not in other]
+
     if args.gguf:
         cfgs = gguf_grid(args.gguf, threads, [int(x) for x in args.n_batch.split(",")])
-        reports.append(("gguf", run_grid(cfgs, args.constraint, warmup=args.warmup, reps=args.reps,
+        reports.append(("gguf", run_grid(cfgs, applicable("gguf"), warmup=args.warmup, reps=args.reps,
                                          max_tokens=args.max_tokens, progress=lambda p: print(p, flush=True))))
     if args.onnx:
         if not args.tokenizer:
             ap.error("--onnx needs --tokenizer")
         cfgs = onnx_grid(args.onnx, args.tokenizer, threads, args.graph.split(","))
-        reports.append(("onnx", run_grid(cfgs, args.constraint, warmup=args.warmup, reps=args.reps,
+        reports.append(("onnx", run_grid(cfgs, applicable("onnx"), warmup=args.warmup, reps=args.reps,
                                          progress=lambda p: print(p, flush=True))))
     for stem, rep in reports:
         paths = write_report(rep, args.out, stem)

@@ -543,8 +543,10 @@ class FormFiller:
                 break
             start = m.start(1)
         m = re.search(r"\b(?:the|a|an)\s+((?:[a-z][\w'’-]*\s+){1,2})$", self.text[:start])
-        if m:  # 'market' in "at the farmers market" -> 'farmers market'
-            start = m.start(1)
+        preps = {"outside", "at", "in", "on", "near", "by", "of", "from", "to", "inside", "behind", "into",
+                 "with", "and", "or", "was", "were", "is"}
+        if m and self.text[start:start + 1].islower() and not preps & set(m.group(1).split()):
+            start = m.start(1)  # 'market' in "at the farmers market" -> 'farmers market'
         while True:
             m = re.match(r"\s+([A-Z][\w'’-]*)", self.text[end:])
             if not m:

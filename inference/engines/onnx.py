@@ -23,7 +23,7 @@ class OnnxConfig:
     threads: int = 2
     graph_optimization: str = "all"
     max_length: int = 256
-    batch_size: int = 32
+    batch_size: int = 16
 
 
 class OnnxEmbedder:
@@ -63,9 +63,16 @@ class OnnxEmbedder:
         """Return an (n, dim) float32 array of unit-length vectors."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = [self._embed_batch(texts[i:i + self.config.batch_size])
-               for i in range(0, len(texts), self.config.batch_size)]
-        return np.concatenate(out, axis=0)
+        # Batch texts of similar length together: padding to the longest text of a
+        # mixed batch cost ~30 % throughput on the evaluation narratives.
+        lengths = [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        bs = self.config.batch_size
+        for i in range(0, len(order), bs):
+            idx = order[i:i + bs]
+            out[idx] = self._embed_batch([texts[j] for j in idx])
+        return out
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         encs = self.tokenizer.encode_batch(texts)
