@@ -42,7 +42,8 @@ Isolation (what the AI worker should use)
         child; ``.fill(schema, text, on_progress=cb, timeout_s=...)``, ``.summarize(texts)``,
         ``.embed(texts)``, ``.complete(prompt, ...)``, ``.call(method, ...)``,
         ``.switch(spec)`` (model switch), ``.restart()``, ``.close()``, ``.load_info``,
-        ``.restarts``. Progress callbacks receive dicts like ``{"phase": "prefill_done",
+        ``.restarts``. ``inference.isolation.default_specs(data_dir, threads)`` gives the
+        specs of the default models (``{"llm": EngineSpec, "embedder": EngineSpec}``). Progress callbacks receive dicts like ``{"phase": "prefill_done",
         "prompt_tokens": n, "ttft_ms": t}`` / ``{"phase": "generating", "tokens": n}`` /
         ``{"phase": "fields", "done": i, "of": n}``. Errors: ``EngineTimeout`` (child killed
         and restarted), ``EngineCrashed`` (child died, restarted), ``EngineError`` (raised

@@ -299,3 +299,17 @@ class EngineProcess:
 
     def embed(self, texts: list[str], **kw):
         return self.call("embed", list(texts), **kw)
+
+
+def default_specs(data_dir: str | os.PathLike[str], threads: int = 2) -> dict[str, EngineSpec]:
+    """EngineSpecs for the default models (installing them if needed): ``{"llm": ..., "embedder": ...}``.
+
+    ``threads`` should be the number of cores the AI worker is pinned to.
+    """
+    from inference.models.defaults import ensure_default_models
+
+    paths = ensure_default_models(data_dir)
+    return {
+        "llm": EngineSpec("llama", str(paths["llm"]), config={"n_threads": threads, "n_threads_batch": threads}),
+        "embedder": EngineSpec("onnx", str(paths["embedder"]), str(paths["tokenizer"]), config={"threads": threads}),
+    }
