@@ -90,7 +90,14 @@ def engine(kind: str) -> tuple[Any, float]:
         if problem:
             raise RuntimeError(problem)
         t0 = time.perf_counter()
-        eng = EngineProcess(spec, timeout_s=call_timeout_s(runtime.settings()))
+        # Start the child empty and load through switch(): a failed load can then be closed
+        # here instead of leaving an orphaned child behind for every failed attempt.
+        eng = EngineProcess(None, timeout_s=call_timeout_s(runtime.settings()))
+        try:
+            eng.switch(spec)
+        except BaseException:
+            eng.close()
+            raise
         _engines[kind], _spec_keys[kind] = eng, key
         return eng, (time.perf_counter() - t0) * 1000
 

@@ -30,14 +30,16 @@ def _models() -> ModelService:
 
 @bp.get("/models")
 def list_models() -> Response:
-    principal().require("read")
-    return json_response({"items": [public_model(m) for m in _models().list()]})
+    me = principal()
+    me.require("read")
+    return json_response({"items": [public_model(m, me.is_admin) for m in _models().list()]})
 
 
 @bp.get("/models/<model_id>")
 def get_model(model_id: str) -> Response:
-    principal().require("read")
-    return json_response(public_model(_models().get(model_id)))
+    me = principal()
+    me.require("read")
+    return json_response(public_model(_models().get(model_id), me.is_admin))
 
 
 @bp.post("/models")

@@ -29,9 +29,11 @@ BLOCK = 1 << 20
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def public_model(rec: Record) -> Record:
+def public_model(rec: Record, show_path: bool = True) -> Record:
+    """The API shape; ``show_path`` is False for non-admins (server paths are an admin's business)."""
     info = rec.get("info") or {}
-    return {"id": rec["id"], "name": rec["name"], "format": rec["format"], "path": rec["path"],
+    return {"id": rec["id"], "name": rec["name"], "format": rec["format"],
+            "path": rec["path"] if show_path else None,
             "sha256": rec["sha256"], "size": rec["size"], "architecture": rec.get("architecture"),
             "quantization": rec.get("quantization"), "context_length": info.get("context_length"),
             "parameters": info.get("parameters") or {}, "inputs": info.get("inputs") or [],

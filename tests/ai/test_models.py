@@ -51,7 +51,8 @@ def test_upload_is_streamed_validated_and_deleted_by_admins_only(api: Api, svc: 
     assert stored.parent == uploads and stored.stat().st_size == model_paths["embedder"].stat().st_size
 
     viewer = Api(api.client, make_user_key(svc, "viewer1", "viewer", "read"))
-    assert viewer.get("/api/v1/models").status_code == 200
+    seen = viewer.get("/api/v1/models")
+    assert seen.status_code == 200 and [m["path"] for m in seen.json["items"]] == [None]
     assert viewer.delete(f"/api/v1/models/{up.json['id']}").status_code == 403
     assert viewer.post("/api/v1/models", {"path": str(model_paths["llm"])}).status_code == 403
     assert api.delete(f"/api/v1/models/{up.json['id']}").status_code == 204
