@@ -98,6 +98,12 @@ def test_cli_models_add_and_list(settings: Any, tmp_path: Path, model_paths: dic
     assert out.returncode == 0, out.stderr
     listed = subprocess.run([*fms, "list"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and MINILM_INT8_SHA256 in listed.stdout and '"minilm"' in listed.stdout
+    bench = subprocess.run([*fms, "bench", str(model_paths["embedder"]), "--threads", "1", "--levels", "all",
+                            "--out", str(tmp_path / "report")], env=env, capture_output=True, text=True, timeout=180)
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    assert "selected: onnx:model_int8.onnx[graph_optimization=all,threads=1]" in bench.stdout
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
+        "report.csv", "report.html", "report.json", "report.simple.txt", "report.technical.txt"]
 
 
 def test_uploads_over_the_cap_are_refused_with_413_and_leave_nothing(tmp_path: Path, redis_server: Any,
