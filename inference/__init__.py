@@ -43,7 +43,8 @@ Isolation (what the AI worker should use)
         ``.embed(texts)``, ``.complete(prompt, ...)``, ``.call(method, ...)``,
         ``.switch(spec)`` (model switch), ``.restart()``, ``.close()``, ``.load_info``,
         ``.restarts``. ``inference.isolation.default_specs(data_dir, threads)`` gives the
-        specs of the default models (``{"llm": EngineSpec, "embedder": EngineSpec}``). Progress callbacks receive dicts like ``{"phase": "prefill_done",
+        specs of the default models (``{"llm": EngineSpec, "embedder": EngineSpec}``).
+        Progress callbacks receive dicts like ``{"phase": "prefill_done",
         "prompt_tokens": n, "ttft_ms": t}`` / ``{"phase": "generating", "tokens": n}`` /
         ``{"phase": "fields", "done": i, "of": n}``. Errors: ``EngineTimeout`` (child killed
         and restarted), ``EngineCrashed`` (child died, restarted), ``EngineError`` (raised

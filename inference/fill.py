@@ -122,6 +122,7 @@ NOT_NAME = {"The", "This", "My", "Our", "Hello", "Hi", "Hey", "Please", "Order",
             "Student", "Standard", "Booking", "When", "Collision", "Headphones", "Manager", "Low",
             "Medium", "High", "Still", "Yesterday", "Today", "Both", "One", "Two"}
 MONTH_WORDS = {m.capitalize() for m in ex.MONTHS}
+MAX_LLM_CHARS = 1500
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
 #: prior does not depend on the input, so it is computed once per process.
 _CALIBRATION: dict[tuple, list[float]] = {}
@@ -270,6 +271,9 @@ class FormFiller:
         self.evidence: dict[str, list[int] | None] = {}
         self.methods: dict[str, str] = {}
         self.used: list[tuple[int, int]] = []
+        # What the LLM sees is bounded so few-shot prefix + text + question fit the context
+        # (2048 tokens); extractors and evidence spans always use the full text.
+        self.llm_text = text.strip()[:MAX_LLM_CHARS]
 
     # -- public ------------------------------------------------------------------------
     def run(self) -> FillResult:
@@ -479,7 +483,7 @@ class FormFiller:
         shown = ", ".join(o.replace("_", " ") for o in options)
         q = f"Question: Which {label} fits the text best? Options: {shown}.\nAnswer:"
         opt_tokens = [self.engine.tokenize(" " + o.replace("_", " ") + "\n") for o in options]
-        scores = self._score(f"Text: {self.text.strip()}\n{q}", opt_tokens)
+        scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
         if self.calibrate:
             key = (id(self.engine), q, tuple(options))
             base = _CALIBRATION.get(key)
@@ -559,7 +563,7 @@ class FormFiller:
         if self.engine is None:
             return
         q = question or f"What is the {self._label(name, spec)}?"
-        prompt = f"{FEW_SHOT}Text: {self.text.strip()}\nQuestion: {q}\nAnswer:"
+        prompt = f"{FEW_SHOT}Text: {self.llm_text}\nQuestion: {q}\nAnswer:"
         t0 = time.perf_counter()
         out = self.engine.complete(prompt, max_tokens=16, stop=["\n"])
         self.stats.llm_calls += 1
@@ -612,7 +616,7 @@ class FormFiller:
         sub = {"type": "object", "properties": {n: _grammar_friendly(props[n]) for n in names},
                "required": names, "additionalProperties": False}
         grammar = self.engine.grammar_from_schema(sub)
-        prompt = f"Text: {self.text.strip()}\nFill this JSON for the text.\nJSON:"
+        prompt = f"Text: {self.llm_text}\nFill this JSON for the text.\nJSON:"
         out = self.engine.complete(prompt, max_tokens=192, grammar=grammar)
         self.stats.llm_calls += 1
         self.stats.gen_tokens += out.gen_tokens

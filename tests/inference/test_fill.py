@@ -131,3 +131,10 @@ def test_heldout_accuracy_bar(llm, tmp_path):
         ok += a
         total += n
     assert ok / total >= 0.8
+
+
+def test_long_text_is_bounded_for_the_model(llm):
+    text = ("The warehouse roof leaked again and boxes got wet. " * 60) + "Contact: ops@depot.example.com"
+    res = fill(llm, ALL_FEATURES, text, today=dt.date(2024, 6, 10))
+    assert _validator(ALL_FEATURES).is_valid(res.answers)
+    assert res.answers["email"] == "ops@depot.example.com"  # extractors still see the whole text
