@@ -154,6 +154,8 @@ fms:
     fms_nginx_http_port: $HTTP_PORT
     fms_nginx_https_port: $HTTPS_PORT
     fms_monitoring_node_exporter_listen: 127.0.0.1:19100
+    fms_app_env:
+      FMS_WEBHOOK_ALLOW_NETS: 127.0.0.1/32
 EOF
 export ANSIBLE_CONFIG="$ROOT/ansible/ansible.cfg" ANSIBLE_HOME="$CACHE/ansible-home" ANSIBLE_NOCOLOR=1
 export PATH="$VENV/bin:$PATH"
@@ -292,11 +294,34 @@ else
     result FAIL "backup and restore" "fms-backup.service failed: $(ssh_c 'journalctl -u fms-backup -n 5 -o cat' | tr '\n' ' ')"
 fi
 
-workers=$(ssh_c "systemctl is-active fms-worker-default.service" 2>/dev/null)
-if [ "$workers" != active ]; then
-    result SKIP "webhook delivery" "fms-worker-default is not running (enabled=False in app/process_tree.py?)"
+# a submission posted through nginx reaches a webhook receiver on loopback
+# (outbox -> relay -> broker -> worker-default -> signed POST)
+HOOK_PORT="${E2E_HOOK_PORT:-18099}"
+if [ "$(ssh_c 'systemctl is-active fms-worker-default.service fms-relay.service' | sort -u)" != active ]; then
+    result SKIP "webhook delivery" "fms-worker-default or fms-relay is not running"
 else
-    result SKIP "webhook delivery" "not automated yet (needs an API key, a form and a loopback receiver)"
+    rm -f "$LOG/hooks.jsonl"
+    python3 "$ROOT/scripts/e2e/receiver.py" "$HOOK_PORT" "$LOG/hooks.jsonl" &
+    receiver_pid=$!
+    api="https://127.0.0.1:$HTTPS_PORT/api/v1"
+    json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+    token=$(curl -sk -X POST "$api/auth/login" -H 'Content-Type: application/json' \
+        -d '{"username": "admin", "password": "e2e-admin-password"}' | json token)
+    auth="Authorization: Bearer $token"
+    form=$(curl -sk -X POST "$api/forms" -H "$auth" -H 'Content-Type: application/json' \
+        -d '{"title": "e2e", "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}' | json id)
+    curl -sk -o "$LOG/webhook.json" -X POST "$api/forms/$form/webhooks" -H "$auth" \
+        -H 'Content-Type: application/json' -d "{\"url\": \"http://127.0.0.1:$HOOK_PORT/hook\"}"
+    sub=$(curl -sk -X POST "$api/forms/$form/submissions" -H "$auth" -H 'Content-Type: application/json' \
+        -H 'Idempotency-Key: e2e-1' -d '{"answers": {"name": "e2e"}}' | json id)
+    deadline=$(( $(date +%s) + 90 ))
+    until grep -q "$sub" "$LOG/hooks.jsonl" 2>/dev/null || [ "$(date +%s)" -gt "$deadline" ]; do sleep 1; done
+    kill "$receiver_pid" 2>/dev/null
+    if grep "$sub" "$LOG/hooks.jsonl" 2>/dev/null | grep -qi '"webhook-signature": "v1,'; then
+        result PASS "webhook delivery" "submission $sub reached 127.0.0.1:$HOOK_PORT signed (webhook-signature v1)"
+    else
+        result FAIL "webhook delivery" "submission ${sub:-?} (form ${form:-?}) not delivered in 90 s; $(head -c 300 "$LOG/webhook.json")"
+    fi
 fi
 
 [ "$FAILED" = 0 ] || diagnose
