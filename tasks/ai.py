@@ -400,16 +400,3 @@ def on_submission_created(event: dict[str, Any]) -> str:
 
 HOOK_ACTOR = "hooks.ai_embed"
 COMPLETED_TOPIC = "ai.completed"
-
-
-def register_topic_hooks() -> None:
-    """Add the embed hook to the relay's routing of ``submission.created`` (idempotent)."""
-    from tasks import relay
-
-    actors = relay.TOPIC_ACTORS.get("submission.created", ())
-    if HOOK_ACTOR not in actors:
-        relay.TOPIC_ACTORS["submission.created"] = (*actors, HOOK_ACTOR)
-    relay.TOPIC_ACTORS.setdefault(COMPLETED_TOPIC, ("webhook.fanout",))
-
-
-register_topic_hooks()

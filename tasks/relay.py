@@ -28,12 +28,15 @@ from tasks.routing import queue_for
 log = logging.getLogger("tasks.relay")
 
 # Which actors hear about which topic (the fan-out actors decide per endpoint/recipient).
+# Which actors each outbox topic becomes: the one routing table for events.
 TOPIC_ACTORS: dict[str, tuple[str, ...]] = {
-    "submission.created": ("webhook.fanout", "email.submission"),
+    # hooks.ai_embed (default queue) embeds the submission only when its form enables it.
+    "submission.created": ("webhook.fanout", "email.submission", "hooks.ai_embed"),
     "submission.updated": ("webhook.fanout",),
     "submission.status_changed": ("webhook.fanout",),
     "submission.deleted": ("webhook.fanout",),
     "submission.restored": ("webhook.fanout",),
+    "ai.completed": ("webhook.fanout",),
 }
 PURGE_EVERY = 3600.0
 

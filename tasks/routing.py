@@ -14,6 +14,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("ai.", "ai"),
     ("webhook.", "default"),
     ("email.", "default"),
+    ("hooks.", "default"),  # reactions to events, e.g. hooks.ai_embed deciding whether to embed
     ("export.", "analytics"),
     ("analytics.", "analytics"),
     ("notify.", "high"),

@@ -53,7 +53,7 @@ def public_submission(sub: Record, hide: frozenset[str] = frozenset()) -> Record
         "id": sub["id"], "form_id": sub["form_id"], "form_version": sub["form_version"],
         "status": sub["status"], "created_at": sub["created_at"], "answers": answers,
     }
-    for extra in ("updated_at", "deleted_at", "rev"):
+    for extra in ("updated_at", "deleted_at", "rev", "meta"):
         if extra in sub:
             out[extra] = sub[extra]
     return out

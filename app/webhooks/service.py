@@ -24,7 +24,7 @@ from app.webhooks.sender import Attempt, new_secret
 from app.webhooks.ssrf import UnsafeTarget, check_target, parse_nets
 
 TOPICS = ("submission.created", "submission.updated", "submission.status_changed", "submission.deleted",
-          "submission.restored")
+          "submission.restored", "ai.completed")
 _EVENTS = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": ["*", *TOPICS]}}
 WEBHOOK_BODY = body_validator({
     "type": "object",

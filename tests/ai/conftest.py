@@ -37,16 +37,11 @@ def model_paths() -> dict[str, Path]:
 
 @pytest.fixture(scope="package", autouse=True)
 def _ai_package() -> Iterator[None]:
-    """Leave no engine child and no relay routing change behind for the rest of the suite."""
-    from tasks import relay
-
-    saved = dict(relay.TOPIC_ACTORS)
+    """Leave no engine child behind for the rest of the suite."""
     yield
     import tasks.ai
 
     tasks.ai.close_engines()
-    relay.TOPIC_ACTORS.clear()
-    relay.TOPIC_ACTORS.update(saved)
 
 
 def ai_settings(tmp_path: Path, redis_url: str, model_paths: dict[str, Path], **extra: Any) -> Settings:
@@ -97,9 +92,6 @@ def broker(settings: Settings, svc: Services) -> Iterator[Any]:
     reset_all()
     broker = configure(settings, svc)
     load_actors()
-    import tasks.ai
-
-    tasks.ai.register_topic_hooks()
     yield broker
 
 

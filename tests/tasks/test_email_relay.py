@@ -86,7 +86,8 @@ def test_relay_keeps_events_while_redis_is_down_and_catches_up(tmp_path: Path, a
         server.start()  # same port, same AOF directory
         wait_for(lambda: relay.run_once() == 3, what="relay to catch up")
         assert svc.store.pending_events(10) == []
-        assert broker.client.llen("dramatiq:default") == 6  # fan-out + e-mail per created event
+        # fan-out, e-mail and the embed hook per created event
+        assert broker.client.llen("dramatiq:default") == 9
     finally:
         server.stop()
 
