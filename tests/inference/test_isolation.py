@@ -85,3 +85,15 @@ def test_model_switch_closes_and_loads_another(proc, model_paths):
     res = proc.fill({"type": "object", "properties": {"email": {"type": "string", "format": "email"}}},
                     "mail me at a@b.org")
     assert res.answers == {"email": "a@b.org"}
+
+
+def test_empty_child_then_load_via_switch(model_paths):
+    """The tasks layer starts an empty child and loads through switch() (a failed load is closable)."""
+    with EngineProcess(None, timeout_s=60) as ep:
+        assert ep.call("info")["spec"] is None
+        with pytest.raises(EngineError, match=r"FileNotFoundError|not found"):
+            ep.switch(EngineSpec("llama", "/nonexistent/model.gguf"))
+        info = ep.switch(EngineSpec("onnx", str(model_paths["embedder"]), str(model_paths["tokenizer"]),
+                                    config={"threads": 1}))
+        assert info["kind"] == "onnx"
+        assert ep.embed(["x"]).shape == (1, 384)
