@@ -44,6 +44,20 @@ def json_body() -> Any:
         raise BadRequest.field("", f"malformed JSON: {exc}", code="malformed_json") from exc
 
 
+def int_arg(name: str, default: int, low: int = 1, high: int = 1000) -> int:
+    """An integer query parameter within bounds, or 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise BadRequest.field(name, f"{name} must be an integer from {low} to {high}")
+    return value
+
+
 def dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request
 
 from app import audit
 from app.errors import BadRequest, Forbidden
-from app.http import json_body, json_response, principal, public, services
+from app.http import int_arg, json_body, json_response, principal, public, services
 from app.store import Record
 from app.validation import body_validator, check
 
@@ -125,13 +125,8 @@ def revoke_key(key_id: str) -> Response:
 @bp.get("/audit")
 def list_audit() -> Response:
     principal().require_admin()
-    try:
-        after = int(request.args.get("after", "0"))
-        limit = int(request.args.get("limit", "100"))
-    except ValueError as exc:
-        raise BadRequest.field("after", "after and limit must be integers") from exc
-    if not 1 <= limit <= 1000:
-        raise BadRequest.field("limit", "limit must be between 1 and 1000")
+    after = int_arg("after", 0, 0, 2**62)
+    limit = int_arg("limit", 100)
     rows = services().store.list_audit(after, limit)
     return json_response({"items": rows, "next_after": rows[-1]["seq"] if len(rows) == limit else None})
 

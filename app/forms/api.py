@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request
 
 from app.errors import BadRequest
 from app.forms.service import public_form
-from app.http import json_body, json_response, principal, services
+from app.http import int_arg, json_body, json_response, principal, services
 
 bp = Blueprint("forms", __name__, url_prefix="/api/v1/forms")
 
@@ -23,10 +23,7 @@ def create_form() -> Response:
 def list_forms() -> Response:
     me = principal()
     me.require("read")
-    try:
-        limit = int(request.args.get("limit", "50"))
-    except ValueError as exc:
-        raise BadRequest.field("limit", "limit must be an integer") from exc
+    limit = int_arg("limit", 50)
     forms = services().forms.list(request.args.get("cursor"), limit, me)
     next_cursor = forms[-1]["id"] if len(forms) == limit else None
     return json_response({"items": [public_form(f) for f in forms], "next_cursor": next_cursor})

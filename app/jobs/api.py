@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from app.errors import BadRequest
-from app.http import json_response, principal, services
+from app.http import int_arg, json_response, principal, services
 from app.jobs.service import JobService, public_task
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/tasks")
@@ -26,10 +25,7 @@ def get_task(task_id: str) -> Response:
 def list_tasks() -> Response:
     me = principal()
     me.require("read")
-    try:
-        limit = int(request.args.get("limit", "50"))
-    except ValueError as exc:
-        raise BadRequest.field("limit", "limit must be an integer") from exc
+    limit = int_arg("limit", 50)
     rows, cursor = _jobs().list(request.args.get("state"), me, request.args.get("cursor"), limit)
     return json_response({"items": [public_task(r) for r in rows], "next_cursor": cursor})
 
