@@ -39,7 +39,7 @@ DATE_PATTERNS = [
 ]
 RELATIVE = {"today": 0, "yesterday": -1, "tomorrow": 1}
 PHONE_RE = re.compile(r"(?<![\w-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![\w-])")
-CODE_RE = re.compile(r"(?<![\w@.])#?(?P<code>[A-Z]{1,4}-?\d{3,}[A-Z0-9-]*|\d{5,})(?![\w@])")
+CODE_RE = re.compile(r"(?<![\w@.])#?(?P<code>[A-Z]{1,4}-?\d{3,}[A-Z0-9-]*|\d{5,}(?:-[A-Z0-9]+)*)(?![\w@])")
 NUMBER_WORDS = {w: i for i, w in enumerate(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
      "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",

@@ -61,7 +61,8 @@ SYNONYMS: dict[str, list[str]] = {
     "theft": ["stole", "stolen", "steal", "pickpocket", "snatched", "robbed", "took my"],
     "burglary": ["broke into", "break-in", "broken into", "burglar", "forced open", "forced entry"],
     "assault": ["attacked", "punched", "beaten", "beat up", "hit me", "stabbed", "kicked", "assaulted"],
-    "vandalism": ["graffiti", "smashed", "spray-painted", "vandal", "damaged", "defaced", "slashed"],
+    "vandalism": ["graffiti", "smashed", "spray-painted", "vandal", "damaged", "defaced", "slashed", "keyed",
+                  "scratched", "dented", "broke the window", "broken window"],
     "fraud": ["scam", "scammed", "unauthorised", "unauthorized", "phishing", "pretending", "fraudulent",
               "never authorised", "card details"],
     "traffic_accident": ["collision", "crash", "knocked down", "collided", "car accident", "hit by a",
@@ -76,6 +77,7 @@ SYNONYMS: dict[str, list[str]] = {
                "medium priority", "keeps jamming", "restarts"],
     "low": ["minor", "small", "cosmetic", "not a big deal", "low priority", "not urgent",
             "works fine", "slightly", "a bit"],
+    "accident": ["slipped", "tripped", "fell", "collision", "crash", "crashed", "knocked down", "collided"],
     "vip": ["v.i.p"],
     "laptop": ["notebook", "macbook", "chromebook", "thinkpad"],
     "smartphone": ["phone", "iphone", "android", "mobile phone", "cell phone"],
@@ -108,11 +110,14 @@ PERSON_PATTERNS = [
     rf"\b(?i:my name is|name'?s|my name's) ({_NT}(?: {_NT}){{0,2}})",
     rf"\b(?i:I'm|I am|this is|it's|it is|here is) ({_NT} {_NT}(?: {_NT})?)",
     r"\b(?i:reported by|reporter|contact|from|regards|best regards|kind regards|thanks|thank you|"
-    r"cheers|signed|sincerely|name|register|registration for|under the name|for|hi|hello|hey|dear)"
+    r"cheers|signed|sincerely|name|register|registration for|under the name|for|hi|hello|hey|dear|"
+    r"filed by|submitted by|written by|sent by|requested by|on behalf of|best|yours)"
     rf"[:,]?\s+(?i:officer |security officer |mr\.? |mrs\.? |ms\.? |dr\.? )?({_NT} {_NT})",
     rf"(?:^|(?<=[.!?])\s+|(?<=[-–—])\s*)({_NT} {_NT})(?=[,.(]|\s*$|\s+\()",
     rf"(?:^|(?<=[.!?])\s+)({_NT} {_NT}) (?i:here)\b",
     rf"(?<=, )({_NT} {_NT})(?=,|\s*$)",
+    rf"(?:^|(?<=[.!?])\s+)({_NT} {_NT}) (?i:reported|says|said|called|wrote|writes|would like|wants|needs|"
+    r"here|asked|complained|noticed|saw)\b",
 ]
 ORG_SUFFIX = r"(?:Inc|Corp|Corporation|Ltd|LLC|GmbH|Labs|Industries|Traders|Robotics|Group|Company|" \
              r"Technologies|Solutions|Systems|Partners|Bank|University)"
@@ -123,6 +128,8 @@ NOT_NAME = {"The", "This", "My", "Our", "Hello", "Hi", "Hey", "Please", "Order",
             "Medium", "High", "Still", "Yesterday", "Today", "Both", "One", "Two"}
 MONTH_WORDS = {m.capitalize() for m in ex.MONTHS}
 MAX_LLM_CHARS = 1500
+CATCH_ALL = {"other", "others", "unknown", "misc", "miscellaneous", "none", "n/a", "general"}
+CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
 #: prior does not depend on the input, so it is computed once per process.
 _CALIBRATION: dict[tuple, list[float]] = {}
@@ -201,7 +208,10 @@ def field_kind(name: str, spec: dict) -> str:
         return "code"
     if words & {"company", "organization", "organisation", "employer", "business", "org"}:
         return "organization"
-    if "name" in words and not words & {"product", "event", "file", "venue", "model", "item"}:
+    if ("name" in words and not words & {"product", "event", "file", "venue", "model", "item"}) or \
+            words & {"reporter", "requester", "submitter", "applicant", "attendee", "participant", "author"} or \
+            (words & {"by"} and words & {"reported", "submitted", "filed", "requested", "written", "sent"}) or \
+            words in ({"customer"}, {"employee"}, {"contact"}, {"reporter"}, {"guest"}):
         return "person_name"
     if words & {"location", "place", "address", "where", "venue", "site", "city"}:
         return "location"
@@ -462,6 +472,10 @@ class FormFiller:
             opt, spans = next(iter(pool.items()))
             self._set(name, opt, spans[0], "lexical")
             return
+        scale = self._severity_scale_choice(name, options) if not pool else None
+        if scale is not None:
+            self._set(name, scale[0], scale[1], "severity-scale")
+            return
         candidates = list(pool) if pool else options
         if not pool and not required and not self.guess_optional_enums:
             return  # nothing in the text points at any option: omit rather than guess
@@ -470,10 +484,28 @@ class FormFiller:
                 self._set(name, candidates[0], None, "default")
             return
         scores = self._llm_option_scores(name, spec, candidates)
+        # A catch-all option ("other") soaks up probability for any text; it has to win clearly.
+        scores = [s - CATCH_ALL_PENALTY if c.lower() in CATCH_ALL else s
+                  for c, s in zip(candidates, scores, strict=True)]
         best = max(range(len(candidates)), key=lambda i: scores[i])
         opt = candidates[best]
         span = pool[opt][0] if opt in pool else None
         self._set(name, opt, span, "llm-likelihood" if not pool else "lexical+llm")
+
+    def _severity_scale_choice(self, name: str, options: list[str]) -> tuple[str, tuple[int, int]] | None:
+        """P1..Pn / Sev1..n scales (1 = most severe): map the text's severity cues onto the scale."""
+        if not set(_words(name)) & {"severity", "priority", "urgency", "impact", "sev", "prio"}:
+            return None
+        nums = [re.fullmatch(r"(?:p|sev|severity|priority|prio)\s*[-_ ]?(\d)", o.strip().lower()) for o in options]
+        if not all(nums) or len(options) < 2:
+            return None
+        ranked = sorted(zip((int(m.group(1)) for m in nums), options, strict=True))
+        for level, key in enumerate(("critical", "high", "medium", "low")):
+            hits = [h for h in self._lexical_hits(key) if not self._negated(h[0])]
+            if hits:
+                idx = round(level / 3 * (len(ranked) - 1))
+                return ranked[idx][1], hits[0]
+        return None
 
     def _label(self, name: str, spec: dict) -> str:
         return (spec.get("title") or " ".join(_words(name))).rstrip("?").lower()

@@ -138,3 +138,14 @@ def test_long_text_is_bounded_for_the_model(llm):
     res = fill(llm, ALL_FEATURES, text, today=dt.date(2024, 6, 10))
     assert _validator(ALL_FEATURES).is_valid(res.answers)
     assert res.answers["email"] == "ops@depot.example.com"  # extractors still see the whole text
+
+
+def test_unseen_field_names_and_scales_without_llm():
+    schema = {"type": "object", "properties": {
+        "reported_by": {"type": "string"}, "order_id": {"type": "string"},
+        "priority": {"type": "string", "enum": ["P1", "P2", "P3", "P4"]},
+        "incident_category": {"type": "string", "enum": ["theft", "vandalism", "accident", "other"]}}}
+    res = fill(None, schema, "Someone keyed my car, not a big deal. Order ID 88123-AZ. Filed by Karen Doe.")
+    assert res.answers == {"reported_by": "Karen Doe", "order_id": "88123-AZ", "priority": "P4",
+                           "incident_category": "vandalism"}
+    assert field_kind("submitted_by", {"type": "string"}) == "person_name"
