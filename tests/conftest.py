@@ -147,3 +147,16 @@ def make_user_key(svc: Services, username: str, role: str, scope: str, forms: li
     user = svc.store.get_user_by_name(username) or seed_user(svc, username, role, hash_once("password123"))
     key, _ = svc.auth.create_api_key(user["id"], scope, forms, "t", actor="t")
     return key
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A real HTTP webhook receiver on loopback (the chaos script's own)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "chaos"))
+    from receiver import Receiver
+
+    r = Receiver().start()
+    yield r
+    r.stop()

@@ -58,32 +58,6 @@ def settings(tmp_path: Path, redis_server: RedisServer, model_paths: dict[str, P
 
 
 @pytest.fixture
-def app(settings: Settings) -> Any:
-    """The app plus the task system's blueprints (registered here too until the factory has them)."""
-    from app.factory import create_app
-    from app.jobs.api import bp as jobs_bp
-    from app.webhooks.api import bp as webhooks_bp
-
-    application = create_app(settings)
-    for bp in (jobs_bp, webhooks_bp):
-        if bp.name not in application.blueprints:
-            application.register_blueprint(bp)
-    return application
-
-
-@pytest.fixture
-def receiver() -> Iterator[Any]:
-    import sys
-
-    sys.path.insert(0, str(ROOT / "scripts" / "chaos"))
-    from receiver import Receiver
-
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def broker(settings: Settings, svc: Services) -> Iterator[Any]:
     from tasks.breaker import reset_all
     from tasks.broker import configure

@@ -124,30 +124,6 @@ def spawn_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., W
         wp.stop()
 
 
-@pytest.fixture
-def app(settings: Settings) -> Any:
-    """The app with the task system's blueprints (registered here too until the factory has them)."""
-    from app.factory import create_app
-    from app.jobs.api import bp as jobs_bp
-    from app.webhooks.api import bp as webhooks_bp
-
-    application = create_app(settings)
-    for bp in (jobs_bp, webhooks_bp):
-        if bp.name not in application.blueprints:
-            application.register_blueprint(bp)
-    return application
-
-
-@pytest.fixture
-def receiver() -> Iterator[Any]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "chaos"))
-    from receiver import Receiver
-
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives."""
 
