@@ -69,6 +69,10 @@ def test_scopes_and_form_restrictions(api: Api, svc: Services, form: dict[str, A
     assert ok.status_code == 201
     assert scoped.get(f"/api/v1/forms/{other['id']}").status_code == 403
     assert [f["id"] for f in scoped.get("/api/v1/forms").json["items"]] == [form["id"]]
+    first = scoped.get("/api/v1/forms?limit=1").json  # the newest form is not theirs: empty page, more to come
+    assert first["items"] == [] and first["next_cursor"]
+    assert [f["id"] for f in scoped.get(f"/api/v1/forms?limit=1&cursor={first['next_cursor']}").json["items"]] == [
+        form["id"]]
     assert scoped.post("/api/v1/forms", {"title": "x", "schema": form["schema"]}).status_code == 403
     viewer = api.as_(make_user_key(svc, "v", "viewer", "read"))
     assert viewer.post("/api/v1/forms", {"title": "x", "schema": form["schema"]}).status_code == 403

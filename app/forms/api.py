@@ -24,8 +24,7 @@ def list_forms() -> Response:
     me = principal()
     me.require("read")
     limit = int_arg("limit", 50)
-    forms = services().forms.list(request.args.get("cursor"), limit, me)
-    next_cursor = forms[-1]["id"] if len(forms) == limit else None
+    forms, next_cursor = services().forms.list(request.args.get("cursor"), limit, me)
     return json_response({"items": [public_form(f) for f in forms], "next_cursor": next_cursor})
 
 

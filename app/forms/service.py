@@ -140,8 +140,14 @@ class FormService:
             raise NotFound(f"form {form_id} has no version {version}")
         return found
 
-    def list(self, after: str | None, limit: int, principal: Principal) -> list[Record]:
+    def list(self, after: str | None, limit: int, principal: Principal) -> tuple[list[Record], str | None]:
+        """A page of the forms this principal may read, and the cursor of the next page.
+
+        A form-scoped key sees only its forms; the cursor follows the unfiltered
+        page, so a short page never ends the listing early.
+        """
         if limit < 1 or limit > 1000:
             raise BadRequest.field("limit", "limit must be between 1 and 1000")
         forms = self.store.list_forms(after, limit)
-        return [f for f in forms if principal.allows("read", f["id"])]
+        next_cursor = forms[-1]["id"] if len(forms) == limit else None
+        return [f for f in forms if principal.allows("read", f["id"])], next_cursor
