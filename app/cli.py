@@ -111,10 +111,11 @@ def bootstrap() -> None:
 
 
 @main.command()
-@click.option("--days", type=int, default=30, show_default=True)
-def purge(days: int) -> None:
+@click.option("--days", type=int, default=None, help="Default: FMS_DELETED_RETENTION_DAYS.")
+def purge(days: int | None) -> None:
     """Hard-delete submissions soft-deleted more than DAYS ago."""
-    count = _services().submissions.purge(days)
+    svc = _services()
+    count = svc.submissions.purge(days if days is not None else svc.settings.deleted_retention_days)
     click.echo(f"purged {count} submissions")
 
 
@@ -193,7 +194,7 @@ def relay(once: bool) -> None:
     fms_logging.configure("relay", settings.log_level, settings.log_levels)
     svc = _services()
     loop = Relay(svc.store, configure(settings, svc), settings.relay_batch, settings.relay_interval,
-                 settings.task_retention_days)
+                 settings.task_retention_days, settings.deleted_retention_days)
     if once:
         click.echo(f"moved {loop.run_once()} events")
         return

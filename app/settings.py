@@ -54,6 +54,7 @@ class Settings:
     token_ttl: int = _setting("FMS_TOKEN_TTL", 86_400, "Login token lifetime, seconds.")
     login_max_failures: int = _setting("FMS_LOGIN_MAX_FAILURES", 5, "Failed logins per user and IP before 429.")
     login_window: int = _setting("FMS_LOGIN_WINDOW", 900, "Window (seconds) for counting failed logins.")
+    deleted_retention_days: int = _setting("FMS_DELETED_RETENTION_DAYS", 30, "Days a soft-deleted submission can be restored before it is purged.")
     public_rate_limit: int = _setting("FMS_PUBLIC_RATE_LIMIT", 30, "Anonymous submissions per minute per IP and link.")
     # --- observability -----------------------------------------------------
     log_level: str = _setting("FMS_LOG_LEVEL", "INFO", "Root log level.")

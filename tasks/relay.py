@@ -52,11 +52,12 @@ def messages_for(event: dict[str, Any]) -> list[Message]:
 
 class Relay:
     def __init__(self, store: Any, broker: Any, batch: int = 500, interval: float = 0.2,
-                 retention_days: int = 30) -> None:
+                 retention_days: int = 30, deleted_retention_days: int = 30) -> None:
         self.store, self.broker = store, broker
         self.batch, self.interval, self.retention_days = batch, interval, retention_days
         self.stop = threading.Event()
         self._last_purge = 0.0
+        self.deleted_retention_days = deleted_retention_days
 
     def run_once(self) -> int:
         """Move one batch; the number of events moved (0: outbox empty)."""
@@ -98,3 +99,8 @@ class Relay:
         purged = self.store.purge_tasks(now_iso(-self.retention_days * 86400))
         if purged:
             log.info("purged task records", extra={"count": purged})
+        # Soft-deleted submissions past retention (the scheduler's job under supervisord;
+        # systemd also has fms-purge.timer — running both is harmless).
+        gone = self.store.purge_submissions(now_iso(-self.deleted_retention_days * 86400))
+        if gone:
+            log.info("purged soft-deleted submissions", extra={"count": gone})
