@@ -714,6 +714,14 @@ def align_span(text: str, answer: str) -> tuple[int, int] | None:
     return None
 
 
+def warm_up(engine: LlamaEngine) -> float:
+    """Evaluate the constant few-shot prefix into the KV cache (ms); call after loading the model
+    so the first fill request does not pay for it."""
+    t0 = time.perf_counter()
+    engine.prime([engine.llm.token_bos(), *engine.tokenize(FEW_SHOT)])
+    return (time.perf_counter() - t0) * 1000
+
+
 def fill(engine: LlamaEngine | None, schema: dict, text: str, *, today: dt.date | None = None,
          dayfirst: bool = False, calibrate: bool = True, guess_optional_enums: bool = False,
          on_progress: Callable[[dict], None] | None = None) -> FillResult:

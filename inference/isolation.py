@@ -67,8 +67,10 @@ class _ChildState:
         t0 = time.perf_counter()
         if s.kind == "llama":
             from inference.engines.llama import LlamaConfig, LlamaEngine
+            from inference.fill import warm_up
 
             self.engine = LlamaEngine(s.model_path, LlamaConfig(**s.config))
+            warm_up(self.engine)  # the few-shot prefix of every fill is cached from the start
         elif s.kind == "onnx":
             from inference.engines.onnx import OnnxConfig, OnnxEmbedder
 

@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from jsonschema import Draft202012Validator  # noqa: E402
 
 from inference.engines.llama import LlamaConfig, LlamaEngine  # noqa: E402
-from inference.fill import fill, fill_naive  # noqa: E402
+from inference.fill import fill, fill_naive, warm_up  # noqa: E402
 from inference.models.defaults import ensure_default_models  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "fill_eval"
@@ -84,6 +84,7 @@ def main() -> int:
     engine = LlamaEngine(args.model or paths["llm"], LlamaConfig(n_threads=args.threads))
     schemas = {p.stem: json.loads(p.read_text()) for p in (DATA / "forms").glob("*.json")}
     rows = load(args.split)
+    warm_up(engine)  # as the worker does after loading (EngineProcess)
     total_ok = total = valid = 0
     latencies, per_form, records = [], {}, []
     for row in rows:
