@@ -532,7 +532,7 @@ class FormFiller:
         self.stats.llm_calls += 1
         self.stats.prompt_tokens += len(prefix)
         self.stats.eval_tokens += max(0, len(prefix) - min(before, len(prefix))) + sum(map(len, opt_tokens))
-        self.stats.first_token()
+        self._prefill_event(len(prefix))
         return scores
 
     def _fill_enum_array(self, name: str, spec: dict, required: bool) -> None:
@@ -568,6 +568,14 @@ class FormFiller:
             return
 
     # -- strings through the LLM -------------------------------------------------------
+    def _prefill_event(self, prompt_tokens: int) -> None:
+        """First model use of this fill: report time to first token/score once (progress + stats)."""
+        first = self.stats.ttft_ms is None
+        self.stats.first_token()
+        if first and self.on_progress:
+            self.on_progress({"phase": "prefill_done", "prompt_tokens": prompt_tokens,
+                              "ttft_ms": round(self.stats.ttft_ms, 1)})
+
     def _inside_email(self, start: int, end: int) -> bool:
         return any(m.start <= start and end <= m.end for m in ex.emails(self.text))
 
@@ -603,7 +611,9 @@ class FormFiller:
         self.stats.gen_tokens += out.gen_tokens
         self.stats.eval_tokens += out.prompt_tokens - out.cached_tokens + out.gen_tokens
         self.stats.gen_ms += (time.perf_counter() - t0) * 1000 - out.ttft_ms
-        self.stats.first_token()
+        self._prefill_event(out.prompt_tokens)
+        if self.on_progress:
+            self.on_progress({"phase": "generating", "tokens": self.stats.gen_tokens})
         answer = out.text.strip().strip(".\"'")
         if not answer or answer.lower() in {"none", "unknown", "n/a", "not mentioned"}:
             return

@@ -149,3 +149,11 @@ def test_unseen_field_names_and_scales_without_llm():
     assert res.answers == {"reported_by": "Karen Doe", "order_id": "88123-AZ", "priority": "P4",
                            "incident_category": "vandalism"}
     assert field_kind("submitted_by", {"type": "string"}) == "person_name"
+
+
+def test_progress_reports_prefill_and_fields(llm):
+    events: list[dict] = []
+    fill(llm, ALL_FEATURES, TEXTS[1], today=dt.date(2024, 6, 10), on_progress=events.append)
+    phases = [e["phase"] for e in events]
+    assert phases.count("prefill_done") == 1
+    assert phases[-1] == "fields" and events[-1]["done"] == events[-1]["of"]
