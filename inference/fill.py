@@ -128,6 +128,17 @@ NOT_NAME = {"The", "This", "My", "Our", "Hello", "Hi", "Hey", "Please", "Order",
             "Medium", "High", "Still", "Yesterday", "Today", "Both", "One", "Two"}
 MONTH_WORDS = {m.capitalize() for m in ex.MONTHS}
 MAX_LLM_CHARS = 1500
+PLACE_NOUN = re.compile(
+    r"\b(?:station|street|st|road|rd|avenue|ave|lane|drive|park|parking|garage|lot|bus|train|tram|bar|pub|"
+    r"market|centre|center|library|office|store|shop|mall|school|university|hospital|hotel|lobby|restaurant|"
+    r"cafe|house|home|building|warehouse|square|bridge|airport|platform|junction|car park|stadium|gym|"
+    r"church|museum|branch|plaza|court|floor|room|entrance|corridor|kitchen|yard|farm|beach|harbour|port)s?\b",
+    re.I)
+PLACE_RE = re.compile(
+    r"\b(?:at|outside|inside|near|in|on|around|behind|opposite|from|of)\s+"
+    r"((?:the\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,5}?)"
+    r"(?=\s*[,.;!?()]|\s+(?:on|when|while|during|and|but|since|last|yesterday|today|this|for|because|"
+    r"overnight|after|before|where|with|by|in)\b|\s*$)")
 CATCH_ALL = {"other", "others", "unknown", "misc", "miscellaneous", "none", "n/a", "general"}
 CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
@@ -422,6 +433,23 @@ class FormFiller:
         title = spec.get("title") or "Where did it happen?"
         q = title if title.endswith("?") else "Where did it happen?"
         self._fill_string(name, spec, required, question=q, kind_hint="location")
+        got = self.answers.get(name)
+        if got is not None and PLACE_NOUN.search(got):
+            return
+        cand = self._place_phrase()
+        if cand is not None and len(self.text[cand[0]:cand[1]]) <= spec.get("maxLength", 10**6):
+            if got is not None:
+                self.used.remove(tuple(self.evidence[name]))
+            self._set(name, self.text[cand[0]:cand[1]], cand, "pattern")
+
+    def _place_phrase(self) -> tuple[int, int] | None:
+        """First prepositional phrase naming a place ('on the number 12 bus'), as a fallback
+        when the model's answer is missing or names no place."""
+        for m in PLACE_RE.finditer(self.text):
+            phrase = m.group(1)
+            if PLACE_NOUN.search(phrase) and not self._is_used(m.start(1), m.end(1)):
+                return m.start(1), m.end(1)
+        return None
 
     def _fill_long_text(self, name: str, spec: dict, required: bool) -> None:
         limit = spec.get("maxLength", len(self.text))

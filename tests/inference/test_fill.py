@@ -157,3 +157,15 @@ def test_progress_reports_prefill_and_fields(llm):
     phases = [e["phase"] for e in events]
     assert phases.count("prefill_done") == 1
     assert phases[-1] == "fields" and events[-1]["done"] == events[-1]["of"]
+
+
+def test_place_phrase_fallback_needs_a_place_noun():
+    from inference.fill import FormFiller
+
+    def place(text):
+        span = FormFiller(None, {}, text)._place_phrase()
+        return span and text[span[0]:span[1]]
+
+    assert place("He took my wallet on the number 12 bus on 2024-09-30.") == "the number 12 bus"
+    assert place("He follows me around the parking garage at work.") == "the parking garage at work"
+    assert place("It happened in the morning, on Friday.") is None
