@@ -8,6 +8,8 @@ live in one directory that is emptied at start and per dead worker.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import Any
 
 from app.settings import load
@@ -35,16 +37,31 @@ forwarded_allow_ips = "127.0.0.1,::1"
 preload_app = False
 
 
+def _forget_app_modules() -> None:
+    """Drop ``app.*`` from the master's module cache.
+
+    Workers are forked from the master; if it kept the release's modules that
+    it imported to read this config, a reload (HUP) after a deploy would give
+    new workers a mix of old and new code. Without them each worker imports
+    the current release afresh.
+    """
+    for name in [m for m in sys.modules if m == "app" or m.startswith("app.")]:
+        del sys.modules[name]
+
+
 def on_starting(server: Any) -> None:
     # Workers and the relay share this directory, so it is emptied once before
     # the whole tree starts (scripts/run, the systemd target), never here.
     _metrics_dir.mkdir(parents=True, exist_ok=True)
-    from app.bootstrap import bootstrap
-
-    bootstrap(_settings)
+    # Migrations and the first admin, once per start, in a child process: the
+    # master must not import the application (see _forget_app_modules).
+    subprocess.run([sys.executable, "-m", "app.cli", "bootstrap"], check=True, stdout=subprocess.DEVNULL)
 
 
 def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+_forget_app_modules()

@@ -54,10 +54,11 @@ def resolve_count(expr: str, ncores: int | None = None) -> int:
     return int(expr)
 
 
-def _dramatiq(queues: tuple[str, ...], processes: str, threads: int) -> tuple[str, ...]:
+def _dramatiq(queues: tuple[str, ...]) -> tuple[str, ...]:
+    """The worker command; processes and threads come from the Process row."""
     return (
         "{venv}/dramatiq", "tasks.worker",
-        "--processes", "{processes}", "--threads", str(threads),
+        "--processes", "{processes}", "--threads", "{threads}",
         "--queues", *queues,
     )
 
@@ -87,7 +88,7 @@ PROCESSES: tuple[Process, ...] = (
     Process(
         name="worker-high",
         description="fms worker for the high queue (users are waiting)",
-        command=_dramatiq(("high",), "cores", 1),
+        command=_dramatiq(("high",)),
         tier="workers",
         queues=("high",),
         processes="cores",
@@ -99,7 +100,7 @@ PROCESSES: tuple[Process, ...] = (
     Process(
         name="worker-default",
         description="fms worker for webhooks, e-mail and exports",
-        command=_dramatiq(("default", "analytics"), "1", 4),
+        command=_dramatiq(("default", "analytics")),
         tier="workers",
         queues=("default", "analytics"),
         processes="1",
@@ -111,7 +112,7 @@ PROCESSES: tuple[Process, ...] = (
     Process(
         name="worker-ai",
         description="fms worker for model work (serial, pinned)",
-        command=_dramatiq(("ai",), "1", 1),
+        command=_dramatiq(("ai",)),
         tier="ai",
         queues=("ai",),
         processes="1",

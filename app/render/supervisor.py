@@ -25,7 +25,7 @@ class Context:
 
 def _argv(proc: Process, ctx: Context) -> str:
     values = {"venv": ctx.venv, "root": ctx.root, "data_dir": ctx.data_dir, "redis_port": ctx.redis_port,
-              "cores": ctx.cores, "processes": resolve_count(proc.processes, ctx.cores)}
+              "cores": ctx.cores, "processes": resolve_count(proc.processes, ctx.cores), "threads": proc.threads}
     return " ".join(part.format(**values) for part in proc.command)
 
 
