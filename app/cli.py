@@ -119,6 +119,26 @@ def purge(days: int | None) -> None:
     click.echo(f"purged {count} submissions")
 
 
+@main.command("export")
+@click.option("--date", "day", default=None, help="UTC day YYYY-MM-DD (default: yesterday).")
+@click.option("--include-sensitive", is_flag=True, help="Keep fields marked sensitive (default: redacted).")
+def export_cmd(day: str | None, include_sensitive: bool) -> None:
+    """Export one day's submissions to JSONL and Parquet under <data_dir>/exports."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from etl.export import export_day
+
+    try:
+        when = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+    except ValueError as exc:
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from exc
+    svc = _services()
+    results = export_day(svc.store, when, svc.settings.data_dir / "exports", include_sensitive)
+    for r in results:
+        click.echo(f"{r.form_id}: {r.rows} rows -> {r.parquet}")
+    click.echo(f"exported {sum(r.rows for r in results)} submissions of {when} from {len(results)} forms")
+
+
 @main.group()
 def config() -> None:
     """Configuration."""

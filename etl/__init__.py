@@ -1,0 +1,1 @@
+"""Exports and analytics over the store; no web framework, no task system."""
