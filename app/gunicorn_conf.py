@@ -45,7 +45,8 @@ def _forget_app_modules() -> None:
     new workers a mix of old and new code. Without them each worker imports
     the current release afresh.
     """
-    for name in [m for m in sys.modules if m == "app" or m.startswith("app.")]:
+    keep = {__name__, "app"} if __name__.startswith("app.") else set()  # imported as a module (benchmarks)
+    for name in [m for m in sys.modules if (m == "app" or m.startswith("app.")) and m not in keep]:
         del sys.modules[name]
 
 
