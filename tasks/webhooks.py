@@ -8,6 +8,7 @@ succeeded is not sent again.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from typing import Any
 
@@ -17,7 +18,7 @@ from app.util import now_iso
 from app.webhooks.sender import Attempt
 from app.webhooks.sender import deliver as http_deliver
 from app.webhooks.service import WebhookService
-from app.webhooks.ssrf import UnsafeTarget, check_target, parse_nets
+from app.webhooks.ssrf import UnsafeTarget, check_address, check_target, parse_nets
 from tasks import metrics, runtime
 from tasks.breaker import TargetFailed, breaker_for, target_of
 from tasks.broker import actor, send
@@ -45,8 +46,13 @@ def _attempt(url: str, secret: str, msg_id: str, payload: Any) -> Attempt:
     settings = runtime.settings()
     holder: list[Attempt] = []
 
+    nets = parse_nets(settings.webhook_allow_nets)
+
+    def guard(ip: str) -> None:  # the connected address, not only the resolved one
+        check_address(ipaddress.ip_address(ip.split("%", 1)[0]), settings.webhook_allow_private, nets)
+
     def call() -> None:
-        attempt = http_deliver(url, secret, msg_id, payload, settings.webhook_timeout)
+        attempt = http_deliver(url, secret, msg_id, payload, settings.webhook_timeout, guard)
         holder.append(attempt)
         if attempt.outcome == "retry":
             raise TargetFailed(attempt.error or "failed")

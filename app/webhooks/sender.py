@@ -13,17 +13,63 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from standardwebhooks.webhooks import Webhook
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from app.webhooks.ssrf import UnsafeTarget
+
+PeerGuard = Callable[[str], None]
 
 RETRY_STATUSES = frozenset({408, 429})
 USER_AGENT = "fms-webhooks/1"
 _local = threading.local()
+
+
+class _GuardedConnection(HTTPConnection):
+    """Checks the address actually connected to, before a byte of the request is sent.
+
+    The SSRF guard resolves the name before each delivery, but DNS may answer
+    differently a moment later (rebinding); checking the socket's peer closes
+    that gap.
+    """
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()
+        guard: PeerGuard | None = getattr(_local, "guard", None)
+        if guard is not None:
+            try:
+                guard(sock.getpeername()[0])
+            except UnsafeTarget:
+                sock.close()
+                raise
+        return sock
+
+
+class _GuardedHTTPSConnection(_GuardedConnection, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
 
 
 def _session() -> requests.Session:
@@ -31,6 +77,8 @@ def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, _GuardedAdapter())
     return session
 
 
@@ -83,15 +131,25 @@ def classify(status: int) -> str:
     return "fail"
 
 
-def deliver(url: str, secret: str, msg_id: str, payload: Any, timeout: float) -> Attempt:
-    """POST the payload once; network errors are an ``Attempt`` too (outcome ``retry``)."""
+def deliver(url: str, secret: str, msg_id: str, payload: Any, timeout: float,
+            guard: PeerGuard | None = None) -> Attempt:
+    """POST the payload once; network errors are an ``Attempt`` too (outcome ``retry``).
+
+    ``guard`` sees the IP address of every new connection and may refuse it by
+    raising :class:`UnsafeTarget` (outcome ``fail``: a refused target is final).
+    """
     body = body_of(payload)
     headers = signed_headers(secret, msg_id, body)
     start = time.perf_counter()
+    _local.guard = guard
     try:
         resp = _session().post(url, data=body.encode(), headers=headers, timeout=timeout, allow_redirects=False)
+    except UnsafeTarget as exc:
+        return Attempt("fail", None, f"refused: {exc}", (time.perf_counter() - start) * 1000)
     except requests.RequestException as exc:
         return Attempt("retry", None, f"{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - start) * 1000)
+    finally:
+        _local.guard = None
     elapsed = (time.perf_counter() - start) * 1000
     outcome = classify(resp.status_code)
     error = None if outcome == "ok" else f"HTTP {resp.status_code}: {resp.text[:200]}"
