@@ -214,7 +214,7 @@ def relay(once: bool) -> None:
     fms_logging.configure("relay", settings.log_level, settings.log_levels)
     svc = _services()
     loop = Relay(svc.store, configure(settings, svc), settings.relay_batch, settings.relay_interval,
-                 settings.task_retention_days, settings.deleted_retention_days)
+                 settings.task_retention_days, settings.deleted_retention_days, settings.data_dir / "exports")
     if once:
         click.echo(f"moved {loop.run_once()} events")
         return

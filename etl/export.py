@@ -104,6 +104,11 @@ def export_form(store: Store, form: Record, day: date, out: Path, include_sensit
     return FormExport(form["id"], rows, jsonl, parquet)
 
 
+def marker(out: Path, day: date) -> Path:
+    """Written when a day's export completed; schedulers skip days that have one."""
+    return out / ".done" / day.isoformat()
+
+
 def export_day(store: Store, day: date, out: Path, include_sensitive: bool = False) -> list[FormExport]:
     """Export every live form's submissions created on ``day`` (UTC); forms with none are skipped."""
     done = []
@@ -111,4 +116,7 @@ def export_day(store: Store, day: date, out: Path, include_sensitive: bool = Fal
         start, end = day_bounds(day)
         if store.count_submissions(SubmissionQuery(form_id=form["id"], created_after=start, created_before=end)):
             done.append(export_form(store, form, day, out, include_sensitive))
+    mark = marker(out, day)
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text(json.dumps({"forms": len(done), "rows": sum(d.rows for d in done)}))
     return done

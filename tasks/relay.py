@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from dramatiq.common import current_millis
@@ -52,12 +54,14 @@ def messages_for(event: dict[str, Any]) -> list[Message]:
 
 class Relay:
     def __init__(self, store: Any, broker: Any, batch: int = 500, interval: float = 0.2,
-                 retention_days: int = 30, deleted_retention_days: int = 30) -> None:
+                 retention_days: int = 30, deleted_retention_days: int = 30,
+                 export_dir: Path | None = None) -> None:
         self.store, self.broker = store, broker
         self.batch, self.interval, self.retention_days = batch, interval, retention_days
         self.stop = threading.Event()
         self._last_purge = 0.0
         self.deleted_retention_days = deleted_retention_days
+        self.export_dir = export_dir
 
     def run_once(self) -> int:
         """Move one batch; the number of events moved (0: outbox empty)."""
@@ -91,6 +95,22 @@ class Relay:
             if moved < self.batch:
                 self.stop.wait(self.interval)
 
+    def _maybe_export(self) -> None:
+        """Yesterday's export, once (the scheduler's job under supervisord).
+
+        The systemd timer runs ``fms export`` as well; both write the same
+        marker and the export is idempotent, so whichever runs first wins.
+        """
+        if self.export_dir is None:
+            return
+        from etl.export import export_day, marker
+
+        day = datetime.now(UTC).date() - timedelta(days=1)
+        if marker(self.export_dir, day).exists():
+            return
+        results = export_day(self.store, day, self.export_dir)
+        log.info("daily export", extra={"date": day.isoformat(), "rows": sum(r.rows for r in results)})
+
     def _maybe_purge(self) -> None:
         now = time.monotonic()
         if now - self._last_purge < PURGE_EVERY:
@@ -104,3 +124,4 @@ class Relay:
         gone = self.store.purge_submissions(now_iso(-self.deleted_retention_days * 86400))
         if gone:
             log.info("purged soft-deleted submissions", extra={"count": gone})
+        self._maybe_export()
