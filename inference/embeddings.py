@@ -36,16 +36,18 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return ua @ (ua if b is None else _unit(b)).T
 
 
-def duplicate_groups(vectors: np.ndarray, ids: Sequence, threshold: float = 0.9) -> list[list]:
+def duplicate_groups(vectors: np.ndarray, ids: Sequence, threshold: float = 0.9, block: int = 1024) -> list[list]:
     """Groups (connected components) of items whose pairwise cosine >= ``threshold``.
 
     Only groups of two or more are returned; each group is sorted by the order of
     ``ids``, and groups are ordered by their first member — deterministic output.
+    Similarities are computed ``block`` rows at a time, so memory stays
+    ``block x n`` floats instead of ``n x n`` (10 000 items: 40 MB, not 800 MB).
     """
     n = len(ids)
     if n < 2:
         return []
-    sim = cosine_matrix(vectors)
+    unit = _unit(vectors)
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -54,11 +56,14 @@ def duplicate_groups(vectors: np.ndarray, ids: Sequence, threshold: float = 0.9)
             i = parent[i]
         return i
 
-    rows, cols = np.where(np.triu(sim, k=1) >= threshold)
-    for i, j in zip(rows.tolist(), cols.tolist(), strict=False):
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
+    for start in range(0, n, block):
+        rows, cols = np.nonzero(unit[start:start + block] @ unit.T >= threshold)
+        for r, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            i = start + r
+            if j > i:
+                ri, rj = find(i), find(j)
+                if ri != rj:
+                    parent[max(ri, rj)] = min(ri, rj)
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(find(i), []).append(i)

@@ -256,35 +256,11 @@ class AIService:
 
 
 def duplicate_components(unit: np.ndarray, threshold: float, block: int = DUPLICATE_BLOCK) -> list[list[int]]:
-    """Connected components (size >= 2) of rows whose cosine >= ``threshold``; rows must be unit vectors.
+    """Row indices of probable-duplicate groups (the API process has a small memory limit,
+    hence the blocked computation in :func:`inference.embeddings.duplicate_groups`)."""
+    from inference.embeddings import duplicate_groups
 
-    Same result as :func:`inference.embeddings.duplicate_groups`, but computed
-    ``block`` rows at a time, so memory stays ``block x n`` floats instead of
-    ``n x n`` (10 000 submissions: 40 MB instead of 800 MB) — this runs in the
-    API process, which has a small memory limit.
-    """
-    n = unit.shape[0]
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for start in range(0, n, block):
-        sims = unit[start:start + block] @ unit.T
-        rows, cols = np.nonzero(sims >= threshold)
-        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            i = start + r
-            if c > i:
-                ri, rc = find(i), find(c)
-                if ri != rc:
-                    parent[max(ri, rc)] = min(ri, rc)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    return [g for _, g in sorted(groups.items()) if len(g) > 1]
+    return duplicate_groups(unit, list(range(unit.shape[0])), threshold, block=block)
 
 
 class QueryEmbedder:
