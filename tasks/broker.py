@@ -24,6 +24,7 @@ benchmarks can point the same actors at their own Redis.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -43,6 +44,7 @@ from app.util import new_id
 from tasks import runtime
 from tasks.routing import QUEUES, parse_time_limits, queue_for
 
+log = logging.getLogger("tasks")
 WAKE_CAP = 256  # tokens kept per queue; enough to wake every idle consumer
 ENQUEUE_LUA = """
 redis.call("hset", KEYS[2], ARGV[1], ARGV[2])
@@ -55,24 +57,48 @@ _REPLAY_DROP = ("retries", "traceback", "redis_message_id", "eta", "requeue_time
 
 
 class WakeConsumer(_RedisConsumer):
-    """A Redis consumer that blocks on the wake list instead of sleeping when idle."""
+    """A Redis consumer that blocks on the wake list instead of sleeping when idle.
+
+    It also recovers orphans. A fetch moves messages into this worker's acks
+    set in Redis; when the connection drops (a Redis restart), Dramatiq throws
+    the consumer away with its prefetched messages, and a fetch whose reply was
+    lost leaves its messages there too. The worker is still alive and
+    heartbeating, so nobody would ever requeue them. A consumer that replaces
+    one therefore hands every acked-but-not-held message back to the queue
+    before it fetches (the broker remembers what its worker threads hold).
+    """
 
     def __init__(self, broker: FmsRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)
         self.wake_key = broker.wake_key(queue_name)
         self.room = threading.Event()  # set when an ack/nack frees a prefetch slot
+        self.held = broker.held(queue_name)
+        self.recover = True
 
     def ack(self, message: Any) -> None:
         try:
             super().ack(message)
         finally:
+            self.held.discard(message.options.get("redis_message_id"))
             self.room.set()
 
     def nack(self, message: Any) -> None:
         try:
             super().nack(message)
         finally:
+            self.held.discard(message.options.get("redis_message_id"))
             self.room.set()
+
+    def requeue_orphans(self) -> int:
+        """Requeue messages in this worker's acks set that no worker thread holds."""
+        acks = f"{self.broker.namespace}:__acks__.{self.broker.broker_id}.{self.queue_name}"
+        orphans = [m.decode() if isinstance(m, bytes) else m for m in self.broker.client.smembers(acks)]
+        orphans = [m for m in orphans if m not in self.held]
+        if orphans:
+            self.broker.do_requeue(self.queue_name, *orphans)
+            log.warning("requeued orphaned messages", extra={"queue": self.queue_name, "count": len(orphans)})
+        self.recover = False
+        return len(orphans)
 
     def __next__(self) -> Any:
         try:
@@ -83,7 +109,10 @@ class WakeConsumer(_RedisConsumer):
                         continue
                     message = Message.decode(data)
                     self.queued_message_ids.add(message.message_id)
+                    self.held.add(message.options["redis_message_id"])
                     return dramatiq.MessageProxy(message)
+                if self.recover:
+                    self.requeue_orphans()
                 self.room.clear()
                 outstanding = self.outstanding_message_count
                 room = self.prefetch - outstanding
@@ -106,6 +135,13 @@ class FmsRedisBroker(RedisBroker):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._enqueue_script = self.client.register_script(ENQUEUE_LUA)
+        self._held: dict[str, set[str]] = {}
+        self._held_lock = threading.Lock()
+
+    def held(self, queue_name: str) -> set[str]:
+        """Redis ids of ``queue_name`` messages handed to this process's worker threads, not yet acked."""
+        with self._held_lock:
+            return self._held.setdefault(queue_name, set())
 
     @property
     def consumer_class(self) -> type[WakeConsumer]:
