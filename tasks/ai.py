@@ -294,16 +294,21 @@ def fill(form_id: str, text: str, user_id: str | None = None, today: str | None 
                                                      tracker.ttft_ms)}
 
 
+def _submission_text(svc: Any, submission_id: str) -> tuple[dict[str, Any], str]:
+    """A live submission and its text answers; a missing one is a permanent failure (no retry)."""
+    try:
+        sub, form = svc.get_submission_form(submission_id)
+    except Exception as exc:
+        raise Permanent(str(exc)) from exc
+    return sub, ai.submission_text(form, sub.get("answers") or {})
+
+
 @actor("ai.summarize", track=True, max_retries=1)
 def summarize(submission_id: str) -> dict[str, Any]:
     """A short summary of one submission's text answers (stored in its meta too)."""
     queue_ms = _queue_wait_ms()
     svc = _svc()
-    try:
-        sub, form = svc.get_submission_form(submission_id)
-    except Exception as exc:
-        raise Permanent(str(exc)) from exc
-    text = ai.submission_text(form, sub.get("answers") or {})
+    sub, text = _submission_text(svc, submission_id)
     if not text:
         return {"submission_id": submission_id, "summary": "", "method": "empty", "metrics": {}}
     t0 = time.perf_counter()
@@ -349,11 +354,7 @@ def embed(submission_id: str) -> dict[str, Any]:
     """Embed one submission's text answers; idempotent (same text and model: nothing to do)."""
     queue_ms = _queue_wait_ms()
     svc = _svc()
-    try:
-        sub, form = svc.get_submission_form(submission_id)
-    except Exception as exc:
-        raise Permanent(str(exc)) from exc
-    text = ai.submission_text(form, sub.get("answers") or {})
+    sub, text = _submission_text(svc, submission_id)
     if not text:
         return {"submission_id": submission_id, "embedded": False, "reason": "no text answers"}
     sha = ai.file_sha256(ai.model_paths(runtime.settings())["embedder"])
