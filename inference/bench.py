@@ -16,7 +16,6 @@ peak RSS, then the label (so ties resolve deterministically), and says why.
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
 import io
 import json
@@ -29,6 +28,8 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from inference.models.defaults import sha256_file
 
 DEFAULT_PROMPT = ("Text: My laptop won't turn on since this morning and I have a deadline today. "
                   "Order AB-48213.\nQuestion: What is the product?\nAnswer:")
@@ -154,14 +155,6 @@ def summarize_measurement(cfg: BenchConfig, raw: dict) -> dict:
 # ---------------------------------------------------------------------------------------
 # host facts
 # ---------------------------------------------------------------------------------------
-def _sha256(path: str) -> str:
-    d = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for b in iter(lambda: fh.read(1 << 20), b""):
-            d.update(b)
-    return d.hexdigest()
-
-
 def host_facts(model_paths: list[str]) -> dict:
     """CPU model, cores, library versions and the sha256 of every benchmarked file."""
     cpu = platform.processor() or ""
@@ -184,7 +177,7 @@ def host_facts(model_paths: list[str]) -> dict:
         affinity = os.cpu_count()
     return {"cpu_model": cpu, "cores": os.cpu_count(), "usable_cores": affinity,
             "python": platform.python_version(), "platform": platform.platform(), "versions": versions,
-            "models": {Path(p).name: _sha256(p) for p in sorted(set(model_paths))}}
+            "models": {Path(p).name: sha256_file(Path(p)) for p in sorted(set(model_paths))}}
 
 
 # ---------------------------------------------------------------------------------------

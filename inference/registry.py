@@ -7,12 +7,13 @@ person can act on — loading it into llama.cpp would crash or hang the worker.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from inference.models.defaults import sha256_file
 
 GGUF_MAGIC = b"GGUF"
 #: llama.cpp ``general.file_type`` -> quantization name (subset that matters here).
@@ -47,14 +48,6 @@ class ModelInfo:
         return asdict(self)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def detect_format(path: Path) -> str:
     """``gguf`` by magic bytes, ``onnx`` by extension/protobuf shape, else InvalidModelError."""
     with path.open("rb") as fh:
@@ -75,7 +68,7 @@ def inspect_model(path: str | os.PathLike[str], *, compute_sha256: bool = True) 
     if size < 64:
         raise InvalidModelError(f"{p.name}: file too small to be a model ({size} bytes)")
     fmt = detect_format(p)
-    info = ModelInfo(path=str(p), format=fmt, sha256=_sha256(p) if compute_sha256 else "", size=size)
+    info = ModelInfo(path=str(p), format=fmt, sha256=sha256_file(p) if compute_sha256 else "", size=size)
     if fmt == "gguf":
         _inspect_gguf(p, info)
     else:

@@ -76,12 +76,11 @@ def file_sha256(path: Path) -> str:
     with _sha_lock:
         if key in _sha_cache:
             return _sha_cache[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    from inference.models.defaults import sha256_file
+
+    digest = sha256_file(path)
     with _sha_lock:
-        _sha_cache[key] = digest.hexdigest()
+        _sha_cache[key] = digest
     return _sha_cache[key]
 
 
