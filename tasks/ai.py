@@ -203,7 +203,7 @@ class _Progress:
 
     def __init__(self, expected_tokens: int = 64) -> None:
         self.expected = max(1, expected_tokens)
-        self.last = 0.0
+        self.last = -PROGRESS_EVERY_S  # the first message always gets through, whatever the uptime
         self.ttft_ms: float | None = None
 
     def __call__(self, msg: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,14 @@ def messages_for(event: dict[str, Any]) -> list[Message]:
 class Relay:
     def __init__(self, store: Any, broker: Any, batch: int = 500, interval: float = 0.2,
                  retention_days: int = 30, deleted_retention_days: int = 30,
-                 export_dir: Path | None = None) -> None:
+                 export_dir: Path | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.broker = store, broker
         self.batch, self.interval, self.retention_days = batch, interval, retention_days
         self.stop = threading.Event()
-        self._last_purge = 0.0
+        # When maintenance last ran, on ``clock``; None until the first run. Not 0.0: the
+        # monotonic clock counts from boot, so "an hour since 0.0" skipped the first hour of uptime.
+        self._clock = clock
+        self._last_purge: float | None = None
         self.deleted_retention_days = deleted_retention_days
         self.export_dir = export_dir
 
@@ -112,8 +116,9 @@ class Relay:
         log.info("daily export", extra={"date": day.isoformat(), "rows": sum(r.rows for r in results)})
 
     def _maybe_purge(self) -> None:
-        now = time.monotonic()
-        if now - self._last_purge < PURGE_EVERY:
+        """Hourly maintenance, the first time at once: purges, then the daily export."""
+        now = self._clock()
+        if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
             return
         self._last_purge = now
         purged = self.store.purge_tasks(now_iso(-self.retention_days * 86400))

@@ -11,19 +11,54 @@ from tests.conftest import Api
 OLD = "2000-01-01T00:00:00.000000Z"
 
 
-def test_relay_purges_soft_deleted_submissions_past_retention(api: Api, svc: Services, form: dict[str, Any]) -> None:
-    ids = [api.post(f"/api/v1/forms/{form['id']}/submissions",
-                    {"answers": {"name": f"n{i}", "email": "n@example.org"}}).json["id"] for i in range(3)]
-    for sid in ids[:2]:
-        api.delete(f"/api/v1/submissions/{sid}")
-    old = svc.store.get_submission(ids[0])
-    svc.store.update_submission(ids[0], {"deleted_at": OLD}, {
-        "submission_id": ids[0], "rev": old["rev"], "status": old["status"], "answers": old["answers"],
+def _submit(api: Api, form: dict[str, Any], n: int) -> list[str]:
+    return [api.post(f"/api/v1/forms/{form['id']}/submissions",
+                     {"answers": {"name": f"n{i}", "email": "n@example.org"}}).json["id"] for i in range(n)]
+
+
+def _deleted_long_ago(api: Api, svc: Services, sid: str) -> None:
+    api.delete(f"/api/v1/submissions/{sid}")
+    old = svc.store.get_submission(sid)
+    svc.store.update_submission(sid, {"deleted_at": OLD}, {
+        "submission_id": sid, "rev": old["rev"], "status": old["status"], "answers": old["answers"],
         "changed_by": "t", "changed_at": OLD}, [], old["rev"])
+
+
+class Clock:
+    """A monotonic clock we move by hand; it starts where a just-booted machine's does."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_relay_purges_soft_deleted_submissions_past_retention(api: Api, svc: Services, form: dict[str, Any]) -> None:
+    ids = _submit(api, form, 3)
+    _deleted_long_ago(api, svc, ids[0])
+    api.delete(f"/api/v1/submissions/{ids[1]}")
     Relay(svc.store, broker=None, deleted_retention_days=30)._maybe_purge()
     assert svc.store.get_submission(ids[0]) is None  # deleted long ago: purged
     assert svc.store.get_submission(ids[1]) is not None  # deleted just now: still restorable
     assert svc.store.get_submission(ids[2]) is not None  # live
+
+
+def test_maintenance_runs_at_once_after_boot_then_hourly(api: Api, svc: Services, form: dict[str, Any]) -> None:
+    """Seconds after boot (monotonic ~ 5 s) the first loop already purges; then once an hour."""
+    clock = Clock(5.0)
+    relay = Relay(svc.store, broker=None, deleted_retention_days=30, clock=clock)
+    first, second = _submit(api, form, 2)
+    _deleted_long_ago(api, svc, first)
+    relay._maybe_purge()
+    assert svc.store.get_submission(first) is None  # ran on the first loop, not an hour after boot
+    _deleted_long_ago(api, svc, second)
+    clock.now += 60
+    relay._maybe_purge()
+    assert svc.store.get_submission(second) is not None  # within the hour: not again
+    clock.now += 3600
+    relay._maybe_purge()
+    assert svc.store.get_submission(second) is None  # an hour later: again
 
 
 def test_relay_runs_yesterdays_export_once(svc: Services, form: dict[str, Any], tmp_path: Any) -> None:
