@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from app.settings import Settings
 from app.store.base import (
+    SHARE_ROLES,
     SUBMISSION_STATUSES,
     AnswerFilter,
     Conflict,
     IdempotencyReplay,
+    LastAdmin,
     Record,
     Store,
     StoreError,
@@ -15,7 +17,8 @@ from app.store.base import (
 )
 
 __all__ = [
-    "SUBMISSION_STATUSES", "AnswerFilter", "Conflict", "IdempotencyReplay", "Record", "Store",
+    "SHARE_ROLES", "SUBMISSION_STATUSES", "AnswerFilter", "Conflict", "IdempotencyReplay", "LastAdmin", "Record",
+    "Store",
     "StoreError", "SubmissionQuery", "open_store",
 ]
 

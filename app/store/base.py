@@ -16,6 +16,7 @@ from typing import Any
 Record = dict[str, Any]
 
 SUBMISSION_STATUSES = ("draft", "submitted", "in_review", "approved", "rejected", "quarantined")
+SHARE_ROLES = ("viewer", "editor", "manager")  # per-form grants, weakest first
 
 
 class StoreError(Exception):
@@ -24,6 +25,10 @@ class StoreError(Exception):
 
 class Conflict(StoreError):
     """A uniqueness rule was broken (username taken, version moved on)."""
+
+
+class LastAdmin(StoreError):
+    """The write would leave no active administrator (nothing was written)."""
 
 
 class IdempotencyReplay(StoreError):
@@ -89,10 +94,14 @@ class Store(abc.ABC):
     def list_users(self) -> list[Record]: ...
 
     @abc.abstractmethod
-    def update_user(self, user_id: str, changes: Record) -> Record | None: ...
+    def update_user(self, user_id: str, changes: Record, *, keep_admin: bool = False) -> Record | None:
+        """Apply ``changes``; with ``keep_admin``, raise :class:`LastAdmin` (nothing written) when the
+        user was an active admin and none would be left (the check and the write are one step where
+        the backend allows it, so two admins demoting each other cannot both succeed)."""
 
     @abc.abstractmethod
-    def delete_user(self, user_id: str) -> bool: ...
+    def delete_user(self, user_id: str, *, keep_admin: bool = False) -> bool:
+        """Delete the user with their credentials and form shares; ``keep_admin`` as in update_user."""
 
     @abc.abstractmethod
     def count_users(self) -> int: ...
@@ -131,8 +140,9 @@ class Store(abc.ABC):
         """The current version, or None when missing or deleted."""
 
     @abc.abstractmethod
-    def list_forms(self, after: str | None, limit: int) -> list[Record]:
-        """Forms newest first, keyset-paginated by id."""
+    def list_forms(self, after: str | None, limit: int, visible_to: str | None = None) -> list[Record]:
+        """Forms newest first, keyset-paginated by id; with ``visible_to`` (a user id) only the
+        forms that user owns or that are shared with them."""
 
     @abc.abstractmethod
     def add_form_version(self, form: Record, expected_version: int) -> bool:
@@ -146,6 +156,22 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def delete_form(self, form_id: str, at: str) -> bool: ...
+
+    # per-form shares: (form_id, user_id) -> role in SHARE_ROLES ---------------
+    @abc.abstractmethod
+    def put_share(self, share: Record) -> bool:
+        """Grant or change a share (``form_id, user_id, role, granted_by, created_at, updated_at``);
+        True when it is new. A changed share keeps its ``created_at``."""
+
+    @abc.abstractmethod
+    def get_share(self, form_id: str, user_id: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def list_shares(self, form_id: str) -> list[Record]:
+        """A form's shares, oldest first."""
+
+    @abc.abstractmethod
+    def delete_share(self, form_id: str, user_id: str) -> bool: ...
 
     # submissions -------------------------------------------------------------
     @abc.abstractmethod

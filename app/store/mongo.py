@@ -40,6 +40,7 @@ from app.store.base import (
     Conflict,
     IdempotencyReplay,
     Record,
+    LastAdmin,
     Store,
     StoreError,
     SubmissionQuery,
@@ -64,18 +65,20 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "links": ("id", "form_id", "token_hash", "prefix", "expires_at", "quota", "used", "created_by",
               "created_at", "revoked_at"),
     "audit": ("seq", "at", "actor", "action", "target", "details", "prev_hash", "hash"),
-    "outbox": ("id", "topic", "key", "payload", "created_at", "sent_at"),
+    "form_shares": ("form_id", "user_id", "role", "granted_by", "created_at", "updated_at"),
+    "outbox": ("id", "topic", "key", "payload", "created_at", "sent_at", "request_id"),
 }
 # Which record field is the document ``_id`` (None: an internal id, never returned).
 _ID_FIELD: dict[str, str | None] = {
     "users": "id", "credentials": "id", "forms": "id", "form_versions": None, "submissions": "id",
-    "links": "id", "audit": "seq", "outbox": "id",
+    "links": "id", "audit": "seq", "outbox": "id", "form_shares": None,
 }
 # Column defaults of the SQLite schema, so both backends return the same values.
 _DEFAULTS: dict[str, dict[str, Any]] = {"users": {"active": 1}, "submissions": {"rev": 1}, "links": {"used": 0}}
 EVENT_FIELDS = ("id", "topic", "key", "payload", "created_at")
 _VERSION_COLS = ("title", "description", "schema", "settings", "sensitive")
 _OPS = {"eq": "$eq", "ne": "$ne", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte", "in": "$in"}
+_ACTIVE_ADMIN = {"role": "admin", "active": {"$in": [1, True]}}
 
 
 def _check_keys(kind: str, keys: Iterable[str]) -> None:
@@ -176,6 +179,9 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
         db.credentials.create_index([("kind", 1), ("user_id", 1), ("created_at", 1)], name="by_kind_user")
         db.forms.create_index([("deleted_at", 1), ("_id", -1)], name="forms_live")
         db.form_versions.create_index([("form_id", 1), ("version", 1)], unique=True, name="form_version_unique")
+        db.forms.create_index([("owner_id", 1), ("_id", -1)], name="forms_by_owner")
+        db.form_shares.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
+        db.form_shares.create_index([("user_id", 1), ("form_id", 1)], name="by_user")
         subs = db.submissions
         subs.create_index([("form_id", 1), ("deleted_at", 1), ("created_at", DESCENDING), ("_id", DESCENDING)],
                           name="by_form")
@@ -235,26 +241,40 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
         return self._find("users", {}, [("username", ASCENDING)])
 
     @timed("update_user")
-    def update_user(self, user_id: str, changes: Record) -> Record | None:
+    def update_user(self, user_id: str, changes: Record, *, keep_admin: bool = False) -> Record | None:
         _check_keys("users", changes)
         if "id" in changes:
             raise ValueError("a user's id cannot change")
         if not changes:
             return self.get_user(user_id)
         try:
-            doc = self.db.users.find_one_and_update(
+            before = self.db.users.find_one_and_update(
                 {"_id": user_id}, {"$set": dict(changes)}, projection=_projection("users"),
-                return_document=ReturnDocument.AFTER,
+                return_document=ReturnDocument.BEFORE,
             )
         except DuplicateKeyError as exc:
             raise Conflict("username already taken") from exc
-        return None if doc is None else _from_doc("users", doc)
+        if before is None:
+            return None
+        if keep_admin and self._active_admin(before) and not self.db.users.find_one(_ACTIVE_ADMIN, {"_id": 1}):
+            # No transactions: undo by compensation. Two admins demoting each other both see
+            # none left and both undo, so the worst case is that neither change sticks.
+            self.db.users.update_one({"_id": user_id}, {"$set": {k: before.get(k) for k in changes}})
+            raise LastAdmin("this would leave no active administrator")
+        return self.get_user(user_id)
+
+    @staticmethod
+    def _active_admin(doc: dict[str, Any]) -> bool:
+        return doc.get("role") == "admin" and doc.get("active") in (1, True)
 
     @timed("delete_user")
-    def delete_user(self, user_id: str) -> bool:
+    def delete_user(self, user_id: str, *, keep_admin: bool = False) -> bool:
+        if keep_admin:  # deactivate first, guarded: an admin that may go may also be deleted
+            self.update_user(user_id, {"active": 0}, keep_admin=True)
         # Credentials first: a crash in between leaves a user without keys, never keys without a user.
         self.db.credentials.delete_many({"user_id": user_id})
         return self.db.users.delete_one({"_id": user_id}).deleted_count > 0
+        self.db.form_shares.delete_many({"user_id": user_id})
 
     @timed("count_users")
     def count_users(self) -> int:
@@ -316,11 +336,14 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
         return self._find_one("forms", {"_id": form_id, "deleted_at": None})
 
     @timed("list_forms")
-    def list_forms(self, after: str | None, limit: int) -> list[Record]:
+    def list_forms(self, after: str | None, limit: int, visible_to: str | None = None) -> list[Record]:
         flt: dict[str, Any] = {"deleted_at": None}
         if after is not None:
             flt["_id"] = {"$lt": after}
         return self._find("forms", flt, [("_id", DESCENDING)], limit)
+        if visible_to is not None:
+            shared = [d["form_id"] for d in self.db.form_shares.find({"user_id": visible_to}, {"form_id": 1})]
+            flt["$or"] = [{"owner_id": visible_to}, {"_id": {"$in": shared}}]
 
     @timed("add_form_version")
     def add_form_version(self, form: Record, expected_version: int) -> bool:
@@ -480,6 +503,27 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
     def create_link(self, link: Record) -> None:
         try:
             self.db.links.insert_one(_to_doc("links", link))
+    # per-form shares: one document per (form, user), _id "form:user" ---------------
+    @timed("put_share")
+    def put_share(self, share: Record) -> bool:
+        doc = _to_doc("form_shares", share)
+        created = {"created_at": doc.pop("created_at")}
+        res = self.db.form_shares.update_one({"_id": f"{share['form_id']}:{share['user_id']}"},
+                                             {"$set": doc, "$setOnInsert": created}, upsert=True)
+        return res.upserted_id is not None
+
+    @timed("get_share")
+    def get_share(self, form_id: str, user_id: str) -> Record | None:
+        return self._find_one("form_shares", {"_id": f"{form_id}:{user_id}"})
+
+    @timed("list_shares")
+    def list_shares(self, form_id: str) -> list[Record]:
+        return self._find("form_shares", {"form_id": form_id}, [("created_at", ASCENDING), ("user_id", ASCENDING)])
+
+    @timed("delete_share")
+    def delete_share(self, form_id: str, user_id: str) -> bool:
+        return self.db.form_shares.delete_one({"_id": f"{form_id}:{user_id}"}).deleted_count > 0
+
         except DuplicateKeyError as exc:
             raise Conflict("link exists") from exc
 

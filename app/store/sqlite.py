@@ -21,6 +21,7 @@ from app.store.base import (
     Conflict,
     IdempotencyReplay,
     Record,
+    LastAdmin,
     Store,
     SubmissionQuery,
 )
@@ -46,6 +47,12 @@ CREATE TABLE IF NOT EXISTS forms (
 );
 CREATE INDEX IF NOT EXISTS forms_live ON forms (deleted_at, id);
 CREATE TABLE IF NOT EXISTS form_versions (
+CREATE INDEX IF NOT EXISTS forms_by_owner ON forms (owner_id, id);
+CREATE TABLE IF NOT EXISTS form_shares (
+    form_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, granted_by TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (form_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS form_shares_by_user ON form_shares (user_id, form_id);
     form_id TEXT NOT NULL, version INTEGER NOT NULL, title TEXT NOT NULL, description TEXT,
     schema TEXT NOT NULL, settings TEXT NOT NULL, sensitive TEXT NOT NULL,
     created_at TEXT NOT NULL, created_by TEXT, PRIMARY KEY (form_id, version)
@@ -185,7 +192,7 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
         return self._all("SELECT * FROM users ORDER BY username")
 
     @timed("update_user")
-    def update_user(self, user_id: str, changes: Record) -> Record | None:
+    def update_user(self, user_id: str, changes: Record, *, keep_admin: bool = False) -> Record | None:
         if not changes:
             return self.get_user(user_id)
         sets = ", ".join(f"{k} = :{k}" for k in changes)
@@ -197,11 +204,27 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
         return self.get_user(user_id)
 
     @timed("delete_user")
-    def delete_user(self, user_id: str) -> bool:
+    def delete_user(self, user_id: str, *, keep_admin: bool = False) -> bool:
         with self._tx() as c:
             c.execute("DELETE FROM credentials WHERE user_id = ?", (user_id,))
-            return c.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
+            c.execute("DELETE FROM form_shares WHERE user_id = ?", (user_id,))
+            deleted = c.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
+            self._check_admin_left(c, was_admin)
+            return deleted
 
+    @staticmethod
+    def _is_active_admin(c: sqlite3.Connection, user_id: str) -> bool:
+        return c.execute("SELECT 1 FROM users WHERE id = ? AND role = 'admin' AND active = 1",
+                         (user_id,)).fetchone() is not None
+
+    @staticmethod
+    def _check_admin_left(c: sqlite3.Connection, was_admin: bool) -> None:
+        """Inside the write's transaction: raising rolls the write back."""
+        if was_admin and c.execute("SELECT 1 FROM users WHERE role = 'admin' AND active = 1").fetchone() is None:
+            raise LastAdmin("this would leave no active administrator")
+                was_admin = keep_admin and self._is_active_admin(c, user_id)
+
+                self._check_admin_left(c, was_admin)
     @timed("count_users")
     def count_users(self) -> int:
         return self._one("SELECT COUNT(*) AS n FROM users")["n"]  # type: ignore[index]
@@ -209,6 +232,7 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
     # credentials --------------------------------------------------------------
     @timed("create_credential")
     def create_credential(self, cred: Record) -> None:
+            was_admin = keep_admin and self._is_active_admin(c, user_id)
         with self._tx() as c:
             self._insert(c, "credentials", cred)
 
@@ -268,12 +292,14 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
         return self._one("SELECT * FROM forms WHERE id = ? AND deleted_at IS NULL", (form_id,))
 
     @timed("list_forms")
-    def list_forms(self, after: str | None, limit: int) -> list[Record]:
-        if after is None:
-            return self._all("SELECT * FROM forms WHERE deleted_at IS NULL ORDER BY id DESC LIMIT ?", (limit,))
-        return self._all(
-            "SELECT * FROM forms WHERE deleted_at IS NULL AND id < ? ORDER BY id DESC LIMIT ?", (after, limit)
-        )
+    def list_forms(self, after: str | None, limit: int, visible_to: str | None = None) -> list[Record]:
+        where, params = ["deleted_at IS NULL"], {"after": after, "limit": limit, "user": visible_to}
+        if after is not None:
+            where.append("id < :after")
+        if visible_to is not None:
+            where.append("id IN (SELECT id FROM forms WHERE owner_id = :user"
+                         " UNION SELECT form_id FROM form_shares WHERE user_id = :user)")
+        return self._all(f"SELECT * FROM forms WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :limit", params)
 
     @timed("add_form_version")
     def add_form_version(self, form: Record, expected_version: int) -> bool:
@@ -314,6 +340,33 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
                     (idempotency["scope"], idempotency["key"]),
                 ).fetchone()
                 if existing is not None:
+    # per-form shares ----------------------------------------------------------
+    @timed("put_share")
+    def put_share(self, share: Record) -> bool:
+        with self._tx() as c:
+            existed = c.execute("SELECT 1 FROM form_shares WHERE form_id = ? AND user_id = ?",
+                                (share["form_id"], share["user_id"])).fetchone() is not None
+            c.execute(
+                "INSERT INTO form_shares (form_id, user_id, role, granted_by, created_at, updated_at)"
+                " VALUES (:form_id, :user_id, :role, :granted_by, :created_at, :updated_at)"
+                " ON CONFLICT (form_id, user_id) DO UPDATE SET role = excluded.role,"
+                " granted_by = excluded.granted_by, updated_at = excluded.updated_at", share)
+        return not existed
+
+    @timed("get_share")
+    def get_share(self, form_id: str, user_id: str) -> Record | None:
+        return self._one("SELECT * FROM form_shares WHERE form_id = ? AND user_id = ?", (form_id, user_id))
+
+    @timed("list_shares")
+    def list_shares(self, form_id: str) -> list[Record]:
+        return self._all("SELECT * FROM form_shares WHERE form_id = ? ORDER BY created_at, user_id", (form_id,))
+
+    @timed("delete_share")
+    def delete_share(self, form_id: str, user_id: str) -> bool:
+        with self._tx() as c:
+            return c.execute("DELETE FROM form_shares WHERE form_id = ? AND user_id = ?",
+                             (form_id, user_id)).rowcount > 0
+
                     raise IdempotencyReplay(existing)
                 self._insert(c, "idempotency", idempotency)
             self._insert(c, "submissions", sub)

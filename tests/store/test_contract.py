@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from ulid import ULID
 
-from app.store.base import AnswerFilter, Conflict, IdempotencyReplay, Record, Store, SubmissionQuery
+from app.store.base import AnswerFilter, Conflict, IdempotencyReplay, LastAdmin, Record, Store, SubmissionQuery
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 USER_KEYS = {"id", "username", "password_hash", "role", "active", "created_at", "updated_at"}
@@ -172,6 +172,90 @@ def test_forms_list_newest_first_and_delete_hides(store: Store) -> None:
 
 
 # submissions: insert, idempotency, events ----------------------------------------------
+# per-form shares ------------------------------------------------------------------------
+SHARE_KEYS = {"form_id", "user_id", "role", "granted_by", "created_at", "updated_at"}
+
+
+def share(form_id: str, user_id: str, role: str = "viewer", at: float = 0) -> Record:
+    return {"form_id": form_id, "user_id": user_id, "role": role, "granted_by": "u1",
+            "created_at": ts(at), "updated_at": ts(at)}
+
+
+def test_shares_grant_change_list_and_revoke(store: Store) -> None:
+    f, other = form(), form()
+    store.create_form(f)
+    store.create_form(other)
+    first = share(f["id"], "bob", "viewer", at=1)
+    assert store.put_share(first) is True
+    assert store.put_share(share(f["id"], "ann", "manager", at=2)) is True
+    assert store.get_share(f["id"], "bob") == first and set(first) == SHARE_KEYS
+    assert store.get_share(other["id"], "bob") is None
+
+    changed = {**share(f["id"], "bob", "editor", at=5), "granted_by": "u2"}
+    assert store.put_share(changed) is False  # not new: the grant changes, its created_at stays
+    assert store.get_share(f["id"], "bob") == {**changed, "created_at": ts(1)}
+    assert [(s["user_id"], s["role"]) for s in store.list_shares(f["id"])] == [("bob", "editor"),
+                                                                                ("ann", "manager")]
+    assert store.list_shares(other["id"]) == []
+
+    assert store.delete_share(f["id"], "bob") is True
+    assert store.delete_share(f["id"], "bob") is False
+    assert store.get_share(f["id"], "bob") is None
+    assert [s["user_id"] for s in store.list_shares(f["id"])] == ["ann"]
+
+
+def test_forms_list_visible_to_a_user_is_owned_or_shared(store: Store) -> None:
+    made = [form(form_id, at=i) for i, form_id in enumerate(sorted(new_id() for _ in range(6)))]
+    made[1]["owner_id"] = made[4]["owner_id"] = "bob"
+    for f in made:
+        store.create_form(f)
+    store.put_share(share(made[2]["id"], "bob"))
+    store.put_share(share(made[3]["id"], "someone-else"))
+    store.put_share(share(made[5]["id"], "bob", "manager"))
+    store.delete_form(made[5]["id"], ts(9))  # a deleted form stays hidden, shared or not
+
+    visible = [made[4]["id"], made[2]["id"], made[1]["id"]]  # newest first
+    assert ids(store.list_forms(None, 10, visible_to="bob")) == visible
+    page = store.list_forms(None, 2, visible_to="bob")
+    assert ids(page) == visible[:2]
+    assert ids(store.list_forms(page[-1]["id"], 2, visible_to="bob")) == visible[2:]
+    assert store.list_forms(None, 10, visible_to="nobody") == []
+    assert len(store.list_forms(None, 10)) == 5  # no visible_to: every live form
+
+
+def test_deleting_a_user_removes_their_shares(store: Store) -> None:
+    f, bob = form(), user("bob")
+    store.create_form(f)
+    store.create_user(bob)
+    store.put_share(share(f["id"], bob["id"], "editor"))
+    assert store.delete_user(bob["id"]) is True
+    assert store.get_share(f["id"], bob["id"]) is None
+    assert store.list_forms(None, 10, visible_to=bob["id"]) == []
+
+
+def test_the_last_active_admin_is_kept(store: Store) -> None:
+    root, ops, ed = {**user("root"), "role": "admin"}, {**user("ops"), "role": "admin"}, user("ed")
+    for u in (root, ops, ed):
+        store.create_user(u)
+    assert store.update_user(ops["id"], {"active": 0}, keep_admin=True)["active"] == 0  # type: ignore[index]
+    for change in ({"active": 0}, {"role": "editor"}, {"role": "viewer", "active": 0}):
+        with pytest.raises(LastAdmin):
+            store.update_user(root["id"], change, keep_admin=True)
+        assert store.get_user(root["id"]) == root  # nothing written
+    with pytest.raises(LastAdmin):
+        store.delete_user(root["id"], keep_admin=True)
+    assert store.get_user(root["id"]) == root
+    assert store.update_user(ed["id"], {"active": 0}, keep_admin=True)["active"] == 0  # type: ignore[index]
+    assert store.delete_user(ed["id"], keep_admin=True) is True  # not an admin: no guard
+
+    store.update_user(ops["id"], {"active": 1}, keep_admin=True)  # a second active admin again
+    assert store.update_user(root["id"], {"role": "editor"}, keep_admin=True)["role"] == "editor"  # type: ignore[index]
+    with pytest.raises(LastAdmin):
+        store.delete_user(ops["id"], keep_admin=True)
+    assert store.get_user(ops["id"])["active"] == 1  # type: ignore[index]
+    assert store.delete_user(ops["id"]) is True  # without keep_admin the store does as told
+
+
 def test_insert_submission_with_events_and_idempotency(store: Store) -> None:
     sub = submission("f1", 1, {"age": 30})
     events = [event(1), event(1.5, "submission.validated")]
