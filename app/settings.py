@@ -101,6 +101,7 @@ class Settings:
 
     @property
     def workers(self) -> int:
+    model_dirs: str = _setting("FMS_MODEL_DIRS", "", "Comma-separated directories the API may register model files from by path; empty means `<data_dir>/models`.")
         return self.web_workers or resolve_count(process("api").processes)
 
     @property

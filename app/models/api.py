@@ -1,8 +1,8 @@
 """``/api/v1/models`` (registry) and ``/api/v1/benchmarks`` (reports).
 
 Registering (by path or upload) and deleting are admin-only: a path
-registration reads any file the server can, and an upload writes up to
-FMS_MODEL_UPLOAD_MAX_BYTES to disk. Uploads: ``multipart/form-data`` with a
+registration reads a file on the server (only inside FMS_MODEL_DIRS), and an
+upload writes up to FMS_MODEL_UPLOAD_MAX_BYTES to disk. Uploads: ``multipart/form-data`` with a
 ``file`` part (streamed by werkzeug straight into the uploads folder, never
 into memory), or a raw ``application/octet-stream`` body with
 ``?filename=``; the app-wide 1 MB body limit is lifted for this one view only.
@@ -58,7 +58,7 @@ def register_model() -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("path"), str) or not body["path"]:
             raise BadRequest.field("/path", "give the model file's server-side path, or upload the file")
         name = body.get("name") if isinstance(body.get("name"), str) else None
-        rec = models.register_path(body["path"], name, me.user_id)
+        rec = models.register_server_path(body["path"], name, me.user_id)
     return json_response(public_model(rec), 201, headers={"Location": f"/api/v1/models/{rec['id']}"})
 
 
@@ -75,8 +75,11 @@ def _multipart(models: ModelService, limit: int, actor: str) -> Any:
         return fh
 
     try:
-        _, form, files = parse_form_data(request.environ, stream_factory=factory,
-                                         max_content_length=limit + (1 << 20), silent=False)
+        try:
+            _, form, files = parse_form_data(request.environ, stream_factory=factory,
+                                             max_content_length=limit + (1 << 20), silent=False)
+        except ValueError as exc:  # no boundary, or a body that is not multipart at all
+            raise BadRequest.field("Content-Type", f"cannot read the multipart body: {exc}") from exc
         upload = files.get("file")
         if upload is None:
             raise BadRequest.field("file", "send the model in a multipart part named 'file'")

@@ -50,11 +50,41 @@ class ModelService:
     def upload_dir(self) -> Path:
         return Path(self.settings.data_dir) / "models" / "uploads"
 
+    @property
+    def model_dirs(self) -> list[Path]:
+        """Where the API may register files from by path (FMS_MODEL_DIRS; default ``<data_dir>/models``)."""
+        listed = [Path(d.strip()) for d in self.settings.model_dirs.split(",") if d.strip()]
+        return [d.resolve() for d in listed or [Path(self.settings.data_dir) / "models"]]
+
     # registry ----------------------------------------------------------------------------
+    def register_server_path(self, path: str, name: str | None, actor: str | None) -> Record:
+        """Register a file named by an API client, but only from inside the configured model directories.
+
+        An admin token is not a shell account: without this, any file the
+        server can read would be opened, and the error message would tell the
+        caller whether it exists. The check runs on the resolved path
+        (symlinks followed) before the file system is asked anything else,
+        and its answer is the same for a path outside that exists and one
+        that does not.
+        """
+        refused = ValidationFailed.field(
+            "/path", "path must be an absolute path inside a model directory (FMS_MODEL_DIRS)", code="path_not_allowed")
+        if "\0" in path or not Path(path).is_absolute():
+            raise refused
+        try:
+            resolved = Path(path).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # symlink loops, over-long names
+            raise refused from exc
+        if not any(resolved.is_relative_to(d) and resolved != d for d in self.model_dirs):
+            raise refused
+        return self.register_path(str(resolved), name, actor)
+
     def register_path(self, path: str, name: str | None, actor: str | None, source: str = "path") -> Record:
+        """Register any file the process can read: for the CLI and uploads; API clients go through
+        :meth:`register_server_path`."""
         from inference.registry import InvalidModelError, inspect_model
 
-        p = Path(path).expanduser()
+        p = Path(path)
         if not p.is_absolute():
             p = p.resolve()
         if not p.is_file():

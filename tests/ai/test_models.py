@@ -8,14 +8,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from app.settings import Settings
 from inference.models.defaults import GEMMA_SHA256, MINILM_INT8_SHA256
-from tests.ai.conftest import wait_task
+from tests.ai.conftest import ai_settings, wait_task
 from tests.conftest import Api, make_user_key
+from tests.helpers import RedisServer
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: RedisServer, model_paths: dict[str, Path]) -> Settings:
+    """The shared models folder and this test's scratch folder are the model directories."""
+    redis_server.client(0).flushall()
+    scratch = tmp_path / "models-in"
+    scratch.mkdir()
+    return ai_settings(tmp_path, redis_server.url, model_paths,
+                       model_dirs=f"{model_paths['llm'].parent}, {scratch}")
 
 
 def test_register_by_path_rejects_a_truncated_gguf_and_accepts_the_real_one(api: Api, tmp_path: Path,
                                                                              model_paths: dict[str, Path]) -> None:
-    truncated = tmp_path / "truncated.gguf"
+    truncated = tmp_path / "models-in" / "truncated.gguf"
     with model_paths["llm"].open("rb") as src:
         truncated.write_bytes(src.read(4096))
     bad = api.post("/api/v1/models", {"path": str(truncated)})
@@ -129,3 +143,36 @@ def test_uploads_over_the_cap_are_refused_with_413_and_leave_nothing(tmp_path: P
     small = api.call("POST", "/api/v1/models?filename=small.gguf", data=b"GGUF" + b"\1" * 100,
                      content_type="application/octet-stream")
     assert small.status_code == 422 and small.json["error"]["code"] == "invalid_model"
+
+
+def test_register_by_path_only_inside_the_model_directories(api: Api, tmp_path: Path,
+                                                            model_paths: dict[str, Path]) -> None:
+    """Outside FMS_MODEL_DIRS every path gets one answer, so the API cannot probe the host's files."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    real_outside = outside / "copy.gguf"
+    real_outside.write_bytes(model_paths["llm"].read_bytes()[:4096])
+    link = tmp_path / "models-in" / "escape.gguf"
+    link.symlink_to(real_outside)
+    answers = []
+    for path in [str(real_outside), str(outside / "missing.gguf"), "/etc/passwd", str(link),
+                 f"{tmp_path}/models-in/../elsewhere/copy.gguf", "~someone/x.gguf", "relative/x.gguf",
+                 "/tmp/\0nul.gguf", str(tmp_path / "models-in")]:
+        resp = api.post("/api/v1/models", {"path": path})
+        assert resp.status_code == 422, (path, resp.json)
+        error = resp.json["error"]
+        assert error["details"][0]["pointer"] == "/path" and error["request_id"]
+        answers.append((error["code"], error["message"]))
+    assert set(answers) == {("path_not_allowed",
+                             "path must be an absolute path inside a model directory (FMS_MODEL_DIRS)")}
+    assert api.get("/api/v1/models").json["items"] == []
+
+
+def test_multipart_without_a_boundary_is_a_400_and_writes_nothing(api: Api, settings: Any) -> None:
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary=xyz"):
+        resp = api.call("POST", "/api/v1/models", data=b"not multipart at all", content_type=content_type)
+        assert resp.status_code == 400, resp.json
+        assert resp.json["error"]["details"][0]["pointer"] == "Content-Type"
+    uploads = Path(settings.data_dir) / "models" / "uploads"
+    assert not uploads.exists() or list(uploads.iterdir()) == []
+    assert api.get("/api/v1/models").json["items"] == []
