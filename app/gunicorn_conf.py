@@ -59,6 +59,14 @@ def on_starting(server: Any) -> None:
     subprocess.run([sys.executable, "-m", "app.cli", "bootstrap"], check=True, stdout=subprocess.DEVNULL)
 
 
+def post_worker_init(worker: Any) -> None:
+    # 414/431/400 that gunicorn answers before Flask get the API's JSON error
+    # shape; imported here, in the worker, so the master stays app-free.
+    from app.gunicorn_errors import install
+
+    install()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
