@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
 
 def _register_blueprints(app: Flask) -> None:
     from app.ai.api import bp as ai_bp
+    from app.analytics.dashboard import bp as dashboard_bp
     from app.auth.api import bp as auth_bp
     from app.forms.api import bp as forms_bp
     from app.health.api import bp as health_bp
@@ -56,6 +57,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, jobs_bp, webhooks_bp, ai_bp, models_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(dashboard_bp)  # public page + static files; data from the analytics API
 
 
 def _register_hooks(app: Flask) -> None:

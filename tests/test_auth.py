@@ -18,7 +18,8 @@ from tests.helpers import wait_for
 
 SAMPLE = {"form_id": "01ABC", "sub_id": "01DEF", "user_id": "01GHI", "key_id": "01JKL", "link_id": "01MNO",
           "token": "fml_nothing", "version": "1", "model_id": "01PQR", "bench_id": "01STU",
-          "task_id": "01VWX", "hook_id": "01YZA", "delivery_id": "01BCD"}
+          "task_id": "01VWX", "hook_id": "01YZA", "delivery_id": "01BCD",
+          "filename": "dashboard.js"}
 
 
 def _paths(app: Flask) -> list[tuple[str, str, bool]]:
@@ -40,13 +41,14 @@ def test_every_route_but_the_public_ones_requires_authentication(app: Flask, cli
             continue
         assert resp.status_code == 401, f"{method} {path} answered {resp.status_code} without credentials"
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
-    assert public == {"health", "ready", "metrics", "openapi.json", "docs", "api", "public"}
+    assert public == {"health", "ready", "metrics", "openapi.json", "docs", "api", "public", "dashboard"}
 
 
 def test_public_views_are_only_the_expected_ones(app: Flask) -> None:
     public = {path for _, path, is_public in _paths(app) if is_public}
     assert public == {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/api/v1/auth/login",
-                      "/api/v1/public/fml_nothing/form", "/api/v1/public/fml_nothing/submissions"}
+                      "/api/v1/public/fml_nothing/form", "/api/v1/public/fml_nothing/submissions",
+                      "/dashboard", "/dashboard/static/dashboard.js"}
 
 
 def test_admin_routes_are_403_for_editors(app: Flask, svc: Services) -> None:
