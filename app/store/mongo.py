@@ -39,8 +39,8 @@ from app.store.ai_mongo import AIMongoMixin
 from app.store.base import (
     Conflict,
     IdempotencyReplay,
-    Record,
     LastAdmin,
+    Record,
     Store,
     StoreError,
     SubmissionQuery,
@@ -77,8 +77,8 @@ _ID_FIELD: dict[str, str | None] = {
 _DEFAULTS: dict[str, dict[str, Any]] = {"users": {"active": 1}, "submissions": {"rev": 1}, "links": {"used": 0}}
 EVENT_FIELDS = ("id", "topic", "key", "payload", "created_at")
 _VERSION_COLS = ("title", "description", "schema", "settings", "sensitive")
-_OPS = {"eq": "$eq", "ne": "$ne", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte", "in": "$in"}
 _ACTIVE_ADMIN = {"role": "admin", "active": {"$in": [1, True]}}
+_OPS = {"eq": "$eq", "ne": "$ne", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte", "in": "$in"}
 
 
 def _check_keys(kind: str, keys: Iterable[str]) -> None:
@@ -178,10 +178,10 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
         db.credentials.create_index("token_hash", unique=True, name="token_hash_unique")
         db.credentials.create_index([("kind", 1), ("user_id", 1), ("created_at", 1)], name="by_kind_user")
         db.forms.create_index([("deleted_at", 1), ("_id", -1)], name="forms_live")
-        db.form_versions.create_index([("form_id", 1), ("version", 1)], unique=True, name="form_version_unique")
         db.forms.create_index([("owner_id", 1), ("_id", -1)], name="forms_by_owner")
         db.form_shares.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
         db.form_shares.create_index([("user_id", 1), ("form_id", 1)], name="by_user")
+        db.form_versions.create_index([("form_id", 1), ("version", 1)], unique=True, name="form_version_unique")
         subs = db.submissions
         subs.create_index([("form_id", 1), ("deleted_at", 1), ("created_at", DESCENDING), ("_id", DESCENDING)],
                           name="by_form")
@@ -273,8 +273,8 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
             self.update_user(user_id, {"active": 0}, keep_admin=True)
         # Credentials first: a crash in between leaves a user without keys, never keys without a user.
         self.db.credentials.delete_many({"user_id": user_id})
-        return self.db.users.delete_one({"_id": user_id}).deleted_count > 0
         self.db.form_shares.delete_many({"user_id": user_id})
+        return self.db.users.delete_one({"_id": user_id}).deleted_count > 0
 
     @timed("count_users")
     def count_users(self) -> int:
@@ -340,10 +340,10 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
         flt: dict[str, Any] = {"deleted_at": None}
         if after is not None:
             flt["_id"] = {"$lt": after}
-        return self._find("forms", flt, [("_id", DESCENDING)], limit)
         if visible_to is not None:
             shared = [d["form_id"] for d in self.db.form_shares.find({"user_id": visible_to}, {"form_id": 1})]
             flt["$or"] = [{"owner_id": visible_to}, {"_id": {"$in": shared}}]
+        return self._find("forms", flt, [("_id", DESCENDING)], limit)
 
     @timed("add_form_version")
     def add_form_version(self, form: Record, expected_version: int) -> bool:
@@ -498,11 +498,6 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
         })
         return res.deleted_count
 
-    # links ----------------------------------------------------------------------
-    @timed("create_link")
-    def create_link(self, link: Record) -> None:
-        try:
-            self.db.links.insert_one(_to_doc("links", link))
     # per-form shares: one document per (form, user), _id "form:user" ---------------
     @timed("put_share")
     def put_share(self, share: Record) -> bool:
@@ -524,6 +519,11 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
     def delete_share(self, form_id: str, user_id: str) -> bool:
         return self.db.form_shares.delete_one({"_id": f"{form_id}:{user_id}"}).deleted_count > 0
 
+    # links ----------------------------------------------------------------------
+    @timed("create_link")
+    def create_link(self, link: Record) -> None:
+        try:
+            self.db.links.insert_one(_to_doc("links", link))
         except DuplicateKeyError as exc:
             raise Conflict("link exists") from exc
 

@@ -20,8 +20,8 @@ from app.store.ai_sqlite import AISQLiteMixin
 from app.store.base import (
     Conflict,
     IdempotencyReplay,
-    Record,
     LastAdmin,
+    Record,
     Store,
     SubmissionQuery,
 )
@@ -46,13 +46,13 @@ CREATE TABLE IF NOT EXISTS forms (
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT
 );
 CREATE INDEX IF NOT EXISTS forms_live ON forms (deleted_at, id);
-CREATE TABLE IF NOT EXISTS form_versions (
 CREATE INDEX IF NOT EXISTS forms_by_owner ON forms (owner_id, id);
 CREATE TABLE IF NOT EXISTS form_shares (
     form_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, granted_by TEXT,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (form_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS form_shares_by_user ON form_shares (user_id, form_id);
+CREATE TABLE IF NOT EXISTS form_versions (
     form_id TEXT NOT NULL, version INTEGER NOT NULL, title TEXT NOT NULL, description TEXT,
     schema TEXT NOT NULL, settings TEXT NOT NULL, sensitive TEXT NOT NULL,
     created_at TEXT NOT NULL, created_by TEXT, PRIMARY KEY (form_id, version)
@@ -198,7 +198,9 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
         sets = ", ".join(f"{k} = :{k}" for k in changes)
         try:
             with self._tx() as c:
+                was_admin = keep_admin and self._is_active_admin(c, user_id)
                 c.execute(f"UPDATE users SET {sets} WHERE id = :_id", {**changes, "_id": user_id})
+                self._check_admin_left(c, was_admin)
         except sqlite3.IntegrityError as exc:
             raise Conflict("username already taken") from exc
         return self.get_user(user_id)
@@ -206,6 +208,7 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
     @timed("delete_user")
     def delete_user(self, user_id: str, *, keep_admin: bool = False) -> bool:
         with self._tx() as c:
+            was_admin = keep_admin and self._is_active_admin(c, user_id)
             c.execute("DELETE FROM credentials WHERE user_id = ?", (user_id,))
             c.execute("DELETE FROM form_shares WHERE user_id = ?", (user_id,))
             deleted = c.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
@@ -222,9 +225,7 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
         """Inside the write's transaction: raising rolls the write back."""
         if was_admin and c.execute("SELECT 1 FROM users WHERE role = 'admin' AND active = 1").fetchone() is None:
             raise LastAdmin("this would leave no active administrator")
-                was_admin = keep_admin and self._is_active_admin(c, user_id)
 
-                self._check_admin_left(c, was_admin)
     @timed("count_users")
     def count_users(self) -> int:
         return self._one("SELECT COUNT(*) AS n FROM users")["n"]  # type: ignore[index]
@@ -232,7 +233,6 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
     # credentials --------------------------------------------------------------
     @timed("create_credential")
     def create_credential(self, cred: Record) -> None:
-            was_admin = keep_admin and self._is_active_admin(c, user_id)
         with self._tx() as c:
             self._insert(c, "credentials", cred)
 
@@ -330,16 +330,6 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
             cur = c.execute("UPDATE forms SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", (at, form_id))
             return cur.rowcount > 0
 
-    # submissions ------------------------------------------------------------
-    @timed("insert_submission")
-    def insert_submission(self, sub: Record, events: list[Record], idempotency: Record | None) -> None:
-        def write(c: sqlite3.Connection) -> None:
-            if idempotency is not None:
-                existing = c.execute(
-                    "SELECT * FROM idempotency WHERE scope = ? AND key = ?",
-                    (idempotency["scope"], idempotency["key"]),
-                ).fetchone()
-                if existing is not None:
     # per-form shares ----------------------------------------------------------
     @timed("put_share")
     def put_share(self, share: Record) -> bool:
@@ -367,6 +357,16 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
             return c.execute("DELETE FROM form_shares WHERE form_id = ? AND user_id = ?",
                              (form_id, user_id)).rowcount > 0
 
+    # submissions ------------------------------------------------------------
+    @timed("insert_submission")
+    def insert_submission(self, sub: Record, events: list[Record], idempotency: Record | None) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            if idempotency is not None:
+                existing = c.execute(
+                    "SELECT * FROM idempotency WHERE scope = ? AND key = ?",
+                    (idempotency["scope"], idempotency["key"]),
+                ).fetchone()
+                if existing is not None:
                     raise IdempotencyReplay(existing)
                 self._insert(c, "idempotency", idempotency)
             self._insert(c, "submissions", sub)
