@@ -75,7 +75,11 @@ class Settings:
     relay_batch: int = _setting("FMS_RELAY_BATCH", 500, "Outbox events moved to the broker per pipeline.")
     relay_interval: float = _setting("FMS_RELAY_INTERVAL", 0.2, "Seconds the relay waits when the outbox is empty.")
     webhook_timeout: float = _setting("FMS_WEBHOOK_TIMEOUT", 10.0, "Seconds per webhook HTTP request.")
-    webhook_disable_after: int = _setting("FMS_WEBHOOK_DISABLE_AFTER", 15, "Consecutive failed attempts after which an endpoint is disabled.")
+    webhook_retry_schedule: str = _setting("FMS_WEBHOOK_RETRY_SCHEDULE", "0,5s,5m,30m,2h,5h,10h,10h", "Delay before each webhook attempt (the first is the initial one; units s, m, h, d): as many attempts as entries, stored with the delivery. The default spans about 27 h (Standard Webhooks / Svix).")
+    webhook_concurrency: int = _setting("FMS_WEBHOOK_CONCURRENCY", 2, "Deliveries in flight at once per endpoint: a recovering endpoint gets its backlog this many at a time, oldest first.")
+    webhook_disable_after: str = _setting("FMS_WEBHOOK_DISABLE_AFTER", "5d", "How long an endpoint must have failed without one success before it is disabled (units s, m, h, d); needs FMS_WEBHOOK_DISABLE_MIN_ATTEMPTS failed attempts too.")
+    webhook_disable_min_attempts: int = _setting("FMS_WEBHOOK_DISABLE_MIN_ATTEMPTS", 10, "Failed attempts in a row an endpoint needs, besides FMS_WEBHOOK_DISABLE_AFTER, before it is disabled.")
+    webhook_sweep_interval: float = _setting("FMS_WEBHOOK_SWEEP_INTERVAL", 5.0, "Seconds between the relay's scans for due deliveries that have no live message (after a Redis wipe or a killed worker).")
     webhook_allow_private: bool = _setting("FMS_WEBHOOK_ALLOW_PRIVATE", False, "Allow webhook targets on private, loopback and link-local addresses.")
     webhook_allow_nets: str = _setting("FMS_WEBHOOK_ALLOW_NETS", "", "Comma-separated CIDRs allowed as webhook targets despite the SSRF guard.")
     breaker_fail_max: int = _setting("FMS_BREAKER_FAIL_MAX", 5, "Consecutive failures that open a target's circuit breaker.")
@@ -97,16 +101,17 @@ class Settings:
     ai_timeout: int = _setting("FMS_AI_TIMEOUT", 300, "Hard limit per model call, seconds; the engine process is killed and restarted after it.")
     duplicate_threshold: float = _setting("FMS_DUPLICATE_THRESHOLD", 0.9, "Cosine similarity above which submissions are probable duplicates.")
     model_upload_max: int = _setting("FMS_MODEL_UPLOAD_MAX_BYTES", 1_073_741_824, "Largest model file accepted by upload.")
+    model_dirs: str = _setting("FMS_MODEL_DIRS", "", "Comma-separated directories the API may register model files from by path; empty means `<data_dir>/models`.")
     # --- end inference -------------------------------------------------------
 
     @property
     def workers(self) -> int:
-    model_dirs: str = _setting("FMS_MODEL_DIRS", "", "Comma-separated directories the API may register model files from by path; empty means `<data_dir>/models`.")
         return self.web_workers or resolve_count(process("api").processes)
 
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "fms.sqlite3"
+
 
     @property
     def cache_url(self) -> str:
@@ -140,6 +145,18 @@ class Settings:
             raise SettingsError("FMS_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
         if self.max_body_bytes < 1024:
             raise SettingsError("FMS_MAX_BODY_BYTES must be at least 1024")
+        self._validate_webhooks()
+
+    def _validate_webhooks(self) -> None:
+        from app.webhooks.schedule import parse_duration, parse_schedule
+
+        try:
+            parse_schedule(self.webhook_retry_schedule)
+            parse_duration(self.webhook_disable_after)
+        except ValueError as exc:
+            raise SettingsError(f"FMS_WEBHOOK_RETRY_SCHEDULE / FMS_WEBHOOK_DISABLE_AFTER: {exc}") from exc
+        if self.webhook_concurrency < 1:
+            raise SettingsError("FMS_WEBHOOK_CONCURRENCY must be at least 1")
 
     def redacted(self) -> dict[str, Any]:
         """Settings as a dict with secrets masked, for `fms check` and logs."""

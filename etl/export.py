@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.store import Record, Store, SubmissionQuery
+from app.util import now_iso
 
 PAGE = 1000
 REDACTED = "[redacted]"
@@ -111,6 +112,7 @@ def marker(out: Path, day: date) -> Path:
 
 def export_day(store: Store, day: date, out: Path, include_sensitive: bool = False) -> list[FormExport]:
     """Export every live form's submissions created on ``day`` (UTC); forms with none are skipped."""
+    started_at = now_iso()  # read time: rows changed after it may differ from the files (etl.analytics)
     done = []
     for form in _forms(store):
         start, end = day_bounds(day)
@@ -118,5 +120,5 @@ def export_day(store: Store, day: date, out: Path, include_sensitive: bool = Fal
             done.append(export_form(store, form, day, out, include_sensitive))
     mark = marker(out, day)
     mark.parent.mkdir(parents=True, exist_ok=True)
-    mark.write_text(json.dumps({"forms": len(done), "rows": sum(d.rows for d in done)}))
+    mark.write_text(json.dumps({"forms": len(done), "rows": sum(d.rows for d in done), "started_at": started_at}))
     return done

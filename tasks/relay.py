@@ -27,6 +27,7 @@ from dramatiq.message import Message
 from app.util import new_id, now_iso
 from tasks import metrics
 from tasks.routing import queue_for
+from tasks.webhooks import maybe_sweep as webhook_sweep
 
 log = logging.getLogger("tasks.relay")
 
@@ -90,6 +91,7 @@ class Relay:
                     log.info("relay recovered", extra={"after_failures": failures})
                 failures = 0
                 self._maybe_purge()
+                webhook_sweep(self.store, self.broker)  # due deliveries whose message was lost get a new one
             except Exception as exc:  # noqa: BLE001 - any outage: keep the events, try again
                 failures += 1
                 metrics.RELAY_ERRORS.inc()

@@ -1,8 +1,27 @@
-"""Webhook actors: fan an outbox event out to the form's endpoints, deliver one signed request.
+"""Webhook actors: fan an outbox event out to the form's endpoints, deliver signed requests per endpoint lane.
 
-Both are idempotent: a fan-out run twice finds the deliveries it created the
-first time (unique per event and endpoint), and a delivery that already
-succeeded is not sent again.
+The store, not Redis, is the schedule. Every delivery row carries its state,
+its attempt number and ``next_attempt_at``; a message in the broker is only
+a prompt to look at the store. So:
+
+* a failed attempt is recorded with the next time from
+  ``FMS_WEBHOOK_RETRY_SCHEDULE`` (about a day by default) and the task
+  itself ends — a webhook task never goes ``dead`` while its delivery says
+  ``retrying``. Short waits get a delayed message as a prompt; long ones,
+  and anything a Redis wipe or a killed worker lost, are found by
+  :func:`sweep` (run by the relay loop) because their ``next_attempt_at``
+  has passed;
+* an open circuit breaker postpones the delivery to the breaker's reset
+  plus jitter and does not count as an attempt;
+* each endpoint has at most ``FMS_WEBHOOK_CONCURRENCY`` deliveries in
+  flight (the claim in the store checks it). A worker that finishes one
+  keeps draining the endpoint's due deliveries oldest first (a "lane"), so
+  an endpoint that comes back gets its backlog in order and at a bounded
+  pace instead of a stampede.
+
+Both actors are idempotent: a fan-out run twice finds the deliveries it
+created the first time (unique per event and endpoint), and a claim only
+succeeds for a delivery that is due, so duplicate prompts send nothing.
 """
 
 from __future__ import annotations
@@ -10,22 +29,32 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pybreaker
+import redis
 
-from app.util import now_iso
+from app.util import parse_iso
+from app.webhooks.schedule import breaker_wait
 from app.webhooks.sender import Attempt
 from app.webhooks.sender import deliver as http_deliver
 from app.webhooks.service import WebhookService
 from app.webhooks.ssrf import UnsafeTarget, check_address, check_target, parse_nets
 from tasks import metrics, runtime
 from tasks.breaker import TargetFailed, breaker_for, target_of
-from tasks.broker import actor, send
-from tasks.errors import Permanent, Retryable
-from tasks.middleware import last_attempt
+from tasks.broker import actor, current, message_for, send
+from tasks.errors import Permanent
 
 log = logging.getLogger("tasks.webhooks")
+
+LANE_BUDGET_S = 10.0  # a lane hands over to a fresh message after this long (well inside the time limit)
+LANE_MAX = 200  # ... or after this many deliveries
+PROMPT_MAX_DELAY_S = 120.0  # waits up to this get a delayed message; longer ones are the sweep's
+LANE_MARK = "fms:webhooks:lane:"  # set while a sweep-enqueued lane message waits, so sweeps do not pile up
+LANE_MARK_TTL = 60
 
 
 def _service() -> WebhookService:
@@ -34,15 +63,23 @@ def _service() -> WebhookService:
 
 @actor("webhook.fanout")
 def fanout(event: dict[str, Any]) -> int:
-    """Create the deliveries of one outbox event and enqueue each."""
+    """Create the deliveries of one outbox event and prompt each."""
     todo = _service().fan_out(event)
     for delivery in todo:
         send(deliver, delivery["id"])
     return len(todo)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What one claimed delivery came to; ``failed`` holds the reason when it is settled as failed."""
+
+    summary: str
+    failed: str | None = None
+
+
 def _attempt(url: str, secret: str, msg_id: str, payload: Any) -> Attempt:
-    """One HTTP attempt through the target's circuit breaker."""
+    """One HTTP attempt through the target's circuit breaker (raises CircuitBreakerError when open)."""
     settings = runtime.settings()
     holder: list[Attempt] = []
 
@@ -62,48 +99,150 @@ def _attempt(url: str, secret: str, msg_id: str, payload: Any) -> Attempt:
     return holder[0]
 
 
-@actor("webhook.deliver", max_retries=5)
-def deliver(delivery_id: str) -> str:
-    svc = _service()
-    store = svc.store
-    delivery = store.get_delivery(delivery_id)
-    if delivery is None or delivery["state"] in {"succeeded", "skipped", "failed"}:
-        return "nothing to do"
-    lease = runtime.settings().webhook_timeout + 5
-    claimed = store.claim_delivery(delivery_id, now_iso(), now_iso(-lease))
-    if claimed is None:
-        again = store.get_delivery(delivery_id)
-        if again is not None and again["state"] == "sending":  # another worker holds it: check back later
-            raise Retryable("delivery is being sent by another worker", retry_after=lease)
-        return "nothing to do"
-    delivery = claimed
+def _breaker_remaining(url: str) -> float:
+    """Seconds until the open breaker of ``url``'s target lets a trial call through."""
+    cb = breaker_for(target_of(url))
+    opened = cb._state_storage.opened_at  # pybreaker keeps it there; no public accessor
+    if opened is None:
+        return float(cb.reset_timeout)
+    return max(0.0, cb.reset_timeout - (datetime.now(UTC) - opened).total_seconds())
+
+
+def _prompt(delivery_id: str, wait: float) -> None:
+    """A delayed message for a short wait; never fatal: the sweep finds the delivery when it is due."""
+    if wait > PROMPT_MAX_DELAY_S:
+        return
+    try:
+        current().enqueue(message_for(deliver, delivery_id), delay=max(0, int(wait * 1000)))
+    except redis.RedisError as exc:
+        log.warning("could not prompt a webhook retry; the sweep will", extra={"delivery_id": delivery_id,
+                                                                               "error": repr(exc)})
+
+
+def _until(svc: WebhookService, when: str | None) -> float:
+    return max(0.0, parse_iso(when).timestamp() - svc.clock()) if when else 0.0
+
+
+def _send(svc: WebhookService, delivery: dict[str, Any]) -> Sent:
+    """Attempt one claimed delivery and record what happened (never raises for the receiver's answer)."""
+    store, settings = svc.store, svc.settings
     hook = store.get_webhook(delivery["endpoint_id"])
-    if hook is None or not hook["active"]:
-        svc.skip(delivery, "endpoint deleted or disabled")
-        return "skipped"
-    settings = runtime.settings()
+    if hook is None:
+        svc.skip(delivery, "endpoint deleted")
+        return Sent("skipped")
+    if not hook["active"]:
+        svc.park(delivery, "endpoint disabled; sent when it is re-enabled")
+        return Sent("parked")
     try:
         check_target(hook["url"], settings.webhook_allow_private, parse_nets(settings.webhook_allow_nets))
-    except UnsafeTarget as exc:
-        svc.record_attempt(delivery, hook, Attempt("fail", None, f"refused: {exc}", 0.0), final=True)
-        metrics.WEBHOOK_ATTEMPTS.labels("refused").inc()
-        raise Permanent(f"webhook target refused: {exc}") from exc
-    try:
         attempt = _attempt(hook["url"], hook["secret"], delivery["event_id"], delivery["payload"])
-    except pybreaker.CircuitBreakerError as exc:
+    except UnsafeTarget as exc:
+        attempt = Attempt("fail", None, f"refused: {exc}", 0.0)
+        metrics.WEBHOOK_ATTEMPTS.labels("refused").inc()
+    except pybreaker.CircuitBreakerError:
         metrics.WEBHOOK_ATTEMPTS.labels("breaker_open").inc()
-        store.update_delivery(delivery_id, {"state": "retrying", "last_error": "circuit open", "updated_at": now_iso()})
-        raise Retryable(f"circuit open for {target_of(hook['url'])}") from exc
-    final = last_attempt()
-    outcome = svc.record_attempt(delivery, hook, attempt, final=final)
-    metrics.WEBHOOK_ATTEMPTS.labels(attempt.outcome).inc()
+        wait = breaker_wait(_breaker_remaining(hook["url"]), settings.breaker_reset, svc.rng)
+        svc.postpone(delivery, wait, "circuit open")
+        _prompt(delivery["id"], wait)
+        return Sent("postponed: circuit open")
+    else:
+        metrics.WEBHOOK_ATTEMPTS.labels(attempt.outcome).inc()
+    outcome = svc.record_attempt(delivery, hook, attempt)
     if outcome.disabled:
         _notify_disabled(svc, hook)
-    if attempt.outcome == "retry":
-        raise Retryable(attempt.error or "delivery failed", retry_after=attempt.retry_after)
-    if attempt.outcome == "fail":
-        raise Permanent(attempt.error or "delivery refused by the receiver")
-    return "delivered"
+    if outcome.recovered:  # the endpoint answers again: what waits for it is due, the lane sends it oldest first
+        store.schedule_waiting(hook["id"], svc.now())
+    state = outcome.delivery["state"]
+    if state == "retrying":
+        _prompt(delivery["id"], _until(svc, outcome.delivery["next_attempt_at"]))
+        return Sent(f"attempt {outcome.delivery['attempts']} failed; next at {outcome.delivery['next_attempt_at']}")
+    if outcome.final:
+        why = "retry schedule exhausted" if attempt.outcome == "retry" else "refused"
+        return Sent("failed", f"{why} after {outcome.delivery['attempts']} attempts: {attempt.error}")
+    return Sent("delivered")
+
+
+def _drain(svc: WebhookService, endpoint_id: str) -> int:
+    """Send the endpoint's due deliveries, oldest first, while a concurrency slot is free; the count sent."""
+    started, sent = time.monotonic(), 0
+    while sent < LANE_MAX and time.monotonic() - started < LANE_BUDGET_S:
+        claimed = svc.store.claim_next_delivery(endpoint_id, svc.now(), svc.stale_before(),
+                                                svc.settings.webhook_concurrency)
+        if claimed is None:
+            return sent
+        _send(svc, claimed)
+        sent += 1
+    with contextlib.suppress(redis.RedisError):  # more may be due: a fresh message continues (or the sweep)
+        send(lane, endpoint_id)
+    return sent
+
+
+@actor("webhook.deliver")
+def deliver(delivery_id: str) -> str:
+    """Send one delivery if it is due and its endpoint has a free slot, then keep its endpoint's lane going.
+
+    The task fails exactly when its delivery is settled as ``failed`` (refused
+    by the receiver or schedule spent), so task and delivery log agree.
+    """
+    svc = _service()
+    store = svc.store
+    claimed = store.claim_delivery(delivery_id, svc.now(), svc.stale_before(), svc.settings.webhook_concurrency)
+    if claimed is None:
+        current_row = store.get_delivery(delivery_id)
+        if current_row is not None and current_row["state"] in {"pending", "retrying"}:
+            _drain(svc, current_row["endpoint_id"])
+        return "nothing to do now (not due, being sent, settled or endpoint busy)"
+    result = _send(svc, claimed)
+    _drain(svc, claimed["endpoint_id"])
+    if result.failed:
+        raise Permanent(result.failed)
+    return result.summary
+
+
+@actor("webhook.lane")
+def lane(endpoint_id: str) -> int:
+    """Drain one endpoint's due deliveries (prompted by :func:`sweep` or a lane that ran out of budget)."""
+    with contextlib.suppress(redis.RedisError):
+        current().client.delete(LANE_MARK + endpoint_id)
+    return _drain(_service(), endpoint_id)
+
+
+def sweep(store: Any, broker: Any, settings: Any) -> int:
+    """Prompt a lane for every active endpoint with due deliveries and a free slot; the messages sent.
+
+    This is what makes the store the schedule: deliveries whose prompt was
+    lost (Redis wiped, worker killed mid-send, a long wait that never had a
+    message) are found by their ``next_attempt_at`` and sent.
+    """
+    svc = WebhookService(store, settings)
+    messages = []
+    for row in store.due_endpoints(svc.now(), svc.stale_before()):
+        free = min(settings.webhook_concurrency - row["sending"], row["due"])
+        if free <= 0 or not broker.client.set(LANE_MARK + row["endpoint_id"], "1", nx=True, ex=LANE_MARK_TTL):
+            continue
+        messages.extend(message_for(lane, row["endpoint_id"]) for _ in range(free))
+    if messages:
+        broker.enqueue_many(messages)
+    return len(messages)
+
+
+class _SweepClock:
+    """When the relay last swept (None: never, so the first loop sweeps whatever the uptime)."""
+
+    last: float | None = None
+
+
+def maybe_sweep(store: Any, broker: Any) -> int:
+    """:func:`sweep` at most every ``FMS_WEBHOOK_SWEEP_INTERVAL`` seconds (called from the relay loop)."""
+    settings = runtime.settings()
+    now = time.monotonic()
+    if _SweepClock.last is not None and now - _SweepClock.last < settings.webhook_sweep_interval:
+        return 0
+    _SweepClock.last = now
+    moved = sweep(store, broker, settings)
+    if moved:
+        log.info("webhook sweep prompted lanes", extra={"messages": moved})
+    return moved
 
 
 def _notify_disabled(svc: WebhookService, hook: dict[str, Any]) -> None:
@@ -112,8 +251,11 @@ def _notify_disabled(svc: WebhookService, hook: dict[str, Any]) -> None:
     log.warning("webhook endpoint disabled", extra={"webhook_id": hook["id"], "url": hook["url"]})
     recipients = svc.owner_emails(hook)
     if recipients and runtime.settings().smtp_host:
-        send(send_mail, recipients, f"fms: webhook {hook['url']} disabled",
-             f"The webhook endpoint {hook['url']} (id {hook['id']}) of form {hook['form_id']} failed "
-             f"{svc.settings.webhook_disable_after} times in a row and was disabled. Re-enable it with "
-             f"PATCH /api/v1/webhooks/{hook['id']} {{\"active\": true}} once the receiver works again.",
-             f"webhook-disabled:{hook['id']}:{hook['updated_at']}")
+        with contextlib.suppress(redis.RedisError):
+            send(send_mail, recipients, f"fms: webhook {hook['url']} disabled",
+                 f"The webhook endpoint {hook['url']} (id {hook['id']}) of form {hook['form_id']} failed without "
+                 f"a success for {svc.settings.webhook_disable_after} and at least "
+                 f"{svc.settings.webhook_disable_min_attempts} attempts in a row, and was disabled. Its pending "
+                 f"deliveries wait; re-enable it with PATCH /api/v1/webhooks/{hook['id']} {{\"active\": true}} "
+                 f"once the receiver works again and they are sent.",
+                 f"webhook-disabled:{hook['id']}:{hook['updated_at']}")

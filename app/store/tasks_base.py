@@ -30,15 +30,18 @@ TASK_JSON = frozenset({"message", "result", "error"})
 
 WEBHOOK_FIELDS = (
     "id", "form_id", "url", "secret", "events", "description", "active", "consecutive_failures",
-    "disabled_reason", "include_sensitive", "created_by", "created_at", "updated_at",
+    "disabled_reason", "include_sensitive", "created_by", "created_at", "updated_at", "failing_since",
 )
 WEBHOOK_JSON = frozenset({"events"})
 
 DELIVERY_STATES = ("pending", "sending", "retrying", "succeeded", "failed", "skipped")
 DELIVERY_FIELDS = (
     "id", "endpoint_id", "event_id", "form_id", "topic", "payload", "state", "attempts",
-    "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at",
+    "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at", "next_attempt_at",
 )
+# A delivery in one of these states with ``next_attempt_at`` set and past is due; NULL parks it
+# (its endpoint is disabled) until the endpoint is re-enabled.
+WAITING_STATES = ("pending", "retrying")
 DELIVERY_JSON = frozenset({"payload"})
 
 
@@ -113,11 +116,11 @@ class TasksStore(abc.ABC):
 
     @abc.abstractmethod
     def webhook_failed(self, hook_id: str, at: str) -> int:
-        """Atomically count one more consecutive failure; the new count."""
+        """Atomically count one more consecutive failure (``failing_since`` set if unset); the new count."""
 
     @abc.abstractmethod
-    def webhook_succeeded(self, hook_id: str, at: str) -> None:
-        """Reset the consecutive failure count."""
+    def webhook_succeeded(self, hook_id: str, at: str) -> bool:
+        """Reset the failure count and ``failing_since``; True when the endpoint had been failing."""
 
     # deliveries --------------------------------------------------------------------
     @abc.abstractmethod
@@ -132,13 +135,29 @@ class TasksStore(abc.ABC):
                         states: tuple[str, ...] | None = None) -> Record | None: ...
 
     @abc.abstractmethod
-    def claim_delivery(self, delivery_id: str, now: str, stale_before: str) -> Record | None:
-        """Atomically move a pending/retrying delivery (or one whose ``sending`` lease went stale) to ``sending``.
+    def claim_delivery(self, delivery_id: str, now: str, stale_before: str, limit: int | None = None
+                       ) -> Record | None:
+        """Atomically move a due pending/retrying delivery (or one whose ``sending`` lease went stale) to ``sending``.
 
-        The lease is ``updated_at``: a worker killed mid-send leaves ``sending``
-        behind, and a retry may take the delivery over once the lease is older
-        than ``stale_before``. None when someone else holds it or it is settled.
+        Due: ``next_attempt_at`` set and not after ``now``. The lease is
+        ``updated_at``: a worker killed mid-send leaves ``sending`` behind, and
+        anyone may take the delivery over once the lease is older than
+        ``stale_before``. With ``limit``, only while fewer than ``limit``
+        deliveries of the same endpoint hold a fresh lease (per-endpoint
+        concurrency). None when not due, held, settled or the endpoint is busy.
         """
+
+    @abc.abstractmethod
+    def claim_next_delivery(self, endpoint_id: str, now: str, stale_before: str, limit: int) -> Record | None:
+        """Like :meth:`claim_delivery` for the endpoint's OLDEST due delivery (by created_at, id)."""
+
+    @abc.abstractmethod
+    def due_endpoints(self, now: str, stale_before: str, limit: int = 1000) -> list[Record]:
+        """Active endpoints with due deliveries: ``{endpoint_id, due, sending}`` (sending: fresh leases)."""
+
+    @abc.abstractmethod
+    def schedule_waiting(self, endpoint_id: str, at: str) -> int:
+        """Make the endpoint's waiting deliveries (parked or scheduled later) due at ``at``; how many."""
 
     @abc.abstractmethod
     def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,

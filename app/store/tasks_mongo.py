@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.store.tasks_base import (
@@ -27,6 +27,13 @@ _DEFAULTS: dict[str, Record] = {
 }
 _FIELDS = {"tasks": TASK_FIELDS, "webhooks": WEBHOOK_FIELDS, "deliveries": DELIVERY_FIELDS}
 _NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
+_OLDEST = [("created_at", ASCENDING), ("_id", ASCENDING)]
+
+
+def _claimable(now: str, stale_before: str) -> dict[str, Any]:
+    """Due (waiting, its time has come) or abandoned mid-send (a stale lease)."""
+    return {"$or": [{"state": {"$in": ["pending", "retrying"]}, "next_attempt_at": {"$type": "string", "$lte": now}},
+                    {"state": "sending", "updated_at": {"$lt": stale_before}}]}
 
 
 def _doc(kind: str, record: Record) -> dict[str, Any]:
@@ -68,6 +75,10 @@ class TasksMongoMixin(TasksStore):
         db.deliveries.create_index([("endpoint_id", 1), ("created_at", -1), ("_id", -1)], name="by_endpoint")
         db.deliveries.create_index([("endpoint_id", 1), ("state", 1), ("created_at", -1), ("_id", -1)],
                                    name="by_endpoint_state")
+        db.deliveries.create_index([("state", 1), ("next_attempt_at", 1)], name="due")
+        older = {"state": {"$in": ["pending", "retrying"]}, "next_attempt_at": {"$exists": False}}
+        for doc in db.deliveries.find(older, {"updated_at": 1}):  # waiting deliveries of older databases: due now
+            db.deliveries.update_one({"_id": doc["_id"]}, {"$set": {"next_attempt_at": doc.get("updated_at")}})
 
     def _m_update(self, kind: str, row_id: str, changes: Record, states: tuple[str, ...] | None) -> Record | None:
         shape(_FIELDS[kind], changes)
@@ -127,14 +138,17 @@ class TasksMongoMixin(TasksStore):
         return int(self.db.webhooks.delete_one({"_id": hook_id}).deleted_count) > 0
 
     def webhook_failed(self, hook_id: str, at: str) -> int:
+        self.db.webhooks.update_one({"_id": hook_id, "failing_since": None}, {"$set": {"failing_since": at}})
         doc = self.db.webhooks.find_one_and_update(
             {"_id": hook_id}, {"$inc": {"consecutive_failures": 1}, "$set": {"updated_at": at}},
             projection={"consecutive_failures": 1}, return_document=ReturnDocument.AFTER)
         return int(doc["consecutive_failures"]) if doc else 0
 
-    def webhook_succeeded(self, hook_id: str, at: str) -> None:
-        self.db.webhooks.update_one({"_id": hook_id, "consecutive_failures": {"$ne": 0}},
-                                    {"$set": {"consecutive_failures": 0}})
+    def webhook_succeeded(self, hook_id: str, at: str) -> bool:
+        res = self.db.webhooks.update_one(
+            {"_id": hook_id, "$or": [{"consecutive_failures": {"$ne": 0}}, {"failing_since": {"$ne": None}}]},
+            {"$set": {"consecutive_failures": 0, "failing_since": None}})
+        return int(res.modified_count) > 0
 
     # deliveries ----------------------------------------------------------------------------
     def put_delivery(self, delivery: Record) -> tuple[Record, bool]:
@@ -153,12 +167,46 @@ class TasksMongoMixin(TasksStore):
                         states: tuple[str, ...] | None = None) -> Record | None:
         return self._m_update("deliveries", delivery_id, changes, states)
 
-    def claim_delivery(self, delivery_id: str, now: str, stale_before: str) -> Record | None:
+    def _in_flight(self, endpoint_id: str, stale_before: str) -> int:
+        return int(self.db.deliveries.count_documents(
+            {"endpoint_id": endpoint_id, "state": "sending", "updated_at": {"$gte": stale_before}}))
+
+    def claim_delivery(self, delivery_id: str, now: str, stale_before: str, limit: int | None = None
+                       ) -> Record | None:
+        # The in-flight check and the claim are two operations here: under a race the limit may be
+        # exceeded by the number of racing workers (SQLite makes them one transaction).
+        if limit is not None:
+            row = self.db.deliveries.find_one({"_id": delivery_id}, {"endpoint_id": 1})
+            if row is None or self._in_flight(row["endpoint_id"], stale_before) >= limit:
+                return None
         doc = self.db.deliveries.find_one_and_update(
-            {"_id": delivery_id, "$or": [{"state": {"$in": ["pending", "retrying"]}},
-                                         {"state": "sending", "updated_at": {"$lt": stale_before}}]},
+            {"_id": delivery_id, **_claimable(now, stale_before)},
             {"$set": {"state": "sending", "updated_at": now}}, return_document=ReturnDocument.AFTER)
         return _rec("deliveries", doc)
+
+    def claim_next_delivery(self, endpoint_id: str, now: str, stale_before: str, limit: int) -> Record | None:
+        if self._in_flight(endpoint_id, stale_before) >= limit:
+            return None
+        doc = self.db.deliveries.find_one_and_update(
+            {"endpoint_id": endpoint_id, **_claimable(now, stale_before)},
+            {"$set": {"state": "sending", "updated_at": now}}, sort=_OLDEST, return_document=ReturnDocument.AFTER)
+        return _rec("deliveries", doc)
+
+    def due_endpoints(self, now: str, stale_before: str, limit: int = 1000) -> list[Record]:
+        active = [h["_id"] for h in self.db.webhooks.find({"active": 1}, {"_id": 1})]
+        rows = self.db.deliveries.aggregate([
+            {"$match": {"endpoint_id": {"$in": active}, **_claimable(now, stale_before)}},
+            {"$group": {"_id": "$endpoint_id", "due": {"$sum": 1}, "oldest": {"$min": "$created_at"}}},
+            {"$sort": {"oldest": 1}}, {"$limit": limit}])
+        return [{"endpoint_id": r["_id"], "due": int(r["due"]), "sending": self._in_flight(r["_id"], stale_before)}
+                for r in rows]
+
+    def schedule_waiting(self, endpoint_id: str, at: str) -> int:
+        res = self.db.deliveries.update_many(
+            {"endpoint_id": endpoint_id, "state": {"$in": ["pending", "retrying"]},
+             "$or": [{"next_attempt_at": None}, {"next_attempt_at": {"$gt": at}}]},
+            {"$set": {"next_attempt_at": at}})
+        return int(res.modified_count)
 
     def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,
                         limit: int) -> list[Record]:

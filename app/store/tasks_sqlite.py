@@ -22,6 +22,12 @@ from app.store.tasks_base import (
     shape,
 )
 
+# Due (waiting and its time has come) or abandoned mid-send (a stale lease): what a lane may claim.
+_CLAIMABLE = ("((state IN ('pending', 'retrying') AND next_attempt_at IS NOT NULL AND next_attempt_at <= :now) "
+              "OR (state = 'sending' AND updated_at < :stale))")
+_IN_FLIGHT = ("(SELECT COUNT(*) FROM deliveries AS o WHERE o.endpoint_id = :endpoint AND o.state = 'sending' "
+              "AND o.updated_at >= :stale)")
+
 TASKS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, actor TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL,
@@ -37,14 +43,14 @@ CREATE TABLE IF NOT EXISTS webhooks (
     id TEXT PRIMARY KEY, form_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, events TEXT NOT NULL,
     description TEXT, active INTEGER NOT NULL DEFAULT 1, consecutive_failures INTEGER NOT NULL DEFAULT 0,
     disabled_reason TEXT, include_sensitive INTEGER NOT NULL DEFAULT 0, created_by TEXT, created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL, failing_since TEXT
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_form ON webhooks (form_id, created_at);
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event_id TEXT NOT NULL, form_id TEXT, topic TEXT NOT NULL,
     payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER,
     last_error TEXT, duration_ms REAL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, delivered_at TEXT,
-    UNIQUE (event_id, endpoint_id)
+    next_attempt_at TEXT, UNIQUE (event_id, endpoint_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries (endpoint_id, created_at, id);
 CREATE INDEX IF NOT EXISTS deliveries_by_endpoint_state ON deliveries (endpoint_id, state, created_at, id);
@@ -85,6 +91,13 @@ class TasksSQLiteMixin(TasksStore):
         columns = {r["name"] for r in conn.execute("PRAGMA table_info(webhooks)").fetchall()}
         if "include_sensitive" not in columns:  # databases created before the column existed
             conn.execute("ALTER TABLE webhooks ADD COLUMN include_sensitive INTEGER NOT NULL DEFAULT 0")
+        if "failing_since" not in columns:
+            conn.execute("ALTER TABLE webhooks ADD COLUMN failing_since TEXT")
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(deliveries)").fetchall()}
+        if "next_attempt_at" not in columns:  # waiting deliveries of older databases are due now
+            conn.execute("ALTER TABLE deliveries ADD COLUMN next_attempt_at TEXT")
+            conn.execute("UPDATE deliveries SET next_attempt_at = updated_at WHERE state IN ('pending', 'retrying')")
+        conn.execute("CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)")
 
     # generic helpers -----------------------------------------------------------
     def _t_insert(self, conn: sqlite3.Connection, table: str, fields: tuple[str, ...], js: frozenset[str],
@@ -174,15 +187,16 @@ class TasksSQLiteMixin(TasksStore):
 
     def webhook_failed(self, hook_id: str, at: str) -> int:
         with self._tx() as c:
-            c.execute("UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, updated_at = ? "
-                      "WHERE id = ?", (at, hook_id))
+            c.execute("UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, updated_at = ?, "
+                      "failing_since = COALESCE(failing_since, ?) WHERE id = ?", (at, at, hook_id))
             row = c.execute("SELECT consecutive_failures FROM webhooks WHERE id = ?", (hook_id,)).fetchone()
         return int(row["consecutive_failures"]) if row else 0
 
-    def webhook_succeeded(self, hook_id: str, at: str) -> None:
+    def webhook_succeeded(self, hook_id: str, at: str) -> bool:
         with self._tx() as c:
-            c.execute("UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures != 0",
-                      (hook_id,))
+            return int(c.execute(
+                "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = ? AND "
+                "(consecutive_failures != 0 OR failing_since IS NOT NULL)", (hook_id,)).rowcount) > 0
 
     # deliveries ----------------------------------------------------------------------
     def put_delivery(self, delivery: Record) -> tuple[Record, bool]:
@@ -203,15 +217,50 @@ class TasksSQLiteMixin(TasksStore):
                         states: tuple[str, ...] | None = None) -> Record | None:
         return self._t_update("deliveries", DELIVERY_FIELDS, DELIVERY_JSON, delivery_id, changes, states)
 
-    def claim_delivery(self, delivery_id: str, now: str, stale_before: str) -> Record | None:
-        with self._tx() as c:
-            cur = c.execute(
-                "UPDATE deliveries SET state = 'sending', updated_at = ? WHERE id = ? AND "
-                "(state IN ('pending', 'retrying') OR (state = 'sending' AND updated_at < ?))",
-                (now, delivery_id, stale_before))
-            if cur.rowcount == 0:
+    def claim_delivery(self, delivery_id: str, now: str, stale_before: str, limit: int | None = None
+                       ) -> Record | None:
+        params = {"id": delivery_id, "now": now, "stale": stale_before, "limit": limit}
+        with self._tx() as c:  # BEGIN IMMEDIATE: the in-flight count and the claim are one step
+            row = c.execute(f"SELECT endpoint_id FROM deliveries WHERE id = :id AND {_CLAIMABLE}", params).fetchone()
+            if row is None:
                 return None
+            params["endpoint"] = row["endpoint_id"]
+            if limit is not None and c.execute(f"SELECT {_IN_FLIGHT} AS n", params).fetchone()["n"] >= limit:
+                return None
+            c.execute("UPDATE deliveries SET state = 'sending', updated_at = :now WHERE id = :id", params)
         return self.get_delivery(delivery_id)
+
+    def claim_next_delivery(self, endpoint_id: str, now: str, stale_before: str, limit: int) -> Record | None:
+        params = {"endpoint": endpoint_id, "now": now, "stale": stale_before}
+        with self._tx() as c:
+            if c.execute(f"SELECT {_IN_FLIGHT} AS n", params).fetchone()["n"] >= limit:
+                return None
+            row = c.execute(f"SELECT id FROM deliveries WHERE endpoint_id = :endpoint AND {_CLAIMABLE} "
+                            "ORDER BY created_at, id LIMIT 1", params).fetchone()
+            if row is None:
+                return None
+            c.execute("UPDATE deliveries SET state = 'sending', updated_at = :now WHERE id = :id",
+                      {**params, "id": row["id"]})
+        return self.get_delivery(row["id"])
+
+    def due_endpoints(self, now: str, stale_before: str, limit: int = 1000) -> list[Record]:
+        params = {"now": now, "stale": stale_before, "limit": limit}
+        due = self._all(f"SELECT endpoint_id, COUNT(*) AS due FROM deliveries WHERE {_CLAIMABLE} AND endpoint_id IN "
+                        "(SELECT id FROM webhooks WHERE active = 1) GROUP BY endpoint_id ORDER BY MIN(created_at) "
+                        "LIMIT :limit", params)
+        if not due:
+            return []
+        busy = {r["endpoint_id"]: int(r["n"]) for r in self._all(
+            "SELECT endpoint_id, COUNT(*) AS n FROM deliveries WHERE state = 'sending' AND updated_at >= :stale "
+            "GROUP BY endpoint_id", params)}
+        return [{"endpoint_id": r["endpoint_id"], "due": int(r["due"]), "sending": busy.get(r["endpoint_id"], 0)}
+                for r in due]
+
+    def schedule_waiting(self, endpoint_id: str, at: str) -> int:
+        with self._tx() as c:
+            return int(c.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE endpoint_id = ? AND state IN ('pending', 'retrying') "
+                "AND (next_attempt_at IS NULL OR next_attempt_at > ?)", (at, endpoint_id, at)).rowcount)
 
     def list_deliveries(self, endpoint_id: str, state: str | None, after: tuple[str, str] | None,
                         limit: int) -> list[Record]:

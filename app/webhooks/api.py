@@ -58,7 +58,24 @@ def get_webhook(hook_id: str) -> Response:
 def update_webhook(hook_id: str) -> Response:
     me = principal()
     me.require("manage", _hooks().get(hook_id)["form_id"])
-    return json_response(public_webhook(_hooks().update(hook_id, json_body(), me)))
+    body = json_body()
+    hook = _hooks().update(hook_id, body, me)
+    if isinstance(body, dict) and body.get("active") is True:
+        _start_lane(hook_id)
+    return json_response(public_webhook(hook))
+
+
+def _start_lane(hook_id: str) -> None:
+    """Re-enabled: send what waited. Without Redis the relay's sweep finds those deliveries due anyway."""
+    import contextlib
+
+    import redis
+
+    from tasks.broker import send
+    from tasks.webhooks import lane
+
+    with contextlib.suppress(redis.RedisError):
+        send(lane, hook_id)
 
 
 @bp.delete("/api/v1/webhooks/<hook_id>")
@@ -102,10 +119,12 @@ WEBHOOK_OPERATIONS = [
     ("get", "/api/v1/forms/{form_id}/webhooks", "webhooks", "List a form's webhook endpoints", 200, None, False, []),
     ("get", "/api/v1/webhooks/{hook_id}", "webhooks", "Get an endpoint (with its signing secret)", 200, None,
      False, []),
-    ("patch", "/api/v1/webhooks/{hook_id}", "webhooks", "Change an endpoint; `active: true` re-enables it", 200,
+    ("patch", "/api/v1/webhooks/{hook_id}", "webhooks",
+     "Change an endpoint; `active: true` re-enables it and sends the deliveries that waited", 200,
      WEBHOOK_PATCH.schema, False, []),
     ("delete", "/api/v1/webhooks/{hook_id}", "webhooks", "Delete an endpoint", 204, None, False, []),
-    ("get", "/api/v1/webhooks/{hook_id}/deliveries", "webhooks", "The endpoint's delivery log, newest first", 200,
+    ("get", "/api/v1/webhooks/{hook_id}/deliveries", "webhooks",
+     "The endpoint's delivery log, newest first: state, attempts, last status and error, `next_attempt_at`", 200,
      None, False, [("state", "string", "pending, retrying, succeeded, failed or skipped."),
                    ("limit", "integer", "Page size, 1 to 1000."), ("cursor", "string", "From `next_cursor`.")]),
     ("post", "/api/v1/webhooks/{hook_id}/redeliver", "webhooks",

@@ -8,7 +8,11 @@ one endpoint, and a delivery that succeeded is never sent again by a retry.
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from app import audit
@@ -18,8 +22,9 @@ from app.jobs.service import decode_cursor, encode_cursor
 from app.settings import Settings
 from app.store import Record, Store
 from app.submissions.service import REDACTED
-from app.util import new_id, now_iso
+from app.util import iso, new_id, now_iso, parse_iso
 from app.validation import body_validator, check
+from app.webhooks import schedule
 from app.webhooks.sender import Attempt, new_secret
 from app.webhooks.ssrf import UnsafeTarget, check_target, parse_nets
 
@@ -63,7 +68,7 @@ BULK_BODY = body_validator({
 
 def public_webhook(hook: Record, with_secret: bool = False) -> Record:
     out = {k: hook.get(k) for k in ("id", "form_id", "url", "events", "description", "consecutive_failures",
-                                 "disabled_reason", "created_at", "updated_at")}
+                                 "failing_since", "disabled_reason", "created_at", "updated_at")}
     out["active"] = bool(hook["active"])
     out["include_sensitive"] = bool(hook.get("include_sensitive"))
     out["secret" if with_secret else "secret_prefix"] = hook["secret"] if with_secret else hook["secret"][:10]
@@ -72,7 +77,8 @@ def public_webhook(hook: Record, with_secret: bool = False) -> Record:
 
 def public_delivery(d: Record) -> Record:
     return {k: d[k] for k in ("id", "endpoint_id", "event_id", "form_id", "topic", "state", "attempts",
-                              "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at")}
+                              "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at",
+                              "next_attempt_at")}
 
 
 def redact(payload: Any, hidden: set[str]) -> Any:
@@ -86,16 +92,39 @@ def redact(payload: Any, hidden: set[str]) -> Any:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What recording an attempt changed: the delivery, and whether the endpoint was just disabled."""
+    """What recording an attempt changed: the delivery, whether it is settled as ``failed`` (schedule
+    spent or refused), whether the endpoint was just disabled, and whether it had been failing before
+    this success (its backlog can go now)."""
 
     delivery: Record
     disabled: bool
+    final: bool = False
+    recovered: bool = False
 
 
 class WebhookService:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    """Endpoints, deliveries and the retry policy; ``clock`` (epoch seconds) and ``rng`` are injectable."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], float] = time.time,
+                 rng: random.Random | None = None) -> None:
         self.store: Any = store
         self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def now(self) -> str:
+        return iso(datetime.fromtimestamp(self.clock(), UTC))
+
+    def at(self, seconds_from_now: float) -> str:
+        return iso(datetime.fromtimestamp(self.clock() + seconds_from_now, UTC))
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a ``sending`` claim is honoured before another worker may take the delivery over."""
+        return self.settings.webhook_timeout + 5.0
+
+    def stale_before(self) -> str:
+        return self.at(-self.lease_seconds)
 
     # endpoints --------------------------------------------------------------------------
     def check_url(self, url: str) -> None:
@@ -139,9 +168,11 @@ class WebhookService:
         if "active" in body:
             changes["active"] = 1 if body["active"] else 0
             if body["active"]:  # re-enabled by a person: start counting afresh
-                changes.update(consecutive_failures=0, disabled_reason=None)
+                changes.update(consecutive_failures=0, disabled_reason=None, failing_since=None)
         changes["updated_at"] = now_iso()
         hook = self.store.update_webhook(hook_id, changes)
+        if body.get("active"):  # what waited while it was disabled is due now (the caller starts its lane)
+            self.store.schedule_waiting(hook_id, self.now())
         audit.record(self.store, "webhook.updated", me.username, hook_id, {"fields": sorted(body)})
         return hook
 
@@ -164,47 +195,73 @@ class WebhookService:
         for hook in self.store.list_webhooks(event["key"]):
             if not hook["active"] or not self.subscribed(hook, event["topic"]):
                 continue
-            now = now_iso()
+            now = self.now()
             delivery, _ = self.store.put_delivery({
                 "id": new_id(), "endpoint_id": hook["id"], "event_id": event["id"], "form_id": event["key"],
                 "topic": event["topic"], "payload": event["payload"] if hook["include_sensitive"] else
                 redact(event["payload"], hidden), "state": "pending", "attempts": 0,
-                "created_at": now, "updated_at": now})
+                "created_at": now, "updated_at": now, "next_attempt_at": now})
             if delivery["state"] in {"pending", "retrying"}:
                 todo.append(delivery)
         return todo
 
     # attempts -----------------------------------------------------------------------------------
-    def record_attempt(self, delivery: Record, hook: Record, attempt: Attempt, final: bool) -> Outcome:
-        """Log one attempt on the delivery and count it on the endpoint (disabling it after N failures)."""
-        now = now_iso()
-        if attempt.outcome == "ok":
-            state = "succeeded"
-        elif attempt.outcome == "retry" and not final:
-            state = "retrying"
-        else:
-            state = "failed"
-        changes = {"state": state, "attempts": (delivery["attempts"] or 0) + 1, "last_status": attempt.status,
-                   "last_error": attempt.error, "duration_ms": round(attempt.duration_ms, 2), "updated_at": now}
+    def record_attempt(self, delivery: Record, hook: Record, attempt: Attempt) -> Outcome:
+        """Log one attempt: succeeded, or the next attempt's time from the schedule, or ``failed``.
+
+        ``failed`` when the receiver refused it (4xx other than 408/429, or the
+        SSRF guard) or the schedule is spent. The endpoint's failure streak is
+        counted and the endpoint disabled per :func:`schedule.should_disable`.
+        """
+        now = self.now()
+        attempts = (delivery["attempts"] or 0) + 1
+        delay = None
+        if attempt.outcome == "retry":
+            delay = schedule.next_delay(schedule.parse_schedule(self.settings.webhook_retry_schedule), attempts,
+                                        attempt.retry_after, self.rng)
+        state = "succeeded" if attempt.outcome == "ok" else ("retrying" if delay is not None else "failed")
+        changes = {"state": state, "attempts": attempts, "last_status": attempt.status,
+                   "last_error": attempt.error, "duration_ms": round(attempt.duration_ms, 2), "updated_at": now,
+                   "next_attempt_at": self.at(delay) if delay is not None else None}
         if state == "succeeded":
             changes["delivered_at"] = now
         updated = self.store.update_delivery(delivery["id"], changes)
         if attempt.outcome == "ok":
-            self.store.webhook_succeeded(hook["id"], now)
-            return Outcome(updated, False)
+            return Outcome(updated, False, recovered=self.store.webhook_succeeded(hook["id"], now))
+        return Outcome(updated, self._count_failure(hook, attempt, now), final=state == "failed")
+
+    def _count_failure(self, hook: Record, attempt: Attempt, now: str) -> bool:
+        """One more failure in the endpoint's streak; True when that disabled the endpoint."""
         failures = self.store.webhook_failed(hook["id"], now)
-        disabled = False
-        if failures >= self.settings.webhook_disable_after and hook["active"]:
-            reason = f"{failures} consecutive failed attempts; last: {attempt.error}"
-            if self.store.update_webhook(hook["id"], {"active": 0, "disabled_reason": reason[:500],
-                                                      "updated_at": now}):
-                disabled = True
-                audit.record(self.store, "webhook.disabled", "system", hook["id"],
-                             {"form_id": hook["form_id"], "failures": failures, "url": hook["url"]})
-        return Outcome(updated, disabled)
+        fresh = self.store.get_webhook(hook["id"]) or hook
+        since = fresh.get("failing_since")
+        after = schedule.parse_duration(self.settings.webhook_disable_after)
+        if not fresh["active"] or not schedule.should_disable(
+                failures, parse_iso(since).timestamp() if since else None, self.clock(),
+                self.settings.webhook_disable_min_attempts, after):
+            return False
+        reason = f"failing since {since} ({failures} failed attempts in a row); last: {attempt.error}"
+        if self.store.update_webhook(hook["id"], {"active": 0, "disabled_reason": reason[:500], "updated_at": now}):
+            audit.record(self.store, "webhook.disabled", "system", hook["id"],
+                         {"form_id": hook["form_id"], "failures": failures, "failing_since": since, "url": hook["url"]})
+            return True
+        return False
+
+    def postpone(self, delivery: Record, wait: float, reason: str) -> Record:
+        """Back to waiting ``wait`` seconds WITHOUT counting an attempt (an open circuit is not one)."""
+        state = "retrying" if delivery["attempts"] else "pending"
+        return self.store.update_delivery(delivery["id"], {
+            "state": state, "last_error": reason, "updated_at": self.now(), "next_attempt_at": self.at(wait)})
+
+    def park(self, delivery: Record, reason: str) -> None:
+        """The endpoint is disabled: wait, unscheduled, until a person re-enables it."""
+        self.store.update_delivery(delivery["id"], {"state": "retrying" if delivery["attempts"] else "pending",
+                                                    "last_error": reason, "updated_at": self.now(),
+                                                    "next_attempt_at": None})
 
     def skip(self, delivery: Record, reason: str) -> None:
-        self.store.update_delivery(delivery["id"], {"state": "skipped", "last_error": reason, "updated_at": now_iso()})
+        self.store.update_delivery(delivery["id"], {"state": "skipped", "last_error": reason, "updated_at": now_iso(),
+                                                    "next_attempt_at": None})
 
     def owner_emails(self, hook: Record) -> list[str]:
         """Who hears that an endpoint was disabled: the form's notify list, else the operator address."""
@@ -236,11 +293,16 @@ class WebhookService:
         hook = self.get(d["endpoint_id"])
         if not hook["active"]:
             raise Conflict("endpoint is disabled; enable it first", code="webhook_disabled")
-        updated = self.store.update_delivery(delivery_id, {"state": "pending", "updated_at": now_iso()},
+        updated = self.store.update_delivery(delivery_id, self._fresh_schedule(),
                                              states=("succeeded", "failed", "skipped", "retrying"))
         if updated is None:
             raise Conflict("delivery is already pending", code="delivery_pending")
         return updated
+
+    def _fresh_schedule(self) -> Record:
+        """A redelivery starts the schedule again, due now."""
+        now = self.now()
+        return {"state": "pending", "attempts": 0, "updated_at": now, "next_attempt_at": now}
 
     def prepare_bulk(self, hook_id: str, body: Any, me: Principal) -> list[Record]:
         """Every delivery of an endpoint in ``state`` (default failed), optionally since a time."""
@@ -259,8 +321,7 @@ class WebhookService:
             for d in rows:
                 if since and d["created_at"] < since:
                     return picked
-                again = self.store.update_delivery(d["id"], {"state": "pending", "updated_at": now_iso()},
-                                                   states=(state,))
+                again = self.store.update_delivery(d["id"], self._fresh_schedule(), states=(state,))
                 if again is not None:
                     picked.append(again)
             after = (rows[-1]["created_at"], rows[-1]["id"])

@@ -25,7 +25,8 @@ from tests.helpers import RedisServer
 
 FAST = {"task_min_backoff": 100, "task_max_backoff": 400, "task_time_limits": "high=30,default=30,ai=2,analytics=30",
         "worker_timeout_ms": 200, "relay_interval": 0.05, "webhook_allow_nets": "127.0.0.0/8",
-        "webhook_timeout": 3.0, "webhook_disable_after": 3, "breaker_fail_max": 50}
+        "webhook_timeout": 3.0, "webhook_disable_after": "0s", "webhook_disable_min_attempts": 3,
+        "webhook_retry_schedule": "0,0.1,0.2,0.3,0.4,0.5", "breaker_fail_max": 50}
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -69,6 +70,9 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "FMS_TASK_TIME_LIMITS": settings.task_time_limits, "FMS_WORKER_TIMEOUT_MS": str(settings.worker_timeout_ms),
         "FMS_WEBHOOK_ALLOW_NETS": settings.webhook_allow_nets, "FMS_WEBHOOK_DISABLE_AFTER":
         str(settings.webhook_disable_after), "FMS_BREAKER_FAIL_MAX": str(settings.breaker_fail_max),
+        "FMS_WEBHOOK_DISABLE_MIN_ATTEMPTS": str(settings.webhook_disable_min_attempts),
+        "FMS_WEBHOOK_RETRY_SCHEDULE": settings.webhook_retry_schedule,
+        "FMS_WEBHOOK_CONCURRENCY": str(settings.webhook_concurrency), "FMS_BREAKER_RESET": str(settings.breaker_reset),
         "FMS_WEBHOOK_TIMEOUT": str(settings.webhook_timeout), "FMS_LOG_LEVEL": "INFO",
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "dramatiq_restart_delay": "500",

@@ -66,7 +66,7 @@ def test_webhook_failure_counter_and_deliveries_unique_per_event_and_endpoint(st
     store.webhook_succeeded(hook["id"], now)
     assert store.get_webhook(hook["id"])["consecutive_failures"] == 0
     d = {"id": new_id(), "endpoint_id": hook["id"], "event_id": "e1", "form_id": "f1", "topic": "t",
-         "payload": {"a": 1}, "state": "pending", "created_at": now, "updated_at": now}
+         "payload": {"a": 1}, "state": "pending", "created_at": now, "updated_at": now, "next_attempt_at": now}
     first, created = store.put_delivery(d)
     again, created_again = store.put_delivery({**d, "id": new_id()})
     assert created and not created_again and again["id"] == first["id"] and again["payload"] == {"a": 1}
