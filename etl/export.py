@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from app.store import Record, Store, SubmissionQuery
 from app.util import now_iso
+from app.util import now_iso
 
 PAGE = 1000
 REDACTED = "[redacted]"
@@ -112,6 +113,7 @@ def marker(out: Path, day: date) -> Path:
 
 def export_day(store: Store, day: date, out: Path, include_sensitive: bool = False) -> list[FormExport]:
     """Export every live form's submissions created on ``day`` (UTC); forms with none are skipped."""
+    started_at = now_iso()  # read time: rows changed after it may differ from the files (etl.analytics)
     started_at = now_iso()  # read time: rows changed after it may differ from the files (etl.analytics)
     done = []
     for form in _forms(store):

@@ -36,6 +36,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from app.store.ai_mongo import AIMongoMixin
+from app.store.analytics_mongo import AnalyticsMongoMixin
 from app.store.base import (
     Conflict,
     IdempotencyReplay,
@@ -142,7 +143,7 @@ def _answer_condition(op: str, value: Any) -> dict[str, Any]:
     return {_OPS[op]: value}
 
 
-class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
+class MongoStore(AIMongoMixin, TasksMongoMixin, AnalyticsMongoMixin, Store):
     """The Store contract on MongoDB (or anything pymongo-compatible, e.g. mongomock)."""
 
     backend = "mongodb"
@@ -403,6 +404,7 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
                 if existing is not None:
                     raise IdempotencyReplay(existing) from exc
             raise Conflict("submission id exists") from exc
+        self._bump_data_version(sub["form_id"])
 
     @timed("get_idempotency")
     def get_idempotency(self, scope: str, key: str) -> Record | None:
@@ -480,7 +482,10 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, Store):
             {"$set": {**changes, "rev": expected_rev + 1}, "$push": push},
             projection=_projection("submissions"), return_document=ReturnDocument.AFTER,
         )
-        return None if doc is None else _from_doc("submissions", doc)
+        if doc is None:
+            return None
+        self._bump_data_version(doc["form_id"])
+        return _from_doc("submissions", doc)
 
     @timed("list_revisions")
     def list_revisions(self, sub_id: str) -> list[Record]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.store.ai_sqlite import AISQLiteMixin
+from app.store.analytics_sqlite import DATA_VERSION_BY_SUB_SQL, DATA_VERSION_SQL, AnalyticsSQLiteMixin
 from app.store.base import (
     Conflict,
     IdempotencyReplay,
@@ -88,6 +89,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     key TEXT, payload TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE sent_at IS NULL;
+CREATE TABLE IF NOT EXISTS form_data_versions (form_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
 """
 
 # JSON columns per table, decoded on the way out.
@@ -106,7 +108,7 @@ def _encode(record: Record) -> Record:
     return {k: json.dumps(v, separators=(",", ":")) if k in JSON_COLUMNS else v for k, v in record.items()}
 
 
-class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
+class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, Store):
     backend = "sqlite"
 
     def __init__(self, path: Path | str, synchronous: str = "FULL") -> None:
@@ -372,6 +374,7 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
             self._insert(c, "submissions", sub)
             for event in events:
                 self._insert(c, "outbox", event)
+            c.execute(DATA_VERSION_SQL, (sub["form_id"],))
 
         self._group.run(write)
 
@@ -453,6 +456,7 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, Store):
             )
             if cur.rowcount == 0:
                 return None
+            c.execute(DATA_VERSION_BY_SUB_SQL, (sub_id,))
             self._insert(c, "revisions", revision)
             for event in events:
                 self._insert(c, "outbox", event)

@@ -1,0 +1,99 @@
+"""SQLite implementation of :class:`AnalyticsStore` (mixed into SQLiteStore).
+
+The live part is grouped by SQLite itself (``json_each`` over the answers,
+``GROUP BY``), so only counts cross into Python. Uses the host class's
+``_all``, ``_one`` and ``submission_where``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.store.analytics_base import AnalyticsStore, LiveAggregates, LiveSpec, Segment
+from app.store.base import SubmissionQuery
+
+# Bumped in the same transaction as each submission write (see SQLiteStore).
+_BUMP = " ON CONFLICT (form_id) DO UPDATE SET version = version + 1"
+DATA_VERSION_SQL = "INSERT INTO form_data_versions (form_id, version) VALUES (?, 1)" + _BUMP
+DATA_VERSION_BY_SUB_SQL = ("INSERT INTO form_data_versions (form_id, version) "
+                           "SELECT form_id, 1 FROM submissions WHERE id = ?" + _BUMP)
+
+
+def _path(name: str) -> str:
+    return "$." + json.dumps(name)
+
+
+def _segments_sql(segments: tuple[Segment, ...]) -> tuple[str, list[Any]]:
+    parts, params = [], []
+    for seg in segments:
+        conds = []
+        if seg.start is not None:
+            conds.append("created_at >= ?")
+            params.append(seg.start)
+        if seg.end is not None:
+            conds.append("created_at < ?")
+            params.append(seg.end)
+        if seg.updated_after is not None:
+            conds.append("updated_at > ?")
+            params.append(seg.updated_after)
+        parts.append("(" + (" AND ".join(conds) or "1") + ")")
+    return "(" + (" OR ".join(parts) or "0") + ")", params
+
+
+def _value(kind: str, raw: Any) -> Any:
+    """A json_each value as Python: booleans come back as 1/0, arrays and objects as JSON text."""
+    if kind in {"true", "false"}:
+        return kind == "true"
+    if kind in {"array", "object"}:
+        return json.loads(raw)
+    return raw
+
+
+class AnalyticsSQLiteMixin(AnalyticsStore):
+    def _live_where(self, spec: LiveSpec) -> tuple[str, list[Any]]:
+        where, params = self.submission_where(spec.query)  # type: ignore[attr-defined]
+        seg_sql, seg_params = _segments_sql(spec.segments)
+        return f"{where} AND {seg_sql}", [*params, *seg_params]
+
+    def _split_col(self, split_by: str | None) -> tuple[str, list[Any]]:
+        if split_by is None:
+            return "NULL", []
+        return "json_extract(answers, ?)", [_path(split_by)]
+
+    def analytics_live(self, spec: LiveSpec) -> LiveAggregates:
+        where, params = self._live_where(spec)
+        split, split_params = self._split_col(spec.split_by)
+        live = f"SELECT {split} AS sv, answers, status, created_at FROM submissions WHERE {where}"
+        out = LiveAggregates()
+        rows = self._all(  # type: ignore[attr-defined]
+            f"SELECT sv, status, substr(created_at, 1, 16) AS minute, COUNT(*) AS n FROM ({live}) "
+            "GROUP BY sv, status, minute", (*split_params, *params))
+        out.groups = [(r["sv"], r["status"], r["minute"], r["n"]) for r in rows]
+        if spec.fields:
+            marks = ", ".join("?" * len(spec.fields))
+            rows = self._all(  # type: ignore[attr-defined]
+                f"SELECT s.sv, je.key AS k, je.type AS t, je.value AS v, COUNT(*) AS n FROM ({live}) s, "
+                f"json_each(s.answers) je WHERE je.key IN ({marks}) AND je.type != 'null' "
+                "GROUP BY s.sv, je.key, je.type, je.value", (*split_params, *params, *spec.fields))
+            out.values = [(r["sv"], r["k"], _value(r["t"], r["v"]), r["n"]) for r in rows]
+        stale = tuple(s for s in spec.segments if s.updated_after is not None)
+        if stale:
+            seg_sql, seg_params = _segments_sql(stale)
+            rows = self._all(  # type: ignore[attr-defined]
+                f"SELECT id FROM submissions WHERE form_id = ? AND {seg_sql}", (spec.query.form_id, *seg_params))
+            out.stale_ids = [r["id"] for r in rows]
+        return out
+
+    def completed_drafts(self, query: SubmissionQuery, split_by: str | None) -> list[tuple[Any, int]]:
+        where, params = self.submission_where(query)  # type: ignore[attr-defined]
+        split, split_params = self._split_col(split_by)
+        rows = self._all(  # type: ignore[attr-defined]
+            f"SELECT sv, COUNT(*) AS n FROM (SELECT id, status, {split} AS sv FROM submissions WHERE {where}) s "
+            "WHERE s.status != 'draft' AND EXISTS (SELECT 1 FROM revisions r WHERE r.submission_id = s.id "
+            "AND r.rev = 1 AND r.status = 'draft') GROUP BY sv", (*split_params, *params))
+        return [(r["sv"], r["n"]) for r in rows]
+
+    def data_version(self, form_id: str) -> int:
+        row = self._one("SELECT version FROM form_data_versions WHERE form_id = ?", (form_id,))  # type: ignore[attr-defined]
+        return int(row["version"]) if row else 0

@@ -1,0 +1,591 @@
+"""Form analytics: DuckDB over the exported Parquet plus the live store, so every figure is current.
+
+The daily export (``etl/export.py``) leaves one Parquet file per form and
+UTC day and a marker per day saying when that day's export started. A
+summary reads:
+
+* the exported days from Parquet with DuckDB, minus the rows changed since
+  their day's export (their exported copy is stale);
+* everything else from the store as *grouped counts* (``AnalyticsStore``):
+  rows of days not exported (today, always), and the changed rows. The store
+  aggregates in the database; only counts come back.
+
+Both parts are turned into one table of ``(split, field, value, n)`` counts
+inside DuckDB and every statistic is computed there, exactly (quantiles
+over the expanded counts, not estimates), so the same data gives the same
+numbers whichever part a row came from. A day whose export was redacted is
+read from the store instead when the caller may see the redacted fields
+(or filters or splits on them), since the file cannot answer for them.
+
+Fields are summarised by their schema type (see :func:`field_kind`). The
+JSON shape is the issue 8 contract; :func:`summary_csv` flattens it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from app.store import Record, SubmissionQuery
+from app.store.analytics_base import AnalyticsStore, LiveAggregates, LiveSpec, Segment
+from app.store.base import SUBMISSION_STATUSES
+
+REDACTED = "[redacted]"
+INTERVALS = ("day", "week", "month")
+SPLIT_GROUPS = 10  # split_by breaks a summary down by this many top options
+TOP_VALUES = 10
+SAMPLES = 50
+HISTOGRAM_BINS = 10
+_NUMERIC_JSON = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
+
+
+# --- schema ---------------------------------------------------------------------
+def _json_type(prop: Record) -> str | None:
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    return kind if isinstance(kind, str) else None
+
+
+def field_kind(prop: Record) -> str:
+    """enum | boolean | array | nps | number | date | datetime | string, from a JSON Schema property.
+
+    An integer from 0 to 10 reads as an NPS question; anything the other kinds
+    do not cover (objects, untyped) is summarised as strings of its JSON.
+    """
+    kind = _json_type(prop)
+    if "enum" in prop:
+        return "enum"
+    if kind == "boolean":
+        return "boolean"
+    if kind == "array":
+        return "array"
+    if kind == "integer" and prop.get("minimum") == 0 and prop.get("maximum") == 10:
+        return "nps"
+    if kind in {"integer", "number"}:
+        return "number"
+    if kind == "string" and prop.get("format") == "date":
+        return "date"
+    if kind == "string" and prop.get("format") == "date-time":
+        return "datetime"
+    return "string"
+
+
+def field_kinds(schema: Record) -> dict[str, str]:
+    return {name: field_kind(prop if isinstance(prop, dict) else {})
+            for name, prop in (schema.get("properties") or {}).items()}
+
+
+def splittable(schema: Record, name: str) -> bool:
+    """Only fields with a closed set of values make groups: enums and booleans."""
+    return field_kinds(schema).get(name) in {"enum", "boolean"}
+
+
+def _path(name: str) -> str:
+    return "$." + json.dumps(name)
+
+
+def _options(prop: Record, kind: str) -> list[Any] | None:
+    if kind == "enum":
+        return list(prop.get("enum") or [])
+    if kind == "boolean":
+        return [True, False]
+    if kind == "array":
+        items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+        return list(items["enum"]) if "enum" in items else None
+    return None
+
+
+def _key(value: Any) -> str:
+    """Type-strict identity of a JSON value (True is not 1, 1 is 1.0)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        return json.dumps(float(value))
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def split_key(kind: str | None, value: Any) -> str | None:
+    """The split value as DuckDB's ``json_extract_string`` gives it, whichever backend it came from."""
+    if value is None:
+        return None
+    if kind == "boolean":
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- what is exported -------------------------------------------------------------
+def _day_start(day: date) -> str:
+    return f"{day.isoformat()}T00:00:00.000000Z"
+
+
+@dataclass(frozen=True)
+class ExportedDay:
+    day: date
+    since: str  # rows updated after this may differ from the file
+    parquet: Path | None  # None: the form had no submissions that day
+
+
+def exported_days(export_dir: Path, form_id: str) -> list[ExportedDay]:
+    """Days whose export is complete and usable, from the markers ``export_day`` writes.
+
+    A day counts only if its export started after the day was over (an early
+    run of today's export is not complete). The marker's ``started_at`` is
+    the export's read time; older markers without it count from the day's end.
+    """
+    done = export_dir / ".done"
+    if not done.is_dir():
+        return []
+    days = []
+    for mark in sorted(done.iterdir()):
+        try:
+            day = date.fromisoformat(mark.name)
+            info = json.loads(mark.read_text() or "{}")
+            mtime = datetime.fromtimestamp(mark.stat().st_mtime, UTC)
+        except (ValueError, OSError):
+            continue
+        end = _day_start(day + timedelta(days=1))
+        since = str(info.get("started_at") or end) if isinstance(info, dict) else end
+        if since < end or mtime < datetime.fromisoformat(end.replace("Z", "+00:00")):
+            continue
+        parquet = export_dir / "parquet" / f"form_id={form_id}" / f"date={day.isoformat()}" / "submissions.parquet"
+        days.append(ExportedDay(day, since, parquet if parquet.is_file() else None))
+    return days
+
+
+def segments(days: Iterable[ExportedDay]) -> tuple[Segment, ...]:
+    """The live part: every created_at range not exported, and the exported days' changed rows."""
+    out: list[Segment] = []
+    cursor: str | None = None
+    for d in sorted(days, key=lambda d: d.day):
+        start, end = _day_start(d.day), _day_start(d.day + timedelta(days=1))
+        if cursor != start:
+            out.append(Segment(cursor, start))
+        out.append(Segment(start, end, d.since))
+        cursor = end
+    out.append(Segment(cursor, None))
+    return tuple(out)
+
+
+# --- the engine ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SummaryRequest:
+    form: Record
+    query: SubmissionQuery
+    split_by: str | None = None
+    hide: frozenset[str] = frozenset()  # sensitive fields the caller may not see: counts only
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 1))})
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _filter_sql(q: SubmissionQuery) -> tuple[str, list[Any]]:
+    """The list filter over exported rows, with the SQLite backend's semantics (NULL never matches)."""
+    clauses, params = ["TRUE"], []
+    if q.statuses:
+        clauses.append(f"status IN ({', '.join('?' * len(q.statuses))})")
+        params.extend(q.statuses)
+    if q.created_after:
+        clauses.append("created_at > ?")
+        params.append(q.created_after)
+    if q.created_before:
+        clauses.append("created_at < ?")
+        params.append(q.created_before)
+    ops = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+    for f in q.answers:
+        sample = f.value[0] if f.op == "in" else f.value
+        if isinstance(sample, bool):
+            expr = "TRY_CAST(json_extract(answers, ?) AS BOOLEAN)"
+        elif isinstance(sample, int | float):
+            expr = (f"(CASE WHEN json_type(json_extract(answers, ?)) IN {_NUMERIC_JSON} "
+                    "THEN json_extract(answers, ?)::DOUBLE END)")
+            params.append(_path(f.field))
+        else:
+            expr = "json_extract_string(answers, ?)"
+        params.append(_path(f.field))
+        if f.op == "in":
+            clauses.append(f"{expr} IN ({', '.join('?' * len(f.value))})")
+            params.extend(f.value)
+        else:
+            clauses.append(f"{expr} {ops[f.op]} ?")
+            params.append(f.value)
+    return " AND ".join(clauses), params
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, ...],
+              rows: list[tuple[Any, ...]]) -> None:
+    """The store's grouped counts as a DuckDB table (``n`` is the count; every other column text)."""
+    con.register(name, pa.table({c: pa.array([r[i] for r in rows], pa.int64() if c == "n" else pa.string())
+                                 for i, c in enumerate(columns)}))
+
+
+class _Run:
+    """One computation: a DuckDB connection holding the merged tables of one request."""
+
+    def __init__(self, store: AnalyticsStore, export_dir: Path, form: Record, query: SubmissionQuery,
+                 split_by: str | None, fields: tuple[str, ...], need_values: frozenset[str]) -> None:
+        self.con = _connect()
+        self.kinds = field_kinds(form["schema"])
+        days = exported_days(export_dir, form["id"])
+        days = self._usable(days, need_values)
+        self.files = [str(d.parquet) for d in days if d.parquet is not None]
+        self.live: LiveAggregates = store.analytics_live(
+            LiveSpec(query, segments(days), fields, split_by))
+        where, params = _filter_sql(query)
+        split_sql, split_params = ("json_extract_string(answers, ?)", [_path(split_by)]) if split_by else ("NULL", [])
+        _register(self.con, "stale", ("id",), [(i,) for i in self.live.stale_ids])
+        if self.files:
+            self.cte = (f"WITH exported AS (SELECT id, status, created_at, answers, {split_sql} AS sv "
+                        f"FROM read_parquet(?) WHERE id NOT IN (SELECT id FROM stale) AND {where})")
+            self.cte_params: list[Any] = [*split_params, self.files, *params]
+        else:
+            self.cte = ("WITH exported AS (SELECT NULL::VARCHAR AS id, NULL::VARCHAR AS status, "
+                        "NULL::VARCHAR AS created_at, NULL::VARCHAR AS answers, NULL::VARCHAR AS sv WHERE FALSE)")
+            self.cte_params = []
+        self.split_kind = self.kinds.get(split_by) if split_by else None
+
+    def _usable(self, days: list[ExportedDay], need: frozenset[str]) -> list[ExportedDay]:
+        """Drop days whose file redacted a field this request needs the values of."""
+        files = [d for d in days if d.parquet is not None]
+        if not need or not files:
+            return days
+        checks = " OR ".join("json_extract_string(answers, ?) = ?" for _ in need)
+        params: list[Any] = [str(d.parquet) for d in files]
+        args: list[Any] = []
+        for name in sorted(need):
+            args.extend([_path(name), REDACTED])
+        rows = self.con.execute(f"SELECT DISTINCT filename FROM read_parquet(?, filename = true) WHERE {checks}",
+                                [params, *args]).fetchall()
+        redacted = {r[0] for r in rows}
+        return [d for d in days if d.parquet is None or str(d.parquet) not in redacted]
+
+    def groups_table(self) -> None:
+        """``statuses(sv, status, n)``: exported and live counts merged."""
+        _register(self.con, "live_groups", ("sv", "status", "n"),
+                  [(split_key(self.split_kind, s), st, n) for s, st, _, n in self.live.groups])
+        self.con.execute(
+            f"CREATE TEMP TABLE statuses AS {self.cte} SELECT sv, status, sum(n)::BIGINT AS n FROM ("
+            "SELECT sv, status, count(*) AS n FROM exported GROUP BY ALL "
+            "UNION ALL SELECT sv, status, n FROM live_groups) GROUP BY ALL", self.cte_params)
+
+    def values_table(self, fields: tuple[str, ...]) -> None:
+        """``vals(sv, field, j, n)``: how often each JSON value occurs per field, exported + live."""
+        _register(self.con, "live_values", ("sv", "field", "j", "n"),
+                  [(split_key(self.split_kind, s), f, json.dumps(v, ensure_ascii=False), n)
+                   for s, f, v, n in self.live.values])
+        names = list(fields) or ["_"]
+        self.con.execute(
+            f"CREATE TEMP TABLE vals AS {self.cte} SELECT sv, field, j, sum(n)::BIGINT AS n FROM ("
+            " SELECT sv, field, j, count(*) AS n FROM ("
+            "  SELECT sv, unnest(?::VARCHAR[]) AS field, unnest(json_extract(answers, ?::VARCHAR[])) AS j"
+            "  FROM exported) WHERE j IS NOT NULL AND json_type(j) != 'NULL' GROUP BY ALL"
+            " UNION ALL SELECT sv, field, json_extract(j, '$') AS j, n FROM live_values"
+            ") GROUP BY ALL", [*self.cte_params, names, [_path(n) for n in names]])
+
+    def timeline(self, interval: str, tz: str) -> list[tuple[str, str, int]]:
+        _register(self.con, "live_minutes", ("minute", "status", "n"),
+                  [(m, st, n) for _, st, m, n in self.live.groups])
+        rows = self.con.execute(
+            f"{self.cte}, t AS (SELECT CAST(created_at AS TIMESTAMPTZ) AS ts, status, 1 AS n FROM exported "
+            "UNION ALL SELECT CAST(minute || ':00Z' AS TIMESTAMPTZ), status, n FROM live_minutes) "
+            "SELECT strftime(date_trunc(?, timezone(?, ts)), '%Y-%m-%d') AS start, status, sum(n)::BIGINT "
+            "FROM t GROUP BY ALL ORDER BY start, status", [*self.cte_params, interval, tz]).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+# --- per-field statistics over the merged ``vals`` table ------------------------------
+class _Scope:
+    """Which rows of ``statuses``/``vals``: all, or one split group."""
+
+    def __init__(self, split: str | None = None, whole: bool = True) -> None:
+        self.whole, self.split = whole, split
+
+    def sql(self) -> tuple[str, list[Any]]:
+        return ("TRUE", []) if self.whole else ("sv IS NOT DISTINCT FROM ?", [self.split])
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    return con.execute(sql, params).fetchall()
+
+
+def _choices(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
+    cond, params = scope.sql()
+    rows = _fetch(con, f"SELECT j::VARCHAR, sum(n)::BIGINT FROM vals WHERE field = ? AND {cond} GROUP BY 1",
+                  [name, *params])
+    values = [(json.loads(j), int(n)) for j, n in rows]
+    options = _options(prop, kind)
+    count = sum(n for _, n in values)
+    tally: dict[str, int] = {}
+    unexpected = 0
+    for value, n in values:
+        items = value if kind == "array" and isinstance(value, list) else [value]
+        if kind == "array" and not isinstance(value, list):
+            unexpected += n
+            continue
+        for item in {_key(i): i for i in items}:
+            tally[item] = tally.get(item, 0) + n
+    known = [_key(o) for o in options] if options is not None else \
+        sorted(tally, key=lambda k: (-tally[k], k))[:TOP_VALUES * 2]
+    unexpected += sum(n for k, n in tally.items() if k not in known)
+    return {"count": count, "options": [
+        {"value": json.loads(k), "count": tally.get(k, 0),
+         "pct": round(100.0 * tally.get(k, 0) / count, 1) if count else 0.0} for k in known],
+        "unexpected": unexpected}
+
+
+def _histogram(con: duckdb.DuckDBPyConnection, base: str, params: list[Any], lo: float, hi: float,
+               integral: bool) -> list[Record]:
+    if integral and hi - lo < 20:
+        rows = _fetch(con, f"{base} SELECT v, sum(n)::BIGINT FROM x GROUP BY v", params)
+        counts = {int(v): int(n) for v, n in rows}
+        return [{"lo": v, "hi": v + 1, "count": counts.get(v, 0)} for v in range(int(lo), int(hi) + 1)]
+    if lo == hi:
+        rows = _fetch(con, f"{base} SELECT sum(n)::BIGINT FROM x", params)
+        return [{"lo": lo, "hi": hi, "count": int(rows[0][0] or 0)}]
+    width = (hi - lo) / HISTOGRAM_BINS
+    rows = _fetch(con, f"{base} SELECT least(floor((v - ?) / ?)::BIGINT, ?) AS b, sum(n)::BIGINT FROM x GROUP BY b",
+                  [*params, lo, width, HISTOGRAM_BINS - 1])
+    counts = {int(b): int(n) for b, n in rows}
+    return [{"lo": lo + i * width, "hi": lo + (i + 1) * width if i < HISTOGRAM_BINS - 1 else hi,
+             "count": counts.get(i, 0)} for i in range(HISTOGRAM_BINS)]
+
+
+def _number(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
+    cond, params = scope.sql()
+    base = (f"WITH x AS (SELECT j::DOUBLE AS v, n FROM vals WHERE field = ? AND {cond} "
+            f"AND json_type(j) IN {_NUMERIC_JSON})")
+    bparams = [name, *params]
+    count, lo, hi, mean = _fetch(con, f"{base} SELECT sum(n)::BIGINT, min(v), max(v), sum(v * n) / sum(n) FROM x",
+                                 bparams)[0]
+    out: Record = {"count": int(count or 0), "mean": mean, "median": None, "p25": None, "p75": None,
+                   "min": lo, "max": hi, "stdev": None, "histogram": []}
+    if not count:
+        return out
+    q25, q50, q75, sd = _fetch(con, f"{base} SELECT quantile_cont(v, 0.25), quantile_cont(v, 0.5), "
+                               "quantile_cont(v, 0.75), stddev_samp(v) FROM (SELECT v, unnest(range(n)) FROM x)",
+                               bparams)[0]
+    integral = _json_type(prop) == "integer"
+    out.update(median=q50, p25=q25, p75=q75, stdev=sd,
+               histogram=_histogram(con, base, bparams, lo, hi, integral))
+    if integral:
+        out.update(min=int(lo), max=int(hi))
+    if kind == "nps":
+        p, d = _fetch(con, f"{base} SELECT coalesce(sum(n) FILTER (v >= 9), 0)::BIGINT, "
+                      "coalesce(sum(n) FILTER (v <= 6), 0)::BIGINT FROM x", bparams)[0]
+        out.update(promoters=int(p), passives=int(count) - int(p) - int(d), detractors=int(d),
+                   score=round(100.0 * (int(p) - int(d)) / int(count), 1))
+    return out
+
+
+_STRING = ("WITH x AS (SELECT CASE WHEN json_type(j) = 'VARCHAR' THEN j->>'$' ELSE j::VARCHAR END AS s, "
+           "sum(n)::BIGINT AS n FROM vals WHERE field = ? AND {cond} GROUP BY 1)")
+
+
+def _string(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
+    cond, params = scope.sql()
+    base, bparams = _STRING.format(cond=cond), [name, *params]
+    count, distinct = _fetch(con, f"{base} SELECT coalesce(sum(n), 0)::BIGINT, count(*) FROM x", bparams)[0]
+    top = _fetch(con, f"{base} SELECT s, n FROM x ORDER BY n DESC, s LIMIT {TOP_VALUES}", bparams)
+    samples = _fetch(con, f"{base} SELECT s FROM x ORDER BY hash(s), s LIMIT {SAMPLES}", bparams)
+    return {"count": int(count), "distinct": int(distinct), "top": [{"value": s, "count": int(n)} for s, n in top],
+            "samples": [r[0] for r in samples]}
+
+
+def _dates(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
+    """Range and per-day counts; date-times are read with their offsets and counted by UTC day."""
+    cond, params = scope.sql()
+    if kind == "date":
+        parsed, day = "TRY_CAST(s AS DATE)", "d"
+
+        def show(col: str) -> str:
+            return f"strftime({col}, '%Y-%m-%d')"
+    else:
+        parsed, day = "TRY_CAST(s AS TIMESTAMPTZ)", "CAST(timezone('UTC', d) AS DATE)"
+
+        def show(col: str) -> str:
+            return f"strftime(timezone('UTC', {col}), '%Y-%m-%dT%H:%M:%S.%fZ')"
+    base = _STRING.format(cond=cond) + f", y AS (SELECT {parsed} AS d, n FROM x)"
+    bparams = [name, *params]
+    count = _fetch(con, f"{base} SELECT coalesce(sum(n), 0)::BIGINT FROM x", bparams)[0][0]
+    lo, hi = _fetch(con, f"{base}, z AS (SELECT min(d) AS lo, max(d) AS hi FROM y) "
+                    f"SELECT {show('lo')}, {show('hi')} FROM z", bparams)[0]
+    days = _fetch(con, f"{base} SELECT strftime({day}, '%Y-%m-%d') AS day, sum(n)::BIGINT FROM y "
+                  "WHERE d IS NOT NULL GROUP BY day ORDER BY day", bparams)
+    return {"count": int(count), "min": lo, "max": hi, "per_day": [{"date": d, "count": int(n)} for d, n in days]}
+
+
+_STATS = {"enum": _choices, "boolean": _choices, "array": _choices, "number": _number, "nps": _number,
+          "string": _string, "date": _dates, "datetime": _dates}
+
+
+def _field(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, scope: _Scope, total: int,
+           hidden: bool) -> Record:
+    if hidden:
+        cond, params = scope.sql()
+        count = int(_fetch(con, f"SELECT coalesce(sum(n), 0)::BIGINT FROM vals WHERE field = ? AND {cond}",
+                           [name, *params])[0][0])
+        return {"kind": kind, "count": count, "missing": total - count, "redacted": True}
+    stats = _STATS[kind](con, name, scope, kind, prop)
+    return {"kind": kind, "count": stats["count"], "missing": total - stats["count"], "redacted": False, **stats}
+
+
+def _fields(run: _Run, form: Record, hide: frozenset[str], scope: _Scope, total: int) -> Record:
+    props = form["schema"].get("properties") or {}
+    return {name: _field(run.con, name, kind, props.get(name) or {}, scope, total, name in hide)
+            for name, kind in run.kinds.items()}
+
+
+def _needed(form: Record, query: SubmissionQuery, split_by: str | None, hide: frozenset[str]) -> frozenset[str]:
+    sensitive = frozenset(form.get("sensitive") or ())
+    referenced = {f.field for f in query.answers} | ({split_by} if split_by else set())
+    return frozenset((sensitive - hide) | (sensitive & referenced))
+
+
+def summarize(store: AnalyticsStore, export_dir: Path, req: SummaryRequest, now: datetime | None = None) -> Record:
+    """The summary of one form under the list filters, optionally split by an enum field."""
+    as_of = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    form = req.form
+    names = tuple(field_kinds(form["schema"]))
+    run = _Run(store, export_dir, form, req.query, req.split_by, names,
+               _needed(form, req.query, req.split_by, req.hide))
+    try:
+        run.groups_table()
+        run.values_table(names)
+        status = dict.fromkeys(SUBMISSION_STATUSES, 0)
+        for st, n in _fetch(run.con, "SELECT status, sum(n)::BIGINT FROM statuses GROUP BY 1", []):
+            status[st] = int(n)
+        total = sum(status.values())
+        completed = store.completed_drafts(req.query, req.split_by)
+        out: Record = {
+            "form_id": form["id"], "form_version": form["version"], "as_of": as_of, "cached": False,
+            "total": total, "status": status,
+            "drafts": {"open": status.get("draft", 0), "completed": sum(n for _, n in completed)},
+            "fields": _fields(run, form, req.hide, _Scope(), total), "split": None,
+        }
+        if req.split_by:
+            out["split"] = {"field": req.split_by, "groups": _split_groups(run, form, req.split_by, req.hide)}
+        return out
+    finally:
+        run.con.close()
+
+
+def _split_groups(run: _Run, form: Record, split_by: str, hide: frozenset[str]) -> list[Record]:
+    rows = _fetch(run.con, f"SELECT sv, sum(n)::BIGINT AS t FROM statuses GROUP BY sv ORDER BY t DESC, sv "
+                  f"LIMIT {SPLIT_GROUPS}", [])
+    prop = form["schema"]["properties"][split_by]
+    return [{"value": _split_value(prop, run.split_kind, sv), "total": int(n),
+             "fields": _fields(run, form, hide, _Scope(sv, whole=False), int(n))} for sv, n in rows]
+
+
+def _split_value(prop: Record, kind: str | None, sv: str | None) -> Any:
+    """Back from the string key to the option itself (enum options may be numbers)."""
+    if sv is None:
+        return None
+    if kind == "boolean":
+        return sv == "true"
+    return next((o for o in prop.get("enum") or [] if split_key("enum", o) == sv), sv)
+
+
+# --- time series ---------------------------------------------------------------------
+def _next(start: date, interval: str) -> date:
+    if interval == "day":
+        return start + timedelta(days=1)
+    if interval == "week":
+        return start + timedelta(days=7)
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+
+
+def timeseries(store: AnalyticsStore, export_dir: Path, form: Record, query: SubmissionQuery, interval: str,
+               tz: str, now: datetime | None = None) -> Record:
+    """Submissions per day, ISO week (Monday) or month, bucketed by the local date in ``tz``.
+
+    Every bucket between the first and the last is present (0 when empty), so
+    a chart's gaps are real gaps.
+    """
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {INTERVALS}")
+    as_of = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    hide_all = frozenset(form.get("sensitive") or ())
+    run = _Run(store, export_dir, form, query, None, (), _needed(form, query, None, hide_all))
+    try:
+        rows = run.timeline(interval, tz)
+    finally:
+        run.con.close()
+    buckets: dict[str, dict[str, int]] = {}
+    for start, status, n in rows:
+        buckets.setdefault(start, {})[status] = n
+    points = []
+    if buckets:
+        day, last = date.fromisoformat(min(buckets)), date.fromisoformat(max(buckets))
+        while day <= last:
+            by_status = buckets.get(day.isoformat(), {})
+            points.append({"start": day.isoformat(), "count": sum(by_status.values()), "by_status": by_status})
+            day = _next(day, interval)
+    return {"form_id": form["id"], "interval": interval, "tz": tz, "as_of": as_of, "cached": False,
+            "points": points}
+
+
+# --- CSV ----------------------------------------------------------------------------
+CSV_COLUMNS = ("group", "field", "kind", "measure", "value", "count", "pct")
+
+
+def _field_rows(group: str, name: str, f: Record) -> Iterable[tuple[Any, ...]]:
+    kind = f["kind"]
+    yield group, name, kind, "count", "", f["count"], ""
+    yield group, name, kind, "missing", "", f["missing"], ""
+    if f["redacted"]:
+        return
+    for o in f.get("options") or []:
+        yield group, name, kind, "option", json.dumps(o["value"]) if not isinstance(o["value"], str) else o["value"], \
+            o["count"], o["pct"]
+    if "unexpected" in f:
+        yield group, name, kind, "unexpected", "", f["unexpected"], ""
+    for stat in ("mean", "median", "p25", "p75", "min", "max", "stdev", "promoters", "passives", "detractors",
+                 "score", "distinct"):
+        if stat in f:
+            yield group, name, kind, stat, f[stat] if f[stat] is not None else "", "", ""
+    for b in f.get("histogram") or []:
+        yield group, name, kind, "bin", f"{b['lo']}..{b['hi']}", b["count"], ""
+    for t in f.get("top") or []:
+        yield group, name, kind, "top", t["value"], t["count"], ""
+    for d in f.get("per_day") or []:
+        yield group, name, kind, "day", d["date"], d["count"], ""
+
+
+def summary_csv(summary: Record) -> str:
+    """The summary as one long table: ``group,field,kind,measure,value,count,pct``.
+
+    ``group`` is empty for the whole form and the split value for a split
+    group; form-level rows (total, status, drafts) have no field.
+    """
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(CSV_COLUMNS)
+    out.writerow(("", "", "", "total", "", summary["total"], ""))
+    for status, n in summary["status"].items():
+        out.writerow(("", "", "", "status", status, n, ""))
+    out.writerow(("", "", "", "drafts_open", "", summary["drafts"]["open"], ""))
+    out.writerow(("", "", "", "drafts_completed", "", summary["drafts"]["completed"], ""))
+    for name, f in summary["fields"].items():
+        out.writerows(_field_rows("", name, f))
+    for g in (summary.get("split") or {}).get("groups") or []:
+        label = "" if g["value"] is None else (g["value"] if isinstance(g["value"], str) else json.dumps(g["value"]))
+        out.writerow((label, "", "", "total", "", g["total"], ""))
+        for name, f in g["fields"].items():
+            out.writerows(_field_rows(label, name, f))
+    return buf.getvalue()
