@@ -104,6 +104,15 @@ class Settings:
     model_dirs: str = _setting("FMS_MODEL_DIRS", "", "Comma-separated directories the API may register model files from by path; empty means `<data_dir>/models`.")
     # --- end inference -------------------------------------------------------
 
+    # --- admin SQL and exports (exports helper) -------------------------------
+    sql_timeout: float = _setting("FMS_SQL_TIMEOUT", 30.0, "Wall-clock limit of one admin SQL query, seconds; DuckDB is interrupted after it.")
+    sql_max_rows: int = _setting("FMS_SQL_MAX_ROWS", 10_000, "Most rows an admin SQL query returns; more are cut and flagged `truncated`.")
+    sql_memory_limit: str = _setting("FMS_SQL_MEMORY_LIMIT", "1GB", "DuckDB `memory_limit` of one admin SQL query.")
+    sql_threads: int = _setting("FMS_SQL_THREADS", 2, "DuckDB `threads` of one admin SQL query.")
+    sql_max_temp_size: str = _setting("FMS_SQL_MAX_TEMP_SIZE", "2GB", "DuckDB `max_temp_directory_size` (spill to disk) of one admin SQL query.")
+    export_link_ttl: int = _setting("FMS_EXPORT_LINK_TTL", 86_400, "Seconds a finished export task's download link stays valid.")
+    # --- end admin SQL and exports ---------------------------------------------
+
     @property
     def workers(self) -> int:
         return self.web_workers or resolve_count(process("api").processes)
@@ -112,6 +121,10 @@ class Settings:
     def sqlite_path(self) -> Path:
         return self.data_dir / "fms.sqlite3"
 
+    @property
+    def export_dir(self) -> Path:
+        """The daily export (Parquet + JSONL) and the admin SQL sandbox's only readable directory."""
+        return self.data_dir / "exports"
 
     @property
     def cache_url(self) -> str:
