@@ -114,7 +114,6 @@ def marker(out: Path, day: date) -> Path:
 def export_day(store: Store, day: date, out: Path, include_sensitive: bool = False) -> list[FormExport]:
     """Export every live form's submissions created on ``day`` (UTC); forms with none are skipped."""
     started_at = now_iso()  # read time: rows changed after it may differ from the files (etl.analytics)
-    started_at = now_iso()  # read time: rows changed after it may differ from the files (etl.analytics)
     done = []
     for form in _forms(store):
         start, end = day_bounds(day)
