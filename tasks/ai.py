@@ -34,6 +34,7 @@ import pybreaker
 from dramatiq.threading import Interrupt
 
 from app.ai import service as ai
+from app.observability import context
 from app.util import new_id, now_iso, parse_iso
 from tasks import runtime
 from tasks.breaker import breaker_for
@@ -255,7 +256,8 @@ def _announce(form_id: str, actor_name: str, data: dict[str, Any]) -> None:
     payload = {"type": COMPLETED_TOPIC, "timestamp": now,
                "data": {"task_id": task.get("id"), "actor": actor_name, "form_id": form_id, **data}}
     runtime.services().store.add_events([{"id": new_id(), "topic": COMPLETED_TOPIC, "key": form_id,
-                                          "payload": payload, "created_at": now, "sent_at": None}])
+                                          "payload": payload, "created_at": now, "sent_at": None,
+                                          "request_id": context.request_id.get()}])
 
 
 def _svc() -> ai.AIService:

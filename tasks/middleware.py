@@ -34,6 +34,7 @@ from app.observability import context
 from app.settings import Settings
 from app.util import now_iso
 from tasks import metrics, runtime
+from tasks.deferred import DEFERRED_OPTION
 from tasks.errors import TaskCancelled, is_retryable, retry_after_of
 from tasks.heartbeat import HEARTBEAT_PREFIX
 
@@ -141,7 +142,10 @@ class Lifecycle(Middleware):
         if "request_id" not in message.options:
             message.options["request_id"] = context.request_id.get()
         message.options["enqueued_ms"] = int(time.time() * 1000) + (delay or 0)
-        if message.options.get("retries") or not self._tracked(broker, message):
+        # The relay enqueueing a message the API deferred to the outbox (tasks.deferred): its record
+        # was written when the API accepted it and may have moved on since (cancelled): keep it.
+        deferred = message.options.pop(DEFERRED_OPTION, False)
+        if deferred or message.options.get("retries") or not self._tracked(broker, message):
             return
         now = now_iso()
         record = {
@@ -210,6 +214,9 @@ class Lifecycle(Middleware):
         now = now_iso()
         if exception is None:
             metrics.TASK_OUTCOMES.labels(queue, actor, "succeeded").inc()
+            # One line per finished task, so a request id can be followed through every task it caused.
+            log.info("task succeeded", extra={"task_id": message.message_id, "actor": actor, "queue": queue,
+                                              "duration_ms": round(elapsed * 1000, 1)})
             if tracked:
                 self._store().update_task(message.message_id, {
                     "state": "succeeded", "progress": 100.0, "result": _json_safe(getattr(_local, "result", None)),

@@ -26,6 +26,7 @@ from dramatiq.message import Message
 
 from app.util import new_id, now_iso
 from tasks import metrics
+from tasks.deferred import DEFERRED_TOPIC, deferred_message
 from tasks.routing import queue_for
 from tasks.webhooks import maybe_sweep as webhook_sweep
 
@@ -46,10 +47,18 @@ PURGE_EVERY = 3600.0
 
 
 def messages_for(event: dict[str, Any]) -> list[Message]:
-    """The broker messages one outbox event becomes."""
+    """The broker messages one outbox event becomes.
+
+    They carry the request id of the write that made the event, so the
+    webhook, e-mail and embedding tasks (and what they enqueue) log it too.
+    A ``task.enqueue`` event is a message the API could not enqueue itself.
+    """
+    if event["topic"] == DEFERRED_TOPIC:
+        return [deferred_message(event)]
+    options = {"event_id": event["id"], "request_id": event.get("request_id")}
     return [
         Message(queue_name=queue_for(name), actor_name=name, args=(event,), kwargs={},
-                options={"event_id": event["id"]}, message_id=new_id(), message_timestamp=current_millis())
+                options=dict(options), message_id=new_id(), message_timestamp=current_millis())
         for name in TOPIC_ACTORS.get(event["topic"], ())
     ]
 

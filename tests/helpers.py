@@ -65,3 +65,27 @@ class RedisServer:
 
     def client(self, db: int = 0) -> redis.Redis:
         return redis.Redis(port=self.port, db=db)
+
+
+def drain_queues(broker: Any, worker: Any = None, queues: tuple[str, ...] = ("default",),
+                 timeout: float = 15.0) -> None:
+    """Wait until ``queues`` hold nothing: no message waiting, delayed (retries) or in a worker's hands.
+
+    What proves that nothing *more* will arrive: once every message, and every
+    message its processing enqueued, was processed and acked, nothing is left
+    that could still deliver. Dramatiq's ``broker.join`` counts a queue's
+    waiting, delayed and unacked messages; passes repeat until one finds every
+    queue empty (a message on one queue may enqueue onto another), then
+    ``worker.join`` returns once the in-process worker has nothing in hand.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        for queue in queues:
+            left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            broker.join(queue, timeout=left_ms)
+        if worker is not None:
+            worker.join()
+        if all(broker.do_qsize(queue) == 0 for queue in queues):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"queues {queues} not drained after {timeout}s")

@@ -5,21 +5,20 @@ API-started work: :func:`tasks.broker.send` on a ``track=True`` actor writes
 the task record (state ``queued``, the full message kept for retry/replay) in
 the store and then enqueues into Redis (AOF on): once the 202 is sent the
 task survives worker ``kill -9`` and Redis restarts. If Redis cannot take the
-message, nothing was accepted: the record is marked failed and the caller gets
-503 ``broker_unavailable`` to retry later.
+message, it goes into the outbox instead (:mod:`tasks.deferred`): the caller
+still gets the 202 and a queued task, which the relay enqueues once Redis is back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import redis
 from flask import Blueprint, Response, request
 
 from app.ai import service as ai
-from app.errors import BadRequest, Unavailable
+from app.errors import BadRequest
 from app.http import json_body, json_response, principal, services
-from app.util import iso, now_iso, parse_iso
+from app.util import iso, parse_iso
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1")
 
@@ -31,22 +30,13 @@ def _enqueue(actor_name: str, *args: Any, **kwargs: Any) -> str:
 
 
 def enqueue_tracked(actor_obj: Any, *args: Any, **kwargs: Any) -> str:
-    """Send a tracked task for the caller; 503 when the broker is down (the record is closed as failed)."""
+    """Send a tracked task for the caller; while Redis is down it waits in the outbox (still a 202)."""
     from tasks.broker import current, message_for
+    from tasks.deferred import enqueue_or_defer
 
     me = principal()
     msg = message_for(actor_obj, *args, created_by=me.user_id, **kwargs)
-    try:
-        current().enqueue(msg)
-    except redis.RedisError as exc:
-        store = services().store
-        if store.get_task(msg.message_id) is not None:  # type: ignore[attr-defined]
-            now = now_iso()
-            store.update_task(msg.message_id, {  # type: ignore[attr-defined]
-                "state": "failed", "finished_at": now, "updated_at": now,
-                "error": {"type": "BrokerUnavailable", "message": "the task broker was unreachable",
-                          "retryable": True}})
-        raise Unavailable("the task broker is unavailable; try again shortly", code="broker_unavailable") from exc
+    enqueue_or_defer(current(), services().store, [msg])
     return msg.message_id
 
 

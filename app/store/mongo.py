@@ -76,7 +76,7 @@ _ID_FIELD: dict[str, str | None] = {
 }
 # Column defaults of the SQLite schema, so both backends return the same values.
 _DEFAULTS: dict[str, dict[str, Any]] = {"users": {"active": 1}, "submissions": {"rev": 1}, "links": {"used": 0}}
-EVENT_FIELDS = ("id", "topic", "key", "payload", "created_at")
+EVENT_FIELDS = ("id", "topic", "key", "payload", "created_at", "request_id")
 _VERSION_COLS = ("title", "description", "schema", "settings", "sensitive")
 _ACTIVE_ADMIN = {"role": "admin", "active": {"$in": [1, True]}}
 _OPS = {"eq": "$eq", "ne": "$ne", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte", "in": "$in"}

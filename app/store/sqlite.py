@@ -86,7 +86,7 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL,
-    key TEXT, payload TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT
+    key TEXT, payload TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT, request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE sent_at IS NULL;
 CREATE TABLE IF NOT EXISTS form_data_versions (form_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
@@ -161,7 +161,15 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, Store):
     # lifecycle -----------------------------------------------------------------
     def migrate(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(outbox)").fetchall()}
+        if "request_id" not in columns:  # databases created before events carried the request id
+            try:
+                conn.execute("ALTER TABLE outbox ADD COLUMN request_id TEXT")
+            except sqlite3.OperationalError as exc:  # another process migrated a moment ago
+                if "duplicate column" not in str(exc):
+                    raise
 
     def ping(self) -> None:
         self._conn().execute("SELECT 1").fetchone()
@@ -535,7 +543,8 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, Store):
     @timed("pending_events")
     def pending_events(self, limit: int) -> list[Record]:
         return self._all(
-            "SELECT id, topic, key, payload, created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+            "SELECT id, topic, key, payload, created_at, request_id FROM outbox WHERE sent_at IS NULL"
+            " ORDER BY seq LIMIT ?",
             (limit,),
         )
 

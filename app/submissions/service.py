@@ -12,6 +12,7 @@ from typing import Any
 
 from app.auth.service import Principal
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.observability import context
 from app.store import IdempotencyReplay, Record, Store, SubmissionQuery
 from app.util import canonical_json, new_id, now_iso, sha256_hex
 from app.validation import body_validator, check, errors_of, validator_for
@@ -67,10 +68,14 @@ def hidden_fields(form: Record, principal: Principal | None) -> frozenset[str]:
 
 
 def event(topic: str, sub: Record, extra: Record | None = None) -> Record:
-    """An outbox event whose payload is a snapshot taken now, not at delivery."""
+    """An outbox event whose payload is a snapshot taken now, not at delivery.
+
+    It keeps the request id of the write that caused it, so the tasks the
+    relay later makes of it (webhooks, e-mail, embedding) log the same id.
+    """
     payload = {"type": topic, "timestamp": now_iso(), "data": public_submission(sub), **(extra or {})}
     return {"id": new_id(), "topic": topic, "key": sub["form_id"], "payload": payload,
-            "created_at": payload["timestamp"], "sent_at": None}
+            "created_at": payload["timestamp"], "sent_at": None, "request_id": context.request_id.get()}
 
 
 class SubmissionService:

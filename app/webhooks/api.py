@@ -24,10 +24,12 @@ def _hooks() -> WebhookService:
 
 
 def _enqueue(delivery_ids: list[str]) -> None:
+    """Send the deliveries now, or through the outbox while Redis is down (the 202 stands either way)."""
     from tasks.broker import current, message_for
+    from tasks.deferred import enqueue_or_defer
     from tasks.webhooks import deliver
 
-    current().enqueue_many([message_for(deliver, d) for d in delivery_ids])
+    enqueue_or_defer(current(), services().store, [message_for(deliver, d) for d in delivery_ids])
 
 
 @bp.post("/api/v1/forms/<form_id>/webhooks")

@@ -25,6 +25,7 @@ from standardwebhooks.webhooks import Webhook
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from app.observability import context
 from app.webhooks.ssrf import UnsafeTarget
 
 PeerGuard = Callable[[str], None]
@@ -140,6 +141,9 @@ def deliver(url: str, secret: str, msg_id: str, payload: Any, timeout: float,
     """
     body = body_of(payload)
     headers = signed_headers(secret, msg_id, body)
+    request_id = context.request_id.get()
+    if request_id:  # the API request behind the event: receivers can quote it in a support ticket
+        headers["X-Request-ID"] = request_id
     start = time.perf_counter()
     _local.guard = guard
     try:

@@ -222,22 +222,58 @@ def test_engine_is_loaded_once_and_kept(api: Api, worker: Any) -> None:
           f"max {max(latencies[1:]):.2f} s, first {latencies[0]:.2f} s (n={len(latencies)})")
 
 
-def test_redis_down_at_accept_time_gives_503_and_no_orphan_record(tmp_path: Path, model_paths: dict[str, Path],
-                                                                   svc: Any, api: Api) -> None:
-    """Nothing is accepted when the broker cannot take the message: 503, and the record is closed."""
-    from tasks.broker import configure
+def test_fill_and_summarize_while_redis_is_down_are_accepted_and_run_when_it_is_back(
+        tmp_path: Path, model_paths: dict[str, Path]) -> None:
+    """Redis down at accept time: still 202 and a queued task (via the outbox); it runs once Redis is back."""
+    import dramatiq
+    import pytest
+    import redis
 
-    form = _form(api, INCIDENT_SCHEMA)
-    down = ai_settings(tmp_path / "down", "redis://127.0.0.1:1/0", model_paths)
-    configure(down, svc)
+    from app.factory import create_app
+    from tasks.broker import configure
+    from tasks.registry import load_actors
+    from tasks.relay import Relay
+    from tests.conftest import ADMIN_PASSWORD, hash_once, seed_user
+
+    server = RedisServer(tmp_path / "own-redis", appendonly=True).start()
+    worker = None
     try:
-        resp = api.post(f"/api/v1/forms/{form['id']}/fill", {"text": NARRATIVE})
+        app = create_app(ai_settings(tmp_path / "own", server.url, model_paths))
+        svc = app.extensions["fms"]
+        broker = configure(svc.settings, svc)
+        load_actors()
+        user = seed_user(svc, "boss", "admin", hash_once(ADMIN_PASSWORD))
+        b = Api(app.test_client(), svc.auth.create_api_key(user["id"], "manage", None, "t", actor="t")[0])
+        form = _form(b, INCIDENT_SCHEMA)
+        notes = _form(b, {"type": "object", "properties": {"details": {"type": "string"}}})
+        sub = b.post(f"/api/v1/forms/{notes['id']}/submissions",
+                     {"answers": {"details": "The heating in room 12 has been broken for three days."}}).json
+        relay = Relay(svc.store, broker)
+
+        server.stop()
+        accepted = [b.post(f"/api/v1/forms/{form['id']}/fill", {"text": NARRATIVE}),
+                    b.post(f"/api/v1/submissions/{sub['id']}/summarize")]
+        assert [r.status_code for r in accepted] == [202, 202], [r.json for r in accepted]
+        ids = [r.json["task_id"] for r in accepted]
+        queued = [b.get(f"/api/v1/tasks/{task_id}") for task_id in ids]
+        assert [(r.status_code, r.json["state"], r.json["actor"]) for r in queued] == [
+            (200, "queued", "ai.fill"), (200, "queued", "ai.summarize")]
+        with pytest.raises(redis.ConnectionError):
+            relay.run_once()
+
+        server.start()  # same port, same AOF directory
+        wait_for(lambda: relay.run_once() == 0 and not svc.store.pending_events(10), 10, what="outbox drained")
+        broker.emit_after("process_boot")
+        worker = dramatiq.Worker(broker, queues={"ai", "default"}, worker_threads=1, worker_timeout=200)
+        worker.start()
+        fill, summary = (wait_task(b, task_id) for task_id in ids)
+        assert fill["state"] == "succeeded" and fill["attempts"] == 1, fill
+        assert b.get(f"/api/v1/submissions/{fill['result']['submission_id']}").json["status"] == "draft"
+        assert summary["state"] == "succeeded" and summary["result"]["summary"].strip(), summary
     finally:
-        configure(svc.settings, svc)
-    assert resp.status_code == 503 and resp.json["error"]["code"] == "broker_unavailable", resp.json
-    failed = svc.store.list_tasks("failed", None, None, 10)
-    assert [t["actor"] for t in failed] == ["ai.fill"]
-    assert svc.store.list_tasks("queued", None, None, 10) == []
+        if worker is not None:
+            worker.stop(timeout=10_000)
+        server.stop()
 
 
 def test_engine_failures_open_the_breaker_and_the_api_answers_503(api: Api, svc: Any, broker: Any) -> None:

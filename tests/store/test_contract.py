@@ -20,7 +20,7 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 USER_KEYS = {"id", "username", "password_hash", "role", "active", "created_at", "updated_at"}
 SUB_KEYS = {"id", "form_id", "form_version", "status", "answers", "meta", "rev", "created_by",
             "created_at", "updated_at", "deleted_at"}
-EVENT_KEYS = {"id", "topic", "key", "payload", "created_at"}
+EVENT_KEYS = {"id", "topic", "key", "payload", "created_at", "request_id"}
 
 
 def ts(seconds: float) -> str:
@@ -52,7 +52,8 @@ def submission(form_id: str, at: float, answers: dict[str, Any], status: str = "
 
 
 def event(at: float, topic: str = "submission.created") -> Record:
-    return {"id": new_id(), "topic": topic, "key": "k", "payload": {"n": at}, "created_at": ts(at)}
+    return {"id": new_id(), "topic": topic, "key": "k", "payload": {"n": at}, "created_at": ts(at),
+            "request_id": f"req-{at}"}  # the correlation id travels with the event
 
 
 def idem(key: str, scope: str = "form:f1") -> Record:
