@@ -58,6 +58,9 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, jobs_bp, webhooks_bp, ai_bp, models_bp):
         app.register_blueprint(bp)
     app.register_blueprint(dashboard_bp)  # public page + static files; data from the analytics API
+    from app.analytics.summary_api import bp as analytics_summary_bp
+
+    app.register_blueprint(analytics_summary_bp)  # form summaries and time series
 
 
 def _register_hooks(app: Flask) -> None:

@@ -37,6 +37,9 @@ LIST_PARAMS = [
     ("deleted", "boolean", "List soft-deleted submissions instead of live ones."),
     ("filter[status]", "string", "Comma-separated statuses."),
 ]
+FILTER_PARAMS = [p for p in LIST_PARAMS if p[0] in {"created_after", "created_before", "filter[status]"}] + [
+    ("filter[answers.<field>][<op>]", "string", "Typed answer filter as on the list (op: eq ne gt gte lt lte in)."),
+]
 
 # (method, path, tag, summary, success status, request schema, public?, query params)
 Op = tuple[str, str, str, str, int, dict[str, Any] | None, bool, list[tuple[str, str, str]]]
@@ -72,6 +75,14 @@ OPERATIONS: list[Op] = [
      "Submit answers (Idempotency-Key honoured)", 201, CREATE_BODY.schema, False, []),
     ("get", "/api/v1/forms/{form_id}/submissions", "submissions", "List submissions", 200, None, False,
      LIST_PARAMS),
+    ("get", "/api/v1/forms/{form_id}/analytics", "analytics",
+     "Summary of every field by its type, status and drafts; cached, `as_of` says when computed", 200, None, False,
+     [*FILTER_PARAMS, ("split_by", "string", "An enum or boolean field: the summary per top option."),
+      ("format", "string", "`json` (default) or `csv` (one long table).")]),
+    ("get", "/api/v1/forms/{form_id}/analytics/timeseries", "analytics",
+     "Submissions per day, week or month in a time zone, by status", 200, None, False,
+     [*FILTER_PARAMS, ("interval", "string", "`day` (default), `week` (from Monday) or `month`."),
+      ("tz", "string", "IANA time zone of the buckets (default UTC).")]),
     ("get", "/api/v1/submissions/{sub_id}", "submissions", "Get a submission", 200, None, False, []),
     ("patch", "/api/v1/submissions/{sub_id}", "submissions",
      "Change answers or review status (a revision is kept)", 200, PATCH_BODY.schema, False, []),

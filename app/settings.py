@@ -50,6 +50,7 @@ class Settings:
     redis_url: str = _setting("REDIS_URL", "", "Broker Redis; empty means `scripts/run` starts one in the data dir.", secret=True)
     cache_redis_url: str = _setting("FMS_CACHE_REDIS_URL", "", "Cache Redis; empty means database 1 of REDIS_URL.", secret=True)
     cache_ttl: int = _setting("FMS_CACHE_TTL", 300, "Seconds a cached form or list stays in Redis.")
+    analytics_cache_ttl: int = _setting("FMS_ANALYTICS_CACHE_TTL", 3600, "Seconds a form summary or time series stays in Redis; a new submission invalidates it sooner.")
     # --- auth ---------------------------------------------------------------
     token_ttl: int = _setting("FMS_TOKEN_TTL", 86_400, "Login token lifetime, seconds.")
     login_max_failures: int = _setting("FMS_LOGIN_MAX_FAILURES", 5, "Failed logins per user and IP before 429.")

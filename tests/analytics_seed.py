@@ -61,9 +61,9 @@ def sub_id(sid: str) -> str:
     return f"{FORM_ID[:20]}{sid:0>6}"
 
 
-def seed_form(store: Store) -> Record:
+def seed_form(store: Store, owner_id: str | None = None) -> Record:
     at = "2025-02-01T00:00:00.000000Z"
-    form = {"id": FORM_ID, "owner_id": None, "version": 1, "title": "Analytics", "description": None,
+    form = {"id": FORM_ID, "owner_id": owner_id, "version": 1, "title": "Analytics", "description": None,
             "schema": SCHEMA, "settings": {}, "sensitive": ["secret"], "created_at": at, "updated_at": at,
             "updated_by": None}
     store.create_form(form)
@@ -79,9 +79,9 @@ def _change(store: Store, sid: str, changes: Record) -> None:
     assert store.update_submission(sub["id"], {**changes, "updated_at": now}, revision, [], sub["rev"]) is not None
 
 
-def seed(store: Store, export_dir: Path | None) -> Record:
+def seed(store: Store, export_dir: Path | None, owner_id: str | None = None) -> Record:
     """Seed the form; with ``export_dir``, export days 1 and 2 before the later changes."""
-    form = seed_form(store)
+    form = seed_form(store, owner_id)
     for row in ROWS:
         store.insert_submission(_sub(*row), [], None)
     if export_dir is not None:
