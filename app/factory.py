@@ -52,10 +52,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.jobs.api import bp as jobs_bp
     from app.links.api import bp as links_bp
     from app.models.api import bp as models_bp
+    from app.shares.api import bp as shares_bp
     from app.submissions.api import bp as submissions_bp
     from app.webhooks.api import bp as webhooks_bp
 
-    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, jobs_bp, webhooks_bp, ai_bp, models_bp):
+    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, jobs_bp, webhooks_bp, ai_bp, models_bp,
+               shares_bp):
         app.register_blueprint(bp)
     app.register_blueprint(dashboard_bp)  # public page + static files; data from the analytics API
     from app.analytics.summary_api import bp as analytics_summary_bp

@@ -9,9 +9,11 @@ from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
 
+from app.auth import access
 from app.auth.service import Principal
 from app.errors import BadRequest, UnsupportedMediaType
 from app.services import Services
+from app.store import Record
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +31,12 @@ def public(view: F) -> F:
 def principal() -> Principal:
     """The authenticated caller (the app authenticates before any non-public view)."""
     return g.principal  # type: ignore[no-any-return]
+
+
+def require_form(form_id: str, need: str) -> Record:
+    """The form if the caller may ``need`` (read | write | manage) it: 404 when they cannot see it, 403
+    when they can but not this. Every form-scoped view calls it (rules: :mod:`app.auth.access`)."""
+    return access.require_form(services().store, principal(), form_id, need)
 
 
 def json_body() -> Any:

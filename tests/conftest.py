@@ -149,6 +149,14 @@ def make_user_key(svc: Services, username: str, role: str, scope: str, forms: li
     return key
 
 
+def grant(api: Api, svc: Services, form_id: str, username: str, role: str) -> None:
+    """Share a form with an existing user through the API (``api`` must manage the form)."""
+    user = svc.store.get_user_by_name(username)
+    assert user is not None, username
+    resp = api.put(f"/api/v1/forms/{form_id}/shares/{user['id']}", {"role": role})
+    assert resp.status_code in (200, 201), resp.json
+
+
 @pytest.fixture
 def receiver() -> Iterator[Any]:
     """A real HTTP webhook receiver on loopback (the chaos script's own)."""

@@ -13,7 +13,7 @@ from flask import Flask
 
 from app.auth.service import token_hash
 from app.services import Services
-from tests.conftest import ADMIN_PASSWORD, Api, make_settings, make_user_key, seed_user
+from tests.conftest import ADMIN_PASSWORD, Api, grant, make_settings, make_user_key, seed_user
 from tests.helpers import wait_for
 
 SAMPLE = {"form_id": "01ABC", "sub_id": "01DEF", "user_id": "01GHI", "key_id": "01JKL", "link_id": "01MNO",
@@ -63,6 +63,8 @@ def test_admin_routes_are_403_for_editors(app: Flask, svc: Services) -> None:
 def test_scopes_and_form_restrictions(api: Api, svc: Services, form: dict[str, Any]) -> None:
     other = api.post("/api/v1/forms", {"title": "o", "schema": form["schema"]}).json
     reader = api.as_(make_user_key(svc, "editor1", "editor", "read"))
+    for f in (form, other):  # shared: what limits editor1 below is each key, not the share
+        grant(api, svc, f["id"], "editor1", "editor")
     assert reader.get(f"/api/v1/forms/{form['id']}").status_code == 200
     denied = reader.post(f"/api/v1/forms/{form['id']}/submissions", {"answers": {"name": "a", "email": "a@b.co"}})
     assert denied.status_code == 403

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.services import Services
-from tests.conftest import Api, make_user_key
+from tests.conftest import Api, grant, make_user_key
 
 VALID = {"name": "Ada", "email": "ada@example.org", "age": 36}
 
@@ -204,6 +204,7 @@ def test_soft_delete_and_restore(api: Api, form: dict[str, Any]) -> None:
 def test_sensitive_fields_are_redacted_for_viewers(api: Api, form: dict[str, Any], svc: Services) -> None:
     sid = submit(api, form, {**VALID, "phone": "+1 555 0100"}).json["id"]
     viewer = api.as_(make_user_key(svc, "vic", "viewer", "read"))
+    grant(api, svc, form["id"], "vic", "viewer")
     assert viewer.get(f"/api/v1/submissions/{sid}").json["answers"]["phone"] == "[redacted]"
     listed = viewer.get(f"/api/v1/forms/{form['id']}/submissions").json["items"][0]
     assert listed["answers"]["phone"] == "[redacted]"

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request
 
 from app.ai import service as ai
 from app.errors import BadRequest
-from app.http import json_body, json_response, principal, services
+from app.http import json_body, json_response, principal, require_form, services
 from app.util import iso, parse_iso
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1")
@@ -29,13 +29,18 @@ def _enqueue(actor_name: str, *args: Any, **kwargs: Any) -> str:
     return enqueue_tracked(getattr(ai_tasks, actor_name), *args, **kwargs)
 
 
-def enqueue_tracked(actor_obj: Any, *args: Any, **kwargs: Any) -> str:
-    """Send a tracked task for the caller; while Redis is down it waits in the outbox (still a 202)."""
+def enqueue_tracked(actor_obj: Any, *args: Any, task_form: str | None = None, **kwargs: Any) -> str:
+    """Send a tracked task for the caller; while Redis is down it waits in the outbox (still a 202).
+
+    ``task_form`` names the form the task works on (message option ``form_id``): whoever loses
+    sight of that form no longer sees the task either (:class:`app.jobs.service.JobService`).
+    """
     from tasks.broker import current, message_for
     from tasks.deferred import enqueue_or_defer
 
     me = principal()
-    msg = message_for(actor_obj, *args, created_by=me.user_id, **kwargs)
+    options = {"form_id": task_form} if task_form else None
+    msg = message_for(actor_obj, *args, created_by=me.user_id, options=options, **kwargs)
     enqueue_or_defer(current(), services().store, [msg])
     return msg.message_id
 
@@ -48,31 +53,29 @@ def accepted(task_id: str, **extra: Any) -> Response:
 @bp.post("/forms/<form_id>/fill")
 def fill(form_id: str) -> Response:
     me = principal()
-    me.require("write", form_id)
+    form = require_form(form_id, "write")
     svc = services()
-    form = svc.forms.get(form_id)
     text = ai.check_text(json_body())
     if ((form.get("settings") or {}).get("ai") or {}).get("fill") is False:
         raise BadRequest("AI fill is disabled for this form (settings.ai.fill = false)", code="ai_disabled")
     ai.require_available(svc.settings, svc.cache, "llama")
-    return accepted(_enqueue("fill", form_id, text, user_id=me.user_id))
+    return accepted(_enqueue("fill", form_id, text, user_id=me.user_id, task_form=form_id))
 
 
 @bp.post("/submissions/<sub_id>/summarize")
 def summarize(sub_id: str) -> Response:
     svc = services()
     sub, _ = ai.AIService(svc.store, svc.settings).get_submission_form(sub_id)
-    principal().require("write", sub["form_id"])
+    require_form(sub["form_id"], "write")
     ai.require_available(svc.settings, svc.cache, "llama")
-    return accepted(_enqueue("summarize", sub_id))
+    return accepted(_enqueue("summarize", sub_id, task_form=sub["form_id"]))
 
 
 @bp.post("/forms/<form_id>/summarize")
 def summarize_form(form_id: str) -> Response:
     """The submissions of a form in a date range (``created_after`` / ``created_before``, ISO 8601)."""
-    principal().require("read", form_id)
+    require_form(form_id, "read")
     svc = services()
-    svc.forms.get(form_id)
     body = json_body() if request.get_data(cache=True) else {}
     if not isinstance(body, dict):
         raise BadRequest.field("", "body must be a JSON object")
@@ -85,7 +88,8 @@ def summarize_form(form_id: str) -> Response:
             except ValueError as exc:
                 raise BadRequest.field(f"/{key}", f"{key} must be an ISO 8601 date-time") from exc
     ai.require_available(svc.settings, svc.cache, "llama")
-    return accepted(_enqueue("summarize_form", form_id, bounds.get("created_after"), bounds.get("created_before")))
+    return accepted(_enqueue("summarize_form", form_id, bounds.get("created_after"), bounds.get("created_before"),
+                             task_form=form_id))
 
 
 def _embedder_sha() -> str:
@@ -96,9 +100,8 @@ def _embedder_sha() -> str:
 
 @bp.get("/forms/<form_id>/duplicates")
 def duplicates(form_id: str) -> Response:
-    principal().require("read", form_id)
+    require_form(form_id, "read")
     svc = services()
-    svc.forms.get(form_id)
     raw = request.args.get("threshold")
     try:
         threshold = float(raw) if raw not in (None, "") else None
@@ -109,9 +112,8 @@ def duplicates(form_id: str) -> Response:
 
 @bp.get("/forms/<form_id>/similar")
 def similar(form_id: str) -> Response:
-    principal().require("read", form_id)
+    require_form(form_id, "read")
     svc = services()
-    svc.forms.get(form_id)
     q = ai.check_text({"q": request.args.get("q", "")}, "q", ai.MAX_QUERY_TEXT)
     try:
         k = int(request.args.get("k", "10"))

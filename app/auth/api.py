@@ -84,9 +84,9 @@ def update_user(user_id: str) -> Response:
 def delete_user(user_id: str) -> Response:
     me = principal()
     me.require_admin()
-    if user_id == me.user_id:
+    if user_id == me.user_id and not services().auth.is_last_active_admin(user_id):
         raise BadRequest("you cannot delete yourself", code="self_delete")
-    services().auth.delete_user(user_id, me.user_id)
+    services().auth.delete_user(user_id, me.user_id)  # the last active admin: 409 last_admin
     return Response(status=204)
 
 

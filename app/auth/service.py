@@ -19,7 +19,7 @@ from app.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, U
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.store import Conflict as StoreConflict
-from app.store import Record, Store
+from app.store import LastAdmin, Record, Store
 from app.util import new_id, now_iso, sha256_hex
 
 ROLES = ("viewer", "editor", "admin")
@@ -61,6 +61,12 @@ class Principal:
     def require_admin(self) -> None:
         if not self.is_admin:
             raise Forbidden("administrators only")
+
+
+def _last_admin(user_id: str, field: str) -> Conflict:
+    """409: deactivating, demoting or deleting the last active admin would lock everyone out."""
+    message = (f"user {user_id} is the last active administrator; make another user an active admin first")
+    return Conflict.field(field, message, code="last_admin")  # type: ignore[return-value]
 
 
 def hash_password(password: str) -> str:
@@ -114,15 +120,28 @@ class AuthService:
             if len(changes["password"]) < 8:
                 raise BadRequest.field("/password", "password must be at least 8 characters")
             update["password_hash"] = hash_password(changes["password"])
-        user = self.store.update_user(user_id, update)
+        try:
+            user = self.store.update_user(user_id, update, keep_admin=True)
+        except LastAdmin as exc:
+            field = "/active" if "active" in changes and not changes["active"] else "/role"
+            raise _last_admin(user_id, field) from exc
         logged = {k: ("changed" if k == "password" else v) for k, v in changes.items()}
         audit.record(self.store, "user.update", actor, user_id, logged)
         return user  # type: ignore[return-value]
 
     def delete_user(self, user_id: str, actor: str) -> None:
-        if not self.store.delete_user(user_id):
+        try:
+            deleted = self.store.delete_user(user_id, keep_admin=True)
+        except LastAdmin as exc:
+            raise _last_admin(user_id, "user_id") from exc
+        if not deleted:
             raise NotFound(f"user {user_id} not found")
         audit.record(self.store, "user.delete", actor, user_id)
+
+    def is_last_active_admin(self, user_id: str) -> bool:
+        """Whether ``user_id`` is the only active administrator (the instance's last way in)."""
+        admins = [u["id"] for u in self.store.list_users() if u["role"] == "admin" and u["active"]]
+        return admins == [user_id]
 
     def bootstrap_admin(self, spec: str) -> Record | None:
         """Create the ``user:password`` admin when the store has no user yet."""

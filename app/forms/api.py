@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request
 
 from app.errors import BadRequest
 from app.forms.service import public_form
-from app.http import int_arg, json_body, json_response, principal, services
+from app.http import int_arg, json_body, json_response, principal, require_form, services
 
 bp = Blueprint("forms", __name__, url_prefix="/api/v1/forms")
 
@@ -30,14 +30,14 @@ def list_forms() -> Response:
 
 @bp.get("/<form_id>")
 def get_form(form_id: str) -> Response:
-    principal().require("read", form_id)
+    require_form(form_id, "read")
     return json_response(raw=services().forms.cached_json(form_id), cacheable=True)
 
 
 @bp.put("/<form_id>")
 def replace_form(form_id: str) -> Response:
     me = principal()
-    me.require("manage", form_id)
+    require_form(form_id, "manage")
     expected = None
     if request.headers.get("If-Match"):
         raw = request.headers["If-Match"].strip('"W/ ')
@@ -51,20 +51,20 @@ def replace_form(form_id: str) -> Response:
 @bp.delete("/<form_id>")
 def delete_form(form_id: str) -> Response:
     me = principal()
-    me.require("manage", form_id)
+    require_form(form_id, "manage")
     services().forms.delete(form_id, me)
     return Response(status=204)
 
 
 @bp.get("/<form_id>/versions")
 def list_versions(form_id: str) -> Response:
-    principal().require("read", form_id)
+    require_form(form_id, "read")
     versions = services().forms.versions(form_id)
     return json_response({"items": [{**v, "id": v["form_id"]} for v in versions]}, cacheable=True)
 
 
 @bp.get("/<form_id>/versions/<int:version>")
 def get_version(form_id: str, version: int) -> Response:
-    principal().require("read", form_id)
+    require_form(form_id, "read")
     v = services().forms.version(form_id, version)
     return json_response({**v, "id": v["form_id"]}, cacheable=True)

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from app import audit
+from app.auth.access import visible_to
 from app.auth.service import Principal
 from app.cache import Cache
 from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
@@ -143,11 +144,13 @@ class FormService:
     def list(self, after: str | None, limit: int, principal: Principal) -> tuple[list[Record], str | None]:
         """A page of the forms this principal may read, and the cursor of the next page.
 
-        A form-scoped key sees only its forms; the cursor follows the unfiltered
-        page, so a short page never ends the listing early.
+        The store returns only forms the user owns or that are shared with
+        them (every form for admins); a form-scoped key then sees only its
+        forms, and the cursor follows the store's page, so a short page never
+        ends the listing early.
         """
         if limit < 1 or limit > 1000:
             raise BadRequest.field("limit", "limit must be between 1 and 1000")
-        forms = self.store.list_forms(after, limit)
+        forms = self.store.list_forms(after, limit, visible_to=visible_to(principal))
         next_cursor = forms[-1]["id"] if len(forms) == limit else None
         return [f for f in forms if principal.allows("read", f["id"])], next_cursor

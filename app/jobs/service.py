@@ -11,6 +11,7 @@ import base64
 import json
 from typing import Any
 
+from app.auth.access import can_see
 from app.auth.service import Principal
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.store import Record, Store
@@ -56,6 +57,13 @@ def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
         raise BadRequest.field("cursor", "cursor is not valid") from exc
 
 
+def task_form_id(rec: Record) -> str | None:
+    """The form a task works on: the ``form_id`` option its sender set (see ``enqueue_tracked``)."""
+    options = (rec.get("message") or {}).get("options") or {}
+    form_id = options.get("form_id")
+    return form_id if isinstance(form_id, str) else None
+
+
 class JobService:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -66,9 +74,14 @@ class JobService:
             raise NotFound(f"task {task_id} not found", code="task_not_found")
         return rec
 
-    @staticmethod
-    def _may_see(me: Principal, rec: Record) -> bool:
-        return me.is_admin or rec.get("created_by") == me.user_id
+    def _may_see(self, me: Principal, rec: Record) -> bool:
+        """Admins see every task; others their own, and of those only the ones whose form they still see."""
+        if me.is_admin:
+            return True
+        if rec.get("created_by") != me.user_id:
+            return False
+        form_id = task_form_id(rec)
+        return form_id is None or can_see(self.store, me, form_id)
 
     def list(self, state: str | None, me: Principal | None, cursor: str | None, limit: int
              ) -> tuple[list[Record], str | None]:
@@ -78,7 +91,8 @@ class JobService:
             raise BadRequest.field("limit", "limit must be between 1 and 1000")
         created_by = None if me is None or me.is_admin else me.user_id
         rows = self.store.list_tasks(state, created_by, decode_cursor(cursor), limit)  # type: ignore[attr-defined]
-        return rows, (encode_cursor(rows[-1]) if len(rows) == limit else None)
+        next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None  # follows the unfiltered page
+        return [r for r in rows if me is None or self._may_see(me, r)], next_cursor
 
     def prepare_retry(self, task_id: str, me: Principal | None = None) -> Record:
         """Move a failed/dead/cancelled task back to ``queued``; the caller enqueues its stored message.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from app.forms.service import public_form
-from app.http import json_body, json_response, principal, public, services
+from app.http import json_body, json_response, principal, public, require_form, services
 from app.links.service import looks_like_spam, public_link
 from app.submissions.api import idempotency_key
 
@@ -15,8 +15,7 @@ bp = Blueprint("links", __name__, url_prefix="/api/v1")
 @bp.post("/forms/<form_id>/links")
 def create_link(form_id: str) -> Response:
     me = principal()
-    me.require("manage", form_id)
-    services().forms.get(form_id)
+    require_form(form_id, "manage")
     body = json_body() if request.content_length else {}
     token, link = services().links.create(form_id, body, me)
     return json_response({**public_link(link), "token": token, "url": f"/api/v1/public/{token}/submissions"}, 201)
@@ -24,15 +23,14 @@ def create_link(form_id: str) -> Response:
 
 @bp.get("/forms/<form_id>/links")
 def list_links(form_id: str) -> Response:
-    principal().require("manage", form_id)
-    services().forms.get(form_id)
+    require_form(form_id, "manage")
     return json_response({"items": [public_link(lk) for lk in services().store.list_links(form_id)]})
 
 
 @bp.delete("/forms/<form_id>/links/<link_id>")
 def revoke_link(form_id: str, link_id: str) -> Response:
     me = principal()
-    me.require("manage", form_id)
+    require_form(form_id, "manage")
     services().links.revoke(form_id, link_id, me)
     return Response(status=204)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from app.errors import BadRequest
-from app.http import json_body, json_response, principal, services
+from app.errors import BadRequest, NotFound
+from app.http import json_body, json_response, principal, require_form, services
 from app.store import Record
 from app.submissions.query import parse_list_args
 from app.submissions.service import hidden_fields, public_submission
@@ -24,11 +24,10 @@ def idempotency_key() -> str | None:
 @bp.post("/forms/<form_id>/submissions")
 def create_submission(form_id: str) -> Response:
     me = principal()
-    me.require("write", form_id)
+    form = require_form(form_id, "write")
     svc = services()
     key = idempotency_key()
     body = json_body()
-    form = svc.forms.get(form_id)
     result = svc.submissions.create(form, body, me.user_id, key, f"{form_id}:{me.user_id}")
     headers = {"Location": f"/api/v1/submissions/{result.body['id']}"}
     if result.replayed:
@@ -39,9 +38,8 @@ def create_submission(form_id: str) -> Response:
 @bp.get("/forms/<form_id>/submissions")
 def list_submissions(form_id: str) -> Response:
     me = principal()
-    me.require("read", form_id)
+    form = require_form(form_id, "read")
     svc = services()
-    form = svc.forms.get(form_id)
     query, include_total = parse_list_args(request.args, form, svc.cursors)
     rows, total = svc.submissions.list(query, include_total)
     hide = hidden_fields(form, me)
@@ -53,11 +51,13 @@ def list_submissions(form_id: str) -> Response:
     return json_response(body)
 
 
-def _load(sub_id: str, scope: str) -> tuple[Record, Record]:
-    svc = services()
-    sub = svc.submissions.get(sub_id)
-    principal().require(scope, sub["form_id"])
-    form = svc.forms.get(sub["form_id"])
+def _load(sub_id: str, need: str) -> tuple[Record, Record]:
+    """The submission and its form, if the caller may ``need`` the form (an unseen form: 404 here too)."""
+    sub = services().submissions.get(sub_id)
+    try:
+        form = require_form(sub["form_id"], need)
+    except NotFound as exc:
+        raise NotFound(f"submission {sub_id} not found", code="submission_not_found") from exc
     return sub, form
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from app.errors import BadRequest
-from app.http import json_body, json_response, principal, services
+from app.http import json_body, json_response, principal, require_form, services
 from app.webhooks.service import (
     BULK_BODY,
     WEBHOOK_BODY,
@@ -35,7 +35,7 @@ def _enqueue(delivery_ids: list[str]) -> None:
 @bp.post("/api/v1/forms/<form_id>/webhooks")
 def create_webhook(form_id: str) -> Response:
     me = principal()
-    me.require("manage", form_id)
+    require_form(form_id, "manage")
     hook = _hooks().create(form_id, json_body(), me)
     return json_response(public_webhook(hook, with_secret=True), 201,
                          headers={"Location": f"/api/v1/webhooks/{hook['id']}"})
@@ -43,23 +43,21 @@ def create_webhook(form_id: str) -> Response:
 
 @bp.get("/api/v1/forms/<form_id>/webhooks")
 def list_webhooks(form_id: str) -> Response:
-    me = principal()
-    me.require("manage", form_id)
+    require_form(form_id, "manage")
     return json_response({"items": [public_webhook(h) for h in _hooks().list(form_id)]})
 
 
 @bp.get("/api/v1/webhooks/<hook_id>")
 def get_webhook(hook_id: str) -> Response:
-    me = principal()
     hook = _hooks().get(hook_id)
-    me.require("manage", hook["form_id"])
+    require_form(hook["form_id"], "manage")
     return json_response(public_webhook(hook, with_secret=True))
 
 
 @bp.patch("/api/v1/webhooks/<hook_id>")
 def update_webhook(hook_id: str) -> Response:
     me = principal()
-    me.require("manage", _hooks().get(hook_id)["form_id"])
+    require_form(_hooks().get(hook_id)["form_id"], "manage")
     body = json_body()
     hook = _hooks().update(hook_id, body, me)
     if isinstance(body, dict) and body.get("active") is True:
@@ -83,15 +81,14 @@ def _start_lane(hook_id: str) -> None:
 @bp.delete("/api/v1/webhooks/<hook_id>")
 def delete_webhook(hook_id: str) -> Response:
     me = principal()
-    me.require("manage", _hooks().get(hook_id)["form_id"])
+    require_form(_hooks().get(hook_id)["form_id"], "manage")
     _hooks().delete(hook_id, me)
     return Response(status=204)
 
 
 @bp.get("/api/v1/webhooks/<hook_id>/deliveries")
 def list_deliveries(hook_id: str) -> Response:
-    me = principal()
-    me.require("manage", _hooks().get(hook_id)["form_id"])
+    require_form(_hooks().get(hook_id)["form_id"], "manage")
     try:
         limit = int(request.args.get("limit", "50"))
     except ValueError as exc:

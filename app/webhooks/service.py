@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app import audit
+from app.auth.access import require_form
 from app.auth.service import Principal
 from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from app.jobs.service import decode_cursor, encode_cursor
@@ -289,7 +290,7 @@ class WebhookService:
     def prepare_redelivery(self, delivery_id: str, me: Principal) -> Record:
         """Put one delivery back to pending (any state but pending); the caller enqueues it."""
         d = self.get_delivery(delivery_id)
-        me.require("manage", d["form_id"])
+        require_form(self.store, me, d["form_id"], "manage")
         hook = self.get(d["endpoint_id"])
         if not hook["active"]:
             raise Conflict("endpoint is disabled; enable it first", code="webhook_disabled")
@@ -306,9 +307,9 @@ class WebhookService:
 
     def prepare_bulk(self, hook_id: str, body: Any, me: Principal) -> list[Record]:
         """Every delivery of an endpoint in ``state`` (default failed), optionally since a time."""
-        check(BULK_BODY, body, "bulk redelivery is invalid")
         hook = self.get(hook_id)
-        me.require("manage", hook["form_id"])
+        require_form(self.store, me, hook["form_id"], "manage")  # first: an unseen form is 404, whatever the body
+        check(BULK_BODY, body, "bulk redelivery is invalid")
         if not hook["active"]:
             raise Conflict("endpoint is disabled; enable it first", code="webhook_disabled")
         state, limit, since = body.get("state", "failed"), body.get("limit", 1000), body.get("since")

@@ -172,7 +172,6 @@ def test_forms_list_newest_first_and_delete_hides(store: Store) -> None:
     assert [v["version"] for v in store.list_form_versions(gone["id"])] == [1]
 
 
-# submissions: insert, idempotency, events ----------------------------------------------
 # per-form shares ------------------------------------------------------------------------
 SHARE_KEYS = {"form_id", "user_id", "role", "granted_by", "created_at", "updated_at"}
 
@@ -257,6 +256,7 @@ def test_the_last_active_admin_is_kept(store: Store) -> None:
     assert store.delete_user(ops["id"]) is True  # without keep_admin the store does as told
 
 
+# submissions: insert, idempotency, events ----------------------------------------------
 def test_insert_submission_with_events_and_idempotency(store: Store) -> None:
     sub = submission("f1", 1, {"age": 30})
     events = [event(1), event(1.5, "submission.validated")]

@@ -65,14 +65,16 @@ def test_create_refuses_unsafe_target_with_422(api: Api, form: dict[str, Any]) -
 
 def test_endpoint_crud_shows_secret_to_managers_only(api: Api, svc: Services, form: dict[str, Any],
                                                       receiver: Any) -> None:
-    from tests.conftest import make_user_key
+    from tests.conftest import grant, make_user_key
 
     hook = add_hook(api, form["id"], receiver.url + "/a", events=["submission.created"])
     assert hook["secret"].startswith("whsec_") and hook["active"] is True
     listed = api.get(f"/api/v1/forms/{form['id']}/webhooks").json["items"]
     assert [h["id"] for h in listed] == [hook["id"]] and "secret" not in listed[0]
     viewer = api.as_(make_user_key(svc, "vera", "viewer", "read"))
-    assert viewer.get(f"/api/v1/forms/{form['id']}/webhooks").status_code == 403
+    assert viewer.get(f"/api/v1/forms/{form['id']}/webhooks").status_code == 404  # not shared: unseen
+    grant(api, svc, form["id"], "vera", "viewer")
+    assert viewer.get(f"/api/v1/forms/{form['id']}/webhooks").status_code == 403  # seen, not managed
     assert api.patch(f"/api/v1/webhooks/{hook['id']}", {"active": False}).json["active"] is False
     assert api.delete(f"/api/v1/webhooks/{hook['id']}").status_code == 204
     assert api.get(f"/api/v1/webhooks/{hook['id']}").status_code == 404
