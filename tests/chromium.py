@@ -193,11 +193,15 @@ class Page:
         deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
-            last = self.evaluate(expression)
-            if last:
-                return last
+            try:
+                last = self.evaluate(expression)
+            except CdpError as exc:  # e.g. no document.body yet while the navigation commits
+                last = exc
+            else:
+                if last:
+                    return last
             time.sleep(0.05)
-        state = self.evaluate("document.body ? document.body.dataset.state : null")
+        state = self.evaluate("document.body ? document.body.dataset.state : null")  # for the message
         raise AssertionError(f"timed out after {timeout}s waiting for {what or expression} "
                              f"(last value {last!r}, page state {state!r}, errors {self.errors()})")
 

@@ -24,6 +24,7 @@
                           rejected: "#f04438", quarantined: "#7a5af8"};
   const MAX_FORM_PAGES = 50;
   const NUM = new Intl.NumberFormat("en-US", {maximumFractionDigits: 3});
+  const EDGE = new Intl.NumberFormat("en-US", {maximumFractionDigits: 1});
   const charts = [];
   let forms = [];
   let loadSeq = 0;
@@ -221,6 +222,15 @@
     $("tz-list").replaceChildren(...zones.map((z) => el("option", {value: z})));
   }
 
+  function validTimeZone(tz) {
+    try {
+      new Intl.DateTimeFormat("en-US", {timeZone: tz});
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
   /** Milliseconds to add to UTC to get wall-clock time in ``tz`` at instant ``ms``. */
   function tzOffset(ms, tz) {
     const parts = new Intl.DateTimeFormat("en-US", {
@@ -260,6 +270,9 @@
     const tz = $("tz").value.trim() || "UTC";
     const from = $("date-from").value;
     const to = $("date-to").value;
+    if ((from || to) && !validTimeZone(tz)) {
+      throw Object.assign(new Error("Unknown time zone"), {details: [{parameter: "tz", message: `unknown time zone ${tz}`}]});
+    }
     // Dates are whole days in the chosen time zone; the API's bounds are exclusive.
     if (from) params.set("created_after", isoMicro(zonedMidnight(from, tz) - 1, true));
     if (to) params.set("created_before", isoMicro(zonedMidnight(to, tz, 1), false));
@@ -371,7 +384,10 @@
     card.append(statsList(field, ["mean", "median", "p25", "p75", "min", "max", "stdev"]));
     if (field.kind === "nps") card.append(statsList(field, ["score", "promoters", "passives", "detractors"]));
     const bins = field.histogram || [];
-    barChart(card, bins.map((b) => `${fmt(b.lo)}–${fmt(b.hi)}`), bins.map((b) => b.count), false);
+    // Integer fields with a small range come as one bin per value: [v, v + 1).
+    const perValue = bins.every((b) => Number.isInteger(b.lo) && b.hi - b.lo === 1);
+    const labels = bins.map((b) => (perValue ? String(b.lo) : `${EDGE.format(b.lo)}–${EDGE.format(b.hi)}`));
+    barChart(card, labels, bins.map((b) => b.count), false);
   }
 
   function stringBody(card, field) {
@@ -430,14 +446,14 @@
     const seq = ++loadSeq;  // a slower earlier answer must not overwrite a newer one
     setState("loading");
     showError(null);
-    const filters = filterParams();
-    const summaryParams = new URLSearchParams(filters);
-    if ($("split-by").value) summaryParams.set("split_by", $("split-by").value);
-    const seriesParams = new URLSearchParams(filters);
-    seriesParams.set("interval", $("interval").value);
-    seriesParams.set("tz", $("tz").value.trim() || "UTC");
-    const base = `/api/v1/forms/${encodeURIComponent(formId)}/analytics`;
     try {
+      const filters = filterParams();
+      const summaryParams = new URLSearchParams(filters);
+      if ($("split-by").value) summaryParams.set("split_by", $("split-by").value);
+      const seriesParams = new URLSearchParams(filters);
+      seriesParams.set("interval", $("interval").value);
+      seriesParams.set("tz", $("tz").value.trim() || "UTC");
+      const base = `/api/v1/forms/${encodeURIComponent(formId)}/analytics`;
       const [summary, series] = await Promise.all([api(`${base}?${summaryParams}`),
                                                    api(`${base}/timeseries?${seriesParams}`)]);
       if (seq !== loadSeq) return;
