@@ -1,0 +1,156 @@
+"""The admin SQL sandbox (etl/sandbox.py) on real DuckDB over a real daily export.
+
+Two layers are tested apart: the statement check refuses with a reason, and
+the locked connection refuses the same things on its own (so a statement the
+check let through would still be stopped by DuckDB).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from app.services import Services
+from etl import sandbox
+from etl.export import export_day
+
+LIMITS = sandbox.Limits(timeout_s=1.0, max_rows=100, memory_limit="256MB", threads=1, max_temp_size="64MB")
+DAY = date(2026, 3, 14)
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    export, temp = tmp_path / "exports", tmp_path / "sql-tmp"
+    export.mkdir()
+    (tmp_path / "secret.csv").write_text("a,b\n1,2\n")
+    return export, temp
+
+
+def run(sql: str, dirs: tuple[Path, Path], limits: sandbox.Limits = LIMITS, **kw: Any) -> sandbox.QueryResult:
+    return sandbox.run_query(sql, dirs[0], dirs[1], limits, **kw)
+
+
+@pytest.mark.parametrize(("sql", "why"), [
+    ("COPY (SELECT 1) TO '/tmp/out.csv'", "COPY is not allowed"),
+    ("ATTACH '/tmp/other.duckdb' AS o", "ATTACH is not allowed"),
+    ("INSTALL httpfs", "INSTALL/LOAD is not allowed"),
+    ("LOAD httpfs", "INSTALL/LOAD is not allowed"),
+    ("SET enable_external_access = true", "SET/RESET is not allowed"),
+    ("RESET threads", "SET/RESET is not allowed"),
+    ("PRAGMA threads = 8", "PRAGMA is not allowed"),
+    ("CREATE TABLE t AS SELECT 1", "CREATE statements are not allowed"),
+    ("SELECT 1; COPY (SELECT 1) TO '/tmp/x.csv'", "COPY is not allowed"),
+])
+def test_statement_check_refuses_with_a_reason(sql: str, why: str, dirs: tuple[Path, Path]) -> None:
+    with pytest.raises(sandbox.SqlForbidden, match=why):
+        run(sql, dirs)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('{outside}')",
+    "SELECT * FROM read_text('{outside}')",
+    "SELECT * FROM read_parquet('{export}/../secret.csv')",
+    'SELECT * FROM "{outside}"',
+    "SELECT * FROM '{outside}'",
+    'SELECT * FROM "/etc/passwd"',
+    "SELECT * FROM read_csv('/etc/passwd', sep = ':')",
+    "SELECT * FROM glob('/etc/*')",
+])
+def test_files_outside_the_export_directory_are_refused(sql: str, dirs: tuple[Path, Path]) -> None:
+    text = sql.format(outside=dirs[0].parent / "secret.csv", export=dirs[0])
+    with pytest.raises(sandbox.SqlForbidden, match="not allowed") as err:
+        run(text, dirs)
+    assert "export directory" in str(err.value)
+
+
+def test_the_locked_connection_refuses_on_its_own(dirs: tuple[Path, Path]) -> None:
+    """Skip the statement check: DuckDB's own configuration must still stop each of these."""
+    outside = dirs[0].parent / "secret.csv"
+    con = sandbox.connect(dirs[0], dirs[1], LIMITS)
+    refusals = {
+        f"SELECT * FROM read_csv('{outside}')": duckdb.PermissionException,
+        f'SELECT * FROM "{outside}"': duckdb.PermissionException,  # the replacement scan may not open it
+        'SELECT * FROM "/etc/passwd"': duckdb.CatalogException,  # no extension: not even tried as a file
+        f"COPY (SELECT 1) TO '{dirs[0].parent / 'out.csv'}'": duckdb.PermissionException,
+        f"ATTACH '{dirs[0].parent / 'x.duckdb'}'": duckdb.PermissionException,
+        "INSTALL httpfs": duckdb.PermissionException,
+        "LOAD httpfs": duckdb.PermissionException,
+        "SET enable_external_access = true": duckdb.InvalidInputException,
+        "SET allowed_directories = ['/']": duckdb.InvalidInputException,
+        "RESET memory_limit": duckdb.InvalidInputException,
+        "PRAGMA threads = 8": duckdb.InvalidInputException,
+    }
+    for sql, kind in refusals.items():
+        with pytest.raises(kind):
+            con.execute(sql)
+    settings = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                "('enable_external_access', 'lock_configuration', 'autoload_known_extensions', "
+                                "'autoinstall_known_extensions', 'threads')").fetchall())
+    assert settings == {"enable_external_access": "false", "lock_configuration": "true",
+                        "autoload_known_extensions": "false", "autoinstall_known_extensions": "false",
+                        "threads": "1"}
+    assert not (dirs[0].parent / "out.csv").exists()
+    con.close()
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT count(*) FROM range(1000000000000)",
+    "SELECT count(*) FROM range(1000000) a, range(1000000) b",
+    "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT max(n) FROM t",
+])
+def test_an_endless_query_ends_at_the_time_limit(sql: str, dirs: tuple[Path, Path]) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(sandbox.SqlTimeout, match="time limit of 1 s"):
+        run(sql, dirs)
+    assert time.monotonic() - t0 < LIMITS.timeout_s + 3.0
+
+
+def test_rows_past_the_limit_are_cut_and_flagged(dirs: tuple[Path, Path]) -> None:
+    result = run("SELECT range AS n FROM range(500) ORDER BY n DESC", dirs, max_rows=10)
+    assert result.rows == [[n] for n in range(499, 489, -1)]
+    assert result.truncated and result.truncated_by == "rows" and result.row_limit == 10
+    exact = run("SELECT range AS n FROM range(10)", dirs, max_rows=10)
+    assert not exact.truncated and len(exact.rows) == 10
+    capped = run("SELECT 1", dirs, max_rows=10**9)
+    assert capped.row_limit == LIMITS.max_rows  # a caller cannot lift the setting
+
+
+def test_fit_trims_to_a_byte_budget_and_says_so(dirs: tuple[Path, Path]) -> None:
+    result = run("SELECT repeat('x', 100) AS s FROM range(100)", dirs)
+    small = sandbox.fit(result, 2_000)
+    assert 0 < len(small.rows) < 100 and small.truncated and small.truncated_by == "size"
+    assert len(sandbox.json.dumps(small.to_dict())) <= 2_000
+    assert sandbox.fit(result, 10**6) is result
+
+
+def test_the_submissions_view_reads_the_daily_export(svc: Services, form: dict[str, Any],
+                                                     dirs: tuple[Path, Path]) -> None:
+    from tests.test_export import _seed
+
+    _seed(svc, form, "2026-03-14T10:00:00.000000Z", 3, "a")
+    export_day(svc.store, DAY, dirs[0])
+    result = run("SELECT form_id, date, status, count(*) AS n, min(created_at) AS first, "
+                 "any_value(answers->>'phone') AS phone FROM submissions GROUP BY ALL", dirs)
+    assert [c["name"] for c in result.columns] == ["form_id", "date", "status", "n", "first", "phone"]
+    assert result.rows == [[form["id"], "2026-03-14", "submitted", 3, "2026-03-14T10:00:00", "[redacted]"]]
+    described = run("DESCRIBE submissions", dirs)
+    assert [r[0] for r in described.rows] == [c for c, _, _ in sandbox.VIEW_COLUMNS]
+
+
+def test_the_view_exists_before_anything_was_exported(dirs: tuple[Path, Path]) -> None:
+    result = run("SELECT count(*) AS n FROM submissions", dirs)
+    assert result.rows == [[0]]
+    assert [r[0] for r in run("DESCRIBE submissions", dirs).rows] == [c for c, _, _ in sandbox.VIEW_COLUMNS]
+
+
+@pytest.mark.parametrize(("sql", "code"), [("SELEC 1", "sql_invalid"), ("SELECT * FROM nope", "sql_invalid"),
+                                           ("", "sql_invalid"), ("SELECT 1; SELECT 2", "sql_invalid")])
+def test_bad_sql_is_invalid_not_forbidden(sql: str, code: str, dirs: tuple[Path, Path]) -> None:
+    with pytest.raises(sandbox.SqlError) as err:
+        run(sql, dirs)
+    assert err.value.code == code and str(err.value)
