@@ -78,7 +78,7 @@ class Sent:
     failed: str | None = None
 
 
-def _attempt(url: str, secret: str, msg_id: str, payload: Any) -> Attempt:
+def _attempt(url: str, secret: str, msg_id: str, payload: Any, request_id: str | None = None) -> Attempt:
     """One HTTP attempt through the target's circuit breaker (raises CircuitBreakerError when open)."""
     settings = runtime.settings()
     holder: list[Attempt] = []
@@ -89,7 +89,7 @@ def _attempt(url: str, secret: str, msg_id: str, payload: Any) -> Attempt:
         check_address(ipaddress.ip_address(ip.split("%", 1)[0]), settings.webhook_allow_private, nets)
 
     def call() -> None:
-        attempt = http_deliver(url, secret, msg_id, payload, settings.webhook_timeout, guard)
+        attempt = http_deliver(url, secret, msg_id, payload, settings.webhook_timeout, guard, request_id)
         holder.append(attempt)
         if attempt.outcome == "retry":
             raise TargetFailed(attempt.error or "failed")
@@ -135,7 +135,8 @@ def _send(svc: WebhookService, delivery: dict[str, Any]) -> Sent:
         return Sent("parked")
     try:
         check_target(hook["url"], settings.webhook_allow_private, parse_nets(settings.webhook_allow_nets))
-        attempt = _attempt(hook["url"], hook["secret"], delivery["event_id"], delivery["payload"])
+        attempt = _attempt(hook["url"], hook["secret"], delivery["event_id"], delivery["payload"],
+                           delivery.get("request_id"))
     except UnsafeTarget as exc:
         attempt = Attempt("fail", None, f"refused: {exc}", 0.0)
         metrics.WEBHOOK_ATTEMPTS.labels("refused").inc()
@@ -162,16 +163,15 @@ def _send(svc: WebhookService, delivery: dict[str, Any]) -> Sent:
     return Sent("delivered")
 
 
-def _drain(svc: WebhookService, endpoint_id: str) -> int:
-    """Send the endpoint's due deliveries, oldest first, while a concurrency slot is free; the count sent."""
-    started, sent = time.monotonic(), 0
-    while sent < LANE_MAX and time.monotonic() - started < LANE_BUDGET_S:
+def _drain(svc: WebhookService, endpoint_id: str) -> dict[str, Sent]:
+    """Send the endpoint's due deliveries, oldest first, while a concurrency slot is free; what each came to."""
+    started, sent = time.monotonic(), {}
+    while len(sent) < LANE_MAX and time.monotonic() - started < LANE_BUDGET_S:
         claimed = svc.store.claim_next_delivery(endpoint_id, svc.now(), svc.stale_before(),
                                                 svc.settings.webhook_concurrency)
         if claimed is None:
             return sent
-        _send(svc, claimed)
-        sent += 1
+        sent[claimed["id"]] = _send(svc, claimed)
     with contextlib.suppress(redis.RedisError):  # more may be due: a fresh message continues (or the sweep)
         send(lane, endpoint_id)
     return sent
@@ -179,24 +179,24 @@ def _drain(svc: WebhookService, endpoint_id: str) -> int:
 
 @actor("webhook.deliver")
 def deliver(delivery_id: str) -> str:
-    """Send one delivery if it is due and its endpoint has a free slot, then keep its endpoint's lane going.
+    """A prompt for one delivery: run its endpoint's lane, which sends it when it is the oldest due one.
 
-    The task fails exactly when its delivery is settled as ``failed`` (refused
-    by the receiver or schedule spent), so task and delivery log agree.
+    Going through the lane (not claiming this id directly) keeps every send
+    oldest-first and within the endpoint's concurrency. The task fails exactly
+    when it settled its own delivery as ``failed`` (refused by the receiver or
+    schedule spent), so task and delivery log agree; it never goes ``dead``
+    over a receiver outage.
     """
     svc = _service()
-    store = svc.store
-    claimed = store.claim_delivery(delivery_id, svc.now(), svc.stale_before(), svc.settings.webhook_concurrency)
-    if claimed is None:
-        current_row = store.get_delivery(delivery_id)
-        if current_row is not None and current_row["state"] in {"pending", "retrying"}:
-            _drain(svc, current_row["endpoint_id"])
-        return "nothing to do now (not due, being sent, settled or endpoint busy)"
-    result = _send(svc, claimed)
-    _drain(svc, claimed["endpoint_id"])
-    if result.failed:
-        raise Permanent(result.failed)
-    return result.summary
+    row = svc.store.get_delivery(delivery_id)
+    if row is None or row["state"] not in {"pending", "retrying", "sending"}:
+        return "nothing to do"
+    own = _drain(svc, row["endpoint_id"]).get(delivery_id)
+    if own is None:
+        return "not sent now (not due yet, being sent, or the endpoint's slots are busy)"
+    if own.failed:
+        raise Permanent(own.failed)
+    return own.summary
 
 
 @actor("webhook.lane")
@@ -204,7 +204,7 @@ def lane(endpoint_id: str) -> int:
     """Drain one endpoint's due deliveries (prompted by :func:`sweep` or a lane that ran out of budget)."""
     with contextlib.suppress(redis.RedisError):
         current().client.delete(LANE_MARK + endpoint_id)
-    return _drain(_service(), endpoint_id)
+    return len(_drain(_service(), endpoint_id))
 
 
 def sweep(store: Any, broker: Any, settings: Any) -> int:

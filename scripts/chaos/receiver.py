@@ -9,22 +9,40 @@ from typing import Any
 
 
 class Receiver:
-    """HTTP server on 127.0.0.1:<free port>; ``script(path, [(status, headers), ...])`` sets replies."""
+    """HTTP server on 127.0.0.1:<free port>; ``script(path, [(status, headers), ...])`` sets replies.
+
+    ``down(status)`` answers every request with ``status`` until ``down(None)``
+    (an outage); ``slow(seconds)`` holds each reply that long, and
+    ``max_active`` records the most requests served at once per path (what a
+    per-endpoint concurrency limit must bound).
+    """
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.replies: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.lock = threading.Lock()
+        self.outage: int | None = None
+        self.hold = 0.0
+        self.active: dict[str, int] = {}
+        self.max_active: dict[str, int] = {}
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with owner.lock:
-                    headers = {k.lower(): v for k, v in self.headers.items()}
-                    owner.requests.append({"path": self.path, "headers": headers, "body": body, "at": time.time()})
+                    seen = {k.lower(): v for k, v in self.headers.items()}
                     queue = owner.replies.get(self.path) or []
-                    status, headers = queue.pop(0) if queue else (200, {})
+                    status, headers = queue.pop(0) if queue else (owner.outage or 200, {})
+                    owner.requests.append({"path": self.path, "headers": seen, "body": body, "at": time.time(),
+                                           "status": status})
+                    owner.active[self.path] = owner.active.get(self.path, 0) + 1
+                    owner.max_active[self.path] = max(owner.max_active.get(self.path, 0), owner.active[self.path])
+                    hold = owner.hold
+                if hold:
+                    time.sleep(hold)  # a slow receiver, so that concurrent requests overlap
+                with owner.lock:
+                    owner.active[self.path] -= 1
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -54,6 +72,15 @@ class Receiver:
     def script(self, path: str, replies: list[tuple[int, dict[str, str]]]) -> None:
         with self.lock:
             self.replies[path] = list(replies)
+
+    def down(self, status: int | None) -> None:
+        """Answer every unscripted request with ``status`` (None: back to 200)."""
+        with self.lock:
+            self.outage = status
+
+    def slow(self, seconds: float) -> None:
+        with self.lock:
+            self.hold = seconds
 
     def received(self, path: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
