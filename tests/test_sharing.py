@@ -52,6 +52,8 @@ NEEDS = {
     ("GET", "/api/v1/forms/<form_id>/similar"): "read",
     ("GET", "/api/v1/forms/<form_id>/export"): "read",
     ("POST", "/api/v1/forms/<form_id>/exports"): "read",
+    ("GET", "/api/v1/forms/<form_id>/analytics"): "read",
+    ("GET", "/api/v1/forms/<form_id>/analytics/timeseries"): "read",
     ("GET", "/api/v1/forms/<form_id>/shares"): "manage",
     ("GET", "/api/v1/forms/<form_id>/shares/<user_id>"): "manage",
     ("PUT", "/api/v1/forms/<form_id>/shares/<user_id>"): "manage",
