@@ -63,6 +63,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.analytics.summary_api import bp as analytics_summary_bp
 
     app.register_blueprint(analytics_summary_bp)  # form summaries and time series
+    from app.analytics.api import bp as analytics_bp
+    from app.exports.api import bp as exports_bp
+
+    app.register_blueprint(analytics_bp)  # admin SQL (POST /api/v1/analytics/query)
+    app.register_blueprint(exports_bp)  # streamed exports, export tasks, downloads
 
 
 def _register_hooks(app: Flask) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-ACTOR_MODULES = ("tasks.system", "tasks.webhooks", "tasks.email", "tasks.ai")
+ACTOR_MODULES = ("tasks.system", "tasks.webhooks", "tasks.email", "tasks.ai", "tasks.analytics")
 
 
 def load_actors() -> None:

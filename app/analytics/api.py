@@ -1,0 +1,72 @@
+"""Admin SQL (``/api/v1/analytics/query``); form summaries and time series are in ``summary_api``.
+
+``POST /api/v1/analytics/query`` (administrators only) takes one read-only
+``SELECT`` over the ``submissions`` view of the exported Parquet files and
+answers ``202 {task_id}``; the ``analytics.sql`` task runs it in DuckDB's
+sandbox and ``GET /api/v1/tasks/{id}`` shows ``{columns, rows, truncated,
+row_limit, elapsed_ms}`` or the error. Forbidden or malformed SQL is refused
+here with 400 ``sql_forbidden``/``sql_invalid`` before anything is enqueued:
+the statement is parsed and bound (not run) in the same sandbox the task uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from app.ai.api import accepted, enqueue_tracked
+from app.errors import BadRequest
+from app.http import json_body, principal, services
+from app.validation import body_validator, check
+
+bp = Blueprint("analytics", __name__, url_prefix="/api/v1")
+MAX_SQL_CHARS = 100_000
+QUERY_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["sql"],
+    "properties": {
+        "sql": {"type": "string", "minLength": 1, "maxLength": MAX_SQL_CHARS,
+                "description": "One SELECT over the `submissions` view (columns in the README)."},
+        "max_rows": {"type": "integer", "minimum": 1,
+                     "description": "Rows to return at most; capped by FMS_SQL_MAX_ROWS."},
+    },
+}
+QUERY_BODY = body_validator(QUERY_BODY_SCHEMA)
+
+
+@bp.post("/analytics/query")
+def sql_query() -> Response:
+    from etl import sandbox
+    from tasks import analytics as analytics_tasks
+
+    me = principal()
+    me.require_admin()
+    me.require("read")
+    body = json_body()
+    check(QUERY_BODY, body, "query is invalid")
+    settings = services().settings
+    max_rows = min(int(body.get("max_rows") or settings.sql_max_rows), settings.sql_max_rows)
+    try:
+        sandbox.validate(body["sql"], settings.export_dir, analytics_tasks.sql_temp_dir(settings),
+                         analytics_tasks.sql_limits(settings))
+    except sandbox.SqlError as exc:
+        raise BadRequest.field("/sql", str(exc), code=exc.code) from exc
+    return accepted(enqueue_tracked(analytics_tasks.sql_query, body["sql"], max_rows))
+
+
+ANALYTICS_OPERATIONS = [
+    ("post", "/api/v1/analytics/query", "analytics",
+     "Admin SQL over the exported submissions, sandboxed (202 + task id; result on the task)", 202,
+     QUERY_BODY_SCHEMA, False, []),
+]
+
+
+def _document() -> None:
+    from app.openapi import EXTRA_OPERATIONS
+
+    EXTRA_OPERATIONS.extend(op for op in ANALYTICS_OPERATIONS if op not in EXTRA_OPERATIONS)
+
+
+_document()

@@ -1,0 +1,82 @@
+"""Analytics actors (queue ``analytics``): admin SQL in the DuckDB sandbox, large exports to a file.
+
+Both are tracked tasks started by the API (202 + task id). Neither retries a
+failure that the input caused: a forbidden or timed-out query fails at once
+with the reason in the task's error; an export is retried once, because a
+store hiccup mid-way is worth one more pass (the file is rewritten whole).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings
+from etl import sandbox
+from tasks import runtime
+from tasks.broker import actor
+from tasks.errors import Permanent, TaskCancelled
+from tasks.middleware import RESULT_LIMIT
+from tasks.progress import progress
+
+PROGRESS_EVERY_S = 0.5
+RESULT_MARGIN = 1_000  # room for the task record's own keys around the result
+
+
+def sql_limits(settings: Settings) -> sandbox.Limits:
+    return sandbox.Limits(timeout_s=settings.sql_timeout, max_rows=settings.sql_max_rows,
+                          memory_limit=settings.sql_memory_limit, threads=settings.sql_threads,
+                          max_temp_size=settings.sql_max_temp_size)
+
+
+def sql_temp_dir(settings: Settings) -> Path:
+    """Where DuckDB may spill; DuckDB adds it to the allowed directories itself, so it is not the export dir."""
+    return settings.data_dir / "sql-tmp"
+
+
+@actor("analytics.sql", track=True, max_retries=0)
+def sql_query(sql: str, max_rows: int | None = None) -> dict[str, Any]:
+    """Run one read-only SELECT over the ``submissions`` view; the rows are the task's result."""
+    settings = runtime.settings()
+    progress(1.0, "running")
+    try:
+        result = sandbox.run_query(sql, settings.export_dir, sql_temp_dir(settings), sql_limits(settings), max_rows)
+    except sandbox.SqlError as exc:
+        raise Permanent(f"{exc.code}: {exc}") from exc
+    return sandbox.fit(result, RESULT_LIMIT - RESULT_MARGIN).to_dict()
+
+
+class _Ticker:
+    """Export progress → the task record, at most every PROGRESS_EVERY_S (and a cancellation point)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic() - PROGRESS_EVERY_S  # the first page reports at once
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        progress(min(99.0, 100.0 * done / max(1, total)), f"{done} of {total} rows")
+
+
+@actor("analytics.export", track=True, max_retries=1)
+def export(export_id: str) -> dict[str, Any]:
+    """Write export ``export_id`` (its format, filters and redaction fixed at request time) to its file."""
+    from app.errors import ApiError
+    from app.exports.service import ExportService
+
+    svc = runtime.services()
+    exports = ExportService(svc.store, svc.settings)
+    try:
+        meta = exports.run(export_id, svc.cursors, on_progress=_Ticker())
+    except ApiError as exc:
+        exports.mark_failed(export_id, exc.message)
+        raise Permanent(exc.message) from exc
+    except TaskCancelled:
+        exports.mark_failed(export_id, "cancelled")
+        raise
+    progress(100.0, f"{meta['rows']} rows")
+    return {"export_id": export_id, "format": meta["format"], "rows": meta["rows"], "bytes": meta["bytes"],
+            "expires_at": meta["expires_at"], "download_url": f"/api/v1/exports/{export_id}/download"}
