@@ -1,0 +1,1 @@
+"""Exports of a form's submissions: streamed, as tasks, and their downloads."""

@@ -1,0 +1,130 @@
+"""Exports: streamed (``GET /forms/{id}/export``), as a task (``POST /forms/{id}/exports``), downloads.
+
+The streamed export sends every matching submission, page by page, as it is
+read, so memory stays flat and the first bytes leave at once (XLSX excepted:
+a zip is finished at the end, so its rows go to a temporary file first).
+A large export can instead run as an ``analytics`` task with progress; its
+file is kept for FMS_EXPORT_LINK_TTL seconds and only its creator can
+download it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, request, send_file
+
+from app.ai.api import accepted, enqueue_tracked
+from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
+from app.http import json_body, principal, require_form, services
+from app.store import Record
+from app.submissions.service import hidden_fields
+from app.util import new_id
+from app.validation import body_validator, check
+from etl.stream import MEDIA_TYPES, export_stream
+
+bp = Blueprint("exports", __name__, url_prefix="/api/v1")
+log = logging.getLogger("app.exports")
+EXPORT_BODY = body_validator(EXPORT_BODY_SCHEMA)
+
+
+def _readable_form(form_id: str) -> Record:
+    """The form, if the caller may read its submissions (the same check as the submissions list)."""
+    return require_form(form_id, "read")
+
+
+def _exports() -> ExportService:
+    svc = services()
+    return ExportService(svc.store, svc.settings)
+
+
+def _filename(form: Record, fmt: str) -> str:
+    return f"form-{form['id']}.{fmt}"
+
+
+@bp.get("/forms/<form_id>/export")
+def stream_export(form_id: str) -> Response:
+    form = _readable_form(form_id)
+    svc = services()
+    fmt = parse_format(request.args.get("format", "csv"))
+    query = parse_export_args(request.args, form, svc.cursors)
+    hide = hidden_fields(form, principal())
+    tmp_dir = svc.settings.data_dir / "downloads"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    chunks = export_stream(svc.store, form, query, fmt, hide, tmp_dir=tmp_dir)
+    headers = {"Content-Disposition": f'attachment; filename="{_filename(form, fmt)}"',
+               "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    return Response(_logged(chunks, form_id, fmt), mimetype=MEDIA_TYPES[fmt],
+                    headers=headers)
+
+
+def _logged(chunks: Iterator[bytes], form_id: str, fmt: str) -> Iterator[bytes]:
+    """Pass the bytes on; a failure mid-stream can no longer change the status, so it is logged and the
+    response is cut (the client sees an incomplete chunked body, never a short file that looks whole)."""
+    try:
+        for chunk in chunks:
+            if chunk:
+                yield chunk
+    except Exception:
+        log.exception("streamed export failed", extra={"form_id": form_id, "format": fmt})
+        raise
+
+
+@bp.post("/forms/<form_id>/exports")
+def create_export(form_id: str) -> Response:
+    from tasks import analytics as analytics_tasks
+
+    form = _readable_form(form_id)
+    me = principal()
+    svc = services()
+    body = json_body()
+    check(EXPORT_BODY, body, "export request is invalid")
+    fmt = parse_format(body["format"], "/format")
+    filters = body.get("filters") or {}
+    parse_export_args(filters, form, svc.cursors, prefix="/filters/")
+    exports = _exports()
+    task_id = new_id()  # the task's id, known before enqueueing so the export record can name it
+    meta = exports.create(form, fmt, filters, me.user_id, hidden_fields(form, me), task_id)
+    enqueue_tracked(analytics_tasks.export, meta["id"], task_id=task_id, task_form=form_id)
+    return accepted(task_id, export_id=meta["id"], download_url=f"/api/v1/exports/{meta['id']}/download")
+
+
+@bp.get("/exports/<export_id>/download")
+def download_export(export_id: str) -> Response:
+    me = principal()
+    me.require("read")
+    path, meta = _exports().download(export_id, me.user_id)
+    response = send_file(path, mimetype=MEDIA_TYPES[meta["format"]], as_attachment=True,
+                         download_name=f"form-{meta['form_id']}.{meta['format']}", conditional=False, etag=False)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+_FILTER_PARAMS = [
+    ("format", "string", "csv (default), jsonl, parquet or xlsx."),
+    ("fields", "string", "Comma-separated answer fields to export (default: every schema property)."),
+    ("created_after", "string", "ISO-8601 lower bound (exclusive)."),
+    ("created_before", "string", "ISO-8601 upper bound (exclusive)."),
+    ("deleted", "boolean", "Export soft-deleted submissions instead of live ones."),
+    ("filter[status]", "string", "Comma-separated statuses."),
+]
+EXPORT_OPERATIONS = [
+    ("get", "/api/v1/forms/{form_id}/export", "exports",
+     "Stream every matching submission as CSV, JSON lines, Parquet or XLSX (flat memory, never truncated)", 200,
+     None, False, _FILTER_PARAMS),
+    ("post", "/api/v1/forms/{form_id}/exports", "exports",
+     "Run an export as an analytics task (202 + task id and export id)", 202, EXPORT_BODY_SCHEMA, False, []),
+    ("get", "/api/v1/exports/{export_id}/download", "exports",
+     "Download a finished export task's file (its creator only; 410 after FMS_EXPORT_LINK_TTL)", 200, None,
+     False, []),
+]
+
+
+def _document() -> None:
+    from app.openapi import EXTRA_OPERATIONS
+
+    EXTRA_OPERATIONS.extend(op for op in EXPORT_OPERATIONS if op not in EXTRA_OPERATIONS)
+
+
+_document()
