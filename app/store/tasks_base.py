@@ -38,6 +38,7 @@ DELIVERY_STATES = ("pending", "sending", "retrying", "succeeded", "failed", "ski
 DELIVERY_FIELDS = (
     "id", "endpoint_id", "event_id", "form_id", "topic", "payload", "state", "attempts",
     "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at", "next_attempt_at",
+    "request_id",
 )
 # A delivery in one of these states with ``next_attempt_at`` set and past is due; NULL parks it
 # (its endpoint is disabled) until the endpoint is re-enabled.

@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event_id TEXT NOT NULL, form_id TEXT, topic TEXT NOT NULL,
     payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER,
     last_error TEXT, duration_ms REAL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, delivered_at TEXT,
-    next_attempt_at TEXT, UNIQUE (event_id, endpoint_id)
+    next_attempt_at TEXT, request_id TEXT, UNIQUE (event_id, endpoint_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries (endpoint_id, created_at, id);
 CREATE INDEX IF NOT EXISTS deliveries_by_endpoint_state ON deliveries (endpoint_id, state, created_at, id);
@@ -97,6 +97,8 @@ class TasksSQLiteMixin(TasksStore):
         if "next_attempt_at" not in columns:  # waiting deliveries of older databases are due now
             conn.execute("ALTER TABLE deliveries ADD COLUMN next_attempt_at TEXT")
             conn.execute("UPDATE deliveries SET next_attempt_at = updated_at WHERE state IN ('pending', 'retrying')")
+        if "request_id" not in columns:  # the API request behind the event, sent as X-Request-ID
+            conn.execute("ALTER TABLE deliveries ADD COLUMN request_id TEXT")
         conn.execute("CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)")
 
     # generic helpers -----------------------------------------------------------

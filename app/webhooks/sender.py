@@ -25,7 +25,6 @@ from standardwebhooks.webhooks import Webhook
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from app.observability import context
 from app.webhooks.ssrf import UnsafeTarget
 
 PeerGuard = Callable[[str], None]
@@ -133,16 +132,19 @@ def classify(status: int) -> str:
 
 
 def deliver(url: str, secret: str, msg_id: str, payload: Any, timeout: float,
-            guard: PeerGuard | None = None) -> Attempt:
+            guard: PeerGuard | None = None, request_id: str | None = None) -> Attempt:
     """POST the payload once; network errors are an ``Attempt`` too (outcome ``retry``).
+
+    ``request_id``: the API request behind the event (kept with the delivery,
+    not taken from the task: an endpoint's lane sends other deliveries too),
+    sent as ``X-Request-ID`` so a receiver can quote it.
 
     ``guard`` sees the IP address of every new connection and may refuse it by
     raising :class:`UnsafeTarget` (outcome ``fail``: a refused target is final).
     """
     body = body_of(payload)
     headers = signed_headers(secret, msg_id, body)
-    request_id = context.request_id.get()
-    if request_id:  # the API request behind the event: receivers can quote it in a support ticket
+    if request_id:
         headers["X-Request-ID"] = request_id
     start = time.perf_counter()
     _local.guard = guard

@@ -201,7 +201,8 @@ class WebhookService:
                 "id": new_id(), "endpoint_id": hook["id"], "event_id": event["id"], "form_id": event["key"],
                 "topic": event["topic"], "payload": event["payload"] if hook["include_sensitive"] else
                 redact(event["payload"], hidden), "state": "pending", "attempts": 0,
-                "created_at": now, "updated_at": now, "next_attempt_at": now})
+                "created_at": now, "updated_at": now, "next_attempt_at": now,
+                "request_id": event.get("request_id")})
             if delivery["state"] in {"pending", "retrying"}:
                 todo.append(delivery)
         return todo

@@ -19,6 +19,7 @@ from tests.helpers import wait_for
 from tests.tasks.test_webhooks import add_hook, drain
 
 REQUEST_ID = "abc"
+OTHER_ID = "def"
 TRACED = ("webhook.fanout", "webhook.deliver", "email.submission", "hooks.ai_embed")
 
 
@@ -37,28 +38,37 @@ def test_request_id_reaches_the_webhook_header_and_every_task_log(
     form = api.post("/api/v1/forms", {"title": "Traced", "schema": {"type": "object", "properties": {
         "name": {"type": "string"}}}, "settings": {"notify_emails": ["ops@example.com"], "ai": {"embed": True}}}).json
     add_hook(api, form["id"], receiver.url + "/traced")
-    resp = api.post(f"/api/v1/forms/{form['id']}/submissions", {"answers": {"name": "Ada"}},
-                    headers={"X-Request-ID": REQUEST_ID})
-    assert resp.status_code == 201 and resp.headers["X-Request-ID"] == REQUEST_ID
-    [event] = svc.store.pending_events(10)
-    assert event["request_id"] == REQUEST_ID, "the outbox row keeps the request's id"
-    assert drain(relay) == 1  # the relay runs outside any request: the id comes from the row
+    for request_id in (REQUEST_ID, OTHER_ID):
+        resp = api.post(f"/api/v1/forms/{form['id']}/submissions", {"answers": {"name": "Ada"}},
+                        headers={"X-Request-ID": request_id})
+        assert resp.status_code == 201 and resp.headers["X-Request-ID"] == request_id
+    events = svc.store.pending_events(10)
+    assert [e["request_id"] for e in events] == [REQUEST_ID, OTHER_ID], "the outbox rows keep the requests' ids"
+    assert drain(relay) == 2  # the relay runs outside any request: the ids come from the rows
 
     wp = spawn_worker(queues=("default",), threads=2, FMS_SMTP_HOST="127.0.0.1", FMS_SMTP_PORT=str(smtp.port))
-    [req] = wait_for(lambda: receiver.received("/traced"), timeout=30, what="the webhook request")
-    assert req["headers"]["x-request-id"] == REQUEST_ID
-    assert req["headers"]["webhook-id"] == event["id"]
-    wait_for(lambda: smtp.messages, timeout=30, what="the notification e-mail")
+    reqs = wait_for(lambda: len(receiver.received("/traced")) == 2 and receiver.received("/traced"), timeout=30,
+                    what="both webhook requests")
+    # Each request names its own event's request, whichever task of the endpoint's lane sent it.
+    assert {r["headers"]["webhook-id"]: r["headers"]["x-request-id"] for r in reqs} == {
+        e["id"]: e["request_id"] for e in events}
+    wait_for(lambda: len(smtp.messages) == 2, timeout=30, what="the notification e-mails")
 
     def finished() -> dict[str, dict[str, Any]]:
         done = {e["actor"]: e for e in _log_entries(wp.output()) if e.get("message") == "task succeeded"}
         return done if set(TRACED) <= set(done) else {}
 
-    done = wait_for(finished, timeout=30, what="a 'task succeeded' line per task")
-    assert {actor: done[actor]["request_id"] for actor in TRACED} == dict.fromkeys(TRACED, REQUEST_ID)
-    # The embed hook enqueued the embedding (the ai queue has no worker here): it carries the id too.
-    [embed] = [t for t in svc.store.list_tasks("queued", None, None, 10) if t["actor"] == "ai.embed"]
-    assert embed["request_id"] == REQUEST_ID and embed["message"]["options"]["request_id"] == REQUEST_ID
+    wait_for(finished, timeout=30, what="a 'task succeeded' line per task")
+    done = [e for e in _log_entries(wp.output()) if e.get("message") == "task succeeded"]
+    for actor in TRACED:
+        ids = sorted(e["request_id"] for e in done if e["actor"] == actor)
+        assert ids[0] == REQUEST_ID and set(ids) <= {REQUEST_ID, OTHER_ID}, (actor, ids)
+    for actor in ("webhook.fanout", "email.submission", "hooks.ai_embed"):  # one task per event
+        assert sorted(e["request_id"] for e in done if e["actor"] == actor) == [REQUEST_ID, OTHER_ID], actor
+    # The embed hook enqueued the embeddings (the ai queue has no worker here): they carry the ids too.
+    embeds = [t for t in svc.store.list_tasks("queued", None, None, 10) if t["actor"] == "ai.embed"]
+    assert sorted(t["request_id"] for t in embeds) == [REQUEST_ID, OTHER_ID]
+    assert all(t["message"]["options"]["request_id"] == t["request_id"] for t in embeds)
 
 
 def test_events_without_a_request_carry_none_and_relay_messages_say_so() -> None:
