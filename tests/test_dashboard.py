@@ -9,11 +9,28 @@ and compares every number on the page with the analytics API's answer.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
-STATIC = Path(__file__).resolve().parents[1] / "app" / "analytics" / "static"
+import pytest
+import requests
+
+from tests.chromium import Chromium, chromium_binary
+from tests.helpers import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = ROOT / "app" / "analytics" / "static"
+VENV_BIN = Path(sys.executable).parent
 
 
 def test_dashboard_page_is_public_and_locked_down(client: Any) -> None:
@@ -62,3 +79,226 @@ def test_vendored_chart_library_matches_its_readme() -> None:
     assert hashlib.sha256(lib.read_bytes()).hexdigest() == digest.group(1)
     assert "MIT License" in (STATIC / "vendor" / "chartjs" / "LICENSE.md").read_text()
 
+
+
+# --- in a real browser against a real server -----------------------------------------------------------
+
+PASSWORD = "dashboard-pass-123"
+TITLE = 'Survey <img src=x id=pwned> & "friends"'  # user data that must stay text
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["topic"],
+    "properties": {
+        "topic": {"enum": ["billing", "bug", "other"], "title": "Topic"},
+        "happy": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"enum": ["a", "b", "c"]}},
+        "nps": {"type": "integer", "minimum": 0, "maximum": 10},
+        "amount": {"type": "number"},
+        "comment": {"type": "string"},
+    },
+}
+# (answers, draft?, final status or None): 9 submissions, 2 of them drafts (one completed later).
+SEED: list[tuple[dict[str, Any], bool, str | None]] = [
+    ({"topic": "billing", "happy": True, "tags": ["a"], "nps": 10, "amount": 12.5, "comment": "<b>fast</b>"}, False,
+     "approved"),
+    ({"topic": "billing", "happy": False, "tags": ["a", "b"], "nps": 3, "amount": 40}, False, "rejected"),
+    ({"topic": "bug", "happy": True, "tags": [], "nps": 9, "comment": "crash on login"}, False, None),
+    ({"topic": "bug", "nps": 7, "amount": 5}, False, "in_review"),
+    ({"topic": "billing", "happy": True, "tags": ["c"], "nps": 8}, False, None),
+    ({"topic": "other", "tags": ["b", "c"], "nps": 6, "amount": 99.9}, False, "approved"),
+    ({"topic": "bug", "happy": False}, False, None),
+    ({"topic": "other"}, True, None),
+    ({"topic": "billing", "nps": 10}, True, "submitted"),  # a draft completed by review
+]
+TZ = "America/New_York"
+
+
+def _final_status(draft: bool, final: str | None) -> str:
+    return final or ("draft" if draft else "submitted")
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, redis_server: Any) -> Iterator[str]:
+    """gunicorn on a free port with its own data dir and the session's redis-server."""
+    redis_server.client(0).flushall()
+    port = free_port()
+    env = {**os.environ, "FMS_DATA_DIR": str(tmp_path / "data"), "FMS_PORT": str(port),
+           "REDIS_URL": redis_server.url, "FMS_WEB_WORKERS": "2", "FMS_SECRET_KEY": "dashboard-test",
+           "FMS_BOOTSTRAP_ADMIN": f"admin:{PASSWORD}", "FMS_SQLITE_SYNCHRONOUS": "NORMAL"}
+    for name in ("MONGODB_URI", "PROMETHEUS_MULTIPROC_DIR", "FMS_CACHE_REDIS_URL"):
+        env.pop(name, None)
+    with (tmp_path / "gunicorn.log").open("wb") as log:
+        proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "app/gunicorn_conf.py"),
+                                 "app.wsgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: proc.poll() is None and requests.get(f"{base}/ready", timeout=1).status_code == 200, 60,
+                 interval=0.1, what=f"gunicorn ready (log: {tmp_path / 'gunicorn.log'})")
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+
+
+def _seed(base: str) -> tuple[str, dict[str, Any]]:
+    """A form and its submissions through the API, as a client app would create them."""
+    token = requests.post(f"{base}/api/v1/auth/login", json={"username": "admin", "password": PASSWORD},
+                          timeout=10).json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    form = requests.post(f"{base}/api/v1/forms", json={"title": TITLE, "schema": SCHEMA}, headers=auth, timeout=10)
+    assert form.status_code == 201, form.text
+    form_id = form.json()["id"]
+    for answers, draft, final in SEED:
+        sub = requests.post(f"{base}/api/v1/forms/{form_id}/submissions", json={"answers": answers, "draft": draft},
+                            headers=auth, timeout=10)
+        assert sub.status_code == 201, sub.text
+        if final:
+            patched = requests.patch(f"{base}/api/v1/submissions/{sub.json()['id']}", json={"status": final},
+                                     headers=auth, timeout=10)
+            assert patched.status_code == 200, patched.text
+    return token, form.json()
+
+
+def _api(url: str, token: str) -> dict[str, Any]:
+    resp = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+READ_PAGE = """(() => {
+  const n = (t) => Number(String(t).replace(/,/g, ""));
+  const rows = (sel) => [...document.querySelectorAll(sel)];
+  const counts = (sel, key) => Object.fromEntries(
+    rows(sel).map((r) => [r.dataset[key], n(r.querySelector(".count").textContent)]));
+  return {
+    total: n(document.getElementById("total").textContent),
+    draftsOpen: n(document.getElementById("drafts-open").textContent),
+    draftsCompleted: n(document.getElementById("drafts-completed").textContent),
+    status: counts("#status-table tbody tr", "status"),
+    points: rows("#timeseries-table tbody tr").map((r) => [r.dataset.start, n(r.querySelector(".count").textContent)]),
+    topic: counts('[data-field="topic"] table.options tbody tr', "value"),
+    tags: counts('[data-field="tags"] table.options tbody tr', "value"),
+    npsScore: n(document.querySelector('[data-field="nps"] [data-stat="score"]').textContent),
+    fields: rows("#fields [data-field]").map((s) => s.dataset.field),
+    charts: document.querySelectorAll("canvas").length,
+    formOption: [...document.querySelectorAll("#form-select option")].map((o) => o.textContent),
+    injected: document.getElementById("pwned") !== null || document.querySelector("#fields b") !== null,
+  };
+})()"""
+
+
+def _analytics_urls(page: Any, base: str) -> tuple[str, str]:
+    """The last summary and timeseries URLs the page fetched (the API answers them the same for us)."""
+    urls = [u for u in page.requested_urls() if "/analytics" in u]
+    summary = [u for u in urls if "/analytics?" in u or u.endswith("/analytics")]
+    series = [u for u in urls if "/analytics/timeseries" in u]
+    assert summary and series, urls
+    return summary[-1], series[-1]
+
+
+def _assert_page_equals_api(shown: dict[str, Any], summary: dict[str, Any], series: dict[str, Any]) -> None:
+    assert shown["total"] == summary["total"]
+    assert shown["status"] == summary["status"]
+    assert shown["draftsOpen"] == summary["drafts"]["open"]
+    assert shown["draftsCompleted"] == summary["drafts"]["completed"]
+    assert shown["topic"] == {o["value"]: o["count"] for o in summary["fields"]["topic"]["options"]}
+    assert shown["tags"] == {o["value"]: o["count"] for o in summary["fields"]["tags"]["options"]}
+    assert shown["npsScore"] == summary["fields"]["nps"]["score"]
+    assert shown["points"] == [[p["start"], p["count"]] for p in series["points"]]
+    assert shown["fields"] == list(summary["fields"])
+
+
+def _apply(page: Any) -> None:
+    page.evaluate("document.body.dataset.state = 'stale'; "
+                  "document.querySelector('#filters button[type=submit]').click()")
+
+
+@pytest.mark.slow
+def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str, tmp_path: Path) -> None:
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; scripts/apt-packages.txt lists it)")
+    token, form = _seed(live_server)
+    live = [(a, _final_status(d, f)) for a, d, f in SEED]
+    with Chromium(tmp_path / "chromium-profile", binary=binary) as browser:
+        page = browser.page(timezone=TZ)
+        page.navigate(f"{live_server}/dashboard")
+        page.wait_for("document.body.dataset.state === 'login'", what="the login form")
+        page.evaluate(f"""document.getElementById('login-username').value = 'admin';
+                          document.getElementById('login-password').value = {json.dumps(PASSWORD)};
+                          document.querySelector('#login-form button[type=submit]').click()""")
+        page.wait_for("document.body.dataset.state === 'idle'", what="the form list after logging in")
+        assert page.evaluate("sessionStorage.getItem('fms.dashboard.token')").startswith("fmt_")
+        page.evaluate(f"""const s = document.getElementById('form-select'); s.value = {json.dumps(form['id'])};
+                          s.dispatchEvent(new Event('change'))""")
+        page.wait_for("document.body.dataset.state === 'ready'", what="the analytics to render")
+        shown = page.evaluate(READ_PAGE)
+        summary_url, series_url = _analytics_urls(page, live_server)
+        summary, series = _api(summary_url, token), _api(series_url, token)
+        page.screenshot(tmp_path / "dashboard.png")
+
+        assert f"{TITLE} (v1)" in shown["formOption"] and not shown["injected"]
+        assert f"tz={TZ.replace('/', '%2F')}" in series_url and "interval=day" in series_url
+        _assert_page_equals_api(shown, summary, series)
+        # ... and the API's numbers are the seeded ones, counted by hand.
+        assert shown["total"] == len(SEED)
+        assert shown["status"]["approved"] == 2 and shown["status"]["draft"] == 1
+        assert shown["status"]["submitted"] == sum(1 for _, s in live if s == "submitted") == 4
+        assert shown["draftsCompleted"] == 1
+        assert shown["topic"] == {"billing": 4, "bug": 3, "other": 2}
+        assert shown["tags"] == {"a": 2, "b": 2, "c": 2}
+        assert sum(c for _, c in shown["points"]) == len(SEED) and shown["charts"] >= 6
+
+        # A reload keeps the session (sessionStorage) and is answered from the cache: same numbers.
+        page.navigate(f"{live_server}/dashboard")
+        page.wait_for("document.body.dataset.state === 'idle'", what="the form list from the kept session")
+        page.evaluate(f"""const s = document.getElementById('form-select'); s.value = {json.dumps(form['id'])};
+                          s.dispatchEvent(new Event('change'));
+                          document.getElementById('split-by').value = 'topic'""")
+        page.wait_for("document.body.dataset.state === 'ready'", what="the cached analytics")
+        assert page.evaluate(READ_PAGE) == shown
+        assert page.evaluate("document.getElementById('cached').textContent") == "summary cached · series cached"
+        _apply(page)  # now split by topic
+        page.wait_for("document.body.dataset.state === 'ready'", what="the split summary")
+        split = _api(_analytics_urls(page, live_server)[0], token)["split"]
+        assert split["field"] == "topic"
+        assert page.evaluate("""Object.fromEntries([...document.querySelectorAll('#split-table tbody tr')]
+                                .map((r) => [r.dataset.value, Number(r.querySelector('.count').textContent)]))""") \
+            == {g["value"]: g["total"] for g in split["groups"]} == {"billing": 4, "bug": 3, "other": 2}
+        page.evaluate("document.getElementById('split-by').value = ''")
+
+        # Filters: no drafts or rejected, today's local date (in the page's time zone), per week.
+        today = datetime.now(ZoneInfo(TZ)).date().isoformat()
+        page.evaluate(f"""for (const b of document.querySelectorAll('#status-boxes input'))
+                            b.checked = !['draft', 'rejected'].includes(b.value);
+                          document.getElementById('date-from').value = '{today}';
+                          document.getElementById('date-to').value = '{today}';
+                          document.getElementById('interval').value = 'week'""")
+        _apply(page)
+        page.wait_for("document.body.dataset.state === 'ready'", what="the filtered analytics")
+        shown = page.evaluate(READ_PAGE)
+        summary_url, series_url = _analytics_urls(page, live_server)
+        query = parse_qs(urlsplit(summary_url).query)
+        assert query["filter[status]"] == ["submitted,in_review,approved,quarantined"]
+        midnight = datetime.fromisoformat(today).replace(tzinfo=ZoneInfo(TZ))
+        assert query["created_after"] == [(midnight - timedelta(microseconds=1)).astimezone(UTC)
+                                          .strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
+        assert query["created_before"] == [(midnight + timedelta(days=1)).astimezone(UTC)
+                                           .strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
+        _assert_page_equals_api(shown, _api(summary_url, token), _api(series_url, token))
+        assert shown["total"] == sum(1 for _, s in live if s not in {"draft", "rejected"}) == 7
+        assert shown["topic"] == {"billing": 3, "bug": 3, "other": 1}
+        page.screenshot(tmp_path / "dashboard-filtered.png")
+
+        assert page.errors() == [], page.errors()  # no CSP violation, no uncaught exception
+
+        # Bad input: the API's error, naming the parameter (no dates, so the page itself converts nothing).
+        page.evaluate("""document.getElementById('tz').value = 'Mars/Olympus_Mons';
+                         document.getElementById('date-from').value = '';
+                         document.getElementById('date-to').value = ''""")
+        _apply(page)
+        page.wait_for("document.body.dataset.state === 'error'", what="the error for an unknown time zone")
+        assert page.evaluate("document.querySelector('#error [data-detail]').dataset.detail") == "tz"
+        assert "tz=Mars%2FOlympus_Mons" in _analytics_urls(page, live_server)[1]
+        assert all("status of 400" in e for e in page.errors()), page.errors()  # the browser logs the 400
