@@ -163,15 +163,15 @@ class ExportService:
         meta = self.meta(export_id)
         if meta is None or meta.get("owner_id") != user_id:
             raise NotFound(f"export {export_id} not found", code="export_not_found")
+        if meta["state"] == "expired" or (meta["state"] == "succeeded" and self._expired(meta)):
+            self._remove(meta)
+            raise Gone(f"the download link of export {export_id} expired at {meta['expires_at']}",
+                       code="export_expired")
         if meta["state"] == "failed":
             raise Conflict(f"export {export_id} failed: {meta.get('error')}", code="export_failed")
         if meta["state"] != "succeeded":
             raise Conflict(f"export {export_id} is not ready yet; follow its task {meta['task_id']}",
                            code="export_not_ready")
-        if self._expired(meta):
-            self._remove(meta)
-            raise Gone(f"the download link of export {export_id} expired at {meta['expires_at']}",
-                       code="export_expired")
         path = self.file_path(meta)
         if not path.exists():
             raise Gone(f"the file of export {export_id} is gone", code="export_expired")
