@@ -333,17 +333,28 @@ def fms_fingerprint(summary: dict[str, Any]) -> Fingerprint:
 
 # --- timing -----------------------------------------------------------------------------------------------
 
+def progress(text: str) -> None:
+    """Where a long run is, on stderr (a 5M run takes a while)."""
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+
+
 def timed(fn: Callable[[], Any], repeat: int, before: Callable[[], None] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Run ``fn`` ``repeat`` times (``before`` untimed ahead of each); the first run is reported apart."""
-    times, result = [], None
+    """Run ``fn`` ``repeat`` times (``before`` untimed ahead of each); the first run is reported apart.
+
+    CPU seconds of this process (DuckDB's threads included) are reported next to
+    wall time: on a shared machine wall time moves with the neighbours' load,
+    CPU time much less.
+    """
+    times, cpu, result = [], [], None
     for _ in range(repeat):
         if before is not None:
             before()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     stats = {"first_s": round(times[0], 4), "median_s": round(statistics.median(times), 4),
-             "min_s": round(min(times), 4), "runs": len(times)}
+             "min_s": round(min(times), 4), "cpu_median_s": round(statistics.median(cpu), 4), "runs": len(times)}
     return result, stats
 
 
@@ -376,9 +387,11 @@ def build_dataset(size: int, workdir: Path, redis_url: str, days: int, seed: int
     db_path = Path(settings.sqlite_path)
     last_day = datetime.now(UTC).date() - timedelta(days=2)  # whole days, all in the past whatever today is
     first_day = last_day - timedelta(days=days - 1)
+    progress(f"{label(size)}: seeding")
     t0 = time.perf_counter()
     written = seed_store(db_path, synthetic_rows(size, form["id"], first_day, days, seed), form["id"])
     seed_s = time.perf_counter() - t0
+    progress(f"{label(size)}: exporting {days} days")
     t0 = time.perf_counter()
     for i in range(days):
         export_day(svc.store, first_day + timedelta(days=i), settings.export_dir)
@@ -386,7 +399,7 @@ def build_dataset(size: int, workdir: Path, redis_url: str, days: int, seed: int
     parquet_dir = settings.export_dir / "parquet" / f"form_id={form['id']}"
     facts = {"rows": written, "seed_s": round(seed_s, 1), "export_s": round(export_s, 1),
              "days": days, "first_day": first_day.isoformat(), "last_day": last_day.isoformat(),
-             "sqlite_mb": round(db_path.stat().st_size / 1e6, 1),
+             "sqlite_mb": round(sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*")) / 1e6, 1),
              "parquet_mb": round(sum(p.stat().st_size for p in parquet_dir.rglob("*.parquet")) / 1e6, 1)}
     return Dataset(size, settings, svc, form, db_path, f"{parquet_dir}/*/*.parquet"), facts
 
@@ -411,15 +424,19 @@ def run_summaries(ds: Dataset, repeat: int, naive: bool) -> dict[str, Any]:
     def fms() -> dict[str, Any]:
         return service.summary(ds.form, {}, frozenset())[0]  # type: ignore[no-any-return]
 
+    progress("fms cold")
     result, out["fms_cold"] = timed(fms, repeat, before=cache.flushdb)
     assert not result["cached"], "a cold call was answered from the cache"
     prints["fms"] = fms_fingerprint(result)
     result, out["fms_cached"] = timed(fms, max(repeat, 10))
     assert result["cached"], "the repeated call was not answered from the cache"
     assert fms_fingerprint(result) == prints["fms"]
+    progress("raw DuckDB")
     prints["duckdb_raw"], out["duckdb_raw"] = timed(lambda: duckdb_raw(ds.parquet_glob), repeat)
+    progress("SQLite GROUP BY")
     prints["sqlite_group_by"], out["sqlite_group_by"] = timed(lambda: sqlite_group_by(ds.db_path, ds.form["id"]), 1)
     if naive:
+        progress("Python, row by row")
         prints["python_naive"], out["python_naive"] = timed(lambda: python_naive(ds.svc.store, ds.form["id"]), 1)
     reference = prints["duckdb_raw"]
     for name, fp in prints.items():
@@ -451,7 +468,7 @@ def print_size(size: int, r: dict[str, Any]) -> None:
         if name in s and s[name]["runs"]:
             t = s[name]
             print(f"  {name:16} median {t['median_s'] * 1000:10.1f} ms   first {t['first_s'] * 1000:10.1f} ms  "
-                  f"({t['runs']} runs)")
+                  f"cpu {t['cpu_median_s'] * 1000:10.1f} ms  ({t['runs']} runs)")
     print(f"  fms cold / raw DuckDB = {s['fms_cold_vs_duckdb']}x")
     for k, g in r["goals"].items():
         if isinstance(g, dict):
