@@ -361,8 +361,13 @@ def _histogram(con: duckdb.DuckDBPyConnection, base: str, params: list[Any], lo:
     rows = _fetch(con, f"{base} SELECT least(floor((v - ?) / ?)::BIGINT, ?) AS b, sum(n)::BIGINT FROM x GROUP BY b",
                   [*params, lo, width, HISTOGRAM_BINS - 1])
     counts = {int(b): int(n) for b, n in rows}
-    return [{"lo": lo + i * width, "hi": lo + (i + 1) * width if i < HISTOGRAM_BINS - 1 else hi,
+    return [{"lo": _r(lo + i * width), "hi": _r(lo + (i + 1) * width) if i < HISTOGRAM_BINS - 1 else hi,
              "count": counts.get(i, 0)} for i in range(HISTOGRAM_BINS)]
+
+
+def _r(x: float | None) -> float | None:
+    """Rounded so that parallel float sums (last-bit noise between runs) give the same figure every time."""
+    return None if x is None else round(float(x), 9)
 
 
 def _number(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
@@ -372,7 +377,7 @@ def _number(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str,
     bparams = [name, *params]
     count, lo, hi, mean = _fetch(con, f"{base} SELECT sum(n)::BIGINT, min(v), max(v), sum(v * n) / sum(n) FROM x",
                                  bparams)[0]
-    out: Record = {"count": int(count or 0), "mean": mean, "median": None, "p25": None, "p75": None,
+    out: Record = {"count": int(count or 0), "mean": _r(mean), "median": None, "p25": None, "p75": None,
                    "min": lo, "max": hi, "stdev": None, "histogram": []}
     if not count:
         return out
@@ -380,7 +385,7 @@ def _number(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str,
                                "quantile_cont(v, 0.75), stddev_samp(v) FROM (SELECT v, unnest(range(n)) FROM x)",
                                bparams)[0]
     integral = _json_type(prop) == "integer"
-    out.update(median=q50, p25=q25, p75=q75, stdev=sd,
+    out.update(median=_r(q50), p25=_r(q25), p75=_r(q75), stdev=_r(sd),
                histogram=_histogram(con, base, bparams, lo, hi, integral))
     if integral:
         out.update(min=int(lo), max=int(hi))

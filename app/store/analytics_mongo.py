@@ -37,7 +37,7 @@ def _segments(segments: tuple[Segment, ...]) -> dict[str, Any]:
 
 def _split_expr(split_by: str | None) -> Any:
     if split_by is None:
-        return None
+        return {"$literal": None}  # a bare null would read as an exclusion in $project
     if "." in split_by or split_by.startswith("$"):
         raise StoreError(f"cannot split on answer field {split_by!r}")
     return f"$answers.{split_by}"
