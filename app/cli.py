@@ -120,14 +120,30 @@ def purge(days: int | None) -> None:
 
 
 @main.command("export")
+@click.argument("form_id", required=False)
 @click.option("--date", "day", default=None, help="UTC day YYYY-MM-DD (default: yesterday).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "xlsx"]), default=None,
+              help="With FORM_ID: the file format (default csv).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With FORM_ID: the file to write (required).")
 @click.option("--include-sensitive", is_flag=True, help="Keep fields marked sensitive (default: redacted).")
-def export_cmd(day: str | None, include_sensitive: bool) -> None:
-    """Export one day's submissions to JSONL and Parquet under <data_dir>/exports."""
+def export_cmd(form_id: str | None, day: str | None, fmt: str | None, out: Path | None,
+               include_sensitive: bool) -> None:
+    """Export one day's submissions to JSONL and Parquet under <data_dir>/exports, or with FORM_ID
+    every submission of that form to one file (--format, --out)."""
     from datetime import UTC, date, datetime, timedelta
 
     from etl.export import export_day
 
+    if form_id is not None:
+        if day is not None:
+            raise click.UsageError("--date is for the daily export; FORM_ID exports every submission")
+        if out is None:
+            raise click.UsageError("FORM_ID needs --out FILE")
+        _export_form(form_id, fmt or "csv", out, include_sensitive)
+        return
+    if fmt is not None or out is not None:
+        raise click.UsageError("--format and --out need FORM_ID")
     try:
         when = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
     except ValueError as exc:
@@ -137,6 +153,63 @@ def export_cmd(day: str | None, include_sensitive: bool) -> None:
     for r in results:
         click.echo(f"{r.form_id}: {r.rows} rows -> {r.parquet}")
     click.echo(f"exported {sum(r.rows for r in results)} submissions of {when} from {len(results)} forms")
+
+
+def _export_form(form_id: str, fmt: str, out: Path, include_sensitive: bool) -> None:
+    """Stream a form's submissions into ``out`` (written aside, renamed when whole), with a progress bar."""
+    import os
+
+    from app.store import SubmissionQuery
+    from etl.stream import export_stream
+
+    svc = _services()
+    form = svc.store.get_form(form_id)
+    if form is None:
+        raise click.ClickException(f"form {form_id} not found")
+    hide = frozenset() if include_sensitive else frozenset(form.get("sensitive") or ())
+    query = SubmissionQuery(form_id=form_id)
+    total = svc.store.count_submissions(query)
+    part = out.with_name(out.name + ".part")
+    done = 0
+    try:
+        with click.progressbar(length=total, label=f"exporting {total} submissions", file=sys.stderr) as bar, \
+                part.open("wb") as fh:
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                bar.update(n)
+
+            for chunk in export_stream(svc.store, form, query, fmt, hide, tmp_dir=out.parent, on_rows=tick):
+                fh.write(chunk)
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
+    click.echo(f"exported {done} submissions of form {form_id} to {out} ({fmt})")
+
+
+@main.command("analytics")
+@click.argument("form_id")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--split-by", default=None, help="An enum or boolean field to break the summary down by.")
+@click.option("--include-sensitive", is_flag=True, help="Summarise sensitive fields too (default: counts only).")
+def analytics_cmd(form_id: str, fmt: str, split_by: str | None, include_sensitive: bool) -> None:
+    """Print a form's summary: the figures of GET /api/v1/forms/FORM_ID/analytics (and its cache)."""
+    from app.analytics.service import AnalyticsService
+    from app.errors import ApiError
+    from etl.analytics import summary_csv
+
+    svc = _services()
+    try:
+        form = svc.forms.get(form_id)
+        hide = frozenset() if include_sensitive else frozenset(form.get("sensitive") or ())
+        args = {"split_by": split_by} if split_by else {}
+        service = AnalyticsService(svc.store, svc.cache, svc.settings.export_dir, svc.settings.analytics_cache_ttl,
+                                   svc.cursors)
+        result, _ = service.summary(form, args, hide)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    text = summary_csv(result) if fmt == "csv" else json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    click.echo(text, nl=False)
 
 
 @main.group()
