@@ -314,13 +314,17 @@ def send(actor_obj: dramatiq.Actor, *args: Any, task_id: str | None = None, crea
 
 def replay(message: dict[str, Any]) -> Message:
     """Enqueue a stored (dead, failed or cancelled) message again, with fresh retries."""
+    return current().enqueue(replay_message(message))
+
+
+def replay_message(message: dict[str, Any]) -> Message:
+    """The message that runs a stored (dead, failed or cancelled) one again, with fresh retries."""
     broker = current()
     name = message["actor_name"]
     queue = broker.actors[name].queue_name if name in broker.actors else queue_for(name)
     options = {k: v for k, v in (message.get("options") or {}).items() if k not in _REPLAY_DROP}
     options["replayed_at"] = int(time.time() * 1000)
     options["track"] = True  # it has a record now (even an untracked actor's failure): keep it current
-    msg = Message(queue_name=q_name(queue), actor_name=name,
-                  args=tuple(message.get("args") or ()), kwargs=dict(message.get("kwargs") or {}), options=options,
-                  message_id=message["message_id"], message_timestamp=current_millis())
-    return broker.enqueue(msg)
+    return Message(queue_name=q_name(queue), actor_name=name,
+                   args=tuple(message.get("args") or ()), kwargs=dict(message.get("kwargs") or {}), options=options,
+                   message_id=message["message_id"], message_timestamp=current_millis())

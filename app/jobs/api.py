@@ -32,12 +32,14 @@ def list_tasks() -> Response:
 
 @bp.post("/<task_id>/retry")
 def retry_task(task_id: str) -> Response:
-    from tasks.broker import replay
+    """Run the task again; while Redis is down the message waits in the outbox (still a 202, task queued)."""
+    from tasks.broker import current, replay_message
+    from tasks.deferred import enqueue_or_defer
 
     me = principal()
     me.require("write")
     rec = _jobs().prepare_retry(task_id, me)
-    replay(rec["message"])
+    enqueue_or_defer(current(), services().store, [replay_message(rec["message"])])
     return json_response(public_task(_jobs().get(task_id, me)), 202)
 
 

@@ -126,3 +126,32 @@ def test_a_deferred_task_is_queued_meanwhile_and_a_cancel_sticks(own: dict[str, 
     assert done["result"] == {"echo": "kept"} and done["attempts"] == 1
     assert jobs.get(dropped.message_id)["state"] == "cancelled"
     assert server.client().lrange("test:echo", 0, -1) == [b"kept"]
+
+
+def test_a_retry_while_redis_is_down_is_accepted_and_runs_when_it_is_back(own: dict[str, Any]) -> None:
+    from tasks.broker import send
+    from tests.tasks.actors import flaky
+
+    api, svc, broker, relay, server = own["api"], own["svc"], own["broker"], own["relay"], own["server"]
+    msg = send(flaky, "r1", 1, "permanent")  # fails once for good, then succeeds
+    worker = _worker(broker)
+    try:
+        wait_for(lambda: svc.store.get_task(msg.message_id)["state"] == "failed", what="the first run to fail")
+    finally:
+        worker.stop(timeout=5000)
+
+    server.stop()
+    resp = api.post(f"/api/v1/tasks/{msg.message_id}/retry")
+    assert resp.status_code == 202 and resp.json["state"] == "queued", resp.json
+    assert api.get(f"/api/v1/tasks/{msg.message_id}").json["state"] == "queued"
+    _relay_fails_while_down(relay)
+
+    server.start()
+    wait_for(lambda: relay.run_once() == 1, what="the relay to enqueue the retry")
+    worker = _worker(broker)
+    try:
+        done = wait_for(lambda: (lambda r: r["state"] == "succeeded" and r)(svc.store.get_task(msg.message_id)),
+                        what="the retried task to succeed")
+    finally:
+        worker.stop(timeout=5000)
+    assert done["result"] == "ok after 2" and done["attempts"] == 1
