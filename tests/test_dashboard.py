@@ -291,10 +291,23 @@ def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str,
         assert shown["topic"] == {"billing": 3, "bug": 3, "other": 1}
         page.screenshot(tmp_path / "dashboard-filtered.png")
 
+        # An answer filter on top: topic = bug (the list endpoint's filter[answers.topic]).
+        page.evaluate("""const f = document.getElementById('answer-field'); f.value = 'topic';
+                         f.dispatchEvent(new Event('change'));
+                         document.getElementById('answer-value').value = 'bug'""")
+        _apply(page)
+        page.wait_for("document.body.dataset.state === 'ready'", what="the analytics of one topic")
+        shown = page.evaluate(READ_PAGE)
+        summary_url, series_url = _analytics_urls(page, live_server)
+        assert parse_qs(urlsplit(summary_url).query)["filter[answers.topic]"] == ["bug"]
+        _assert_page_equals_api(shown, _api(summary_url, token), _api(series_url, token))
+        assert shown["total"] == 3 and shown["topic"] == {"billing": 0, "bug": 3, "other": 0}
+
         assert page.errors() == [], page.errors()  # no CSP violation, no uncaught exception
 
         # Bad input: the API's error, naming the parameter (no dates, so the page itself converts nothing).
         page.evaluate("""document.getElementById('tz').value = 'Mars/Olympus_Mons';
+                         document.getElementById('answer-field').value = '';
                          document.getElementById('date-from').value = '';
                          document.getElementById('date-to').value = ''""")
         _apply(page)

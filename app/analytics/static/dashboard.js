@@ -205,6 +205,35 @@
     for (const name of enumFields(form)) select.append(el("option", {value: name}, name));
   }
 
+  /** The values an answer filter can take: an enum's options, or true/false. */
+  function choicesOf(prop) {
+    if (Array.isArray(prop.enum)) return prop.enum;
+    return prop.type === "boolean" ? [true, false] : [];
+  }
+
+  function fillAnswerFilter(form) {
+    const props = (form && form.schema && form.schema.properties) || {};
+    const select = $("answer-field");
+    select.replaceChildren(el("option", {value: ""}, "(any answer)"));
+    for (const [name, prop] of Object.entries(props)) {
+      if (choicesOf(prop).length) select.append(el("option", {value: name}, name));
+    }
+    fillAnswerValues(form);
+  }
+
+  function fillAnswerValues(form) {
+    const props = (form && form.schema && form.schema.properties) || {};
+    const prop = props[$("answer-field").value];
+    const select = $("answer-value");
+    const values = prop ? choicesOf(prop) : [];
+    select.replaceChildren(...values.map((v) => el("option", {value: String(v)}, String(v))));
+    select.disabled = !values.length;
+  }
+
+  function currentForm() {
+    return forms.find((f) => f.id === $("form-select").value);
+  }
+
   function fillStatusBoxes() {
     const box = $("status-boxes");
     box.replaceChildren();
@@ -267,6 +296,8 @@
     const boxes = [...$("status-boxes").querySelectorAll("input[type=checkbox]")];
     const picked = boxes.filter((b) => b.checked).map((b) => b.value);
     if (picked.length && picked.length < boxes.length) params.set("filter[status]", picked.join(","));
+    const field = $("answer-field").value;
+    if (field && !$("answer-value").disabled) params.set(`filter[answers.${field}]`, $("answer-value").value);
     const tz = $("tz").value.trim() || "UTC";
     const from = $("date-from").value;
     const to = $("date-to").value;
@@ -458,7 +489,7 @@
                                                    api(`${base}/timeseries?${seriesParams}`)]);
       if (seq !== loadSeq) return;
       destroyCharts();
-      const form = forms.find((f) => f.id === formId);
+      const form = currentForm();
       renderHeadline(summary, series);
       renderStatus(summary);
       renderTimeseries(series);
@@ -475,7 +506,8 @@
   }
 
   function onFormChange() {
-    fillSplitSelect(forms.find((f) => f.id === $("form-select").value));
+    fillSplitSelect(currentForm());
+    fillAnswerFilter(currentForm());
     loadAnalytics();
   }
 
@@ -510,6 +542,7 @@
     $("logout").addEventListener("click", onLogout);
     $("filters").addEventListener("submit", onApply);
     $("form-select").addEventListener("change", onFormChange);
+    $("answer-field").addEventListener("change", () => fillAnswerValues(currentForm()));
     if (token()) startApp(sessionStorage.getItem(USER_KEY) || "");
     else showLogin("");
   }
