@@ -19,7 +19,7 @@ from tests.helpers import wait_for
 SAMPLE = {"form_id": "01ABC", "sub_id": "01DEF", "user_id": "01GHI", "key_id": "01JKL", "link_id": "01MNO",
           "token": "fml_nothing", "version": "1", "model_id": "01PQR", "bench_id": "01STU",
           "task_id": "01VWX", "hook_id": "01YZA", "delivery_id": "01BCD",
-          "filename": "dashboard.js"}
+          "filename": "dashboard.js", "export_id": "01EFG"}
 
 
 def _paths(app: Flask) -> list[tuple[str, str, bool]]:
