@@ -55,7 +55,7 @@ def stream_export(form_id: str) -> Response:
     chunks = export_stream(svc.store, form, query, fmt, hide, tmp_dir=tmp_dir)
     headers = {"Content-Disposition": f'attachment; filename="{_filename(form, fmt)}"',
                "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    return Response(_logged(chunks, form_id, fmt), mimetype=MEDIA_TYPES[fmt],
+    return Response(_logged(chunks, form_id, fmt), content_type=MEDIA_TYPES[fmt],
                     headers=headers)
 
 
@@ -95,7 +95,7 @@ def download_export(export_id: str) -> Response:
     me = principal()
     me.require("read")
     path, meta = _exports().download(export_id, me.user_id)
-    response = send_file(path, mimetype=MEDIA_TYPES[meta["format"]], as_attachment=True,
+    response = send_file(path, mimetype=MEDIA_TYPES[meta["format"]].split(";")[0], as_attachment=True,
                          download_name=f"form-{meta['form_id']}.{meta['format']}", conditional=False, etag=False)
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -32,7 +32,8 @@ def test_csv_streams_every_row_across_pages_newest_first(api: Api, svc: Services
     seed(svc, form, N)
     resp = export(api, form["id"])
     assert resp.status_code == 200 and resp.is_streamed
-    assert resp.mimetype == "text/csv" and f'filename="form-{form["id"]}.csv"' in resp.headers["Content-Disposition"]
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert f'filename="form-{form["id"]}.csv"' in resp.headers["Content-Disposition"]
     assert resp.headers["Cache-Control"] == "no-store"
     rows = rows_of(resp)
     assert len(rows) == N and len({r["id"] for r in rows}) == N  # never truncated, never doubled

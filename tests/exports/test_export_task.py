@@ -32,7 +32,7 @@ def test_an_export_task_writes_every_row_for_its_owner_only(api: Api, svc: Servi
     assert task["result"]["rows"] == want and task["result"]["export_id"] == body["export_id"]
     assert task["note"] == f"{want} rows"
     got = api.get(body["download_url"])
-    assert got.status_code == 200 and got.mimetype == "text/csv"
+    assert got.status_code == 200 and got.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert got.headers["Cache-Control"] == "private, no-store"
     rows = list(csv.DictReader(io.StringIO(got.get_data(as_text=True))))
     assert len(rows) == want and {r["status"] for r in rows} == {"approved", "rejected"}
