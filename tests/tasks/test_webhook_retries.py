@@ -242,7 +242,7 @@ def test_backlog_after_an_outage_goes_out_oldest_first_within_the_endpoint_limit
         deliveries(api, hook["id"])), timeout=20, what="every delivery to fail once")
     assert all(r["attempts"] == 1 and r["next_attempt_at"] > r["updated_at"] for r in waiting)
     receiver.down(None)
-    receiver.slow(0.15)
+    receiver.slow(0.3)  # long enough that the two lanes overlap, short enough for the test
     # The endpoint answers again: one success brings what waits forward, and the lanes drain it.
     svc = WebhookService(relay.store, settings)
     relay.store.schedule_waiting(hook["id"], svc.now())
