@@ -250,6 +250,10 @@ def test_tasks_of_a_form_the_user_cannot_see_are_404(api: Api, svc: Services) ->
         "created_by": ted, "cancel_requested": 0, "created_at": now, "enqueued_at": now, "updated_at": now})
     assert ed.get(f"/api/v1/tasks/{task_id}").json["id"] == task_id
     assert [t["id"] for t in ed.get("/api/v1/tasks").json["items"]] == [task_id]
+    grant(api, svc, form["id"], "ted", "viewer")  # seen, no longer written: no retry or cancel
+    assert ed.get(f"/api/v1/tasks/{task_id}").status_code == 200
+    denied = ed.post(f"/api/v1/tasks/{task_id}/cancel")
+    assert denied.status_code == 403 and svc.store.get_task(task_id)["state"] == "queued"  # type: ignore[attr-defined]
     assert api.delete(f"/api/v1/forms/{form['id']}/shares/{ted}").status_code == 204
     gone = ed.get(f"/api/v1/tasks/{task_id}")
     assert gone.status_code == 404 and gone.json["error"]["code"] == "task_not_found"

@@ -11,7 +11,7 @@ import base64
 import json
 from typing import Any
 
-from app.auth.access import can_see
+from app.auth.access import can_see, require_form
 from app.auth.service import Principal
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.store import Record, Store
@@ -83,6 +83,14 @@ class JobService:
         form_id = task_form_id(rec)
         return form_id is None or can_see(self.store, me, form_id)
 
+    def _changeable(self, task_id: str, me: Principal | None) -> Record:
+        """The task, if ``me`` may retry or cancel it: a task of a form needs ``write`` on that form."""
+        rec = self.get(task_id, me)
+        form_id = task_form_id(rec)
+        if me is not None and form_id is not None:
+            require_form(self.store, me, form_id, "write")
+        return rec
+
     def list(self, state: str | None, me: Principal | None, cursor: str | None, limit: int
              ) -> tuple[list[Record], str | None]:
         if state is not None and state not in TASK_STATES:
@@ -100,7 +108,7 @@ class JobService:
         The record is reset here (not by the broker middleware) so a replay
         works from any process, even one that never imported the actor.
         """
-        rec = self.get(task_id, me)
+        rec = self._changeable(task_id, me)
         if me is not None and not me.is_admin and rec.get("created_by") != me.user_id:
             raise Forbidden("only the task's creator or an administrator may retry it")
         if rec["state"] not in RETRYABLE_STATES:
@@ -119,7 +127,7 @@ class JobService:
 
     def cancel(self, task_id: str, me: Principal | None = None) -> Record:
         """Cancel a queued task now; ask a running one to stop (the worker confirms)."""
-        rec = self.get(task_id, me)
+        rec = self._changeable(task_id, me)
         if rec["state"] in FINISHED_STATES:
             raise Conflict(f"task is already {rec['state']}", code="task_finished")
         now = now_iso()
