@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from app import http
 from app.analytics.service import AnalyticsService
-from app.http import json_response, principal, services
+from app.http import json_response, principal, require_form, services
 from app.store import Record
 from app.submissions.service import hidden_fields
 from etl.analytics import summary_csv
@@ -26,12 +25,8 @@ def _service() -> AnalyticsService:
 
 
 def _readable_form(form_id: str) -> Record:
-    """The form, if the caller may read its submissions (the per-form sharing helper when present)."""
-    require_form = getattr(http, "require_form", None)
-    if require_form is not None:
-        return require_form(form_id, "read")  # type: ignore[no-any-return]
-    principal().require("read", form_id)
-    return services().forms.get(form_id)
+    """The form, if the caller may read its submissions (per-form sharing: :mod:`app.auth.access`)."""
+    return require_form(form_id, "read")
 
 
 @bp.get("/forms/<form_id>/analytics")
