@@ -260,3 +260,18 @@ def test_tasks_of_a_form_the_user_cannot_see_are_404(api: Api, svc: Services) ->
     assert ed.get("/api/v1/tasks").json["items"] == []
     assert ed.post(f"/api/v1/tasks/{task_id}/cancel").status_code == 404
     assert api.get(f"/api/v1/tasks/{task_id}").status_code == 200  # admins see every task
+
+
+def test_an_export_of_a_form_no_longer_shared_cannot_be_downloaded(api: Api, svc: Services) -> None:
+    from app.exports.service import ExportService
+
+    form = api.post("/api/v1/forms", {"title": "X", "schema": SAMPLE_SCHEMA}).json
+    ed = api.as_(make_user_key(svc, "xena", "editor", "manage"))
+    grant(api, svc, form["id"], "xena", "viewer")
+    xena = svc.store.get_user_by_name("xena")["id"]
+    meta = ExportService(svc.store, svc.settings).create(form, "csv", {}, xena, frozenset(), new_id())
+    url = f"/api/v1/exports/{meta['id']}/download"
+    assert ed.get(url).json["error"]["code"] == "export_not_ready"  # theirs, not done yet
+    assert api.delete(f"/api/v1/forms/{form['id']}/shares/{xena}").status_code == 204
+    gone = ed.get(url)
+    assert gone.status_code == 404 and gone.json["error"]["code"] == "export_not_found"

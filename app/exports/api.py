@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, request, send_file
 
 from app.ai.api import accepted, enqueue_tracked
+from app.errors import NotFound
 from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
 from app.http import json_body, principal, require_form, services
 from app.store import Record
@@ -94,7 +95,14 @@ def create_export(form_id: str) -> Response:
 def download_export(export_id: str) -> Response:
     me = principal()
     me.require("read")
-    path, meta = _exports().download(export_id, me.user_id)
+    exports = _exports()
+    mine = exports.meta(export_id)
+    if mine is not None and mine.get("owner_id") == me.user_id:
+        try:  # the form must still be theirs to read: a revoked share takes its exports with it
+            require_form(mine["form_id"], "read")
+        except NotFound as exc:
+            raise NotFound(f"export {export_id} not found", code="export_not_found") from exc
+    path, meta = exports.download(export_id, me.user_id)
     response = send_file(path, mimetype=MEDIA_TYPES[meta["format"]].split(";")[0], as_attachment=True,
                          download_name=f"form-{meta['form_id']}.{meta['format']}", conditional=False, etag=False)
     response.headers["Cache-Control"] = "private, no-store"
