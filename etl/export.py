@@ -26,7 +26,6 @@ import pyarrow.parquet as pq
 
 from app.store import Record, Store, SubmissionQuery
 from app.util import now_iso
-from app.util import now_iso
 
 PAGE = 1000
 REDACTED = "[redacted]"
