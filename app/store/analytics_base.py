@@ -26,6 +26,11 @@ class Segment:
     A day whose export is usable becomes one segment with ``updated_after`` =
     the time that export started: only rows changed since are live. The
     days in between become plain ranges: all their rows are live.
+
+    With ``updated_after`` set, ``end`` is set and ``updated_after >= end``
+    (an export starts after its day is over), so such a segment only ever
+    holds rows changed after they were written; backends may look for them
+    among changed rows only (SQLite keeps a partial index of those).
     """
 
     start: str | None

@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE sent_at IS NULL;
 CREATE TABLE IF NOT EXISTS form_data_versions (form_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS submissions_changed ON submissions (form_id, created_at) WHERE updated_at > created_at;
 """
 
 # JSON columns per table, decoded on the way out.
