@@ -195,6 +195,9 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, AnalyticsMongoMixin, Store):
                           partialFilterExpression={"pending_events.id": {"$exists": True}})
         subs.create_index([("deleted_at", 1)], name="deleted",
                           partialFilterExpression={"deleted_at": {"$type": "string"}})
+        # rows changed after they were written (every update moves rev past 1): analytics' live part
+        subs.create_index([("form_id", 1), ("created_at", 1)], name="changed",
+                          partialFilterExpression={"rev": {"$gt": 1}})
         db.links.create_index("token_hash", unique=True, name="token_hash_unique")
         db.links.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
         # audit: _id is the seq, so the primary key index is the unique seq index.
