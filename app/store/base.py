@@ -15,6 +15,9 @@ from typing import Any
 
 Record = dict[str, Any]
 
+# What Store.export_submissions returns per row, in this order.
+EXPORT_COLUMNS = ("id", "form_id", "form_version", "status", "created_at", "updated_at", "deleted_at", "created_by",
+                  "answers")
 SUBMISSION_STATUSES = ("draft", "submitted", "in_review", "approved", "rejected", "quarantined")
 SHARE_ROLES = ("viewer", "editor", "manager")  # per-form grants, weakest first
 
@@ -194,6 +197,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def count_submissions(self, q: SubmissionQuery) -> int: ...
+
+    def export_submissions(self, q: SubmissionQuery) -> list[tuple[Any, ...]]:
+        """One keyset page of ``q`` (newest first) as tuples in :data:`EXPORT_COLUMNS` order.
+
+        For streamed exports of millions of rows, where building a record per
+        row costs more than the export itself: ``answers`` may be the dict or
+        its JSON text (a backend may skip decoding it). The default reads
+        :meth:`query_submissions`; a backend overrides it when it can do better.
+        """
+        return [tuple(r.get(c) for c in EXPORT_COLUMNS) for r in self.query_submissions(q)]
 
     @abc.abstractmethod
     def update_submission(

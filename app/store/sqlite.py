@@ -19,6 +19,7 @@ from typing import Any
 from app.store.ai_sqlite import AISQLiteMixin
 from app.store.analytics_sqlite import DATA_VERSION_BY_SUB_SQL, DATA_VERSION_SQL, AnalyticsSQLiteMixin
 from app.store.base import (
+    EXPORT_COLUMNS,
     Conflict,
     IdempotencyReplay,
     LastAdmin,
@@ -445,6 +446,19 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, Store):
             for row in rows:  # json_object keeps absent fields as null; drop them
                 row["answers"] = {k: v for k, v in row["answers"].items() if v is not None}
         return rows
+
+    @timed("export_submissions")
+    def export_submissions(self, q: SubmissionQuery) -> list[tuple[Any, ...]]:
+        """Plain tuples, ``answers`` left as JSON text: no record or decode per row (see the base class)."""
+        where, params = self.submission_where(q)
+        if q.after is not None:
+            where += " AND (created_at, id) < (?, ?)"
+            params.extend(q.after)
+        cur = self._conn().cursor()
+        cur.row_factory = None
+        sql = (f"SELECT {', '.join(EXPORT_COLUMNS)} FROM submissions WHERE {where} "
+               "ORDER BY created_at DESC, id DESC LIMIT ?")
+        return cur.execute(sql, (*params, q.limit)).fetchall()
 
     @timed("count_submissions")
     def count_submissions(self, q: SubmissionQuery) -> int:

@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 import pyarrow.parquet as pq
 import pytest
 
+from app.store.base import EXPORT_COLUMNS
 from etl import stream
 
 FORM: dict[str, Any] = {"id": "F1", "schema": {"type": "object", "properties": {
@@ -21,10 +22,12 @@ FORM: dict[str, Any] = {"id": "F1", "schema": {"type": "object", "properties": {
 ENVELOPE = ["id", "form_id", "form_version", "status", "created_at", "updated_at", "deleted_at", "created_by"]
 
 
-def sub(i: int, **answers: Any) -> dict[str, Any]:
+def sub(i: int, **answers: Any) -> tuple[Any, ...]:
+    """A store row as Store.export_submissions returns it (answers as JSON text, as SQLite gives them)."""
     ts = f"2026-02-03T04:05:{i % 60:02d}.000001Z"
-    return {"id": f"S{i:06d}", "form_id": "F1", "form_version": 1, "status": "submitted", "created_at": ts,
-            "updated_at": ts, "deleted_at": None, "created_by": "U1", "answers": answers}
+    rec = {"id": f"S{i:06d}", "form_id": "F1", "form_version": 1, "status": "submitted", "created_at": ts,
+           "updated_at": ts, "deleted_at": None, "created_by": "U1", "answers": json.dumps(answers)}
+    return tuple(rec[c] for c in EXPORT_COLUMNS)
 
 
 ROWS = [sub(1, name="Ann", age=31, score=2.5, ok=True, topic="a", tags=["x", "y"], addr={"city": "Oslo"},
@@ -55,10 +58,21 @@ def test_rows_type_redact_and_keep_what_does_not_fit() -> None:
     two = dict(zip(names, second, strict=True))
     assert two["age"] is None and two["other_answers"] == {"age": "old", "gone": "kept"}
     assert dict(zip(names, third, strict=True))["name"] is None
+    text = dict(zip(names, stream.rows_for(FORM, text=True).row(ROWS[0]), strict=True))
+    assert text["tags"] == '["x", "y"]' or text["tags"] == '["x","y"]'
+    assert text["ok"] is True and text["age"] == 31 and text["other_answers"] is None
+    assert stream.rows_for(FORM, text=True).row(ROWS[1])[-1] == '{"age":"old","gone":"kept"}'
 
 
-def batches(n: int, size: int = 7) -> list[list[list[Any]]]:
-    rows = stream.rows_for(FORM, frozenset({"phone"}))
+def test_a_bool_is_not_an_integer_answer() -> None:
+    rows = stream.rows_for(FORM)
+    values = dict(zip([c.name for c in rows.columns], rows.row(sub(9, age=True, score=1, ok=1)), strict=True))
+    assert values["age"] is None and values["score"] == 1 and values["ok"] is None
+    assert values["other_answers"] == {"age": True, "ok": 1}
+
+
+def batches(n: int, size: int = 7, text: bool = False) -> list[list[list[Any]]]:
+    rows = stream.rows_for(FORM, frozenset({"phone"}), text=text)
     subs = [sub(i, name=f"n{i}", age=i, tags=[i], ok=i % 2 == 0, phone="p") for i in range(n)]
     return [[rows.row(s) for s in subs[i:i + size]] for i in range(0, n, size)]
 
@@ -107,7 +121,7 @@ def _sheet_rows(data: bytes) -> dict[str, int]:
 
 def test_xlsx_continues_on_a_new_sheet_instead_of_cutting_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "XLSX_MAX_ROWS", 11)  # 10 rows + header per sheet
-    data = b"".join(stream.write_xlsx(COLS, batches(25)))
+    data = b"".join(stream.write_xlsx(COLS, batches(25, text=True)))
     assert sorted(_sheet_rows(data).values()) == [6, 11, 11]  # 25 rows + 3 headers
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         text = z.read("xl/worksheets/sheet1.xml").decode() + z.read("xl/sharedStrings.xml").decode() \
@@ -116,7 +130,7 @@ def test_xlsx_continues_on_a_new_sheet_instead_of_cutting_rows(monkeypatch: pyte
 
 
 def test_formula_like_strings_stay_strings_in_xlsx() -> None:
-    rows = stream.rows_for(FORM)
+    rows = stream.rows_for(FORM, text=True)
     data = b"".join(stream.write_xlsx(rows.columns, [[rows.row(ROWS[1])]]))
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         sheet = z.read("xl/worksheets/sheet1.xml").decode()
@@ -124,6 +138,6 @@ def test_formula_like_strings_stay_strings_in_xlsx() -> None:
 
 
 def test_an_empty_export_still_has_its_header() -> None:
-    assert b"".join(stream.write_csv(COLS, [])).decode().startswith("id,form_id,")
+    assert b"".join(stream.write_csv(COLS, [])).decode().startswith('"id","form_id",')
     assert pq.ParquetFile(io.BytesIO(b"".join(stream.write_parquet(COLS, [])))).metadata.num_rows == 0
     assert list(_sheet_rows(b"".join(stream.write_xlsx(COLS, []))).values()) == [1]
