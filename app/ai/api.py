@@ -103,10 +103,12 @@ def duplicates(form_id: str) -> Response:
     require_form(form_id, "read")
     svc = services()
     raw = request.args.get("threshold")
-    try:
-        threshold = float(raw) if raw not in (None, "") else None
+    try:  # absent means the configured default; present but empty, NaN or out of range is refused
+        threshold = None if raw is None else float(raw)
     except ValueError as exc:
         raise BadRequest.field("threshold", "threshold must be a number") from exc
+    if threshold is not None and not -1.0 <= threshold <= 1.0:
+        raise BadRequest.field("threshold", "threshold is a cosine similarity: a number from -1 to 1")
     return json_response(ai.AIService(svc.store, svc.settings).duplicates(form_id, threshold, _embedder_sha()))
 
 
