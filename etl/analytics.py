@@ -138,6 +138,30 @@ class ExportedDay:
     parquet: Path | None  # None: the form had no submissions that day
 
 
+_MARKERS: dict[str, tuple[int, str | None]] = {}  # marker path -> (mtime_ns, usable since or None)
+
+
+def _marker_since(mark: Path) -> str | None:
+    """When the day's export started, if it is usable; cached by the marker's mtime (they are rewritten on re-run)."""
+    try:
+        stat = mark.stat()
+        cached = _MARKERS.get(str(mark))
+        if cached is not None and cached[0] == stat.st_mtime_ns:
+            return cached[1]
+        day = date.fromisoformat(mark.name)
+        info = json.loads(mark.read_text() or "{}")
+    except (ValueError, OSError):
+        return None
+    end = _day_start(day + timedelta(days=1))
+    since = str(info.get("started_at") or end) if isinstance(info, dict) else end
+    finished = datetime.fromtimestamp(stat.st_mtime, UTC)
+    usable = since if since >= end and finished >= datetime.fromisoformat(end.replace("Z", "+00:00")) else None
+    if len(_MARKERS) > 100_000:
+        _MARKERS.clear()
+    _MARKERS[str(mark)] = (stat.st_mtime_ns, usable)
+    return usable
+
+
 def exported_days(export_dir: Path, form_id: str) -> list[ExportedDay]:
     """Days whose export is complete and usable, from the markers ``export_day`` writes.
 
@@ -148,20 +172,17 @@ def exported_days(export_dir: Path, form_id: str) -> list[ExportedDay]:
     done = export_dir / ".done"
     if not done.is_dir():
         return []
+    form_dir = export_dir / "parquet" / f"form_id={form_id}"
+    files = {p.name.removeprefix("date="): p / "submissions.parquet"
+             for p in (form_dir.iterdir() if form_dir.is_dir() else ()) if p.name.startswith("date=")}
     days = []
     for mark in sorted(done.iterdir()):
-        try:
-            day = date.fromisoformat(mark.name)
-            info = json.loads(mark.read_text() or "{}")
-            mtime = datetime.fromtimestamp(mark.stat().st_mtime, UTC)
-        except (ValueError, OSError):
+        since = _marker_since(mark)
+        if since is None:
             continue
-        end = _day_start(day + timedelta(days=1))
-        since = str(info.get("started_at") or end) if isinstance(info, dict) else end
-        if since < end or mtime < datetime.fromisoformat(end.replace("Z", "+00:00")):
-            continue
-        parquet = export_dir / "parquet" / f"form_id={form_id}" / f"date={day.isoformat()}" / "submissions.parquet"
-        days.append(ExportedDay(day, since, parquet if parquet.is_file() else None))
+        parquet = files.get(mark.name)
+        days.append(ExportedDay(date.fromisoformat(mark.name), since,
+                                parquet if parquet is not None and parquet.is_file() else None))
     return days
 
 
@@ -309,34 +330,37 @@ class _Run:
 
 
 # --- per-field statistics over the merged ``vals`` table ------------------------------
-class _Scope:
-    """Which rows of ``statuses``/``vals``: all, or one split group."""
+# Each statistic is one query for every group at once: ``g`` is the split value with
+# ``split_by``, or the constant ``'*'`` for the whole form. Groups without a value for the
+# field get the empty figures.
+Groups = list[str | None]
 
-    def __init__(self, split: str | None = None, whole: bool = True) -> None:
-        self.whole, self.split = whole, split
 
-    def sql(self) -> tuple[str, list[Any]]:
-        return ("TRUE", []) if self.whole else ("sv IS NOT DISTINCT FROM ?", [self.split])
+def _g(by_split: bool) -> str:
+    return "sv" if by_split else "'*'"
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     return con.execute(sql, params).fetchall()
 
 
-def _choices(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
-    cond, params = scope.sql()
-    rows = _fetch(con, f"SELECT j::VARCHAR, sum(n)::BIGINT FROM vals WHERE field = ? AND {cond} GROUP BY 1",
-                  [name, *params])
-    values = [(json.loads(j), int(n)) for j, n in rows]
+def _bucket(rows: Iterable[tuple[Any, ...]]) -> dict[Any, list[tuple[Any, ...]]]:
+    out: dict[Any, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(row[1:])
+    return out
+
+
+def _choice_stats(values: list[tuple[Any, int]], kind: str, prop: Record) -> Record:
     options = _options(prop, kind)
     count = sum(n for _, n in values)
     tally: dict[str, int] = {}
     unexpected = 0
     for value, n in values:
-        items = value if kind == "array" and isinstance(value, list) else [value]
         if kind == "array" and not isinstance(value, list):
             unexpected += n
             continue
+        items = value if kind == "array" else [value]
         for item in {_key(i): i for i in items}:
             tally[item] = tally.get(item, 0) + n
     known = [_key(o) for o in options] if options is not None else \
@@ -348,21 +372,11 @@ def _choices(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str
         "unexpected": unexpected}
 
 
-def _histogram(con: duckdb.DuckDBPyConnection, base: str, params: list[Any], lo: float, hi: float,
-               integral: bool) -> list[Record]:
-    if integral and hi - lo < 20:
-        rows = _fetch(con, f"{base} SELECT v, sum(n)::BIGINT FROM x GROUP BY v", params)
-        counts = {int(v): int(n) for v, n in rows}
-        return [{"lo": v, "hi": v + 1, "count": counts.get(v, 0)} for v in range(int(lo), int(hi) + 1)]
-    if lo == hi:
-        rows = _fetch(con, f"{base} SELECT sum(n)::BIGINT FROM x", params)
-        return [{"lo": lo, "hi": hi, "count": int(rows[0][0] or 0)}]
-    width = (hi - lo) / HISTOGRAM_BINS
-    rows = _fetch(con, f"{base} SELECT least(floor((v - ?) / ?)::BIGINT, ?) AS b, sum(n)::BIGINT FROM x GROUP BY b",
-                  [*params, lo, width, HISTOGRAM_BINS - 1])
-    counts = {int(b): int(n) for b, n in rows}
-    return [{"lo": _r(lo + i * width), "hi": _r(lo + (i + 1) * width) if i < HISTOGRAM_BINS - 1 else hi,
-             "count": counts.get(i, 0)} for i in range(HISTOGRAM_BINS)]
+def _choices(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, by_split: bool,
+             groups: Groups) -> dict[Any, Record]:
+    rows = _bucket(_fetch(con, f"SELECT {_g(by_split)} AS g, j::VARCHAR, sum(n)::BIGINT FROM vals WHERE field = ? "
+                                "GROUP BY ALL", [name]))
+    return {g: _choice_stats([(json.loads(j), int(n)) for j, n in rows.get(g, [])], kind, prop) for g in groups}
 
 
 def _r(x: float | None) -> float | None:
@@ -370,50 +384,86 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(float(x), 9)
 
 
-def _number(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
-    cond, params = scope.sql()
-    base = (f"WITH x AS (SELECT j::DOUBLE AS v, n FROM vals WHERE field = ? AND {cond} "
+def _bins(lo: float, hi: float, integral: bool, counts: dict[Any, int]) -> list[Record]:
+    if integral and hi - lo < 20:
+        return [{"lo": v, "hi": v + 1, "count": counts.get(v, 0)} for v in range(int(lo), int(hi) + 1)]
+    if lo == hi:
+        return [{"lo": lo, "hi": hi, "count": sum(counts.values())}]
+    width = (hi - lo) / HISTOGRAM_BINS
+    return [{"lo": _r(lo + i * width), "hi": _r(lo + (i + 1) * width) if i < HISTOGRAM_BINS - 1 else hi,
+             "count": counts.get(i, 0)} for i in range(HISTOGRAM_BINS)]
+
+
+def _number(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, by_split: bool,
+            groups: Groups) -> dict[Any, Record]:
+    base = (f"WITH x AS (SELECT {_g(by_split)} AS g, j::DOUBLE AS v, n FROM vals WHERE field = ? "
             f"AND json_type(j) IN {_NUMERIC_JSON})")
-    bparams = [name, *params]
-    count, lo, hi, mean = _fetch(con, f"{base} SELECT sum(n)::BIGINT, min(v), max(v), sum(v * n) / sum(n) FROM x",
-                                 bparams)[0]
-    out: Record = {"count": int(count or 0), "mean": _r(mean), "median": None, "p25": None, "p75": None,
-                   "min": lo, "max": hi, "stdev": None, "histogram": []}
-    if not count:
-        return out
-    q25, q50, q75, sd = _fetch(con, f"{base} SELECT quantile_cont(v, 0.25), quantile_cont(v, 0.5), "
-                               "quantile_cont(v, 0.75), stddev_samp(v) FROM (SELECT v, unnest(range(n)) FROM x)",
-                               bparams)[0]
+    first = {r[0]: r[1:] for r in _fetch(con, f"{base} SELECT g, sum(n)::BIGINT, min(v), max(v), sum(v * n) / sum(n), "
+                                         "coalesce(sum(n) FILTER (v >= 9), 0)::BIGINT, "
+                                         "coalesce(sum(n) FILTER (v <= 6), 0)::BIGINT FROM x GROUP BY g", [name])}
+    spread = {r[0]: r[1:] for r in _fetch(con, f"{base} SELECT g, quantile_cont(v, 0.25), quantile_cont(v, 0.5), "
+                                          "quantile_cont(v, 0.75), stddev_samp(v) FROM "
+                                          "(SELECT g, v, unnest(range(n)) FROM x) GROUP BY g", [name])}
     integral = _json_type(prop) == "integer"
-    out.update(median=_r(q50), p25=_r(q25), p75=_r(q75), stdev=_r(sd),
-               histogram=_histogram(con, base, bparams, lo, hi, integral))
-    if integral:
-        out.update(min=int(lo), max=int(hi))
-    if kind == "nps":
-        p, d = _fetch(con, f"{base} SELECT coalesce(sum(n) FILTER (v >= 9), 0)::BIGINT, "
-                      "coalesce(sum(n) FILTER (v <= 6), 0)::BIGINT FROM x", bparams)[0]
-        out.update(promoters=int(p), passives=int(count) - int(p) - int(d), detractors=int(d),
-                   score=round(100.0 * (int(p) - int(d)) / int(count), 1))
+    small = integral and all(hi - lo < 20 for _, lo, hi, *_ in first.values())
+    if small:  # one bin per integer: the counts per value are the histogram
+        hist = _bucket(_fetch(con, f"{base} SELECT g, v::BIGINT, sum(n)::BIGINT FROM x GROUP BY ALL", [name]))
+    else:
+        hist = _bucket(_fetch(con, f"{base}, s AS (SELECT g, min(v) AS lo, max(v) AS hi FROM x GROUP BY g) "
+                              "SELECT x.g, CASE WHEN hi = lo THEN 0 "
+                              "ELSE least(floor((v - lo) / ((hi - lo) / ?))::BIGINT, ?) END AS b, sum(n)::BIGINT "
+                              "FROM x JOIN s ON x.g IS NOT DISTINCT FROM s.g GROUP BY ALL",
+                              [name, HISTOGRAM_BINS, HISTOGRAM_BINS - 1]))
+    out = {}
+    for g in groups:
+        count, lo, hi, mean, promoters, detractors = first.get(g, (0, None, None, None, 0, 0))
+        stats: Record = {"count": int(count or 0), "mean": _r(mean), "median": None, "p25": None, "p75": None,
+                         "min": lo, "max": hi, "stdev": None, "histogram": []}
+        if count:
+            q25, q50, q75, sd = spread[g]
+            counts = {k: int(n) for k, n in hist.get(g, [])}
+            stats.update(median=_r(q50), p25=_r(q25), p75=_r(q75), stdev=_r(sd),
+                         histogram=_bins(lo, hi, integral and small, counts))
+            if integral:
+                stats.update(min=int(lo), max=int(hi))
+        if kind == "nps":
+            c, p, d = int(count or 0), int(promoters), int(detractors)
+            stats.update(promoters=p, passives=c - p - d, detractors=d,
+                         score=round(100.0 * (p - d) / c, 1) if c else None)
+        out[g] = stats
     return out
 
 
-_STRING = ("WITH x AS (SELECT CASE WHEN json_type(j) = 'VARCHAR' THEN j->>'$' ELSE j::VARCHAR END AS s, "
-           "sum(n)::BIGINT AS n FROM vals WHERE field = ? AND {cond} GROUP BY 1)")
+def _text(by_split: bool) -> str:
+    return (f"WITH x AS (SELECT {_g(by_split)} AS g, CASE WHEN json_type(j) = 'VARCHAR' THEN j->>'$' "
+            "ELSE j::VARCHAR END AS s, sum(n)::BIGINT AS n FROM vals WHERE field = ? GROUP BY ALL)")
 
 
-def _string(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
-    cond, params = scope.sql()
-    base, bparams = _STRING.format(cond=cond), [name, *params]
-    count, distinct = _fetch(con, f"{base} SELECT coalesce(sum(n), 0)::BIGINT, count(*) FROM x", bparams)[0]
-    top = _fetch(con, f"{base} SELECT s, n FROM x ORDER BY n DESC, s LIMIT {TOP_VALUES}", bparams)
-    samples = _fetch(con, f"{base} SELECT s FROM x ORDER BY hash(s), s LIMIT {SAMPLES}", bparams)
-    return {"count": int(count), "distinct": int(distinct), "top": [{"value": s, "count": int(n)} for s, n in top],
-            "samples": [r[0] for r in samples]}
+def _ranked(con: duckdb.DuckDBPyConnection, base: str, name: str, order: str, limit: int) -> dict[Any, list[Any]]:
+    return _bucket(_fetch(con, f"{base} SELECT g, s, n FROM (SELECT g, s, n, row_number() OVER "
+                               f"(PARTITION BY g ORDER BY {order}) AS r FROM x) WHERE r <= {limit} ORDER BY g, r",
+                          [name]))
 
 
-def _dates(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, prop: Record) -> Record:
+def _string(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, by_split: bool,
+            groups: Groups) -> dict[Any, Record]:
+    base = _text(by_split)
+    totals = {r[0]: r[1:] for r in _fetch(con, f"{base} SELECT g, sum(n)::BIGINT, count(*) FROM x GROUP BY g",
+                                          [name])}
+    top = _ranked(con, base, name, "n DESC, s", TOP_VALUES)
+    samples = _ranked(con, base, name, "hash(s), s", SAMPLES)
+    out = {}
+    for g in groups:
+        count, distinct = totals.get(g, (0, 0))
+        out[g] = {"count": int(count), "distinct": int(distinct),
+                  "top": [{"value": s, "count": int(n)} for s, n in top.get(g, [])],
+                  "samples": [s for s, _ in samples.get(g, [])]}
+    return out
+
+
+def _dates(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, by_split: bool,
+           groups: Groups) -> dict[Any, Record]:
     """Range and per-day counts; date-times are read with their offsets and counted by UTC day."""
-    cond, params = scope.sql()
     if kind == "date":
         parsed, day = "TRY_CAST(s AS DATE)", "d"
 
@@ -424,35 +474,45 @@ def _dates(con: duckdb.DuckDBPyConnection, name: str, scope: _Scope, kind: str, 
 
         def show(col: str) -> str:
             return f"strftime(timezone('UTC', {col}), '%Y-%m-%dT%H:%M:%S.%fZ')"
-    base = _STRING.format(cond=cond) + f", y AS (SELECT {parsed} AS d, n FROM x)"
-    bparams = [name, *params]
-    count = _fetch(con, f"{base} SELECT coalesce(sum(n), 0)::BIGINT FROM x", bparams)[0][0]
-    lo, hi = _fetch(con, f"{base}, z AS (SELECT min(d) AS lo, max(d) AS hi FROM y) "
-                    f"SELECT {show('lo')}, {show('hi')} FROM z", bparams)[0]
-    days = _fetch(con, f"{base} SELECT strftime({day}, '%Y-%m-%d') AS day, sum(n)::BIGINT FROM y "
-                  "WHERE d IS NOT NULL GROUP BY day ORDER BY day", bparams)
-    return {"count": int(count), "min": lo, "max": hi, "per_day": [{"date": d, "count": int(n)} for d, n in days]}
+    base = _text(by_split) + f", y AS (SELECT g, {parsed} AS d, n FROM x)"
+    ranges = {r[0]: r[1:] for r in _fetch(
+        con, f"{base}, z AS (SELECT g, sum(n)::BIGINT AS c, min(d) AS lo, max(d) AS hi FROM y GROUP BY g) "
+             f"SELECT g, c, {show('lo')}, {show('hi')} FROM z", [name])}
+    days = _bucket(_fetch(con, f"{base} SELECT g, strftime({day}, '%Y-%m-%d') AS day, sum(n)::BIGINT FROM y "
+                               "WHERE d IS NOT NULL GROUP BY ALL ORDER BY g, day", [name]))
+    out = {}
+    for g in groups:
+        count, lo, hi = ranges.get(g, (0, None, None))
+        out[g] = {"count": int(count), "min": lo, "max": hi,
+                  "per_day": [{"date": d, "count": int(n)} for d, n in days.get(g, [])]}
+    return out
+
+
+def _presence(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, by_split: bool,
+              groups: Groups) -> dict[Any, Record]:
+    """Counts only: a sensitive field for a caller who may not see it."""
+    counts = dict(_fetch(con, f"SELECT {_g(by_split)} AS g, sum(n)::BIGINT FROM vals WHERE field = ? GROUP BY g",
+                         [name]))
+    return {g: {"count": int(counts.get(g, 0))} for g in groups}
 
 
 _STATS = {"enum": _choices, "boolean": _choices, "array": _choices, "number": _number, "nps": _number,
           "string": _string, "date": _dates, "datetime": _dates}
 
 
-def _field(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, scope: _Scope, total: int,
-           hidden: bool) -> Record:
-    if hidden:
-        cond, params = scope.sql()
-        count = int(_fetch(con, f"SELECT coalesce(sum(n), 0)::BIGINT FROM vals WHERE field = ? AND {cond}",
-                           [name, *params])[0][0])
-        return {"kind": kind, "count": count, "missing": total - count, "redacted": True}
-    stats = _STATS[kind](con, name, scope, kind, prop)
-    return {"kind": kind, "count": stats["count"], "missing": total - stats["count"], "redacted": False, **stats}
-
-
-def _fields(run: _Run, form: Record, hide: frozenset[str], scope: _Scope, total: int) -> Record:
+def _fields(run: _Run, form: Record, hide: frozenset[str], totals: dict[Any, int],
+            by_split: bool) -> dict[Any, Record]:
+    """``{group: {field: summary}}`` for the given group totals (``'*'``: the whole form)."""
     props = form["schema"].get("properties") or {}
-    return {name: _field(run.con, name, kind, props.get(name) or {}, scope, total, name in hide)
-            for name, kind in run.kinds.items()}
+    groups: Groups = list(totals)
+    out: dict[Any, Record] = {g: {} for g in groups}
+    for name, kind in run.kinds.items():
+        hidden = name in hide
+        fn = _presence if hidden else _STATS[kind]
+        for g, stats in fn(run.con, name, kind, props.get(name) or {}, by_split, groups).items():
+            out[g][name] = {"kind": kind, "count": stats["count"], "missing": totals[g] - stats["count"],
+                            "redacted": hidden, **({} if hidden else stats)}
+    return out
 
 
 def _needed(form: Record, query: SubmissionQuery, split_by: str | None, hide: frozenset[str]) -> frozenset[str]:
@@ -480,7 +540,7 @@ def summarize(store: AnalyticsStore, export_dir: Path, req: SummaryRequest, now:
             "form_id": form["id"], "form_version": form["version"], "as_of": as_of, "cached": False,
             "total": total, "status": status,
             "drafts": {"open": status.get("draft", 0), "completed": sum(n for _, n in completed)},
-            "fields": _fields(run, form, req.hide, _Scope(), total), "split": None,
+            "fields": _fields(run, form, req.hide, {"*": total}, False)["*"], "split": None,
         }
         if req.split_by:
             out["split"] = {"field": req.split_by, "groups": _split_groups(run, form, req.split_by, req.hide)}
@@ -492,9 +552,11 @@ def summarize(store: AnalyticsStore, export_dir: Path, req: SummaryRequest, now:
 def _split_groups(run: _Run, form: Record, split_by: str, hide: frozenset[str]) -> list[Record]:
     rows = _fetch(run.con, f"SELECT sv, sum(n)::BIGINT AS t FROM statuses GROUP BY sv ORDER BY t DESC, sv "
                   f"LIMIT {SPLIT_GROUPS}", [])
+    totals = {sv: int(n) for sv, n in rows}
+    fields = _fields(run, form, hide, totals, True)
     prop = form["schema"]["properties"][split_by]
-    return [{"value": _split_value(prop, run.split_kind, sv), "total": int(n),
-             "fields": _fields(run, form, hide, _Scope(sv, whole=False), int(n))} for sv, n in rows]
+    return [{"value": _split_value(prop, run.split_kind, sv), "total": n, "fields": fields[sv]}
+            for sv, n in totals.items()]
 
 
 def _split_value(prop: Record, kind: str | None, sv: str | None) -> Any:
