@@ -1,4 +1,5 @@
-"""Chaos through the REAL process tree: ``scripts/run`` (supervisord, gunicorn over HTTP, workers, relay, redis).
+"""Chaos through the REAL process tree as ``scripts/run`` starts it (supervisord, gunicorn over HTTP, workers,
+relay, redis-server).
 
     .venv/bin/python scripts/chaos/tree.py [--n 200] [--outage 20]
 
@@ -95,12 +96,31 @@ class Tree:
         return env
 
     def start(self) -> None:
+        """What ``scripts/run`` does once its installs are done (tests/test_processes.py runs the script
+        itself): render the supervisord config from the process tree, bootstrap, run supervisord.
+
+        Skipping the installs keeps this test from rebuilding the virtualenv on a machine whose
+        requirements changed since its last ``scripts/test``.
+        """
         self.data.mkdir(parents=True, exist_ok=True)
+        venv = Path(sys.executable).parent
+        env = self.env()
+        shutil.rmtree(self.data / "prometheus", ignore_errors=True)  # multiprocess files belong to one run
+        conf = self.data / "supervisord.conf"
+        broker = subprocess.run([str(venv / "fms"), "render", "supervisor", "--out", str(conf)], cwd=ROOT, env=env,
+                                capture_output=True, text=True, check=True, timeout=120).stdout.strip()
+        env["REDIS_URL"] = broker
+        subprocess.run([str(venv / "fms"), "bootstrap"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=True,
+                       timeout=120)
         out = self.log.open("ab")
-        self.proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run")], cwd=ROOT, env=self.env(), stdout=out,
+        self.proc = subprocess.Popen([str(venv / "supervisord"), "-c", str(conf)], cwd=ROOT, env=env, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        _wait(lambda: requests.get(f"{self.base}/ready", timeout=2).json()["status"] == "ok", 240,
-              "scripts/run to be ready", interval=0.5)
+        _wait(self._ready, 300, "the tree to be ready", interval=0.5)
+
+    def _ready(self) -> bool:
+        """Store, Redis and worker heartbeats up (the model probe is no concern of this run)."""
+        checks = requests.get(f"{self.base}/ready", timeout=10).json()["checks"]
+        return all(checks[name]["ok"] for name in ("store", "redis", "workers"))
 
     def processes(self) -> list[tuple[int, str, int]]:
         """(pid, FMS_PROCESS, parent pid) of every process of this tree."""
