@@ -121,6 +121,10 @@ def check_statements(sql: str) -> str:
     if not sql.strip():
         raise SqlInvalid("sql is empty")
     try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, from a JSON "\\ud800" escape
+        raise SqlInvalid("sql is not valid Unicode text") from exc
+    try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
         raise SqlInvalid(f"sql does not parse: {_plain(exc)}") from exc

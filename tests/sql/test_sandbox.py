@@ -149,7 +149,9 @@ def test_the_view_exists_before_anything_was_exported(dirs: tuple[Path, Path]) -
 
 
 @pytest.mark.parametrize(("sql", "code"), [("SELEC 1", "sql_invalid"), ("SELECT * FROM nope", "sql_invalid"),
-                                           ("", "sql_invalid"), ("SELECT 1; SELECT 2", "sql_invalid")])
+                                           ("", "sql_invalid"), ("SELECT 1; SELECT 2", "sql_invalid"),
+                                           ("SELECT '\ud800'", "sql_invalid"), (";", "sql_invalid"),
+                                           ("SELECT ?", "sql_invalid")])
 def test_bad_sql_is_invalid_not_forbidden(sql: str, code: str, dirs: tuple[Path, Path]) -> None:
     with pytest.raises(sandbox.SqlError) as err:
         run(sql, dirs)
