@@ -53,7 +53,8 @@ class LiveAggregates:
     ``groups``: (split value, status, created minute ``YYYY-MM-DDTHH:MM`` UTC, n).
     ``values``: (split value, field, value, n), arrays as lists, JSON nulls left out.
     ``stale_ids``: rows of exported days changed since their export (whatever their
-    state or the filters now), so the engine drops their exported copy.
+    state or the filters now), and rows of those days purged since (the store keeps
+    their ids), so the engine drops their exported copy.
     """
 
     groups: list[tuple[Any, str, str, int]] = field(default_factory=list)

@@ -73,7 +73,9 @@ class AnalyticsMongoMixin(AnalyticsStore):
         stale = tuple(s for s in spec.segments if s.updated_after is not None)
         if stale:
             found = subs.find({"form_id": spec.query.form_id, **_segments(stale)}, {"_id": 1})
-            out.stale_ids = [d["_id"] for d in found]
+            gone = self.db.purged_submissions.find(  # type: ignore[attr-defined]
+                {"form_id": spec.query.form_id, **_segments(tuple(Segment(s.start, s.end) for s in stale))}, {"_id": 1})
+            out.stale_ids = sorted({d["_id"] for d in found} | {d["_id"] for d in gone})
         return out
 
     def completed_drafts(self, query: SubmissionQuery, split_by: str | None) -> list[tuple[Any, int]]:
@@ -88,6 +90,13 @@ class AnalyticsMongoMixin(AnalyticsStore):
     def data_version(self, form_id: str) -> int:
         doc = self.db.forms.find_one({"_id": form_id}, {"data_version": 1})  # type: ignore[attr-defined]
         return int((doc or {}).get("data_version") or 0)
+
+    def _tombstone(self, docs: list[dict[str, Any]]) -> None:
+        """Remember purged submissions (id, form, created_at): their exported copies must not count again."""
+        for d in docs:  # one upsert each (idempotent; mongomock's bulk_write lags pymongo's)
+            self.db.purged_submissions.update_one(  # type: ignore[attr-defined]
+                {"_id": d["_id"]}, {"$setOnInsert": {"form_id": d["form_id"], "created_at": d["created_at"]}},
+                upsert=True)
 
     def _bump_data_version(self, form_id: str) -> None:
         self.db.forms.update_one({"_id": form_id}, {"$inc": {"data_version": 1}})  # type: ignore[attr-defined]

@@ -16,6 +16,10 @@ from app.store.base import SubmissionQuery
 # Bumped in the same transaction as each submission write (see SQLiteStore).
 _BUMP = " ON CONFLICT (form_id) DO UPDATE SET version = version + 1"
 DATA_VERSION_SQL = "INSERT INTO form_data_versions (form_id, version) VALUES (?, 1)" + _BUMP
+# Kept by purge_submissions for every row it hard-deletes: a purged row's copy in an exported day
+# would otherwise count again once the row is gone from the store.
+TOMBSTONE_SQL = ("INSERT OR IGNORE INTO purged_submissions (id, form_id, created_at) "
+                 "SELECT id, form_id, created_at FROM submissions WHERE id IN ({marks})")
 DATA_VERSION_BY_SUB_SQL = ("INSERT INTO form_data_versions (form_id, version) "
                            "SELECT form_id, 1 FROM submissions WHERE id = ?" + _BUMP)
 
@@ -100,9 +104,12 @@ class AnalyticsSQLiteMixin(AnalyticsStore):
         stale = tuple(s for s in spec.segments if s.updated_after is not None)
         if stale:
             seg_sql, seg_params = _segments_sql(stale)
+            gone_sql, gone_params = _segments_sql(tuple(Segment(s.start, s.end) for s in stale))
             rows = self._all(  # type: ignore[attr-defined]
                 f"SELECT id FROM submissions INDEXED BY {CHANGED_INDEX} WHERE form_id = ? "
-                f"AND updated_at > created_at AND {seg_sql}", (spec.query.form_id, *seg_params))
+                f"AND updated_at > created_at AND {seg_sql} "
+                f"UNION SELECT id FROM purged_submissions WHERE form_id = ? AND {gone_sql}",
+                (spec.query.form_id, *seg_params, spec.query.form_id, *gone_params))
             out.stale_ids = [r["id"] for r in rows]
         return out
 

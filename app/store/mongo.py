@@ -198,6 +198,7 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, AnalyticsMongoMixin, Store):
         # rows changed after they were written (every update moves rev past 1): analytics' live part
         subs.create_index([("form_id", 1), ("created_at", 1)], name="changed",
                           partialFilterExpression={"rev": {"$gt": 1}})
+        db.purged_submissions.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
         db.links.create_index("token_hash", unique=True, name="token_hash_unique")
         db.links.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
         # audit: _id is the seq, so the primary key index is the unique seq index.
@@ -500,10 +501,11 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, AnalyticsMongoMixin, Store):
     def purge_submissions(self, deleted_before: str) -> int:
         # Revisions, events and the idempotency key live in the document and go with it;
         # one with unsent events waits for the relay (the next purge takes it).
-        res = self.db.submissions.delete_many({
-            "deleted_at": {"$type": "string", "$lt": deleted_before},
-            "pending_events.created_at": {"$exists": False},
-        })
+        purgeable = {"deleted_at": {"$type": "string", "$lt": deleted_before},
+                     "pending_events.created_at": {"$exists": False}}
+        docs = list(self.db.submissions.find(purgeable, {"_id": 1, "form_id": 1, "created_at": 1}))
+        self._tombstone(docs)  # before the delete: a crash in between leaves a harmless extra tombstone
+        res = self.db.submissions.delete_many({**purgeable, "_id": {"$in": [d["_id"] for d in docs]}})
         return res.deleted_count
 
     # per-form shares: one document per (form, user), _id "form:user" ---------------

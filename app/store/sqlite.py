@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from app.store.ai_sqlite import AISQLiteMixin
-from app.store.analytics_sqlite import DATA_VERSION_BY_SUB_SQL, DATA_VERSION_SQL, AnalyticsSQLiteMixin
+from app.store.analytics_sqlite import (
+    DATA_VERSION_BY_SUB_SQL,
+    DATA_VERSION_SQL,
+    TOMBSTONE_SQL,
+    AnalyticsSQLiteMixin,
+)
 from app.store.base import (
     EXPORT_COLUMNS,
     Conflict,
@@ -92,6 +97,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE sent_at IS NULL;
 CREATE TABLE IF NOT EXISTS form_data_versions (form_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS submissions_changed ON submissions (form_id, created_at) WHERE updated_at > created_at;
+CREATE TABLE IF NOT EXISTS purged_submissions (id TEXT PRIMARY KEY, form_id TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS purged_by_form ON purged_submissions (form_id, created_at);
 """
 
 # JSON columns per table, decoded on the way out.
@@ -499,6 +506,7 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, Store):
                 part = ids[chunk:chunk + 500]
                 marks = ", ".join("?" * len(part))
                 c.execute(f"DELETE FROM revisions WHERE submission_id IN ({marks})", part)
+                c.execute(TOMBSTONE_SQL.format(marks=marks), part)  # exported copies must not come back
                 c.execute(f"DELETE FROM submissions WHERE id IN ({marks})", part)
         return len(ids)
 
