@@ -10,13 +10,16 @@ For each size, in one run on a private redis-server:
 2. export: every one of those days goes through ``etl/export.py`` (the daily
    Parquet + JSONL export the relay runs);
 3. the same full-form summary (status counts, every field by its type, the
-   daily series) four ways:
+   daily series) in several ways:
 
    - ``fms_cold``: the analytics engine with nothing cached (first call of the
      process, then repeated with the cache emptied each time);
    - ``fms_cached``: the same call answered from Redis;
    - ``duckdb_raw``: hand-written DuckDB SQL over the same Parquet files —
-     the ceiling for anything built on that export;
+     the ceiling for anything built on that export (answers are one JSON
+     text column there, so it parses every row once);
+   - ``duckdb_typed``: the same SQL over the same rows rewritten once with a
+     typed column per field — what a columnar export layout would allow;
    - ``python_naive``: page through the store and count in Python (what most
      form platforms do for their summary page);
    - ``sqlite_group_by``: one ``GROUP BY`` per figure on the live SQLite store.
@@ -162,7 +165,7 @@ def seed_store(db_path: Path, rows: Iterator[tuple[Any, ...]], form_id: str) -> 
     return written
 
 
-# --- the four ways to summarise --------------------------------------------------------------------------
+# --- the ways to summarise --------------------------------------------------------------------------------
 
 @dataclass
 class Fingerprint:
@@ -183,45 +186,76 @@ class Fingerprint:
 DUCKDB_FIELDS = ["topic", "channel", "satisfied", "tags", "age", "amount", "nps", "city", "comment", "visit_date"]
 
 
+def _typed_select(parquet_glob: str) -> str:
+    """The exported rows with each answer in a typed column: one JSON parse per row (multi-path extract)."""
+    paths = ", ".join(f"'$.{f}'" for f in DUCKDB_FIELDS)
+    return f"""
+        SELECT status, created_at, e[1] AS topic, e[2] AS channel, e[3]::BOOLEAN AS satisfied,
+               e[4]::VARCHAR[] AS tags, e[5]::INTEGER AS age, e[6]::DOUBLE AS amount, e[7]::INTEGER AS nps,
+               e[8] AS city, e[9] AS comment, e[10]::DATE AS visit_date
+        FROM (SELECT status, created_at, json_extract_string(answers, [{paths}]) AS e
+              FROM read_parquet('{parquet_glob}'))"""
+
+
 def duckdb_raw(parquet_glob: str) -> Fingerprint:
-    """The ceiling: one JSON parse per row into typed columns, then one aggregate per figure."""
+    """The ceiling on the export as it is: parse the answers JSON once into a table, then aggregate."""
     import duckdb
 
-    paths = ", ".join(f"'$.{f}'" for f in DUCKDB_FIELDS)
     con = duckdb.connect()
     try:
-        con.execute(f"""
-            CREATE TEMP TABLE x AS
-            SELECT status, created_at, e[1] AS topic, e[2] AS channel, e[3]::BOOLEAN AS satisfied,
-                   e[4]::VARCHAR[] AS tags, e[5]::INTEGER AS age, e[6]::DOUBLE AS amount, e[7]::INTEGER AS nps,
-                   e[8] AS city, e[9] AS comment, e[10]::DATE AS visit_date
-            FROM (SELECT status, created_at, json_extract_string(answers, [{paths}]) AS e
-                  FROM read_parquet('{parquet_glob}'))""")
-        total = con.execute("SELECT count(*) FROM x").fetchone()[0]
-        status = dict(con.execute("SELECT status, count(*) FROM x GROUP BY ALL").fetchall())
-        enums = {f: dict(con.execute(f"SELECT {f}, count(*) FROM x WHERE {f} IS NOT NULL GROUP BY ALL").fetchall())
-                 for f in ("topic", "channel", "satisfied")}
-        tags = dict(con.execute("SELECT t, count(*) FROM (SELECT unnest(tags) AS t FROM x) GROUP BY ALL").fetchall())
-        for f in ("age", "amount", "nps"):
-            lo, hi = con.execute(f"SELECT min({f}), max({f}) FROM x").fetchone()
-            width = max((hi - lo) / 20, 1e-9)
-            con.execute(f"""SELECT count({f}), count(*) - count({f}), avg({f}), median({f}),
-                                   quantile_cont({f}, [0.25, 0.75]), stddev_samp({f}) FROM x""").fetchone()
-            con.execute(f"SELECT least(floor(({f} - {lo}) / {width}), 19) AS b, count(*) FROM x "
-                        f"WHERE {f} IS NOT NULL GROUP BY b").fetchall()
-        con.execute("SELECT sum(CASE WHEN nps >= 9 THEN 1 ELSE 0 END), sum(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) "
-                    "FROM x").fetchone()
-        for f in ("city", "comment"):
-            con.execute(f"SELECT count({f}), count(DISTINCT {f}) FROM x").fetchone()
-            con.execute(f"SELECT {f}, count(*) AS n FROM x WHERE {f} IS NOT NULL GROUP BY ALL "
-                        "ORDER BY n DESC LIMIT 10").fetchall()
-            con.execute(f"SELECT {f} FROM x WHERE {f} IS NOT NULL LIMIT 50").fetchall()
-        con.execute("SELECT min(visit_date), max(visit_date) FROM x").fetchone()
-        con.execute("SELECT visit_date, count(*) FROM x GROUP BY ALL").fetchall()
-        con.execute("SELECT substr(created_at, 1, 10) AS d, status, count(*) FROM x GROUP BY ALL").fetchall()
-        return Fingerprint.of(total, status, enums["topic"], tags)
+        con.execute(f"CREATE TEMP TABLE x AS {_typed_select(parquet_glob)}")
+        return _aggregates(con)
     finally:
         con.close()
+
+
+def typed_parquet(parquet_glob: str, out: Path) -> float:
+    """The same rows as one Parquet file with a column per field (a layout the export could have)."""
+    import duckdb
+
+    start = time.perf_counter()
+    with duckdb.connect() as con:
+        con.execute(f"COPY ({_typed_select(parquet_glob)}) TO '{out}' (FORMAT parquet)")
+    return time.perf_counter() - start
+
+
+def duckdb_typed(path: Path) -> Fingerprint:
+    """The ceiling if answers were typed columns: the same aggregates straight off the Parquet."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE VIEW x AS SELECT * FROM read_parquet('{path}')")
+        return _aggregates(con)
+    finally:
+        con.close()
+
+
+def _aggregates(con: Any) -> Fingerprint:
+    """Every figure of the full summary over relation ``x``, one aggregate query each."""
+    total = con.execute("SELECT count(*) FROM x").fetchone()[0]
+    status = dict(con.execute("SELECT status, count(*) FROM x GROUP BY ALL").fetchall())
+    enums = {f: dict(con.execute(f"SELECT {f}, count(*) FROM x WHERE {f} IS NOT NULL GROUP BY ALL").fetchall())
+             for f in ("topic", "channel", "satisfied")}
+    tags = dict(con.execute("SELECT t, count(*) FROM (SELECT unnest(tags) AS t FROM x) GROUP BY ALL").fetchall())
+    for f in ("age", "amount", "nps"):
+        lo, hi = con.execute(f"SELECT min({f}), max({f}) FROM x").fetchone()
+        width = max((hi - lo) / 20, 1e-9)
+        con.execute(f"""SELECT count({f}), count(*) - count({f}), avg({f}), median({f}),
+                               quantile_cont({f}, [0.25, 0.75]), stddev_samp({f}) FROM x""").fetchone()
+        con.execute(f"SELECT least(floor(({f} - {lo}) / {width}), 19) AS b, count(*) FROM x "
+                    f"WHERE {f} IS NOT NULL GROUP BY b").fetchall()
+    con.execute("SELECT sum(CASE WHEN nps >= 9 THEN 1 ELSE 0 END), sum(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) "
+                "FROM x").fetchone()
+    for f in ("city", "comment"):
+        con.execute(f"SELECT count({f}), count(DISTINCT {f}) FROM x").fetchone()
+        con.execute(f"SELECT {f}, count(*) AS n FROM x WHERE {f} IS NOT NULL GROUP BY ALL "
+                    "ORDER BY n DESC LIMIT 10").fetchall()
+        con.execute(f"SELECT {f} FROM x WHERE {f} IS NOT NULL LIMIT 50").fetchall()
+    con.execute("SELECT min(visit_date), max(visit_date) FROM x").fetchone()
+    con.execute("SELECT visit_date, count(*) FROM x GROUP BY ALL").fetchall()
+    con.execute("SELECT substr(created_at, 1, 10) AS d, status, count(*) FROM x GROUP BY ALL").fetchall()
+    return Fingerprint.of(total, status, enums["topic"], tags)
 
 
 class _Numbers:
@@ -413,7 +447,7 @@ def fms_service(ds: Dataset) -> Any:
 
 
 def run_summaries(ds: Dataset, repeat: int, naive: bool) -> dict[str, Any]:
-    """The four ways, timed; they must agree on the fingerprint."""
+    """Every way, timed; they must agree on the fingerprint."""
     import redis
 
     out: dict[str, Any] = {}
@@ -433,6 +467,10 @@ def run_summaries(ds: Dataset, repeat: int, naive: bool) -> dict[str, Any]:
     assert fms_fingerprint(result) == prints["fms"]
     progress("raw DuckDB")
     prints["duckdb_raw"], out["duckdb_raw"] = timed(lambda: duckdb_raw(ds.parquet_glob), repeat)
+    typed = ds.db_path.parent / "typed.parquet"
+    out["typed_convert_s"] = round(typed_parquet(ds.parquet_glob, typed), 3)
+    progress("DuckDB on typed columns")
+    prints["duckdb_typed"], out["duckdb_typed"] = timed(lambda: duckdb_typed(typed), repeat)
     progress("SQLite GROUP BY")
     prints["sqlite_group_by"], out["sqlite_group_by"] = timed(lambda: sqlite_group_by(ds.db_path, ds.form["id"]), 1)
     if naive:
@@ -464,7 +502,7 @@ def print_size(size: int, r: dict[str, Any]) -> None:
     s = r["summaries"]
     print(f"\n== {label(size)} rows: seeded in {r['dataset']['seed_s']} s, exported in {r['dataset']['export_s']} s "
           f"(SQLite {r['dataset']['sqlite_mb']} MB, Parquet {r['dataset']['parquet_mb']} MB)")
-    for name in ("fms_cold", "fms_cached", "duckdb_raw", "sqlite_group_by", "python_naive"):
+    for name in ("fms_cold", "fms_cached", "duckdb_raw", "duckdb_typed", "sqlite_group_by", "python_naive"):
         if name in s and s[name]["runs"]:
             t = s[name]
             print(f"  {name:16} median {t['median_s'] * 1000:10.1f} ms   first {t['first_s'] * 1000:10.1f} ms  "

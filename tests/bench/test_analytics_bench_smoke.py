@@ -31,7 +31,7 @@ def test_analytics_bench_runs_and_every_way_agrees(tmp_path: Path) -> None:
     run = report["sizes"]["2k"]
     assert run["dataset"]["rows"] == 2000 and run["dataset"]["days"] == 4
     summaries = run["summaries"]
-    for way in ("fms_cold", "fms_cached", "duckdb_raw", "sqlite_group_by", "python_naive"):
+    for way in ("fms_cold", "fms_cached", "duckdb_raw", "duckdb_typed", "sqlite_group_by", "python_naive"):
         assert summaries[way]["runs"] >= 1 and summaries[way]["median_s"] > 0, way
     assert summaries["agree"]["total"] == 2000  # the script fails if any way disagrees
     assert sum(summaries["agree"]["status"].values()) == 2000
