@@ -537,13 +537,14 @@ def main(argv: list[str] | None = None) -> int:
                 result["goals"] = goals(result, size)
                 report["sizes"][label(size)] = result
                 print_size(size, result)
+                if args.json:  # after each size: a long run cut short keeps what it measured
+                    args.json.write_text(json.dumps(report, indent=2) + "\n")
                 ds.svc.store.close()
                 shutil.rmtree(workdir / label(size), ignore_errors=True)  # disk: 5M is several GB
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 
