@@ -193,31 +193,28 @@
     }
   }
 
-  /** Enum-valued fields of the form's schema: the only ones ``split_by`` accepts. */
-  function enumFields(form) {
-    const props = (form && form.schema && form.schema.properties) || {};
-    return Object.entries(props).filter(([, p]) => Array.isArray(p.enum)).map(([name]) => name);
-  }
-
-  function fillSplitSelect(form) {
-    const select = $("split-by");
-    select.replaceChildren(el("option", {value: ""}, "(none)"));
-    for (const name of enumFields(form)) select.append(el("option", {value: name}, name));
-  }
-
   /** The values an answer filter can take: an enum's options, or true/false. */
   function choicesOf(prop) {
     if (Array.isArray(prop.enum)) return prop.enum;
     return prop.type === "boolean" ? [true, false] : [];
   }
 
-  function fillAnswerFilter(form) {
+  /** Enum and boolean fields of the form's schema: the only ones ``split_by`` accepts. */
+  function choiceFields(form) {
     const props = (form && form.schema && form.schema.properties) || {};
+    return Object.entries(props).filter(([, p]) => choicesOf(p).length).map(([name]) => name);
+  }
+
+  function fillSplitSelect(form) {
+    const select = $("split-by");
+    select.replaceChildren(el("option", {value: ""}, "(none)"));
+    for (const name of choiceFields(form)) select.append(el("option", {value: name}, name));
+  }
+
+  function fillAnswerFilter(form) {
     const select = $("answer-field");
     select.replaceChildren(el("option", {value: ""}, "(any answer)"));
-    for (const [name, prop] of Object.entries(props)) {
-      if (choicesOf(prop).length) select.append(el("option", {value: name}, name));
-    }
+    for (const name of choiceFields(form)) select.append(el("option", {value: name}, name));
     fillAnswerValues(form);
   }
 
