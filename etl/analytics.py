@@ -30,6 +30,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -569,6 +570,20 @@ def _split_value(prop: Record, kind: str | None, sv: str | None) -> Any:
 
 
 # --- time series ---------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    con = duckdb.connect()
+    try:
+        return frozenset(r[0] for r in con.execute("SELECT name FROM pg_timezone_names()").fetchall())
+    finally:
+        con.close()
+
+
+def known_timezone(name: str) -> bool:
+    """A time zone DuckDB's ICU can bucket by (Python's zoneinfo also accepts files like ``localtime``)."""
+    return name in _zones()
+
+
 def _next(start: date, interval: str) -> date:
     if interval == "day":
         return start + timedelta(days=1)

@@ -17,7 +17,6 @@ Redis down the cache misses and every request computes.
 from __future__ import annotations
 
 import json
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +112,7 @@ class AnalyticsService:
             raise BadRequest.field("interval", f"interval must be one of {', '.join(analytics.INTERVALS)}",
                                    code="invalid_interval")
         tz = args.get("tz", "UTC")
-        if not _known_zone(tz):
+        if not analytics.known_timezone(tz):
             raise BadRequest.field("tz", f"{tz!r} is not an IANA time zone", code="invalid_timezone")
         query = self._query(args, form, {"interval", "tz"})
         key = self._key("timeseries", form, args, frozenset())
@@ -122,13 +121,3 @@ class AnalyticsService:
             result = analytics.timeseries(self.store, self.export_dir, form, query, interval, tz)  # type: ignore[arg-type]
             self._store(key, result)
         return result
-
-
-def _known_zone(name: str) -> bool:
-    if not name or len(name) > 64:
-        return False
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
