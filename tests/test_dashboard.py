@@ -268,12 +268,12 @@ def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str,
             == {g["value"]: g["total"] for g in split["groups"]} == {"billing": 4, "bug": 3, "other": 2}
         page.evaluate("document.getElementById('split-by').value = ''")
 
-        # Filters: no drafts or rejected, today's local date (in the page's time zone), per week.
-        today = datetime.now(ZoneInfo(TZ)).date().isoformat()
+        # Filters: no drafts or rejected, the local days the seeded rows fell on (whatever today is), per week.
+        first_day, last_day = shown["points"][0][0], shown["points"][-1][0]
         page.evaluate(f"""for (const b of document.querySelectorAll('#status-boxes input'))
                             b.checked = !['draft', 'rejected'].includes(b.value);
-                          document.getElementById('date-from').value = '{today}';
-                          document.getElementById('date-to').value = '{today}';
+                          document.getElementById('date-from').value = '{first_day}';
+                          document.getElementById('date-to').value = '{last_day}';
                           document.getElementById('interval').value = 'week'""")
         _apply(page)
         page.wait_for("document.body.dataset.state === 'ready'", what="the filtered analytics")
@@ -281,10 +281,10 @@ def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str,
         summary_url, series_url = _analytics_urls(page, live_server)
         query = parse_qs(urlsplit(summary_url).query)
         assert query["filter[status]"] == ["submitted,in_review,approved,quarantined"]
-        midnight = datetime.fromisoformat(today).replace(tzinfo=ZoneInfo(TZ))
-        assert query["created_after"] == [(midnight - timedelta(microseconds=1)).astimezone(UTC)
+        start, end = (datetime.fromisoformat(d).replace(tzinfo=ZoneInfo(TZ)) for d in (first_day, last_day))
+        assert query["created_after"] == [(start - timedelta(microseconds=1)).astimezone(UTC)
                                           .strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
-        assert query["created_before"] == [(midnight + timedelta(days=1)).astimezone(UTC)
+        assert query["created_before"] == [(end + timedelta(days=1)).astimezone(UTC)  # local midnight, DST-proof
                                            .strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
         _assert_page_equals_api(shown, _api(summary_url, token), _api(series_url, token))
         assert shown["total"] == sum(1 for _, s in live if s not in {"draft", "rejected"}) == 7
