@@ -100,6 +100,8 @@ OPERATIONS: list[Op] = [
 ]
 # Other packages (tasks, inference, etl) append their operations here at import.
 EXTRA_OPERATIONS: list[Op] = []
+# Request media types besides JSON, per (method, path): e.g. uploads as multipart or a raw stream.
+EXTRA_REQUEST_CONTENT: dict[tuple[str, str], dict[str, Any]] = {}
 PATH_PARAM = re.compile(r"{([^}]+)}")
 
 
@@ -117,7 +119,8 @@ def _operation(op: Op) -> dict[str, Any]:
     if params:
         out["parameters"] = params
     if body is not None:
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body},
+                                                            **EXTRA_REQUEST_CONTENT.get((method, path), {})}}
     if is_public:
         out["security"] = []
     else:

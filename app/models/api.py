@@ -148,10 +148,19 @@ MODEL_OPERATIONS = [
 ]
 
 
+UPLOAD_CONTENT = {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"}}}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}
+
+
 def _document() -> None:
-    from app.openapi import EXTRA_OPERATIONS
+    from app.openapi import EXTRA_OPERATIONS, EXTRA_REQUEST_CONTENT
 
     EXTRA_OPERATIONS.extend(op for op in MODEL_OPERATIONS if op not in EXTRA_OPERATIONS)
+    EXTRA_REQUEST_CONTENT[("post", "/api/v1/models")] = UPLOAD_CONTENT
 
 
 _document()
