@@ -102,6 +102,7 @@ def layout(form: Record, hide: frozenset[str] = frozenset(), fields: Iterable[st
 _TYPES: dict[str, tuple[type, ...] | None] = {"string": (str,), "integer": (int,), "number": (float, int),
                                               "boolean": (bool,), "json": None}
 _MISSING = object()
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Rows:
@@ -141,9 +142,9 @@ class Rows:
                 out.append(REDACTED)
             elif accept is None:
                 out.append(_dump(value) if text else value)
-            elif value.__class__ in accept:
+            elif value.__class__ in accept and (value.__class__ is not int or _INT64_MIN <= value <= _INT64_MAX):
                 out.append(value)
-            else:
+            else:  # includes integers no int64 column can hold
                 out.append(None)
                 other = other or {}
                 other[name] = value
@@ -185,10 +186,24 @@ def _dump(value: Any) -> str:
 
 
 def _load(text: str) -> Any:
+    """Parse answers with orjson (several times faster), or the standard library where orjson would have
+    rounded an integer past 64 bits into a float: such a float is at least 2**63 in magnitude."""
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+    return value if _exact(value) else json.loads(text)
+
+
+def _exact(obj: Any) -> bool:
+    for v in obj.values() if obj.__class__ is dict else obj:
+        c = v.__class__
+        if c is float:
+            if not -9.2e18 < v < 9.2e18:
+                return False
+        elif (c is dict or c is list) and not _exact(v):
+            return False
+    return True
 
 
 # -- writers: each turns an iterator of row batches into an iterator of bytes ----------------------

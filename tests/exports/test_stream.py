@@ -71,6 +71,17 @@ def test_a_bool_is_not_an_integer_answer() -> None:
     assert values["other_answers"] == {"age": True, "ok": 1}
 
 
+def test_an_integer_past_int64_goes_to_other_answers_not_into_a_broken_file() -> None:
+    rows = stream.rows_for(FORM)
+    big = rows.row(sub(1, age=2**70, score=2**70))
+    named = dict(zip([c.name for c in rows.columns], big, strict=True))
+    assert named["age"] is None and named["score"] is None  # kept exact, not rounded into a float column
+    assert named["other_answers"] == {"age": 2**70, "score": 2**70}
+    table = pq.ParquetFile(io.BytesIO(b"".join(stream.write_parquet(rows.columns, [[big]])))).read()
+    assert json.loads(table.column("other_answers")[0].as_py()) == {"age": 2**70, "score": 2**70}
+    assert b"1180591620717411303424" in b"".join(stream.write_csv(rows.columns, [[big]]))
+
+
 def batches(n: int, size: int = 7, text: bool = False) -> list[list[list[Any]]]:
     rows = stream.rows_for(FORM, frozenset({"phone"}), text=text)
     subs = [sub(i, name=f"n{i}", age=i, tags=[i], ok=i % 2 == 0, phone="p") for i in range(n)]
