@@ -41,7 +41,6 @@ from app.store import Record, SubmissionQuery
 from app.store.analytics_base import AnalyticsStore, LiveAggregates, LiveSpec, Segment
 from app.store.base import SUBMISSION_STATUSES
 
-REDACTED = "[redacted]"
 INTERVALS = ("day", "week", "month")
 SPLIT_GROUPS = 10  # split_by breaks a summary down by this many top options
 TOP_VALUES = 10
@@ -137,12 +136,13 @@ class ExportedDay:
     day: date
     since: str  # rows updated after this may differ from the file
     parquet: Path | None  # None: the form had no submissions that day
+    redacted: bool = True  # sensitive fields hold "[redacted]" (the default export; markers say otherwise)
 
 
-_MARKERS: dict[str, tuple[int, str | None]] = {}  # marker path -> (mtime_ns, usable since or None)
+_MARKERS: dict[str, tuple[int, tuple[str, bool] | None]] = {}  # marker -> (mtime_ns, (since, redacted) or None)
 
 
-def _marker_since(mark: Path) -> str | None:
+def _marker_since(mark: Path) -> tuple[str, bool] | None:
     """When the day's export started, if it is usable; cached by the marker's mtime (they are rewritten on re-run)."""
     try:
         stat = mark.stat()
@@ -154,9 +154,11 @@ def _marker_since(mark: Path) -> str | None:
     except (ValueError, OSError):
         return None
     end = _day_start(day + timedelta(days=1))
-    since = str(info.get("started_at") or end) if isinstance(info, dict) else end
+    info = info if isinstance(info, dict) else {}
+    since = str(info.get("started_at") or end)
     finished = datetime.fromtimestamp(stat.st_mtime, UTC)
-    usable = since if since >= end and finished >= datetime.fromisoformat(end.replace("Z", "+00:00")) else None
+    usable = ((since, not info.get("include_sensitive")) if since >= end
+              and finished >= datetime.fromisoformat(end.replace("Z", "+00:00")) else None)
     if len(_MARKERS) > 100_000:
         _MARKERS.clear()
     _MARKERS[str(mark)] = (stat.st_mtime_ns, usable)
@@ -178,12 +180,12 @@ def exported_days(export_dir: Path, form_id: str) -> list[ExportedDay]:
              for p in (form_dir.iterdir() if form_dir.is_dir() else ()) if p.name.startswith("date=")}
     days = []
     for mark in sorted(done.iterdir()):
-        since = _marker_since(mark)
-        if since is None:
+        usable = _marker_since(mark)
+        if usable is None:
             continue
         parquet = files.get(mark.name)
-        days.append(ExportedDay(date.fromisoformat(mark.name), since,
-                                parquet if parquet is not None and parquet.is_file() else None))
+        days.append(ExportedDay(date.fromisoformat(mark.name), usable[0],
+                                parquet if parquet is not None and parquet.is_file() else None, usable[1]))
     return days
 
 
@@ -260,14 +262,27 @@ class _Run:
     """One computation: a DuckDB connection holding the merged tables of one request."""
 
     def __init__(self, store: AnalyticsStore, export_dir: Path, form: Record, query: SubmissionQuery,
-                 split_by: str | None, fields: tuple[str, ...], need_values: frozenset[str]) -> None:
+                 split_by: str | None, fields: tuple[str, ...], need: tuple[frozenset[str], frozenset[str]]) -> None:
+        """``need``: (sensitive fields filtered or split on, sensitive fields the caller sees).
+
+        A redacted file cannot answer for either. Filtering or splitting on one
+        drops the redacted days (their rows come from the store); a visible one
+        is read for all rows from the store while the files still serve the rest.
+        """
         self.con = _connect()
         self.kinds = field_kinds(form["schema"])
+        filtered, visible = need
         days = exported_days(export_dir, form["id"])
-        days = self._usable(days, need_values)
+        if filtered:
+            days = [d for d in days if not (d.redacted and d.parquet is not None)]
+        redacted = any(d.redacted and d.parquet is not None for d in days)
+        self.whole_live = tuple(f for f in fields if f in visible) if redacted else ()
+        self.part_fields = tuple(f for f in fields if f not in self.whole_live)
         self.files = [str(d.parquet) for d in days if d.parquet is not None]
-        self.live: LiveAggregates = store.analytics_live(
-            LiveSpec(query, segments(days), fields, split_by))
+        self.live: LiveAggregates = store.analytics_live(LiveSpec(query, segments(days), self.part_fields, split_by))
+        if self.whole_live:
+            every_row = store.analytics_live(LiveSpec(query, (Segment(None, None),), self.whole_live, split_by))
+            self.live.values = [*self.live.values, *every_row.values]
         where, params = _filter_sql(query)
         split_sql, split_params = ("json_extract_string(answers, ?)", [_path(split_by)]) if split_by else ("NULL", [])
         _register(self.con, "stale", ("id",), [(i,) for i in self.live.stale_ids])
@@ -281,21 +296,6 @@ class _Run:
             self.cte_params = []
         self.split_kind = self.kinds.get(split_by) if split_by else None
 
-    def _usable(self, days: list[ExportedDay], need: frozenset[str]) -> list[ExportedDay]:
-        """Drop days whose file redacted a field this request needs the values of."""
-        files = [d for d in days if d.parquet is not None]
-        if not need or not files:
-            return days
-        checks = " OR ".join("json_extract_string(answers, ?) = ?" for _ in need)
-        params: list[Any] = [str(d.parquet) for d in files]
-        args: list[Any] = []
-        for name in sorted(need):
-            args.extend([_path(name), REDACTED])
-        rows = self.con.execute(f"SELECT DISTINCT filename FROM read_parquet(?, filename = true) WHERE {checks}",
-                                [params, *args]).fetchall()
-        redacted = {r[0] for r in rows}
-        return [d for d in days if d.parquet is None or str(d.parquet) not in redacted]
-
     def groups_table(self) -> None:
         """``statuses(sv, status, n)``: exported and live counts merged."""
         _register(self.con, "live_groups", ("sv", "status", "n"),
@@ -305,8 +305,9 @@ class _Run:
             "SELECT sv, status, count(*) AS n FROM exported GROUP BY ALL "
             "UNION ALL SELECT sv, status, n FROM live_groups) GROUP BY ALL", self.cte_params)
 
-    def values_table(self, fields: tuple[str, ...]) -> None:
+    def values_table(self) -> None:
         """``vals(sv, field, j, n)``: how often each JSON value occurs per field, exported + live."""
+        fields = self.part_fields
         _register(self.con, "live_values", ("sv", "field", "j", "n"),
                   [(split_key(self.split_kind, s), f, json.dumps(v, ensure_ascii=False), n)
                    for s, f, v, n in self.live.values])
@@ -516,10 +517,12 @@ def _fields(run: _Run, form: Record, hide: frozenset[str], totals: dict[Any, int
     return out
 
 
-def _needed(form: Record, query: SubmissionQuery, split_by: str | None, hide: frozenset[str]) -> frozenset[str]:
+def _needed(form: Record, query: SubmissionQuery, split_by: str | None,
+            hide: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(sensitive fields filtered or split on, sensitive fields the caller may see)."""
     sensitive = frozenset(form.get("sensitive") or ())
     referenced = {f.field for f in query.answers} | ({split_by} if split_by else set())
-    return frozenset((sensitive - hide) | (sensitive & referenced))
+    return frozenset(sensitive & referenced), frozenset(sensitive - hide)
 
 
 def summarize(store: AnalyticsStore, export_dir: Path, req: SummaryRequest, now: datetime | None = None) -> Record:
@@ -531,7 +534,7 @@ def summarize(store: AnalyticsStore, export_dir: Path, req: SummaryRequest, now:
                _needed(form, req.query, req.split_by, req.hide))
     try:
         run.groups_table()
-        run.values_table(names)
+        run.values_table()
         status = dict.fromkeys(SUBMISSION_STATUSES, 0)
         for st, n in _fetch(run.con, "SELECT status, sum(n)::BIGINT FROM statuses GROUP BY 1", []):
             status[st] = int(n)

@@ -120,5 +120,6 @@ def export_day(store: Store, day: date, out: Path, include_sensitive: bool = Fal
             done.append(export_form(store, form, day, out, include_sensitive))
     mark = marker(out, day)
     mark.parent.mkdir(parents=True, exist_ok=True)
-    mark.write_text(json.dumps({"forms": len(done), "rows": sum(d.rows for d in done), "started_at": started_at}))
+    mark.write_text(json.dumps({"forms": len(done), "rows": sum(d.rows for d in done), "started_at": started_at,
+                                "include_sensitive": include_sensitive}))
     return done

@@ -10,6 +10,7 @@ missed live row changes a number.
 from __future__ import annotations
 
 import statistics
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from app.store import AnswerFilter, SubmissionQuery
 from app.store.sqlite import SQLiteStore
 from etl.analytics import SummaryRequest, exported_days, summarize, summary_csv, timeseries
+from etl.export import export_day
 from tests.analytics_seed import FORM_ID, seed
 
 AGES = [30, 22, 50, 25, 35]  # r1, r3 (edited after export), r4, r5, r6; r2 deleted, r7 none
@@ -90,6 +92,23 @@ def test_privileged_caller_sees_sensitive_values_despite_the_redacted_export(see
     secret = _summary(seeded, hide=frozenset())["fields"]["secret"]
     assert secret["redacted"] is False and secret["count"] == 2
     assert sorted(t["value"] for t in secret["top"]) == ["s1", "s4"]  # the files say "[redacted]"
+
+
+def test_an_export_with_sensitive_values_serves_privileged_callers_from_the_files(seeded: Any) -> None:
+    store, exports, _ = seeded
+    redacted = _summary(seeded, hide=frozenset())
+    for day in (date(2025, 3, 1), date(2025, 3, 2)):
+        export_day(store, day, exports, include_sensitive=True)  # re-run: files rewritten with the values
+    assert [d.redacted for d in exported_days(exports, FORM_ID)] == [False, False]
+    full = _summary(seeded, hide=frozenset())
+    assert {k: v for k, v in full.items() if k != "as_of"} == {k: v for k, v in redacted.items() if k != "as_of"}
+
+
+def test_filter_or_split_on_a_sensitive_field_reads_the_store_not_the_redacted_files(seeded: Any) -> None:
+    by_secret = _summary(seeded, answers=(AnswerFilter("secret", "eq", "s1"),))
+    assert by_secret["total"] == 1 and by_secret["fields"]["topic"]["options"][0]["count"] == 1  # r1 only
+    assert by_secret["fields"]["secret"]["redacted"] is True
+    assert _summary(seeded, hide=frozenset(), answers=(AnswerFilter("secret", "ne", "s1"),))["total"] == 1  # r4
 
 
 def test_filters_apply_to_exported_and_live_rows(seeded: Any) -> None:
