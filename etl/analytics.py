@@ -281,7 +281,8 @@ class _Run:
         self.files = [str(d.parquet) for d in days if d.parquet is not None]
         self.live: LiveAggregates = store.analytics_live(LiveSpec(query, segments(days), self.part_fields, split_by))
         if self.whole_live:
-            every_row = store.analytics_live(LiveSpec(query, (Segment(None, None),), self.whole_live, split_by))
+            every_row = store.analytics_live(LiveSpec(query, (Segment(None, None),), self.whole_live, split_by,
+                                                      groups=False))
             self.live.values = [*self.live.values, *every_row.values]
         where, params = _filter_sql(query)
         split_sql, split_params = ("json_extract_string(answers, ?)", [_path(split_by)]) if split_by else ("NULL", [])

@@ -44,6 +44,7 @@ class LiveSpec:
     segments: tuple[Segment, ...]  # which rows are live; together they cover all time
     fields: tuple[str, ...] = ()  # answer fields whose value counts are wanted
     split_by: str | None = None  # answer field whose value keys every group
+    groups: bool = True  # False: values only (no status/minute counts, no stale ids)
 
 
 @dataclass

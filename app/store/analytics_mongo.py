@@ -55,12 +55,13 @@ class AnalyticsMongoMixin(AnalyticsStore):
         match = self._live_match(spec)
         split = _split_expr(spec.split_by)
         out = LiveAggregates()
-        groups = subs.aggregate([
-            {"$match": match},
-            {"$group": {"_id": {"s": split, "st": "$status", "m": {"$substr": ["$created_at", 0, 16]}},
-                        "n": {"$sum": 1}}},
-        ])
-        out.groups = [(g["_id"].get("s"), g["_id"]["st"], g["_id"]["m"], g["n"]) for g in groups]
+        if spec.groups:
+            groups = subs.aggregate([
+                {"$match": match},
+                {"$group": {"_id": {"s": split, "st": "$status", "m": {"$substr": ["$created_at", 0, 16]}},
+                            "n": {"$sum": 1}}},
+            ])
+            out.groups = [(g["_id"].get("s"), g["_id"]["st"], g["_id"]["m"], g["n"]) for g in groups]
         if spec.fields:
             values = subs.aggregate([
                 {"$match": match},
@@ -71,7 +72,7 @@ class AnalyticsMongoMixin(AnalyticsStore):
             ])
             out.values = [(g["_id"].get("s"), g["_id"]["k"], g["_id"]["v"], g["n"]) for g in values]
         stale = tuple(s for s in spec.segments if s.updated_after is not None)
-        if stale:
+        if stale and spec.groups:
             found = subs.find({"form_id": spec.query.form_id, **_segments(stale)}, {"_id": 1})
             gone = self.db.purged_submissions.find(  # type: ignore[attr-defined]
                 {"form_id": spec.query.form_id, **_segments(tuple(Segment(s.start, s.end) for s in stale))}, {"_id": 1})

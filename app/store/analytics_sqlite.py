@@ -90,10 +90,11 @@ class AnalyticsSQLiteMixin(AnalyticsStore):
         split, split_params = self._split_col(spec.split_by)
         live, params = self._live_sql(spec, split, split_params)
         out = LiveAggregates()
-        rows = self._all(  # type: ignore[attr-defined]
-            f"SELECT sv, status, substr(created_at, 1, 16) AS minute, COUNT(*) AS n FROM ({live}) "
-            "GROUP BY sv, status, minute", tuple(params))
-        out.groups = [(r["sv"], r["status"], r["minute"], r["n"]) for r in rows]
+        if spec.groups:
+            rows = self._all(  # type: ignore[attr-defined]
+                f"SELECT sv, status, substr(created_at, 1, 16) AS minute, COUNT(*) AS n FROM ({live}) "
+                "GROUP BY sv, status, minute", tuple(params))
+            out.groups = [(r["sv"], r["status"], r["minute"], r["n"]) for r in rows]
         if spec.fields:
             marks = ", ".join("?" * len(spec.fields))
             rows = self._all(  # type: ignore[attr-defined]
@@ -102,7 +103,7 @@ class AnalyticsSQLiteMixin(AnalyticsStore):
                 "GROUP BY s.sv, je.key, je.type, je.value", (*params, *spec.fields))
             out.values = [(r["sv"], r["k"], _value(r["t"], r["v"]), r["n"]) for r in rows]
         stale = tuple(s for s in spec.segments if s.updated_after is not None)
-        if stale:
+        if stale and spec.groups:
             seg_sql, seg_params = _segments_sql(stale)
             gone_sql, gone_params = _segments_sql(tuple(Segment(s.start, s.end) for s in stale))
             rows = self._all(  # type: ignore[attr-defined]
