@@ -141,8 +141,9 @@ class ModelService:
         from app.ai.service import model_paths
 
         rec = self.get(model_id)
-        active = {str(p) for p in model_paths(self.settings).values()}
-        if rec["path"] in active:
+        # resolved on both sides: a path registration stores the symlink's target
+        active = {Path(p).resolve() for p in model_paths(self.settings).values()}
+        if Path(rec["path"]).resolve() in active:
             raise Conflict("this model is the active one (FMS_LLM_MODEL / FMS_EMBED_MODEL); switch first",
                            code="model_in_use")
         self.store.delete_model(model_id)  # type: ignore[attr-defined]
