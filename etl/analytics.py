@@ -26,8 +26,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -41,6 +42,7 @@ from app.store import Record, SubmissionQuery
 from app.store.analytics_base import AnalyticsStore, LiveAggregates, LiveSpec, Segment
 from app.store.base import SUBMISSION_STATUSES
 
+log = logging.getLogger(__name__)
 INTERVALS = ("day", "week", "month")
 SPLIT_GROUPS = 10  # split_by breaks a summary down by this many top options
 TOP_VALUES = 10
@@ -165,13 +167,15 @@ def _marker_since(mark: Path) -> tuple[str, bool] | None:
     return usable
 
 
-def exported_days(export_dir: Path, form_id: str) -> list[ExportedDay]:
+def exported_days(export_dir: Path | None, form_id: str) -> list[ExportedDay]:
     """Days whose export is complete and usable, from the markers ``export_day`` writes.
 
     A day counts only if its export started after the day was over (an early
     run of today's export is not complete). The marker's ``started_at`` is
     the export's read time; older markers without it count from the day's end.
     """
+    if export_dir is None:
+        return []
     done = export_dir / ".done"
     if not done.is_dir():
         return []
@@ -261,7 +265,7 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, ...
 class _Run:
     """One computation: a DuckDB connection holding the merged tables of one request."""
 
-    def __init__(self, store: AnalyticsStore, export_dir: Path, form: Record, query: SubmissionQuery,
+    def __init__(self, store: AnalyticsStore, export_dir: Path | None, form: Record, query: SubmissionQuery,
                  split_by: str | None, fields: tuple[str, ...], need: tuple[frozenset[str], frozenset[str]]) -> None:
         """``need``: (sensitive fields filtered or split on, sensitive fields the caller sees).
 
@@ -526,9 +530,22 @@ def _needed(form: Record, query: SubmissionQuery, split_by: str | None,
     return frozenset(sensitive & referenced), frozenset(sensitive - hide)
 
 
+def _without_files_on_failure(compute: Callable[[Path | None], Record], export_dir: Path) -> Record:
+    """The export is a copy: when a file cannot be read (removed, truncated, corrupt), count from the store."""
+    try:
+        return compute(export_dir)
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        log.warning("exported files unreadable; computing from the store alone", extra={"error": str(exc)})
+        return compute(None)
+
+
 def summarize(store: AnalyticsStore, export_dir: Path, req: SummaryRequest, now: datetime | None = None) -> Record:
     """The summary of one form under the list filters, optionally split by an enum field."""
     as_of = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _without_files_on_failure(lambda d: _summarize(store, d, req, as_of), export_dir)
+
+
+def _summarize(store: AnalyticsStore, export_dir: Path | None, req: SummaryRequest, as_of: str) -> Record:
     form = req.form
     names = tuple(field_kinds(form["schema"]))
     run = _Run(store, export_dir, form, req.query, req.split_by, names,
@@ -607,11 +624,15 @@ def timeseries(store: AnalyticsStore, export_dir: Path, form: Record, query: Sub
         raise ValueError(f"interval must be one of {INTERVALS}")
     as_of = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     hide_all = frozenset(form.get("sensitive") or ())
-    run = _Run(store, export_dir, form, query, None, (), _needed(form, query, None, hide_all))
-    try:
-        rows = run.timeline(interval, tz)
-    finally:
-        run.con.close()
+
+    def compute(files: Path | None) -> Record:
+        run = _Run(store, files, form, query, None, (), _needed(form, query, None, hide_all))
+        try:
+            return {"rows": run.timeline(interval, tz)}
+        finally:
+            run.con.close()
+
+    rows = _without_files_on_failure(compute, export_dir)["rows"]
     buckets: dict[str, dict[str, int]] = {}
     for start, status, n in rows:
         buckets.setdefault(start, {})[status] = n

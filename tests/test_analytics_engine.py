@@ -162,6 +162,18 @@ def test_without_any_export_everything_is_live_and_the_same(tmp_path: Path, seed
         assert live[key] == mixed[key], key
 
 
+def test_an_unreadable_export_file_falls_back_to_the_store(seeded: Any) -> None:
+    store, exports, form = seeded
+    expected = _summary(seeded)
+    [day1, _] = exported_days(exports, FORM_ID)
+    assert day1.parquet is not None
+    day1.parquet.write_bytes(b"not parquet at all")  # truncated by a full disk, say
+    got = _summary(seeded)
+    assert {k: v for k, v in got.items() if k != "as_of"} == {k: v for k, v in expected.items() if k != "as_of"}
+    points = timeseries(store, exports, form, SubmissionQuery(form_id=FORM_ID), "day", "UTC")["points"]
+    assert [p["count"] for p in points] == [2, 2, 2]
+
+
 def test_csv_lists_every_figure(seeded: Any) -> None:
     text = summary_csv(_summary(seeded))
     lines = text.splitlines()
