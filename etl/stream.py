@@ -123,12 +123,22 @@ class Rows:
         self.hide = hide
 
     def row(self, rec: tuple[Any, ...]) -> list[Any]:
-        answers = rec[_ANSWERS]
-        if answers.__class__ is str:
-            answers = _load(answers)
+        raw = rec[_ANSWERS]
+        if raw.__class__ is not str:
+            return self._build(rec, raw)[0]
+        try:
+            out, exact = self._build(rec, orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            exact = False
+        # orjson turns an integer past 64 bits into a float (>= 2**63 in magnitude): such a row is
+        # parsed again by the standard library, which keeps it exact. Checked while building, not before.
+        return out if exact else self._build(rec, json.loads(raw))[0]
+
+    def _build(self, rec: tuple[Any, ...], answers: dict[str, Any]) -> tuple[list[Any], bool]:
         out = list(rec[:_ANSWERS])
         other: dict[str, Any] | None = None
         present = 0
+        exact = True
         text = self.text
         for name, accept, hidden in self.fields:
             value = answers.get(name, _MISSING)
@@ -136,13 +146,18 @@ class Rows:
                 out.append(None)
                 continue
             present += 1
+            cls = value.__class__
+            if cls is float and not -9.2e18 < value < 9.2e18:
+                exact = False
             if value is None:
                 out.append(None)
             elif hidden:
                 out.append(REDACTED)
             elif accept is None:
+                if (cls is list or cls is dict) and not _exact(value):
+                    exact = False
                 out.append(_dump(value) if text else value)
-            elif value.__class__ in accept and (value.__class__ is not int or _INT64_MIN <= value <= _INT64_MAX):
+            elif cls in accept and (cls is not int or _INT64_MIN <= value <= _INT64_MAX):
                 out.append(value)
             else:  # includes integers no int64 column can hold
                 out.append(None)
@@ -151,10 +166,11 @@ class Rows:
         if not self.picked and len(answers) > present:
             for key, value in answers.items():
                 if key not in self.known:
+                    exact = exact and _exact([value])
                     other = other or {}
                     other[key] = REDACTED if key in self.hide else value
         out.append(other if other is None or not text else _dump(other))
-        return out
+        return out, exact
 
 
 def rows_for(form: Record, hide: frozenset[str] = frozenset(), fields: Iterable[str] | None = None,
@@ -185,17 +201,8 @@ def _dump(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _load(text: str) -> Any:
-    """Parse answers with orjson (several times faster), or the standard library where orjson would have
-    rounded an integer past 64 bits into a float: such a float is at least 2**63 in magnitude."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-    return value if _exact(value) else json.loads(text)
-
-
 def _exact(obj: Any) -> bool:
+    """No float in ``obj`` (a list or dict, nested) that orjson could have made from a too-long integer."""
     for v in obj.values() if obj.__class__ is dict else obj:
         c = v.__class__
         if c is float:

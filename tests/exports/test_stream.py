@@ -80,6 +80,9 @@ def test_an_integer_past_int64_goes_to_other_answers_not_into_a_broken_file() ->
     table = pq.ParquetFile(io.BytesIO(b"".join(stream.write_parquet(rows.columns, [[big]])))).read()
     assert json.loads(table.column("other_answers")[0].as_py()) == {"age": 2**70, "score": 2**70}
     assert b"1180591620717411303424" in b"".join(stream.write_csv(rows.columns, [[big]]))
+    nested = dict(zip([c.name for c in rows.columns], rows.row(sub(2, tags=[2**70], extra={"n": -(2**70)})),
+                      strict=True))
+    assert nested["tags"] == [2**70] and nested["other_answers"] == {"extra": {"n": -(2**70)}}
 
 
 def batches(n: int, size: int = 7, text: bool = False) -> list[list[list[Any]]]:
