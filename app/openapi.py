@@ -41,8 +41,9 @@ FILTER_PARAMS = [p for p in LIST_PARAMS if p[0] in {"created_after", "created_be
     ("filter[answers.<field>][<op>]", "string", "Typed answer filter as on the list (op: eq ne gt gte lt lte in)."),
 ]
 
-# (method, path, tag, summary, success status, request schema, public?, query params)
-Op = tuple[str, str, str, str, int, dict[str, Any] | None, bool, list[tuple[str, str, str]]]
+# (method, path, tag, summary, success status (or statuses, e.g. (200, 201) for an upsert),
+#  request schema, public?, query params)
+Op = tuple[str, str, str, str, int | tuple[int, ...], dict[str, Any] | None, bool, list[tuple[str, str, str]]]
 OPERATIONS: list[Op] = [
     ("get", "/health", "health", "Liveness", 200, None, True, []),
     ("get", "/ready", "health", "Readiness of store, Redis, workers and model", 200, None, True, []),
@@ -107,6 +108,7 @@ PATH_PARAM = re.compile(r"{([^}]+)}")
 
 def _operation(op: Op) -> dict[str, Any]:
     method, path, tag, summary, status, body, is_public, query = op
+    statuses = status if isinstance(status, tuple) else (status,)
     params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
               for n in PATH_PARAM.findall(path)]
     params += [{"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
@@ -114,7 +116,7 @@ def _operation(op: Op) -> dict[str, Any]:
     out: dict[str, Any] = {
         "operationId": f"{method}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
         "summary": summary, "tags": [tag],
-        "responses": {str(status): {"description": summary}},
+        "responses": {str(code): {"description": summary} for code in statuses},
     }
     if params:
         out["parameters"] = params
