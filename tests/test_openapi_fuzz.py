@@ -134,6 +134,14 @@ def test_every_operation_survives_fuzzing(app: Flask, api: Api, admin_token: str
     rejection.expected_statuses = [*rejection.expected_statuses, "413"]
     failures: list[str] = []
     tested: set[tuple[str, str]] = set()
+    # First, while the caller is the only administrator, its own user id (as a fuzzer reads it from
+    # any response): disabling, demoting or deleting it must be refused, or the instance locks out.
+    me = {"user_id": next(u["id"] for u in api.get("/api/v1/users").json["items"] if u["username"] == "root")}
+    for method in ("PATCH", "DELETE"):
+        operation = schema["/api/v1/users/{user_id}"][method]
+        failures += [f for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+                     if (f := _fuzz(operation, mode, admin_token, me))]
+    assert api.get("/api/v1/users").status_code == 200, "fuzzing the caller's own user id locked it out"
     ids = _seed(api)
     only = re.compile(os.environ.get("FMS_FUZZ_ONLY", ""))  # e.g. FMS_FUZZ_ONLY='POST /api/v1/models$'
     for result in schema.get_all_operations():
