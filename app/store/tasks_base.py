@@ -120,8 +120,8 @@ class TasksStore(abc.ABC):
         """Atomically count one more consecutive failure (``failing_since`` set if unset); the new count."""
 
     @abc.abstractmethod
-    def webhook_succeeded(self, hook_id: str, at: str) -> bool:
-        """Reset the failure count and ``failing_since``; True when the endpoint had been failing."""
+    def webhook_succeeded(self, hook_id: str, at: str) -> int:
+        """Reset the failure count and ``failing_since``; the count it ended (0: it was not failing)."""
 
     # deliveries --------------------------------------------------------------------
     @abc.abstractmethod

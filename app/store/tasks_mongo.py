@@ -144,11 +144,12 @@ class TasksMongoMixin(TasksStore):
             projection={"consecutive_failures": 1}, return_document=ReturnDocument.AFTER)
         return int(doc["consecutive_failures"]) if doc else 0
 
-    def webhook_succeeded(self, hook_id: str, at: str) -> bool:
-        res = self.db.webhooks.update_one(
+    def webhook_succeeded(self, hook_id: str, at: str) -> int:
+        doc = self.db.webhooks.find_one_and_update(
             {"_id": hook_id, "$or": [{"consecutive_failures": {"$ne": 0}}, {"failing_since": {"$ne": None}}]},
-            {"$set": {"consecutive_failures": 0, "failing_since": None}})
-        return int(res.modified_count) > 0
+            {"$set": {"consecutive_failures": 0, "failing_since": None}}, projection={"consecutive_failures": 1},
+            return_document=ReturnDocument.BEFORE)
+        return int(doc.get("consecutive_failures") or 0) if doc else 0
 
     # deliveries ----------------------------------------------------------------------------
     def put_delivery(self, delivery: Record) -> tuple[Record, bool]:

@@ -196,11 +196,12 @@ class TasksSQLiteMixin(TasksStore):
             row = c.execute("SELECT consecutive_failures FROM webhooks WHERE id = ?", (hook_id,)).fetchone()
         return int(row["consecutive_failures"]) if row else 0
 
-    def webhook_succeeded(self, hook_id: str, at: str) -> bool:
+    def webhook_succeeded(self, hook_id: str, at: str) -> int:
         with self._tx() as c:
-            return int(c.execute(
-                "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = ? AND "
-                "(consecutive_failures != 0 OR failing_since IS NOT NULL)", (hook_id,)).rowcount) > 0
+            row = c.execute("SELECT consecutive_failures FROM webhooks WHERE id = ?", (hook_id,)).fetchone()
+            c.execute("UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = ? AND "
+                      "(consecutive_failures != 0 OR failing_since IS NOT NULL)", (hook_id,))
+        return int(row["consecutive_failures"]) if row else 0
 
     # deliveries ----------------------------------------------------------------------
     def put_delivery(self, delivery: Record) -> tuple[Record, bool]:

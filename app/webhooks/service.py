@@ -95,7 +95,7 @@ def redact(payload: Any, hidden: set[str]) -> Any:
 class Outcome:
     """What recording an attempt changed: the delivery, whether it is settled as ``failed`` (schedule
     spent or refused), whether the endpoint was just disabled, and whether it had been failing before
-    this success (its backlog can go now)."""
+    this success long enough to call it an outage (its backlog can go now)."""
 
     delivery: Record
     disabled: bool
@@ -229,7 +229,10 @@ class WebhookService:
             changes["delivered_at"] = now
         updated = self.store.update_delivery(delivery["id"], changes)
         if attempt.outcome == "ok":
-            return Outcome(updated, False, recovered=self.store.webhook_succeeded(hook["id"], now))
+            ended = self.store.webhook_succeeded(hook["id"], now)
+            # An outage (a streak as long as the one that opens a breaker), not one event the receiver
+            # rejects between successes: that one keeps its own schedule.
+            return Outcome(updated, False, recovered=ended >= max(2, self.settings.breaker_fail_max))
         return Outcome(updated, self._count_failure(hook, attempt, now), final=state == "failed")
 
     def _count_failure(self, hook: Record, attempt: Attempt, now: str) -> bool:

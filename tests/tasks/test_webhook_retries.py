@@ -148,6 +148,9 @@ def test_endpoint_is_disabled_only_after_days_of_failing_and_enough_attempts(pol
     assert svc.store.get_webhook(hook["id"])["active"] == 1
     assert svc.record_attempt(_delivery(svc, hook), hook, Attempt("ok", 200, None, 1.0)).recovered
     assert svc.store.get_webhook(hook["id"])["failing_since"] is None, "a success ends the streak"
+    svc.record_attempt(_delivery(svc, hook), hook, FAIL)  # one event the receiver rejects between successes
+    assert not svc.record_attempt(_delivery(svc, hook), hook, Attempt("ok", 200, None, 1.0)).recovered, (
+        "not an outage: what waits keeps its schedule")
     for _ in range(3):
         svc.record_attempt(_delivery(svc, hook), hook, FAIL)
     clock.t += 5 * DAY
@@ -256,7 +259,9 @@ def test_backlog_after_an_outage_goes_out_oldest_first_within_the_endpoint_limit
     rows = sorted(deliveries(api, hook["id"]), key=lambda r: (r["created_at"], r["id"]))
     oldest_first = [r["event_id"] for r in rows]
     assert sorted(sent) == sorted(oldest_first) and len(sent) == 8
-    assert all(abs(sent.index(e) - i) < 2 for i, e in enumerate(oldest_first)), (sent, oldest_first)
+    # Two lanes: a delivery may overtake the one claimed just before it (its request raced on a loaded host).
+    displaced = {e: sent.index(e) - i for i, e in enumerate(oldest_first)}
+    assert all(abs(d) <= settings.webhook_concurrency for d in displaced.values()), displaced
 
 
 def test_exhausted_schedule_fails_the_delivery_and_its_task_never_dead(
