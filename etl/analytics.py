@@ -24,10 +24,12 @@ JSON shape is the issue 8 contract; :func:`summary_csv` flattens it.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +50,11 @@ SPLIT_GROUPS = 10  # split_by breaks a summary down by this many top options
 TOP_VALUES = 10
 SAMPLES = 50
 HISTOGRAM_BINS = 10
+STATUS_FIELD = "\x00status"  # pseudo-field carrying the status through rollups; no schema name has a NUL
+ROLLUP_DIR = "analytics"  # <export_dir>/analytics/form_id=<id>/date=<day>/values-*.parquet
+# One exported row as (field, JSON value) pairs, the status first as a pseudo-field.
+_UNPIVOT = ("SELECT unnest(?::VARCHAR[]) AS field, "
+            "unnest(list_prepend(to_json(status), json_extract(answers, ?::VARCHAR[]))) AS j")
 _NUMERIC_JSON = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
 
 
@@ -283,6 +290,8 @@ class _Run:
         self.whole_live = tuple(f for f in fields if f in visible) if redacted else ()
         self.part_fields = tuple(f for f in fields if f not in self.whole_live)
         self.files = [str(d.parquet) for d in days if d.parquet is not None]
+        self.days = [d for d in days if d.parquet is not None]
+        self.export_dir, self.form_id, self.all_fields = export_dir, form["id"], tuple(self.kinds)
         self.live: LiveAggregates = store.analytics_live(LiveSpec(query, segments(days), self.part_fields, split_by))
         if self.whole_live:
             every_row = store.analytics_live(LiveSpec(query, (Segment(None, None),), self.whole_live, split_by,
@@ -300,6 +309,11 @@ class _Run:
                         "NULL::VARCHAR AS created_at, NULL::VARCHAR AS answers, NULL::VARCHAR AS sv WHERE FALSE)")
             self.cte_params = []
         self.split_kind = self.kinds.get(split_by) if split_by else None
+
+    def rollable(self, query: SubmissionQuery, split_by: str | None) -> bool:
+        """Per-file rollups answer summaries of every row: no filter, no split."""
+        return (self.export_dir is not None and not split_by and not query.statuses and not query.answers
+                and not query.created_after and not query.created_before)
 
     def groups_table(self) -> None:
         """``statuses(sv, status, n)``: exported and live counts merged."""
@@ -324,6 +338,63 @@ class _Run:
             "  FROM exported) WHERE j IS NOT NULL AND json_type(j) != 'NULL' GROUP BY ALL"
             " UNION ALL SELECT sv, field, json_extract(j, '$') AS j, n FROM live_values"
             ") GROUP BY ALL", [*self.cte_params, names, [_path(n) for n in names]])
+
+    def merge_rolled_up(self) -> None:
+        """``vals`` and ``statuses`` for an unfiltered, unsplit summary from per-file rollups.
+
+        An exported file never changes once written, so its value counts are
+        computed once (see :meth:`_rollup`) and every later summary adds up
+        those small tables instead of parsing every answer again. The stale
+        rows' exported copies are subtracted (read from the files by id) and
+        the live counts added.
+        """
+        rollups = [self._rollup(d) for d in self.days]
+        live = [(None, f, json.dumps(v, ensure_ascii=False), n) for _, f, v, n in self.live.values]
+        live += [(None, STATUS_FIELD, json.dumps(st), n) for _, st, _, n in self.live.groups]
+        _register(self.con, "live_values", ("sv", "field", "j", "n"), live)
+        wanted = [STATUS_FIELD, *self.part_fields]
+        parts = ["SELECT field, json_extract(j, '$') AS j, n FROM live_values"]
+        params: list[Any] = []
+        if rollups:
+            parts.append("SELECT field, json_extract(j, '$') AS j, n FROM read_parquet(?) WHERE field IN "
+                         "(SELECT unnest(?::VARCHAR[]))")
+            params += [rollups, wanted]
+        if self.files and self.live.stale_ids:
+            parts.append(f"SELECT field, j, -count(*) AS n FROM ({_UNPIVOT} FROM read_parquet(?) "
+                         "WHERE id IN (SELECT id FROM stale)) WHERE j IS NOT NULL AND json_type(j) != 'NULL' "
+                         "GROUP BY ALL")
+            params += [[STATUS_FIELD, *self.part_fields], [_path(n) for n in self.part_fields], self.files]
+        self.con.execute(f"CREATE TEMP TABLE vals AS SELECT NULL::VARCHAR AS sv, field, j, sum(n)::BIGINT AS n "
+                         f"FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL HAVING sum(n) != 0", params)
+        self.con.execute("CREATE TEMP TABLE statuses AS SELECT sv, j->>'$' AS status, n FROM vals WHERE field = ?",
+                         [STATUS_FIELD])
+        self.con.execute("DELETE FROM vals WHERE field = ?", [STATUS_FIELD])
+
+    def _rollup(self, day: ExportedDay) -> str:
+        """The value counts of one exported file, written next to the export on first use.
+
+        Named by the file's mtime and size and the form's field names, so a
+        re-export or a new schema makes a new one (the old one is removed).
+        """
+        src = day.parquet
+        assert src is not None and self.export_dir is not None
+        stat = src.stat()
+        tag = hashlib.sha256(json.dumps(self.all_fields).encode()).hexdigest()[:12]
+        folder = self.export_dir / ROLLUP_DIR / f"form_id={self.form_id}" / f"date={day.day.isoformat()}"
+        dst = folder / f"values-{stat.st_mtime_ns}-{stat.st_size}-{tag}.parquet"
+        if dst.is_file():
+            return str(dst)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("values-*.parquet"):
+            old.unlink(missing_ok=True)
+        tmp = folder / f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        target = str(tmp).replace("'", "''")
+        self.con.execute(
+            f"COPY (SELECT field, j::VARCHAR AS j, count(*)::BIGINT AS n FROM ({_UNPIVOT} FROM read_parquet(?)) "
+            f"WHERE j IS NOT NULL AND json_type(j) != 'NULL' GROUP BY ALL) TO '{target}' (FORMAT parquet)",
+            [[STATUS_FIELD, *self.all_fields], [_path(n) for n in self.all_fields], str(src)])
+        os.replace(tmp, dst)
+        return str(dst)
 
     def timeline(self, interval: str, tz: str) -> list[tuple[str, str, int]]:
         _register(self.con, "live_minutes", ("minute", "status", "n"),
@@ -551,8 +622,11 @@ def _summarize(store: AnalyticsStore, export_dir: Path | None, req: SummaryReque
     run = _Run(store, export_dir, form, req.query, req.split_by, names,
                _needed(form, req.query, req.split_by, req.hide))
     try:
-        run.groups_table()
-        run.values_table()
+        if run.rollable(req.query, req.split_by):
+            run.merge_rolled_up()
+        else:
+            run.groups_table()
+            run.values_table()
         status = dict.fromkeys(SUBMISSION_STATUSES, 0)
         for st, n in _fetch(run.con, "SELECT status, sum(n)::BIGINT FROM statuses GROUP BY 1", []):
             status[st] = int(n)

@@ -162,6 +162,22 @@ def test_without_any_export_everything_is_live_and_the_same(tmp_path: Path, seed
         assert live[key] == mixed[key], key
 
 
+def test_rollups_are_built_once_per_exported_file_and_replaced_on_re_export(seeded: Any) -> None:
+    store, exports, _ = seeded
+    first = _summary(seeded)
+    rollups = sorted((exports / "analytics").rglob("values-*.parquet"))
+    assert len(rollups) == 2  # one per exported day of the form
+    stamps = [p.stat().st_mtime_ns for p in rollups]
+    assert _summary(seeded)["fields"] == first["fields"]
+    assert [p.stat().st_mtime_ns for p in rollups] == stamps  # read, not rebuilt
+    export_day(store, date(2025, 3, 1), exports)  # a re-run rewrites day 1
+    again = _summary(seeded)
+    now = sorted((exports / "analytics").rglob("values-*.parquet"))
+    assert len(now) == 2 and now != rollups and again["fields"] == first["fields"]
+    filtered = _summary(seeded, statuses=("approved",))  # filters read the files themselves
+    assert filtered["total"] == 1
+
+
 def test_an_unreadable_export_file_falls_back_to_the_store(seeded: Any) -> None:
     store, exports, form = seeded
     expected = _summary(seeded)
