@@ -269,6 +269,44 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, ...
                                  for i, c in enumerate(columns)}))
 
 
+def _rollup(con: duckdb.DuckDBPyConnection, export_dir: Path, form_id: str, fields: tuple[str, ...], day: date,
+            src: Path) -> Path:
+    """The value counts of one exported file (``field, j, n``), written beside the export on first use.
+
+    Named by the file's mtime and size and the form's field names, so a
+    re-export or a new schema makes a new one (the old one is removed).
+    """
+    stat = src.stat()
+    tag = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
+    folder = export_dir / ROLLUP_DIR / f"form_id={form_id}" / f"date={day.isoformat()}"
+    dst = folder / f"values-{stat.st_mtime_ns}-{stat.st_size}-{tag}.parquet"
+    if dst.is_file():
+        return dst
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("values-*.parquet"):
+        old.unlink(missing_ok=True)
+    tmp = folder / f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    target = str(tmp).replace("'", "''")
+    con.execute(
+        f"COPY (SELECT field, j::VARCHAR AS j, count(*)::BIGINT AS n FROM ({_UNPIVOT} FROM read_parquet(?)) "
+        f"WHERE j IS NOT NULL AND json_type(j) != 'NULL' GROUP BY ALL) TO '{target}' (FORMAT parquet)",
+        [[STATUS_FIELD, *fields], [_path(n) for n in fields], str(src)])
+    os.replace(tmp, dst)
+    return dst
+
+
+def build_rollup(export_dir: Path, form: Record, day: date) -> Path | None:
+    """Roll up a form's freshly exported day (the daily export calls this, so no summary waits for it)."""
+    src = export_dir / "parquet" / f"form_id={form['id']}" / f"date={day.isoformat()}" / "submissions.parquet"
+    if not src.is_file():
+        return None
+    con = _connect()
+    try:
+        return _rollup(con, export_dir, form["id"], tuple(field_kinds(form["schema"])), day, src)
+    finally:
+        con.close()
+
+
 class _Run:
     """One computation: a DuckDB connection holding the merged tables of one request."""
 
@@ -371,30 +409,8 @@ class _Run:
         self.con.execute("DELETE FROM vals WHERE field = ?", [STATUS_FIELD])
 
     def _rollup(self, day: ExportedDay) -> str:
-        """The value counts of one exported file, written next to the export on first use.
-
-        Named by the file's mtime and size and the form's field names, so a
-        re-export or a new schema makes a new one (the old one is removed).
-        """
-        src = day.parquet
-        assert src is not None and self.export_dir is not None
-        stat = src.stat()
-        tag = hashlib.sha256(json.dumps(self.all_fields).encode()).hexdigest()[:12]
-        folder = self.export_dir / ROLLUP_DIR / f"form_id={self.form_id}" / f"date={day.day.isoformat()}"
-        dst = folder / f"values-{stat.st_mtime_ns}-{stat.st_size}-{tag}.parquet"
-        if dst.is_file():
-            return str(dst)
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("values-*.parquet"):
-            old.unlink(missing_ok=True)
-        tmp = folder / f".{dst.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-        target = str(tmp).replace("'", "''")
-        self.con.execute(
-            f"COPY (SELECT field, j::VARCHAR AS j, count(*)::BIGINT AS n FROM ({_UNPIVOT} FROM read_parquet(?)) "
-            f"WHERE j IS NOT NULL AND json_type(j) != 'NULL' GROUP BY ALL) TO '{target}' (FORMAT parquet)",
-            [[STATUS_FIELD, *self.all_fields], [_path(n) for n in self.all_fields], str(src)])
-        os.replace(tmp, dst)
-        return str(dst)
+        assert day.parquet is not None and self.export_dir is not None
+        return str(_rollup(self.con, self.export_dir, self.form_id, self.all_fields, day.day, day.parquet))
 
     def timeline(self, interval: str, tz: str) -> list[tuple[str, str, int]]:
         _register(self.con, "live_minutes", ("minute", "status", "n"),

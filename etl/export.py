@@ -105,6 +105,20 @@ def export_form(store: Store, form: Record, day: date, out: Path, include_sensit
     return FormExport(form["id"], rows, jsonl, parquet)
 
 
+def _roll_up(out: Path, form: Record, day: date) -> None:
+    """Pre-compute the analytics rollup of the new file (etl.analytics); failing only means a summary builds it."""
+    import logging
+
+    import duckdb
+
+    from etl.analytics import build_rollup
+
+    try:
+        build_rollup(out, form, day)
+    except (duckdb.Error, OSError) as exc:
+        logging.getLogger(__name__).warning("analytics rollup not built", extra={"error": str(exc)})
+
+
 def marker(out: Path, day: date) -> Path:
     """Written when a day's export completed; schedulers skip days that have one."""
     return out / ".done" / day.isoformat()
@@ -118,6 +132,7 @@ def export_day(store: Store, day: date, out: Path, include_sensitive: bool = Fal
         start, end = day_bounds(day)
         if store.count_submissions(SubmissionQuery(form_id=form["id"], created_after=start, created_before=end)):
             done.append(export_form(store, form, day, out, include_sensitive))
+            _roll_up(out, form, day)
     mark = marker(out, day)
     mark.parent.mkdir(parents=True, exist_ok=True)
     mark.write_text(json.dumps({"forms": len(done), "rows": sum(d.rows for d in done), "started_at": started_at,

@@ -164,9 +164,9 @@ def test_without_any_export_everything_is_live_and_the_same(tmp_path: Path, seed
 
 def test_rollups_are_built_once_per_exported_file_and_replaced_on_re_export(seeded: Any) -> None:
     store, exports, _ = seeded
-    first = _summary(seeded)
     rollups = sorted((exports / "analytics").rglob("values-*.parquet"))
-    assert len(rollups) == 2  # one per exported day of the form
+    assert len(rollups) == 2  # one per exported day of the form, built by the export itself
+    first = _summary(seeded)
     stamps = [p.stat().st_mtime_ns for p in rollups]
     assert _summary(seeded)["fields"] == first["fields"]
     assert [p.stat().st_mtime_ns for p in rollups] == stamps  # read, not rebuilt
