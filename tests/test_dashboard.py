@@ -146,9 +146,16 @@ def _seed(base: str) -> tuple[str, dict[str, Any]]:
     token = requests.post(f"{base}/api/v1/auth/login", json={"username": "admin", "password": PASSWORD},
                           timeout=10).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
-    form = requests.post(f"{base}/api/v1/forms", json={"title": TITLE, "schema": SCHEMA}, headers=auth, timeout=10)
+    form = requests.post(f"{base}/api/v1/forms", json={"title": TITLE, "schema": SCHEMA, "sensitive": ["comment"]},
+                         headers=auth, timeout=10)
     assert form.status_code == 201, form.text
     form_id = form.json()["id"]
+    viewer = requests.post(f"{base}/api/v1/users", json={"username": "viewer1", "password": PASSWORD,
+                                                          "role": "viewer"}, headers=auth, timeout=10)
+    assert viewer.status_code == 201, viewer.text
+    share = requests.put(f"{base}/api/v1/forms/{form_id}/shares/{viewer.json()['id']}", json={"role": "viewer"},
+                         headers=auth, timeout=10)
+    assert share.status_code in {200, 201}, share.text
     for answers, draft, final in SEED:
         sub = requests.post(f"{base}/api/v1/forms/{form_id}/submissions", json={"answers": answers, "draft": draft},
                             headers=auth, timeout=10)
@@ -209,6 +216,19 @@ def _assert_page_equals_api(shown: dict[str, Any], summary: dict[str, Any], seri
     assert shown["fields"] == list(summary["fields"])
 
 
+def _login(page: Any, username: str) -> None:
+    page.evaluate(f"""document.getElementById('login-username').value = {json.dumps(username)};
+                      document.getElementById('login-password').value = {json.dumps(PASSWORD)};
+                      document.querySelector('#login-form button[type=submit]').click()""")
+    page.wait_for("document.body.dataset.state === 'idle'", what=f"the form list after {username} logged in")
+
+
+def _pick(page: Any, form_id: str) -> None:
+    page.evaluate(f"""{{ const s = document.getElementById('form-select'); s.value = {json.dumps(form_id)};
+                      s.dispatchEvent(new Event('change')); }}""")
+    page.wait_for("document.body.dataset.state === 'ready'", what="the analytics to render")
+
+
 def _apply(page: Any) -> None:
     page.evaluate("document.body.dataset.state = 'stale'; "
                   "document.querySelector('#filters button[type=submit]').click()")
@@ -225,14 +245,9 @@ def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str,
         page = browser.page(timezone=TZ)
         page.navigate(f"{live_server}/dashboard")
         page.wait_for("document.body.dataset.state === 'login'", what="the login form")
-        page.evaluate(f"""document.getElementById('login-username').value = 'admin';
-                          document.getElementById('login-password').value = {json.dumps(PASSWORD)};
-                          document.querySelector('#login-form button[type=submit]').click()""")
-        page.wait_for("document.body.dataset.state === 'idle'", what="the form list after logging in")
+        _login(page, "admin")
         assert page.evaluate("sessionStorage.getItem('fms.dashboard.token')").startswith("fmt_")
-        page.evaluate(f"""const s = document.getElementById('form-select'); s.value = {json.dumps(form['id'])};
-                          s.dispatchEvent(new Event('change'))""")
-        page.wait_for("document.body.dataset.state === 'ready'", what="the analytics to render")
+        _pick(page, form["id"])
         shown = page.evaluate(READ_PAGE)
         summary_url, series_url = _analytics_urls(page, live_server)
         summary, series = _api(summary_url, token), _api(series_url, token)
@@ -253,9 +268,9 @@ def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str,
         # A reload keeps the session (sessionStorage) and is answered from the cache: same numbers.
         page.navigate(f"{live_server}/dashboard")
         page.wait_for("document.body.dataset.state === 'idle'", what="the form list from the kept session")
-        page.evaluate(f"""const s = document.getElementById('form-select'); s.value = {json.dumps(form['id'])};
+        page.evaluate(f"""{{ const s = document.getElementById('form-select'); s.value = {json.dumps(form['id'])};
                           s.dispatchEvent(new Event('change'));
-                          document.getElementById('split-by').value = 'topic'""")
+                          document.getElementById('split-by').value = 'topic'; }}""")
         page.wait_for("document.body.dataset.state === 'ready'", what="the cached analytics")
         assert page.evaluate(READ_PAGE) == shown
         assert page.evaluate("document.getElementById('cached').textContent") == "summary cached · series cached"
@@ -292,9 +307,9 @@ def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str,
         page.screenshot(tmp_path / "dashboard-filtered.png")
 
         # An answer filter on top: topic = bug (the list endpoint's filter[answers.topic]).
-        page.evaluate("""const f = document.getElementById('answer-field'); f.value = 'topic';
+        page.evaluate("""{ const f = document.getElementById('answer-field'); f.value = 'topic';
                          f.dispatchEvent(new Event('change'));
-                         document.getElementById('answer-value').value = 'bug'""")
+                         document.getElementById('answer-value').value = 'bug'; }""")
         _apply(page)
         page.wait_for("document.body.dataset.state === 'ready'", what="the analytics of one topic")
         shown = page.evaluate(READ_PAGE)
@@ -315,3 +330,22 @@ def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str,
         assert page.evaluate("document.querySelector('#error [data-detail]').dataset.detail") == "tz"
         assert "tz=Mars%2FOlympus_Mons" in _analytics_urls(page, live_server)[1]
         assert all("status of 400" in e for e in page.errors()), page.errors()  # the browser logs the 400
+
+        # Log out, log in as a viewer the form is shared with: the sensitive field shows counts only.
+        page.evaluate("document.getElementById('logout').click()")
+        page.wait_for("document.body.dataset.state === 'login'", what="the login form after logging out")
+        assert page.evaluate("sessionStorage.getItem('fms.dashboard.token')") is None
+        _login(page, "viewer1")
+        page.evaluate(f"document.getElementById('tz').value = {json.dumps(TZ)}")
+        _pick(page, form["id"])
+        comment = page.evaluate("""(() => { const c = document.querySelector('[data-field="comment"]');
+          return {redacted: c.querySelector('.redacted') !== null, text: c.textContent,
+                  count: c.querySelector('[data-stat="count"]').textContent}; })()""")
+        assert comment["redacted"] and comment["count"] == "2" and "fast" not in comment["text"]
+        viewer_token = page.evaluate("sessionStorage.getItem('fms.dashboard.token')")
+        summary_url, series_url = _analytics_urls(page, live_server)
+        as_viewer = _api(summary_url, viewer_token)
+        # (the status filter is still set: no drafts, no rejected -> 7 submissions, 2 with a comment)
+        assert as_viewer["total"] == 7
+        assert as_viewer["fields"]["comment"] == {"kind": "string", "count": 2, "missing": 5, "redacted": True}
+        _assert_page_equals_api(page.evaluate(READ_PAGE), as_viewer, _api(series_url, viewer_token))
