@@ -526,7 +526,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fms-bench-analytics-"))
-    report: dict[str, Any] = {"host": host_facts(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    import duckdb
+
+    report: dict[str, Any] = {"host": host_facts() | {"duckdb": duckdb.__version__},
+                              "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "sizes": {}, "goals": GOALS}
     try:
         with managed_processes() as procs:
