@@ -1,21 +1,26 @@
 """Form analytics: DuckDB over the exported Parquet plus the live store, so every figure is current.
 
 The daily export (``etl/export.py``) leaves one Parquet file per form and
-UTC day and a marker per day saying when that day's export started. A
-summary reads:
+UTC day, and a marker per day saying when that day's export started and
+whether sensitive values were kept. A summary reads:
 
-* the exported days from Parquet with DuckDB, minus the rows changed since
-  their day's export (their exported copy is stale);
+* the exported days from Parquet with DuckDB, minus the rows changed (or
+  purged) since their day's export: their exported copy is stale;
 * everything else from the store as *grouped counts* (``AnalyticsStore``):
-  rows of days not exported (today, always), and the changed rows. The store
+  rows of days not exported (today, always) and the changed rows. The store
   aggregates in the database; only counts come back.
 
-Both parts are turned into one table of ``(split, field, value, n)`` counts
-inside DuckDB and every statistic is computed there, exactly (quantiles
-over the expanded counts, not estimates), so the same data gives the same
-numbers whichever part a row came from. A day whose export was redacted is
-read from the store instead when the caller may see the redacted fields
-(or filters or splits on them), since the file cannot answer for them.
+Both parts become one table of ``(split, field, value, n)`` counts inside
+DuckDB and every statistic is computed there, exactly (quantiles over the
+expanded counts, not estimates), so the same data gives the same numbers
+whichever part a row came from. An unfiltered summary does not even parse
+the exported answers: each file's value counts are rolled up once (by the
+export, or on first use) under ``<export_dir>/analytics/``.
+
+Redacted exports: a sensitive field the caller may see is counted from the
+store for all rows (the file holds ``[redacted]``); filtering or splitting
+on one reads the redacted days from the store. An unreadable file means
+counting from the store alone, never an error.
 
 Fields are summarised by their schema type (see :func:`field_kind`). The
 JSON shape is the issue 8 contract; :func:`summary_csv` flattens it.
