@@ -68,6 +68,9 @@ class AnalyticsService:
             return None
         if name not in (form["schema"].get("properties") or {}):
             raise BadRequest.field("split_by", f"form has no field {name!r}", code="unknown_field")
+        if "." in name or name.startswith("$"):  # not a plain MongoDB path: same answer on every backend
+            raise BadRequest.field("split_by", f"field {name!r} cannot split (a '.' or leading '$' in its name)",
+                                   code="invalid_split")
         if not analytics.splittable(form["schema"], name):
             raise BadRequest.field("split_by", f"field {name!r} is not an enum or boolean; only those can split",
                                    code="invalid_split")
