@@ -22,13 +22,37 @@ ensure_apt() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# llama.cpp's build flags. Not -march=native (GGML_NATIVE): on a CPU that lists AMX
+# while the kernel keeps its tile state off (seen on virtual machines) the native
+# build dies with SIGILL at the first `tilezero`, and a wheel built on one host
+# must run on the next. OFF gives the x86-64-v3 set (AVX2, FMA, F16C, BMI2).
+LLAMA_CMAKE_ARGS="${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF}"
+
+# Build the pinned llama-cpp-python once per (version, flags) into a cache of our
+# own: pip's wheel cache is keyed by the sdist alone, so it would hand back a
+# wheel built with other flags.
+ensure_llama() {
+  local spec key dir
+  spec="$(grep -Eo '^llama-cpp-python==[^ #]+' "$ROOT/requirements-ai.txt")"
+  key="$(printf '%s %s' "$spec" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-16)"
+  dir="${XDG_CACHE_HOME:-$HOME/.cache}/fms/wheels/$key"
+  if ! compgen -G "$dir/llama_cpp_python-*.whl" >/dev/null; then
+    log "building $spec ($LLAMA_CMAKE_ARGS; once per machine, ~6 min on 2 cores)"
+    rm -rf "$dir.tmp"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$VENV/bin/pip" wheel -q --no-deps --no-cache-dir -w "$dir.tmp" "$spec"
+    mv "$dir.tmp" "$dir"
+  fi
+  "$VENV/bin/pip" install -q --no-deps --force-reinstall "$dir"/llama_cpp_python-*.whl
+}
+
 ensure_venv() {
   [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
   local stamp="$VENV/.fms-requirements" want
-  want="$(cat "$ROOT"/requirements*.txt "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  want="$( { cat "$ROOT"/requirements*.txt "$ROOT/pyproject.toml"; echo "$LLAMA_CMAKE_ARGS"; } | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing Python requirements (llama-cpp-python compiles once, ~6 min on 2 cores)"
+    log "installing Python requirements"
     "$VENV/bin/pip" install -q --upgrade pip
+    ensure_llama
     local req
     for req in "$ROOT"/requirements.txt "$ROOT"/requirements-ai.txt "$ROOT"/requirements-tasks.txt "$ROOT"/requirements-ops.txt; do
       [ -f "$req" ] && "$VENV/bin/pip" install -q -r "$req"
