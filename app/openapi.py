@@ -103,6 +103,9 @@ OPERATIONS: list[Op] = [
 EXTRA_OPERATIONS: list[Op] = []
 # Request media types besides JSON, per (method, path): e.g. uploads as multipart or a raw stream.
 EXTRA_REQUEST_CONTENT: dict[tuple[str, str], dict[str, Any]] = {}
+# Operations whose view reads a missing body as {} (every field has a default), so the body is optional.
+OPTIONAL_BODY = {("post", "/api/v1/forms/{form_id}/links"), ("post", "/api/v1/forms/{form_id}/summarize"),
+                 ("post", "/api/v1/models/{model_id}/benchmarks"), ("post", "/api/v1/webhooks/{hook_id}/redeliver")}
 PATH_PARAM = re.compile(r"{([^}]+)}")
 
 
@@ -121,8 +124,8 @@ def _operation(op: Op) -> dict[str, Any]:
     if params:
         out["parameters"] = params
     if body is not None:
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body},
-                                                            **EXTRA_REQUEST_CONTENT.get((method, path), {})}}
+        content = {"application/json": {"schema": body}, **EXTRA_REQUEST_CONTENT.get((method, path), {})}
+        out["requestBody"] = {"required": (method, path) not in OPTIONAL_BODY, "content": content}
     if is_public:
         out["security"] = []
     else:

@@ -36,6 +36,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.engine import Status, events, from_schema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -118,6 +119,15 @@ def _fuzz(operation: Any, mode: GenerationMode, token: str, ids: dict[str, str] 
     return None
 
 
+def _configure(schema: Any) -> None:
+    # The real token goes on every request, so negative cases must not "remove" it; unknown query
+    # parameters are ignored by design (as most HTTP APIs do), so they are not counted as invalid input.
+    schema.config.generation.update(with_security_parameters=False, allow_extra_parameters=False)
+    # A body over FMS_MAX_BODY_BYTES is refused with 413 before it is parsed: that is a rejection too.
+    rejection = schema.config.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "413"]
+
+
 def _routes(app: Flask) -> set[tuple[str, str]]:
     return {(method, re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule))
             for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}}
@@ -126,12 +136,7 @@ def _routes(app: Flask) -> set[tuple[str, str]]:
 @pytest.mark.slow
 def test_every_operation_survives_fuzzing(app: Flask, api: Api, admin_token: str) -> None:
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
-    # The real token goes on every request, so negative cases must not "remove" it; unknown query
-    # parameters are ignored by design (as most HTTP APIs do), so they are not counted as invalid input.
-    schema.config.generation.update(with_security_parameters=False, allow_extra_parameters=False)
-    # A body over FMS_MAX_BODY_BYTES is refused with 413 before it is parsed: that is a rejection too.
-    rejection = schema.config.checks.negative_data_rejection
-    rejection.expected_statuses = [*rejection.expected_statuses, "413"]
+    _configure(schema)
     failures: list[str] = []
     tested: set[tuple[str, str]] = set()
     # First, while the caller is the only administrator, its own user id (as a fuzzer reads it from
@@ -173,3 +178,58 @@ def test_found_by_fuzzing_duplicates_threshold_must_be_a_similarity(api: Api) ->
         assert resp.status_code == 400, (raw, resp.json)
         assert resp.json["error"]["details"][0]["pointer"] == "threshold"
     assert api.get(f"/api/v1/forms/{form_id}/duplicates?threshold=0.8").status_code == 200
+
+
+@pytest.mark.slow
+def test_schemathesis_phases_coverage_and_stateful_find_nothing(app: Flask, api: Api, admin_token: str) -> None:
+    """schemathesis' own engine, as its CLI runs it: the coverage phase (boundaries, missing and
+    wrong-typed values, derived from each schema) and the stateful phase (sequences that feed one
+    response's ids into the next request) reach cases random generation rarely does. One round
+    with few examples: about half a minute."""
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    _configure(schema)
+    # path parameters named like a seeded record take its id, so the handlers run past their 404
+    ids = _seed(api)
+    schema.config.update(headers={"Authorization": f"Bearer {admin_token}"},
+                         parameters={f"path.{name}": value for name, value in ids.items()})
+    schema.config.generation.update(max_examples=5, deterministic=True)
+    # no max_time: with one, the engine keeps alternating fuzzing and stateful rounds until it runs out
+    wanted = {check.__name__ for check in CHECKS}
+    for name in ("status_code_conformance", "content_type_conformance", "response_schema_conformance",
+                 "response_headers_conformance", "positive_data_acceptance", "use_after_free",
+                 "ensure_resource_availability", "missing_required_header", "ignored_auth",
+                 "object_level_authorization", "unsupported_method", "allow_header_conformance",
+                 "not_a_server_error", "negative_data_rejection"):
+        getattr(schema.config.checks, name).enabled = name in wanted
+    failures: dict[tuple[str, str], str] = {}
+    finished = 0
+    for event in from_schema(schema).execute():
+        if isinstance(event, (events.FatalError, events.NonFatalError)):
+            failures[("engine", type(event).__name__)] = str(getattr(event, "info", event))[:2000]
+        if not isinstance(event, events.ScenarioFinished):
+            continue
+        finished += event.status == Status.SUCCESS
+        for nodes in event.recorder.checks.values():
+            for node in nodes:
+                if node.failure_info is not None:
+                    info = node.failure_info
+                    failures.setdefault((event.label or "?", node.name), f"{info.failure}\n{info.code_sample}"[:3000])
+    known = {f"{method} {path}" for method, path in KNOWN_FAILURES}
+    failures = {k: v for k, v in failures.items() if k[0] not in known}
+    assert finished, "the engine ran no scenario"
+    assert not failures, "\n\n".join(f"{label} [{check}]: {text}" for (label, check), text in failures.items())
+
+
+def test_found_by_fuzzing_null_bodies_are_invalid_input(api: Api) -> None:
+    """A `null` link body and `created_before: null` were read as "nothing given"; an omitted body still is."""
+    form_id = _seed(api)["form_id"]
+    for body in ("null", "[]", "0"):
+        resp = api.call("POST", f"/api/v1/forms/{form_id}/links", data=body, content_type="application/json")
+        assert resp.status_code == 422, (body, resp.json)
+    assert api.call("POST", f"/api/v1/forms/{form_id}/links").status_code == 201  # no body: defaults
+    links = api.get(f"/api/v1/forms/{form_id}/links").json["items"]
+    assert len(links) == 2  # the seeded one and the one without a body
+    for bounds in ({"created_before": None}, {"created_after": 5}):
+        resp = api.post(f"/api/v1/forms/{form_id}/summarize", bounds)
+        assert resp.status_code == 400, (bounds, resp.json)
+        assert resp.json["error"]["details"][0]["pointer"] == f"/{next(iter(bounds))}"

@@ -81,12 +81,14 @@ def summarize_form(form_id: str) -> Response:
         raise BadRequest.field("", "body must be a JSON object")
     bounds = {}
     for key in ("created_after", "created_before"):
-        value = body.get(key)
-        if value is not None:
-            try:
-                bounds[key] = iso(parse_iso(str(value)))
-            except ValueError as exc:
-                raise BadRequest.field(f"/{key}", f"{key} must be an ISO 8601 date-time") from exc
+        if key not in body:
+            continue
+        try:  # present means a date-time string: null or a number is an error, not "no bound"
+            if not isinstance(body[key], str):
+                raise ValueError(key)
+            bounds[key] = iso(parse_iso(body[key]))
+        except ValueError as exc:
+            raise BadRequest.field(f"/{key}", f"{key} must be an ISO 8601 date-time") from exc
     ai.require_available(svc.settings, svc.cache, "llama")
     return accepted(_enqueue("summarize_form", form_id, bounds.get("created_after"), bounds.get("created_before"),
                              task_form=form_id))
