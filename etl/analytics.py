@@ -396,14 +396,15 @@ class _Run:
         live += [(None, STATUS_FIELD, json.dumps(st), n) for _, st, _, n in self.live.groups]
         _register(self.con, "live_values", ("sv", "field", "j", "n"), live)
         wanted = [STATUS_FIELD, *self.part_fields]
-        parts = ["SELECT field, json_extract(j, '$') AS j, n FROM live_values"]
+        # Values stay JSON text here: the rollups hold DuckDB's own canonical JSON, so they are
+        # grouped as they are (no parse); the live ones are normalised to the same text first.
+        parts = ["SELECT field, json_extract(j, '$')::VARCHAR AS j, n FROM live_values"]
         params: list[Any] = []
         if rollups:
-            parts.append("SELECT field, json_extract(j, '$') AS j, n FROM read_parquet(?) WHERE field IN "
-                         "(SELECT unnest(?::VARCHAR[]))")
+            parts.append("SELECT field, j, n FROM read_parquet(?) WHERE field IN (SELECT unnest(?::VARCHAR[]))")
             params += [rollups, wanted]
         if self.files and self.live.stale_ids:
-            parts.append(f"SELECT field, j, -count(*) AS n FROM ({_UNPIVOT} FROM read_parquet(?) "
+            parts.append(f"SELECT field, j::VARCHAR AS j, -count(*) AS n FROM ({_UNPIVOT} FROM read_parquet(?) "
                          "WHERE id IN (SELECT id FROM stale)) WHERE j IS NOT NULL AND json_type(j) != 'NULL' "
                          "GROUP BY ALL")
             params += [[STATUS_FIELD, *self.part_fields], [_path(n) for n in self.part_fields], self.files]
@@ -538,19 +539,21 @@ def _text(by_split: bool) -> str:
             "ELSE j::VARCHAR END AS s, sum(n)::BIGINT AS n FROM vals WHERE field = ? GROUP BY ALL)")
 
 
-def _ranked(con: duckdb.DuckDBPyConnection, base: str, name: str, order: str, limit: int) -> dict[Any, list[Any]]:
-    return _bucket(_fetch(con, f"{base} SELECT g, s, n FROM (SELECT g, s, n, row_number() OVER "
-                               f"(PARTITION BY g ORDER BY {order}) AS r FROM x) WHERE r <= {limit} ORDER BY g, r",
-                          [name]))
+def _ranked(con: duckdb.DuckDBPyConnection, by_split: bool, order: str, limit: int) -> dict[Any, list[Any]]:
+    """The first ``limit`` values of each group of ``text_values`` (a plain top-N without groups)."""
+    if not by_split:
+        return _bucket(_fetch(con, f"SELECT g, s, n FROM text_values ORDER BY {order} LIMIT {limit}", []))
+    return _bucket(_fetch(con, f"SELECT g, s, n FROM (SELECT g, s, n, row_number() OVER "
+                               f"(PARTITION BY g ORDER BY {order}) AS r FROM text_values) WHERE r <= {limit} "
+                               "ORDER BY g, r", []))
 
 
 def _string(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, by_split: bool,
             groups: Groups) -> dict[Any, Record]:
-    base = _text(by_split)
-    totals = {r[0]: r[1:] for r in _fetch(con, f"{base} SELECT g, sum(n)::BIGINT, count(*) FROM x GROUP BY g",
-                                          [name])}
-    top = _ranked(con, base, name, "n DESC, s", TOP_VALUES)
-    samples = _ranked(con, base, name, "hash(s), s", SAMPLES)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE text_values AS {_text(by_split)} SELECT * FROM x", [name])
+    totals = {r[0]: r[1:] for r in _fetch(con, "SELECT g, sum(n)::BIGINT, count(*) FROM text_values GROUP BY g", [])}
+    top = _ranked(con, by_split, "n DESC, s", TOP_VALUES)
+    samples = _ranked(con, by_split, "hash(s), s", SAMPLES)
     out = {}
     for g in groups:
         count, distinct = totals.get(g, (0, 0))
