@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ from app.store import Record, Store, SubmissionQuery
 from app.util import now_iso
 
 PAGE = 1000
+# How long after midnight UTC a day counts as closed: a write stamped 23:59:59.9 may
+# still be in flight (group commit, a slow request) when the clock turns.
+EXPORT_GRACE = timedelta(minutes=10)
 REDACTED = "[redacted]"
 # form_id and date are the partition columns (in the path), as Hive layout expects.
 SCHEMA = pa.schema([
@@ -117,6 +120,11 @@ def _roll_up(out: Path, form: Record, day: date) -> None:
         build_rollup(out, form, day)
     except (duckdb.Error, OSError) as exc:
         logging.getLogger(__name__).warning("analytics rollup not built", extra={"error": str(exc)})
+
+
+def due_day(now: datetime | None = None) -> date:
+    """The latest day whose export is due: yesterday (UTC), once the grace after midnight passed."""
+    return ((now or datetime.now(UTC)) - EXPORT_GRACE).date() - timedelta(days=1)
 
 
 def marker(out: Path, day: date) -> Path:

@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +73,7 @@ class Relay:
         # monotonic clock counts from boot, so "an hour since 0.0" skipped the first hour of uptime.
         self._clock = clock
         self._last_purge: float | None = None
+        self._maintenance: threading.Thread | None = None
         self.deleted_retention_days = deleted_retention_days
         self.export_dir = export_dir
 
@@ -99,7 +99,7 @@ class Relay:
                 if failures:
                     log.info("relay recovered", extra={"after_failures": failures})
                 failures = 0
-                self._maybe_purge()
+                self._start_maintenance()
                 webhook_sweep(self.store, self.broker)  # due deliveries whose message was lost get a new one
             except Exception as exc:  # noqa: BLE001 - any outage: keep the events, try again
                 failures += 1
@@ -118,13 +118,31 @@ class Relay:
         """
         if self.export_dir is None:
             return
-        from etl.export import export_day, marker
+        from etl.export import due_day, export_day, marker
 
-        day = datetime.now(UTC).date() - timedelta(days=1)
+        day = due_day()
         if marker(self.export_dir, day).exists():
             return
         results = export_day(self.store, day, self.export_dir)
         log.info("daily export", extra={"date": day.isoformat(), "rows": sum(r.rows for r in results)})
+
+    def _start_maintenance(self) -> None:
+        """Run :meth:`_maybe_purge` beside the loop, one at a time.
+
+        A purge or the daily export of a large store takes seconds to minutes;
+        events, deferred tasks and the webhook sweep must keep moving meanwhile.
+        """
+        if self._maintenance is not None and self._maintenance.is_alive():
+            return
+        self._maintenance = threading.Thread(target=self._maintain, name="relay-maintenance", daemon=True)
+        self._maintenance.start()
+
+    def _maintain(self) -> None:
+        try:
+            self._maybe_purge()
+        except Exception as exc:  # noqa: BLE001 - the next hour tries again; the loop goes on
+            metrics.RELAY_ERRORS.inc()
+            log.warning("relay maintenance failed; tries again in an hour", extra={"error": repr(exc)})
 
     def _maybe_purge(self) -> None:
         """Hourly maintenance, the first time at once: purges, then the daily export."""

@@ -62,9 +62,9 @@ def test_maintenance_runs_at_once_after_boot_then_hourly(api: Api, svc: Services
 
 
 def test_relay_runs_yesterdays_export_once(svc: Services, form: dict[str, Any], tmp_path: Any) -> None:
-    from datetime import UTC, datetime, timedelta
+    from etl.export import due_day
 
-    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    yesterday = due_day().isoformat()  # the relay's own idea of the day due, so midnight cannot split them
     svc.store.insert_submission({
         "id": "01EXPORTED", "form_id": form["id"], "form_version": 1, "status": "submitted",
         "answers": {"name": "y", "email": "y@example.org"}, "meta": {}, "rev": 1, "created_by": None,
@@ -78,3 +78,40 @@ def test_relay_runs_yesterdays_export_once(svc: Services, form: dict[str, Any], 
     part.unlink()
     relay._maybe_export()
     assert not part.exists()  # done once: the marker stops a second run
+
+
+def test_the_day_due_waits_out_the_grace_after_midnight() -> None:
+    from datetime import UTC, date, datetime
+
+    from etl.export import due_day
+
+    assert due_day(datetime(2026, 12, 2, 0, 5, tzinfo=UTC)) == date(2026, 11, 30)  # 1 Dec not closed yet
+    assert due_day(datetime(2026, 12, 2, 0, 15, tzinfo=UTC)) == date(2026, 12, 1)
+    assert due_day(datetime(2027, 1, 1, 23, 0, tzinfo=UTC)) == date(2026, 12, 31)
+
+
+def test_events_keep_moving_while_maintenance_runs(api: Api, svc: Services, form: dict[str, Any],
+                                                   broker: Any) -> None:
+    """A long purge or daily export runs beside the loop, not in its way."""
+    import threading
+
+    from tests.helpers import wait_for
+
+    release, started = threading.Event(), threading.Event()
+
+    class SlowMaintenance(Relay):
+        def _maybe_purge(self) -> None:
+            started.set()
+            release.wait(30)
+
+    relay = SlowMaintenance(svc.store, broker, interval=0.05)
+    loop = threading.Thread(target=relay.run, daemon=True)
+    loop.start()
+    try:
+        assert started.wait(10)
+        _submit(api, form, 1)  # written while maintenance is still busy
+        assert wait_for(lambda: not svc.store.pending_events(10), timeout=10)
+    finally:
+        release.set()
+        relay.stop.set()
+        loop.join(10)
