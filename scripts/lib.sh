@@ -40,7 +40,7 @@ ensure_llama() {
     log "building $spec ($LLAMA_CMAKE_ARGS; once per machine, ~6 min on 2 cores)"
     rm -rf "$dir.tmp"
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$VENV/bin/pip" wheel -q --no-deps --no-cache-dir -w "$dir.tmp" "$spec"
-    mv "$dir.tmp" "$dir"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
   fi
   "$VENV/bin/pip" install -q --no-deps --force-reinstall "$dir"/llama_cpp_python-*.whl
 }
