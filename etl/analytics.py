@@ -496,24 +496,24 @@ def _bins(lo: float, hi: float, integral: bool, counts: dict[Any, int]) -> list[
 
 def _number(con: duckdb.DuckDBPyConnection, name: str, kind: str, prop: Record, by_split: bool,
             groups: Groups) -> dict[Any, Record]:
-    base = (f"WITH x AS (SELECT {_g(by_split)} AS g, j::DOUBLE AS v, n FROM vals WHERE field = ? "
-            f"AND json_type(j) IN {_NUMERIC_JSON})")
-    first = {r[0]: r[1:] for r in _fetch(con, f"{base} SELECT g, sum(n)::BIGINT, min(v), max(v), sum(v * n) / sum(n), "
+    con.execute(f"CREATE OR REPLACE TEMP TABLE num_values AS SELECT {_g(by_split)} AS g, j::DOUBLE AS v, n "
+                f"FROM vals WHERE field = ? AND json_type(j) IN {_NUMERIC_JSON}", [name])  # parsed once
+    first = {r[0]: r[1:] for r in _fetch(con, "SELECT g, sum(n)::BIGINT, min(v), max(v), sum(v * n) / sum(n), "
                                          "coalesce(sum(n) FILTER (v >= 9), 0)::BIGINT, "
-                                         "coalesce(sum(n) FILTER (v <= 6), 0)::BIGINT FROM x GROUP BY g", [name])}
-    spread = {r[0]: r[1:] for r in _fetch(con, f"{base} SELECT g, quantile_cont(v, 0.25), quantile_cont(v, 0.5), "
+                                         "coalesce(sum(n) FILTER (v <= 6), 0)::BIGINT FROM num_values GROUP BY g", [])}
+    spread = {r[0]: r[1:] for r in _fetch(con, "SELECT g, quantile_cont(v, 0.25), quantile_cont(v, 0.5), "
                                           "quantile_cont(v, 0.75), stddev_samp(v) FROM "
-                                          "(SELECT g, v, unnest(range(n)) FROM x) GROUP BY g", [name])}
+                                          "(SELECT g, v, unnest(range(n)) FROM num_values) GROUP BY g", [])}
     integral = _json_type(prop) == "integer"
     small = integral and all(hi - lo < 20 for _, lo, hi, *_ in first.values())
     if small:  # one bin per integer: the counts per value are the histogram
-        hist = _bucket(_fetch(con, f"{base} SELECT g, v::BIGINT, sum(n)::BIGINT FROM x GROUP BY ALL", [name]))
+        hist = _bucket(_fetch(con, "SELECT g, v::BIGINT, sum(n)::BIGINT FROM num_values GROUP BY ALL", []))
     else:
-        hist = _bucket(_fetch(con, f"{base}, s AS (SELECT g, min(v) AS lo, max(v) AS hi FROM x GROUP BY g) "
+        hist = _bucket(_fetch(con, "WITH s AS (SELECT g, min(v) AS lo, max(v) AS hi FROM num_values GROUP BY g) "
                               "SELECT x.g, CASE WHEN hi = lo THEN 0 "
                               "ELSE least(floor((v - lo) / ((hi - lo) / ?))::BIGINT, ?) END AS b, sum(n)::BIGINT "
-                              "FROM x JOIN s ON x.g IS NOT DISTINCT FROM s.g GROUP BY ALL",
-                              [name, HISTOGRAM_BINS, HISTOGRAM_BINS - 1]))
+                              "FROM num_values x JOIN s ON x.g IS NOT DISTINCT FROM s.g GROUP BY ALL",
+                              [HISTOGRAM_BINS, HISTOGRAM_BINS - 1]))
     out = {}
     for g in groups:
         count, lo, hi, mean, promoters, detractors = first.get(g, (0, None, None, None, 0, 0))
