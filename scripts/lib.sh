@@ -30,8 +30,8 @@ LLAMA_CMAKE_ARGS="${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 
 # Build the pinned llama-cpp-python once per (version, flags) into a cache of our
 # own: pip's wheel cache is keyed by the sdist alone, so it would hand back a
-# wheel built with other flags.
-ensure_llama() {
+# wheel built with other flags. Sets LLAMA_WHEEL.
+llama_wheel() {
   local spec key dir
   spec="$(grep -Eo '^llama-cpp-python==[^ #]+' "$ROOT/requirements-ai.txt")"
   key="$(printf '%s %s' "$spec" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-16)"
@@ -42,7 +42,7 @@ ensure_llama() {
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$VENV/bin/pip" wheel -q --no-deps --no-cache-dir -w "$dir.tmp" "$spec"
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
   fi
-  "$VENV/bin/pip" install -q --no-deps --force-reinstall "$dir"/llama_cpp_python-*.whl
+  LLAMA_WHEEL="$(compgen -G "$dir/llama_cpp_python-*.whl" | head -n 1)"
 }
 
 ensure_venv() {
@@ -52,11 +52,15 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "installing Python requirements"
     "$VENV/bin/pip" install -q --upgrade pip
-    ensure_llama
+    llama_wheel
     local req
-    for req in "$ROOT"/requirements.txt "$ROOT"/requirements-ai.txt "$ROOT"/requirements-tasks.txt "$ROOT"/requirements-ops.txt; do
+    "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt"
+    "$VENV/bin/pip" install -q -r "$ROOT/requirements-ai.txt" "$LLAMA_WHEEL"  # the pin, met by our wheel
+    for req in "$ROOT"/requirements-tasks.txt "$ROOT"/requirements-ops.txt; do
       [ -f "$req" ] && "$VENV/bin/pip" install -q -r "$req"
     done
+    # The same version built with other flags may be installed already: replace it.
+    "$VENV/bin/pip" install -q --no-deps --force-reinstall "$LLAMA_WHEEL"
     "$VENV/bin/pip" install -q --no-deps -e "$ROOT"
     echo "$want" > "$stamp"
   fi
