@@ -13,6 +13,7 @@ in this order, ``None`` when unset); JSON fields hold any JSON value.
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -38,7 +39,7 @@ DELIVERY_STATES = ("pending", "sending", "retrying", "succeeded", "failed", "ski
 DELIVERY_FIELDS = (
     "id", "endpoint_id", "event_id", "form_id", "topic", "payload", "state", "attempts",
     "last_status", "last_error", "duration_ms", "created_at", "updated_at", "delivered_at", "next_attempt_at",
-    "request_id",
+    "request_id", "claim_token",
 )
 # A delivery in one of these states with ``next_attempt_at`` set and past is due; NULL parks it
 # (its endpoint is disabled) until the endpoint is re-enabled.
@@ -52,6 +53,11 @@ def shape(fields: tuple[str, ...], record: Record) -> Record:
     if unknown:
         raise ValueError(f"unknown fields: {sorted(unknown)}")
     return {f: record.get(f) for f in fields}
+
+
+def new_claim_token() -> str:
+    """A fresh token for one claim: only the lane holding it may settle the delivery it claimed."""
+    return secrets.token_hex(8)
 
 
 class TasksStore(abc.ABC):
@@ -146,6 +152,18 @@ class TasksStore(abc.ABC):
         ``stale_before``. With ``limit``, only while fewer than ``limit``
         deliveries of the same endpoint hold a fresh lease (per-endpoint
         concurrency). None when not due, held, settled or the endpoint is busy.
+        Each claim sets a new ``claim_token``; see :meth:`settle_delivery`.
+        """
+
+    @abc.abstractmethod
+    def settle_delivery(self, delivery_id: str, claim_token: str | None, changes: Record) -> Record | None:
+        """Apply ``changes`` (and clear the token) only while the delivery is ``sending`` under ``claim_token``.
+
+        Why: a lane whose lease ran out (a stalled worker) may still come back
+        with an answer after another lane took the delivery over; its write must
+        not overwrite the newer outcome (a ``succeeded`` flipping back to
+        ``retrying`` and being sent again). None, and nothing written, when the
+        claim is no longer this one.
         """
 
     @abc.abstractmethod

@@ -17,6 +17,7 @@ from app.store.tasks_base import (
     WEBHOOK_FIELDS,
     Record,
     TasksStore,
+    new_claim_token,
     shape,
 )
 
@@ -80,10 +81,14 @@ class TasksMongoMixin(TasksStore):
         for doc in db.deliveries.find(older, {"updated_at": 1}):  # waiting deliveries of older databases: due now
             db.deliveries.update_one({"_id": doc["_id"]}, {"$set": {"next_attempt_at": doc.get("updated_at")}})
 
-    def _m_update(self, kind: str, row_id: str, changes: Record, states: tuple[str, ...] | None) -> Record | None:
+    def _m_update(self, kind: str, row_id: str, changes: Record, states: tuple[str, ...] | None,
+                  match: Record | None = None) -> Record | None:
         shape(_FIELDS[kind], changes)
         changes = {k: v for k, v in changes.items() if k != "id"}
         flt: dict[str, Any] = {"_id": row_id}
+        shape(_FIELDS[kind], match or {})
+        for k, v in (match or {}).items():
+            flt[k] = v if v is not None else {"$in": []}  # None matches nothing (as SQL's = NULL)
         if states is not None:
             flt["state"] = {"$in": list(states)}
         doc = self.db[kind].find_one_and_update(flt, {"$set": changes}, return_document=ReturnDocument.AFTER)
@@ -182,15 +187,21 @@ class TasksMongoMixin(TasksStore):
                 return None
         doc = self.db.deliveries.find_one_and_update(
             {"_id": delivery_id, **_claimable(now, stale_before)},
-            {"$set": {"state": "sending", "updated_at": now}}, return_document=ReturnDocument.AFTER)
+            {"$set": {"state": "sending", "updated_at": now, "claim_token": new_claim_token()}},
+            return_document=ReturnDocument.AFTER)
         return _rec("deliveries", doc)
+
+    def settle_delivery(self, delivery_id: str, claim_token: str | None, changes: Record) -> Record | None:
+        return self._m_update("deliveries", delivery_id, {**changes, "claim_token": None}, ("sending",),
+                              {"claim_token": claim_token})
 
     def claim_next_delivery(self, endpoint_id: str, now: str, stale_before: str, limit: int) -> Record | None:
         if self._in_flight(endpoint_id, stale_before) >= limit:
             return None
         doc = self.db.deliveries.find_one_and_update(
             {"endpoint_id": endpoint_id, **_claimable(now, stale_before)},
-            {"$set": {"state": "sending", "updated_at": now}}, sort=_OLDEST, return_document=ReturnDocument.AFTER)
+            {"$set": {"state": "sending", "updated_at": now, "claim_token": new_claim_token()}}, sort=_OLDEST,
+            return_document=ReturnDocument.AFTER)
         return _rec("deliveries", doc)
 
     def due_endpoints(self, now: str, stale_before: str, limit: int = 1000) -> list[Record]:

@@ -19,6 +19,7 @@ from app.store.tasks_base import (
     WEBHOOK_JSON,
     Record,
     TasksStore,
+    new_claim_token,
     shape,
 )
 
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event_id TEXT NOT NULL, form_id TEXT, topic TEXT NOT NULL,
     payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER,
     last_error TEXT, duration_ms REAL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, delivered_at TEXT,
-    next_attempt_at TEXT, request_id TEXT, UNIQUE (event_id, endpoint_id)
+    next_attempt_at TEXT, request_id TEXT, claim_token TEXT, UNIQUE (event_id, endpoint_id)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries (endpoint_id, created_at, id);
 CREATE INDEX IF NOT EXISTS deliveries_by_endpoint_state ON deliveries (endpoint_id, state, created_at, id);
@@ -101,6 +102,8 @@ class TasksSQLiteMixin(TasksStore):
             conn.execute("UPDATE deliveries SET next_attempt_at = updated_at WHERE state IN ('pending', 'retrying')")
         if "request_id" not in columns:  # the API request behind the event, sent as X-Request-ID
             conn.execute("ALTER TABLE deliveries ADD COLUMN request_id TEXT")
+        if "claim_token" not in columns:  # who holds a `sending` claim; only that lane may settle it
+            conn.execute("ALTER TABLE deliveries ADD COLUMN claim_token TEXT")
         conn.execute("CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)")
 
     # generic helpers -----------------------------------------------------------
@@ -113,12 +116,16 @@ class TasksSQLiteMixin(TasksStore):
         conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rec)
 
     def _t_update(self, table: str, fields: tuple[str, ...], js: frozenset[str], row_id: str, changes: Record,
-                  states: tuple[str, ...] | None) -> Record | None:
+                  states: tuple[str, ...] | None, match: Record | None = None) -> Record | None:
         shape(fields, changes)
         enc = _enc(changes, js)
         assign = ", ".join(f"{k} = :{k}" for k in enc)
         where = "id = :_id"
         params: dict[str, Any] = {**enc, "_id": row_id}
+        shape(fields, match or {})
+        for i, (k, v) in enumerate((match or {}).items()):
+            where += f" AND {k} = :_m{i}"  # a NULL never matches: no claim, no settling
+            params[f"_m{i}"] = v
         if states is not None:
             where += f" AND state IN ({', '.join(f':_s{i}' for i in range(len(states)))})"
             params.update({f"_s{i}": s for i, s in enumerate(states)})
@@ -232,8 +239,13 @@ class TasksSQLiteMixin(TasksStore):
             params["endpoint"] = row["endpoint_id"]
             if limit is not None and c.execute(f"SELECT {_IN_FLIGHT} AS n", params).fetchone()["n"] >= limit:
                 return None
-            c.execute("UPDATE deliveries SET state = 'sending', updated_at = :now WHERE id = :id", params)
+            c.execute("UPDATE deliveries SET state = 'sending', updated_at = :now, claim_token = :token "
+                      "WHERE id = :id", {**params, "token": new_claim_token()})
         return self.get_delivery(delivery_id)
+
+    def settle_delivery(self, delivery_id: str, claim_token: str | None, changes: Record) -> Record | None:
+        return self._t_update("deliveries", DELIVERY_FIELDS, DELIVERY_JSON, delivery_id,
+                              {**changes, "claim_token": None}, ("sending",), {"claim_token": claim_token})
 
     def claim_next_delivery(self, endpoint_id: str, now: str, stale_before: str, limit: int) -> Record | None:
         params = {"endpoint": endpoint_id, "now": now, "stale": stale_before}
@@ -246,8 +258,8 @@ class TasksSQLiteMixin(TasksStore):
                             params).fetchone()
             if row is None:
                 return None
-            c.execute("UPDATE deliveries SET state = 'sending', updated_at = :now WHERE id = :id",
-                      {**params, "id": row["id"]})
+            c.execute("UPDATE deliveries SET state = 'sending', updated_at = :now, claim_token = :token "
+                      "WHERE id = :id", {**params, "id": row["id"], "token": new_claim_token()})
         return self.get_delivery(row["id"])
 
     def due_endpoints(self, now: str, stale_before: str, limit: int = 1000) -> list[Record]:

@@ -210,6 +210,30 @@ def test_lane_claims_oldest_due_first_within_the_endpoint_limit(store: Any) -> N
     assert store.schedule_waiting(hook["id"], now) == 1 and store.get_delivery(ids[0])["next_attempt_at"] == now
 
 
+def test_only_the_current_claim_settles_a_delivery(store: Any) -> None:
+    """A lane whose lease ran out cannot overwrite what the lane that took the delivery over recorded."""
+    t0 = 2_000_000_000.0
+    at = _at(t0)
+    hook = {"id": new_id(), "form_id": "f", "url": "http://x", "secret": "s", "events": ["*"], "created_at": at,
+            "updated_at": at}
+    store.create_webhook(hook)
+    d = {"id": new_id(), "endpoint_id": hook["id"], "event_id": "e", "form_id": "f", "topic": "t", "payload": {},
+         "state": "pending", "created_at": at, "updated_at": at, "next_attempt_at": at}
+    store.put_delivery(d)
+    assert store.settle_delivery(d["id"], None, {"state": "failed"}) is None, "never claimed: nothing to settle"
+    first = store.claim_delivery(d["id"], _at(t0 + 1), at)
+    assert first["claim_token"] and first["state"] == "sending"
+    second = store.claim_delivery(d["id"], _at(t0 + 100), _at(t0 + 50))  # the first lease went stale
+    assert second["claim_token"] not in (None, first["claim_token"])
+    done = store.settle_delivery(d["id"], second["claim_token"], {"state": "succeeded", "attempts": 1})
+    assert done["state"] == "succeeded" and done["claim_token"] is None
+    late = {"state": "retrying", "attempts": 1, "next_attempt_at": _at(t0 + 200)}
+    assert store.settle_delivery(d["id"], first["claim_token"], late) is None, "the stale claim is refused"
+    assert store.settle_delivery(d["id"], second["claim_token"], late) is None, "settled once, not twice"
+    row = store.get_delivery(d["id"])
+    assert row["state"] == "succeeded" and row["next_attempt_at"] == at and row["attempts"] == 1
+
+
 # real Redis, worker and receiver --------------------------------------------------------------------
 def add_hook(api: Api, form_id: str, url: str) -> dict[str, Any]:
     resp = api.post(f"/api/v1/forms/{form_id}/webhooks", {"url": url})
