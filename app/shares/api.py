@@ -44,7 +44,7 @@ SHARE_OPERATIONS = [
     ("get", "/api/v1/forms/{form_id}/shares/{user_id}", "shares", "One user's share of the form", 200, None,
      False, []),
     ("put", "/api/v1/forms/{form_id}/shares/{user_id}", "shares",
-     "Grant or change a user's role on the form: viewer, editor or manager (201 when new)", 200,
+     "Grant or change a user's role on the form: viewer, editor or manager (201 when new)", (200, 201),
      SHARE_BODY.schema, False, []),
     ("delete", "/api/v1/forms/{form_id}/shares/{user_id}", "shares", "Revoke a user's share", 204, None, False,
      []),
