@@ -23,26 +23,46 @@ Time is bounded by a watchdog that calls ``interrupt()`` on the connection
 until the query stops (one call can land before execution starts and be
 lost), rows by a ``LIMIT`` of ``max_rows + 1`` on the query's relation, so a
 result that was cut is flagged ``truncated`` instead of silently short.
+
+Memory outside DuckDB is bounded too: ``memory_limit`` does not cover the
+rows handed to Python, so the result streams out in small batches, each row
+is converted and sized as it comes, and fetching stops at the byte budget
+(the task record's size) or the row limit, whichever is first
+(``truncated_by``). What is held is the budget plus one DuckDB vector
+(2,048 rows at most) of the widest rows, not the whole result.
+
+Each query spills into a fresh directory of its own under the temp root
+(:func:`query_temp_dir`), removed when it ends: DuckDB adds its
+``temp_directory`` to the allowed directories, so a shared one would let a
+query list and read other queries' spill files.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import decimal
 import json
+import shutil
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
+if TYPE_CHECKING:
+    from app.settings import Settings
+
 T = TypeVar("T")
 INTERRUPT_EVERY_S = 0.05
+FETCH_MAX_BATCH = 1_024  # rows per fetch at most; fewer when rows are wide (see _fetch_bounded)
+STALE_TEMP_S = 24 * 3600  # a query's spill directory this old was left by a killed process
 # (column, DuckDB type, meaning): the README's table of the view is this list.
 VIEW_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("id", "VARCHAR", "Submission id (ULID)."),
@@ -93,13 +113,20 @@ class SqlResources(SqlError):
 
 @dataclass(frozen=True)
 class Limits:
-    """What one query may use; from FMS_SQL_* settings."""
+    """What one query may use; from FMS_SQL_* settings (:meth:`from_settings`)."""
 
     timeout_s: float = 30.0
     max_rows: int = 10_000
-    memory_limit: str = "1GB"
-    threads: int = 2
+    memory_limit: str = "192MB"
+    threads: int = 1
     max_temp_size: str = "1GB"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The one mapping from FMS_SQL_* to limits, used by the API's check and the task alike."""
+        return cls(timeout_s=settings.sql_timeout, max_rows=settings.sql_max_rows,
+                   memory_limit=settings.sql_memory_limit, threads=settings.sql_threads,
+                   max_temp_size=settings.sql_max_temp_size)
 
 
 @dataclass(frozen=True)
@@ -255,50 +282,125 @@ def _plain(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:1000]
 
 
-def validate(sql: str, export_dir: Path, temp_dir: Path, limits: Limits) -> None:
+@contextlib.contextmanager
+def query_temp_dir(root: Path) -> Iterator[Path]:
+    """A fresh spill directory for one query under ``root``, removed when the query ends.
+
+    DuckDB allows reading its ``temp_directory``; this one holds only the
+    query's own spill files, and ``root`` (where every query's directory
+    lives) is never allowed, so no query can list or read another's.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    _sweep_stale(root)
+    path = Path(tempfile.mkdtemp(prefix="q-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _sweep_stale(root: Path, older_than_s: float = STALE_TEMP_S) -> None:
+    """Remove spill directories that a killed worker left behind (a live query's is seconds old)."""
+    cutoff = time.time() - older_than_s
+    for child in root.iterdir():
+        with contextlib.suppress(OSError):
+            if child.is_dir() and child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def validate(sql: str, export_dir: Path, temp_root: Path, limits: Limits) -> None:
     """Parse and bind ``sql`` in the sandbox without running it: the API's check before enqueueing.
 
     Binding resolves every table function and quoted path, so reading a file
     outside the export directory fails here already.
     """
     text = check_statements(sql)
-    con = connect(export_dir, temp_dir, limits)
-    try:
-        with_deadline(con, limits.timeout_s, lambda: _bind(con, text).columns)
-    finally:
-        con.close()
+    with query_temp_dir(temp_root) as temp_dir:
+        con = connect(export_dir, temp_dir, limits)
+        try:
+            with_deadline(con, limits.timeout_s, lambda: _bind(con, text).columns)
+        finally:
+            con.close()
 
 
-def run_query(sql: str, export_dir: Path, temp_dir: Path, limits: Limits, max_rows: int | None = None
-              ) -> QueryResult:
-    """Run one checked SELECT in a fresh sandboxed connection; at most ``max_rows`` rows come back."""
+def run_query(sql: str, export_dir: Path, temp_root: Path, limits: Limits, max_rows: int | None = None,
+              max_bytes: int | None = None) -> QueryResult:
+    """Run one checked SELECT in a fresh sandboxed connection with its own spill directory.
+
+    At most ``max_rows`` rows come back and, with ``max_bytes``, no more than
+    keep the result's JSON within it; rows past either are never fetched.
+    """
     text = check_statements(sql)
     row_limit = max(1, min(max_rows or limits.max_rows, limits.max_rows))
     t0 = time.perf_counter()
-    con = connect(export_dir, temp_dir, limits)
-    try:
-        def execute() -> tuple[list[dict[str, str]], list[tuple[Any, ...]]]:
-            rel = _bind(con, text)
-            columns = [{"name": n, "type": str(t)} for n, t in zip(rel.columns, rel.types, strict=True)]
-            try:
-                return columns, rel.limit(row_limit + 1).fetchall()
-            except duckdb.InterruptException:
-                raise
-            except duckdb.Error as exc:
-                raise classify(exc) from exc
+    with query_temp_dir(temp_root) as temp_dir:
+        con = connect(export_dir, temp_dir, limits)
+        try:
+            columns, rows, cut = with_deadline(con, limits.timeout_s,
+                                               lambda: _execute(con, text, row_limit, max_bytes))
+        finally:
+            con.close()
+    result = QueryResult(columns, rows, cut is not None, row_limit, round((time.perf_counter() - t0) * 1000, 1), cut)
+    return fit(result, max_bytes) if max_bytes is not None else result
 
-        columns, rows = with_deadline(con, limits.timeout_s, execute)
-    finally:
-        con.close()
-    truncated = len(rows) > row_limit
-    return QueryResult(columns, [[jsonable(v) for v in row] for row in rows[:row_limit]], truncated, row_limit,
-                       round((time.perf_counter() - t0) * 1000, 1), "rows" if truncated else None)
+
+def _execute(con: duckdb.DuckDBPyConnection, text: str, row_limit: int, max_bytes: int | None
+             ) -> tuple[list[dict[str, str]], list[list[Any]], str | None]:
+    """Columns, the rows that fit and why it stopped early (``"rows"``, ``"size"`` or None)."""
+    rel = _bind(con, text)
+    columns = [{"name": n, "type": str(t)} for n, t in zip(rel.columns, rel.types, strict=True)]
+    budget = None if max_bytes is None else max_bytes - _envelope_bytes(columns, row_limit)
+    try:
+        con.execute(rel.limit(row_limit + 1).sql_query())  # streams: rows leave DuckDB as they are fetched
+        rows, cut = _fetch_bounded(con, row_limit, budget)
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:
+        raise classify(exc) from exc
+    return columns, rows, cut
+
+
+def _envelope_bytes(columns: list[dict[str, str]], row_limit: int) -> int:
+    """The JSON size of a result around its rows, at its longest (flags set, a large elapsed time)."""
+    empty = QueryResult(columns, [], True, row_limit, 10.0**9, "rows")
+    return len(json.dumps(empty.to_dict(), default=str))
+
+
+def _fetch_bounded(con: duckdb.DuckDBPyConnection, row_limit: int, budget: int | None
+                   ) -> tuple[list[list[Any]], str | None]:
+    """Fetch converted rows until the result ends, ``row_limit`` is passed or ``budget`` bytes are used.
+
+    Each row is sized as the task record will encode it (``json.dumps``, rows
+    joined by ``", "``). Batches start at one row and grow to what the rest of
+    the budget holds at the rows' average width, so a few very wide rows are
+    never fetched together with many more.
+    """
+    rows: list[list[Any]] = []
+    used, batch = 0, 1
+    while chunk := con.fetchmany(batch):
+        for raw in chunk:
+            if len(rows) >= row_limit:
+                return rows, "rows"
+            row = [jsonable(v) for v in raw]
+            used += len(json.dumps(row, default=str)) + 2
+            if budget is not None and used > budget:
+                return rows, "size"
+            rows.append(row)
+        if budget is None:
+            batch = FETCH_MAX_BATCH
+        else:
+            batch = max(1, min(FETCH_MAX_BATCH, (budget - used) // max(1, used // max(1, len(rows)))))
+    return rows, None
 
 
 def fit(result: QueryResult, max_bytes: int) -> QueryResult:
-    """Drop trailing rows until the result's JSON fits ``max_bytes`` (a task record's limit); flag it truncated."""
+    """Drop trailing rows until the result's JSON fits ``max_bytes`` (a task record's limit); flag it truncated.
+
+    Sized with ``json.dumps``' default separators, as the task record stores it.
+    """
     def size(rows: list[list[Any]]) -> int:
-        return len(json.dumps({**result.to_dict(), "rows": rows, "truncated": True}, separators=(",", ":")))
+        return len(json.dumps({**result.to_dict(), "rows": rows, "truncated": True, "truncated_by": "size"},
+                              default=str))
 
     if size(result.rows) <= max_bytes:
         return result

@@ -7,6 +7,10 @@ check let through would still be stopped by DuckDB).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 import time
 from datetime import date
 from pathlib import Path
@@ -156,3 +160,82 @@ def test_bad_sql_is_invalid_not_forbidden(sql: str, code: str, dirs: tuple[Path,
     with pytest.raises(sandbox.SqlError) as err:
         run(sql, dirs)
     assert err.value.code == code and str(err.value)
+
+
+def test_the_byte_budget_stops_the_fetch_and_says_so(dirs: tuple[Path, Path]) -> None:
+    result = run("SELECT repeat('x', 100) AS s FROM range(100)", dirs, max_bytes=2_000)
+    assert 0 < len(result.rows) < 100 and result.truncated and result.truncated_by == "size"
+    assert len(json.dumps(result.to_dict())) <= 2_000  # as the task record encodes it
+    whole = run("SELECT repeat('x', 100) AS s FROM range(100)", dirs, max_bytes=10**6)
+    assert len(whole.rows) == 100 and not whole.truncated
+    by_rows = run("SELECT range AS n FROM range(500)", dirs, max_rows=10, max_bytes=10**6)
+    assert by_rows.truncated_by == "rows" and len(by_rows.rows) == 10
+    too_wide = run("SELECT repeat('x', 5000) AS s", dirs, max_bytes=2_000)
+    assert too_wide.rows == [] and too_wide.truncated_by == "size"
+
+
+PEAK_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from etl import sandbox
+
+    def peak_mb():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmHWM"))
+
+    limits = sandbox.Limits(timeout_s=60, max_rows=10_000, memory_limit="100MB", threads=1, max_temp_size="64MB")
+    export, temp = Path(sys.argv[1]), Path(sys.argv[2])
+    sandbox.run_query("SELECT 1", export, temp, limits)  # DuckDB loaded and a connection made: the baseline
+    before = peak_mb()
+    result = sandbox.run_query("SELECT repeat('x', 20000) AS s FROM range(10000)", export, temp, limits,
+                               max_bytes=63_000)
+    print(json.dumps({"grew_mb": peak_mb() - before, "rows": len(result.rows), "by": result.truncated_by}))
+""")
+
+
+def test_a_wide_result_does_not_pile_up_in_python(dirs: tuple[Path, Path]) -> None:
+    """200 MB of rows (10,000 x 20 kB) of which 63 kB can be kept: the peak RSS grows by about one
+    DuckDB vector (2,048 rows), not by the whole result twice over (~460 MB when it was fetched whole)."""
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(dirs[0]), str(dirs[1])], capture_output=True,
+                         text=True, timeout=120, cwd=Path(__file__).resolve().parents[2], check=True)
+    peak = json.loads(out.stdout.strip().splitlines()[-1])
+    assert peak["by"] == "size" and peak["rows"] == 3
+    assert peak["grew_mb"] < 250, peak
+
+
+def test_each_query_spills_into_its_own_directory_removed_afterwards(dirs: tuple[Path, Path]) -> None:
+    first = run("SELECT current_setting('temp_directory') AS d", dirs).rows[0][0]
+    second = run("SELECT current_setting('temp_directory') AS d", dirs).rows[0][0]
+    assert first != second
+    assert Path(first).parent == Path(second).parent == dirs[1].resolve()
+    assert not Path(first).exists() and not Path(second).exists()
+    assert list(dirs[1].iterdir()) == []
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM glob('{root}/**')",
+    "SELECT * FROM glob('{root}/*/*')",
+    "SELECT * FROM read_text('{root}/q-other/spill.block')",
+    "SELECT * FROM read_text('{own}/../q-other/spill.block')",
+])
+def test_a_query_cannot_see_another_querys_spill_files(sql: str, dirs: tuple[Path, Path]) -> None:
+    other = dirs[1] / "q-other"
+    other.mkdir(parents=True)
+    (other / "spill.block").write_text("someone else's rows")
+    own = run("SELECT current_setting('temp_directory') AS d", dirs).rows[0][0]
+    with pytest.raises(sandbox.SqlForbidden, match="not allowed"):
+        run(sql.format(root=dirs[1].resolve(), own=own), dirs)
+    assert (other / "spill.block").exists()  # not a stale directory: only its own query removes it
+
+
+def test_spill_directories_left_by_a_killed_worker_are_swept(dirs: tuple[Path, Path]) -> None:
+    import os
+
+    stale, fresh = dirs[1] / "q-stale", dirs[1] / "q-fresh"
+    for path in (stale, fresh):
+        path.mkdir(parents=True)
+        (path / "spill.block").write_bytes(b"x")
+    old = time.time() - sandbox.STALE_TEMP_S - 60
+    os.utime(stale, (old, old))
+    run("SELECT 1", dirs)
+    assert not stale.exists() and fresh.exists()
