@@ -39,6 +39,11 @@ def require_form(form_id: str, need: str) -> Record:
     return access.require_form(services().store, principal(), form_id, need)
 
 
+def hidden_fields(form: Record) -> frozenset[str]:
+    """The form's sensitive fields the caller may not see, by their level on it (:mod:`app.auth.access`)."""
+    return access.hidden_fields(services().store, principal(), form)
+
+
 def json_body() -> Any:
     """The request's JSON, or 400/415 naming what is wrong with it."""
     if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):

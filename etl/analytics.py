@@ -48,6 +48,7 @@ import pyarrow as pa
 from app.store import Record, SubmissionQuery
 from app.store.analytics_base import AnalyticsStore, LiveAggregates, LiveSpec, Segment
 from app.store.base import SUBMISSION_STATUSES
+from etl.csvsafe import SafeWriter
 
 log = logging.getLogger(__name__)
 INTERVALS = ("day", "week", "month")
@@ -776,10 +777,11 @@ def summary_csv(summary: Record) -> str:
     """The summary as one long table: ``group,field,kind,measure,value,count,pct``.
 
     ``group`` is empty for the whole form and the split value for a split
-    group; form-level rows (total, status, drafts) have no field.
+    group; form-level rows (total, status, drafts) have no field. Text that a
+    spreadsheet would run as a formula gets a leading ``'`` (:mod:`etl.csvsafe`).
     """
     buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
+    out = SafeWriter(csv.writer(buf, lineterminator="\n"))
     out.writerow(CSV_COLUMNS)
     out.writerow(("", "", "", "total", "", summary["total"], ""))
     for status, n in summary["status"].items():

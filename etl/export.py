@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from app.forms.sensitive import redact, sensitive_fields
 from app.store import Record, Store, SubmissionQuery
 from app.util import now_iso
 
@@ -31,7 +32,6 @@ PAGE = 1000
 # How long after midnight UTC a day counts as closed: a write stamped 23:59:59.9 may
 # still be in flight (group commit, a slow request) when the clock turns.
 EXPORT_GRACE = timedelta(minutes=10)
-REDACTED = "[redacted]"
 # form_id and date are the partition columns (in the path), as Hive layout expects.
 SCHEMA = pa.schema([
     ("id", pa.string()), ("form_version", pa.int64()), ("status", pa.string()),
@@ -77,14 +77,14 @@ def _submissions(store: Store, form_id: str, day: date) -> Iterator[Record]:
 
 
 def _row(sub: Record, hide: frozenset[str]) -> dict[str, Any]:
-    answers = {k: (REDACTED if k in hide else v) for k, v in sub["answers"].items()}
+    answers = redact(sub["answers"], hide)
     return {"id": sub["id"], "form_id": sub["form_id"], "form_version": sub["form_version"],
             "status": sub["status"], "created_at": sub["created_at"], "updated_at": sub["updated_at"],
             "answers": json.dumps(answers, separators=(",", ":"), ensure_ascii=False)}
 
 
 def export_form(store: Store, form: Record, day: date, out: Path, include_sensitive: bool = False) -> FormExport:
-    hide = frozenset() if include_sensitive else frozenset(form.get("sensitive") or ())
+    hide = frozenset() if include_sensitive else sensitive_fields(form)
     part = f"form_id={form['id']}/date={day.isoformat()}"
     jsonl = out / "jsonl" / part / "submissions.jsonl"
     parquet = out / "parquet" / part / "submissions.parquet"

@@ -19,7 +19,11 @@ Column layout (the same in every format, documented in the README):
   schema or do not fit their column's type (answers given under an older
   version), so nothing is lost.
 
-Sensitive fields the caller may not see are ``"[redacted]"`` (string columns).
+Sensitive fields the caller may not see are ``"[redacted]"`` (string columns),
+masked by :func:`app.forms.sensitive.redact` like every other way out.
+CSV cells that a spreadsheet would run as a formula (a string starting with
+``= + - @``, a tab or a carriage return: answers come from anonymous public
+links) get a leading ``'``, as OWASP advises (:mod:`etl.csvsafe`).
 Rows are never cut: the writers see every page until the store has no more.
 """
 
@@ -39,12 +43,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from app.forms.sensitive import redact
 from app.store import Record, Store, SubmissionQuery
 from app.store.base import EXPORT_COLUMNS
+from etl.csvsafe import neutralise_array
 
 PAGE = 1000
 ROW_GROUP = 20_000  # rows per Parquet row group: what one group costs in memory while it is built
-REDACTED = "[redacted]"
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
                "parquet": "application/vnd.apache.parquet",
@@ -118,7 +123,7 @@ class Rows:
         self.columns = columns
         self.text = text
         self.picked = picked  # ``fields`` narrowed the layout: answers outside it are not exported at all
-        self.fields = [(c.field, _TYPES[c.kind], c.field in hide) for c in columns if c.field is not None]
+        self.fields = [(c.field, _TYPES[c.kind]) for c in columns if c.field is not None]
         self.known = frozenset(c.field for c in columns if c.field is not None)
         self.hide = hide
 
@@ -135,12 +140,14 @@ class Rows:
         return out if exact else self._build(rec, json.loads(raw))[0]
 
     def _build(self, rec: tuple[Any, ...], answers: dict[str, Any]) -> tuple[list[Any], bool]:
+        if self.hide:
+            answers = redact(answers, self.hide)
         out = list(rec[:_ANSWERS])
         other: dict[str, Any] | None = None
         present = 0
         exact = True
         text = self.text
-        for name, accept, hidden in self.fields:
+        for name, accept in self.fields:
             value = answers.get(name, _MISSING)
             if value is _MISSING:
                 out.append(None)
@@ -151,8 +158,6 @@ class Rows:
                 exact = False
             if value is None:
                 out.append(None)
-            elif hidden:
-                out.append(REDACTED)
             elif accept is None:
                 if (cls is list or cls is dict) and not _exact(value):
                     exact = False
@@ -168,7 +173,7 @@ class Rows:
                 if key not in self.known:
                     exact = exact and _exact([value])
                     other = other or {}
-                    other[key] = REDACTED if key in self.hide else value
+                    other[key] = value
         out.append(other if other is None or not text else _dump(other))
         return out, exact
 
@@ -222,17 +227,26 @@ def write_csv(columns: list[Column], batches: Batches) -> Iterator[bytes]:
 
     Arrow rather than the csv module: the rows become columns once per page
     and Arrow formats them several times faster than a Python loop per cell.
-    Timestamps stay the ISO-8601 text the store holds.
+    Timestamps stay the ISO-8601 text the store holds. Text cells that would
+    run as a spreadsheet formula get a leading ``'`` (:mod:`etl.csvsafe`).
     """
     schema = arrow_schema(columns, text_times=True)
+    text = [i for i, c in enumerate(columns) if c.kind == "string"]
     sink = _Sink()
     with pacsv.CSVWriter(sink, schema) as writer:
         yield sink.drain()
         for batch in batches:
             if batch:
-                writer.write_table(_table(columns, schema, batch))
+                writer.write_table(_neutralised(_table(columns, schema, batch), text))
             yield sink.drain()
     yield sink.drain()
+
+
+def _neutralised(table: pa.Table, text: list[int]) -> pa.Table:
+    """``table`` with its text columns (indexes ``text``) safe to open in a spreadsheet."""
+    for i in text:
+        table = table.set_column(i, table.schema.field(i), neutralise_array(table.column(i)))
+    return table
 
 
 def write_jsonl(columns: list[Column], batches: Batches) -> Iterator[bytes]:

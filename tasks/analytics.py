@@ -63,7 +63,8 @@ class _Ticker:
 
 @actor("analytics.export", track=True, max_retries=1)
 def export(export_id: str) -> dict[str, Any]:
-    """Write export ``export_id`` (its format, filters and redaction fixed at request time) to its file."""
+    """Write export ``export_id`` (format and filters fixed at request time; redaction that of the request
+    plus the form's sensitive fields now, see :meth:`ExportService.hidden_at_run`) to its file."""
     from app.errors import ApiError
     from app.exports.service import ExportService
 

@@ -12,6 +12,7 @@ import smtplib
 from email.message import EmailMessage
 from typing import Any
 
+from app.forms.sensitive import redact, sensitive_fields
 from app.settings import Settings
 from app.util import now_iso
 from tasks import metrics, runtime
@@ -69,8 +70,7 @@ def submission_created(event: dict[str, Any]) -> str:
         return "form gone"
     recipients = list((form.get("settings") or {}).get("notify_emails") or [])
     data = dict((event.get("payload") or {}).get("data") or {})
-    hidden = set(form.get("sensitive") or ())
-    answers = {k: ("[redacted]" if k in hidden else v) for k, v in (data.get("answers") or {}).items()}
+    answers = redact(data.get("answers"), sensitive_fields(form))
     body = (f"A new submission arrived for form \"{form['title']}\".\n\n"
             f"Submission: {data.get('id')}\nReceived: {data.get('created_at')}\n\n"
             f"Answers:\n{json.dumps(answers, indent=2, ensure_ascii=False)}\n")

@@ -24,7 +24,7 @@ from pathlib import Path
 from app.cache import Cache
 from app.errors import BadRequest
 from app.store import Record, Store, SubmissionQuery
-from app.submissions.query import FILTER_RE, CursorCodec, parse_list_args
+from app.submissions.query import FILTER_RE, CursorCodec, parse_list_args, refuse_hidden
 from app.util import canonical_json, sha256_hex
 from etl import analytics
 
@@ -42,8 +42,9 @@ class AnalyticsService:
     cursors: CursorCodec
 
     # --- arguments ------------------------------------------------------------------
-    def _query(self, args: Mapping[str, str], form: Record, own: set[str]) -> SubmissionQuery:
-        """The list filters among ``args``; any parameter that is neither a filter nor ours is a 400."""
+    def _query(self, args: Mapping[str, str], form: Record, own: set[str], hide: frozenset[str]) -> SubmissionQuery:
+        """The list filters among ``args``; any parameter that is neither a filter nor ours is a 400;
+        one on a field in ``hide`` (sensitive, not the caller's to see) a 403."""
         filters = {}
         for param, raw in args.items():
             if param in own:
@@ -51,7 +52,7 @@ class AnalyticsService:
             if param not in _FILTER_PARAMS and FILTER_RE.match(param) is None:
                 raise BadRequest.field(param, f"unknown query parameter {param!r}", code="unknown_parameter")
             filters[param] = raw
-        query, _ = parse_list_args(filters, form, self.cursors)
+        query, _ = parse_list_args(filters, form, self.cursors, hide)
         return query
 
     @staticmethod
@@ -62,12 +63,14 @@ class AnalyticsService:
         return fmt
 
     @staticmethod
-    def _split(args: Mapping[str, str], form: Record) -> str | None:
+    def _split(args: Mapping[str, str], form: Record, hide: frozenset[str]) -> str | None:
+        """The ``split_by`` field; a hidden one is a 403 (its groups would list every value with counts)."""
         name = args.get("split_by")
         if name is None:
             return None
         if name not in (form["schema"].get("properties") or {}):
             raise BadRequest.field("split_by", f"form has no field {name!r}", code="unknown_field")
+        refuse_hidden(name, "split_by", hide)
         if "." in name or name.startswith("$"):  # not a plain MongoDB path: same answer on every backend
             raise BadRequest.field("split_by", f"field {name!r} cannot split (a '.' or leading '$' in its name)",
                                    code="invalid_split")
@@ -99,8 +102,8 @@ class AnalyticsService:
     def summary(self, form: Record, args: Mapping[str, str], hide: frozenset[str]) -> tuple[Record, str]:
         """The summary (cached or fresh) and the format asked for (``json`` or ``csv``)."""
         fmt = self._format(args)
-        split_by = self._split(args, form)
-        query = self._query(args, form, {"split_by", "format"})
+        split_by = self._split(args, form, hide)
+        query = self._query(args, form, {"split_by", "format"}, hide)
         key = self._key("summary", form, args, hide)  # data version read before computing
         result = self._cached(key)
         if result is None:
@@ -109,7 +112,8 @@ class AnalyticsService:
             self._store(key, result)
         return result, fmt
 
-    def timeseries(self, form: Record, args: Mapping[str, str]) -> Record:
+    def timeseries(self, form: Record, args: Mapping[str, str], hide: frozenset[str] = frozenset()) -> Record:
+        """Counts over time; ``hide`` only refuses filters on hidden fields (the points hold no answers)."""
         interval = args.get("interval", "day")
         if interval not in analytics.INTERVALS:
             raise BadRequest.field("interval", f"interval must be one of {', '.join(analytics.INTERVALS)}",
@@ -117,7 +121,7 @@ class AnalyticsService:
         tz = args.get("tz", "UTC")
         if not analytics.known_timezone(tz):
             raise BadRequest.field("tz", f"{tz!r} is not an IANA time zone", code="invalid_timezone")
-        query = self._query(args, form, {"interval", "tz"})
+        query = self._query(args, form, {"interval", "tz"}, hide)
         key = self._key("timeseries", form, args, frozenset())
         result = self._cached(key)
         if result is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from app.auth.service import SCOPES, Principal
 from app.errors import Forbidden, NotFound
+from app.forms.sensitive import sensitive_fields
 from app.store import Record, Store
 
 NEEDS = SCOPES  # read < write < manage: a need is the scope it takes
@@ -46,6 +47,27 @@ def require_form(store: Store, principal: Principal, form_id: str, need: str) ->
     if NEEDS.index(level) < NEEDS.index(need):
         raise Forbidden(f"your share of form {form_id} allows '{level}', not '{need}'")
     return form
+
+
+def sees_sensitive(store: Store, principal: Principal, form: Record) -> bool:
+    """Whether the caller reads the form's sensitive answers in clear.
+
+    Decided per form, from the user's relation to it: the owner, admins and
+    ``editor``/``manager`` shares see them; a ``viewer`` share does not, nor
+    does a ``viewer`` user on any form (the role ceiling). The credential's
+    scope plays no part: a read-only key of an editor reads what its user may.
+    """
+    if principal.role == "viewer":
+        return False
+    level = form_level(store, principal, form)
+    return level is not None and NEEDS.index(level) >= NEEDS.index("write")
+
+
+def hidden_fields(store: Store, principal: Principal | None, form: Record) -> frozenset[str]:
+    """The form's sensitive fields this caller may not see (empty when it sees them all)."""
+    if principal is not None and sees_sensitive(store, principal, form):
+        return frozenset()
+    return sensitive_fields(form)
 
 
 def can_see(store: Store, principal: Principal, form_id: str) -> bool:

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, request, send_file
 
 from app.ai.api import accepted, enqueue_tracked
+from app.auth import access
 from app.errors import NotFound
 from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
-from app.http import json_body, principal, require_form, services
+from app.http import hidden_fields, json_body, principal, require_form, services
 from app.store import Record
-from app.submissions.service import hidden_fields
 from app.util import new_id
 from app.validation import body_validator, check
 from etl.stream import MEDIA_TYPES, export_stream
@@ -49,8 +49,8 @@ def stream_export(form_id: str) -> Response:
     form = _readable_form(form_id)
     svc = services()
     fmt = parse_format(request.args.get("format", "csv"))
-    query = parse_export_args(request.args, form, svc.cursors)
-    hide = hidden_fields(form, principal())
+    hide = hidden_fields(form)
+    query = parse_export_args(request.args, form, svc.cursors, hide=hide)
     tmp_dir = svc.settings.data_dir / "downloads"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     chunks = export_stream(svc.store, form, query, fmt, hide, tmp_dir=tmp_dir)
@@ -83,10 +83,12 @@ def create_export(form_id: str) -> Response:
     check(EXPORT_BODY, body, "export request is invalid")
     fmt = parse_format(body["format"], "/format")
     filters = body.get("filters") or {}
-    parse_export_args(filters, form, svc.cursors, prefix="/filters/")
+    hide = hidden_fields(form)
+    parse_export_args(filters, form, svc.cursors, prefix="/filters/", hide=hide)
     exports = _exports()
     task_id = new_id()  # the task's id, known before enqueueing so the export record can name it
-    meta = exports.create(form, fmt, filters, me.user_id, hidden_fields(form, me), task_id)
+    meta = exports.create(form, fmt, filters, me.user_id, hide, task_id,
+                          sees_sensitive=access.sees_sensitive(svc.store, me, form))
     enqueue_tracked(analytics_tasks.export, meta["id"], task_id=task_id, task_form=form_id)
     return accepted(task_id, export_id=meta["id"], download_url=f"/api/v1/exports/{meta['id']}/download")
 

@@ -12,6 +12,11 @@ both backends unchanged; one host serves both the API and the workers. The
 file is written as ``<id>.part`` and renamed when complete, so a download can
 never see half an export; an expired one answers 410 and is deleted then
 (and by :meth:`ExportService.purge_expired`).
+
+Redaction of a task is decided twice and the union taken: at request time
+(the caller's hidden fields) and again when the task runs, from the form's
+sensitive fields *then* (unless the caller sees sensitive fields), so a field
+marked sensitive while the task waited never goes out in clear.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ApiError, BadRequest, Conflict, NotFound
+from app.forms.sensitive import sensitive_fields
 from app.settings import Settings
 from app.store import Record, Store, SubmissionQuery
 from app.submissions.query import CursorCodec, parse_list_args
@@ -55,16 +61,19 @@ def parse_format(raw: str | None, param: str = "format") -> str:
     return raw  # type: ignore[return-value]
 
 
-def parse_export_args(args: Mapping[str, str], form: Record, codec: CursorCodec, prefix: str = ""
-                      ) -> SubmissionQuery:
-    """The list's filters (and ``fields``) as a query; paging parameters make no sense for an export."""
+def parse_export_args(args: Mapping[str, str], form: Record, codec: CursorCodec, prefix: str = "",
+                      hide: frozenset[str] = frozenset()) -> SubmissionQuery:
+    """The list's filters (and ``fields``) as a query; paging parameters make no sense for an export.
+
+    ``hide``: the caller's hidden sensitive fields, which no filter or ``fields`` may name (403).
+    """
     for name in _NOT_FOR_EXPORT:
         if name in args:
             raise BadRequest.field(prefix + name, f"{name} does not apply to an export: it always has every row",
                                    code="unknown_parameter")
     rest = {k: v for k, v in args.items() if k != "format"}
     try:
-        query, _ = parse_list_args(rest, form, codec)
+        query, _ = parse_list_args(rest, form, codec, hide)
     except ApiError as exc:
         if prefix:
             for detail in exc.details:
@@ -104,17 +113,29 @@ class ExportService:
         return self.root / f"{meta['id']}.{EXTENSIONS[meta['format']]}"
 
     def create(self, form: Record, fmt: str, filters: Mapping[str, str], user_id: str, hide: frozenset[str],
-               task_id: str) -> Record:
-        """The record of a new export task (state ``queued``); the caller enqueues ``analytics.export``."""
+               task_id: str, sees_sensitive: bool = False) -> Record:
+        """The record of a new export task (state ``queued``); the caller enqueues ``analytics.export``.
+
+        ``sees_sensitive``: whether the caller reads sensitive fields in clear; if not, fields marked
+        sensitive before the task runs are redacted too (:meth:`hidden_at_run`).
+        """
         self.purge_expired()
         now = now_iso()
         meta = {"id": new_id(), "form_id": form["id"], "format": fmt, "filters": dict(filters),
-                "hide": sorted(hide), "owner_id": user_id, "task_id": task_id, "state": "queued",
+                "hide": sorted(hide), "sees_sensitive": sees_sensitive,
+                "owner_id": user_id, "task_id": task_id, "state": "queued",
                 "created_at": now, "finished_at": None, "expires_at": None, "rows": None, "bytes": None}
         self._write_meta(meta)
         return meta
 
     # -- the actor's side ----------------------------------------------------------------------
+    @staticmethod
+    def hidden_at_run(meta: Record, form: Record) -> frozenset[str]:
+        """What the task redacts: the request's hidden fields plus, for a caller who does not see
+        sensitive fields (or a record that does not say), what the form marks sensitive now."""
+        now = frozenset() if meta.get("sees_sensitive") else sensitive_fields(form)
+        return frozenset(meta.get("hide") or ()) | now
+
     def run(self, export_id: str, codec: CursorCodec, on_progress: Callable[[int, int], None] | None = None
             ) -> Record:
         """Write the export's file (all rows, newest first) and mark it downloadable until the link expires."""
@@ -124,7 +145,8 @@ class ExportService:
         form = self.store.get_form(meta["form_id"])
         if form is None:
             raise NotFound(f"form {meta['form_id']} not found", code="form_not_found")
-        query = parse_export_args(meta["filters"], form, codec)
+        hide = self.hidden_at_run(meta, form)
+        query = parse_export_args(meta["filters"], form, codec, hide=hide)
         meta["state"] = "running"
         self._write_meta(meta)
         total = self.store.count_submissions(query)
@@ -139,7 +161,7 @@ class ExportService:
         part = final.with_suffix(".part")
         try:
             with part.open("wb") as out:
-                for chunk in export_stream(self.store, form, query, meta["format"], frozenset(meta["hide"]),
+                for chunk in export_stream(self.store, form, query, meta["format"], hide,
                                            tmp_dir=self.root, on_rows=counted):
                     out.write(chunk)
             os.replace(part, final)

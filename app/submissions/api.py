@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from app.errors import BadRequest, NotFound
-from app.http import json_body, json_response, principal, require_form, services
+from app.forms.sensitive import redact
+from app.http import hidden_fields, json_body, json_response, principal, require_form, services
 from app.store import Record
 from app.submissions.query import parse_list_args
-from app.submissions.service import hidden_fields, public_submission
+from app.submissions.service import public_submission
 
 bp = Blueprint("submissions", __name__, url_prefix="/api/v1")
 IDEMPOTENCY_MAX = 255
@@ -37,12 +38,11 @@ def create_submission(form_id: str) -> Response:
 
 @bp.get("/forms/<form_id>/submissions")
 def list_submissions(form_id: str) -> Response:
-    me = principal()
     form = require_form(form_id, "read")
     svc = services()
-    query, include_total = parse_list_args(request.args, form, svc.cursors)
+    hide = hidden_fields(form)
+    query, include_total = parse_list_args(request.args, form, svc.cursors, hide)
     rows, total = svc.submissions.list(query, include_total)
-    hide = hidden_fields(form, me)
     body: Record = {"items": [public_submission(r, hide) for r in rows], "next_cursor": None}
     if len(rows) == query.limit:
         body["next_cursor"] = svc.cursors.encode(rows[-1]["created_at"], rows[-1]["id"], form_id)
@@ -64,14 +64,14 @@ def _load(sub_id: str, need: str) -> tuple[Record, Record]:
 @bp.get("/submissions/<sub_id>")
 def get_submission(sub_id: str) -> Response:
     sub, form = _load(sub_id, "read")
-    return json_response(public_submission(sub, hidden_fields(form, principal())), cacheable=True)
+    return json_response(public_submission(sub, hidden_fields(form)), cacheable=True)
 
 
 @bp.patch("/submissions/<sub_id>")
 def patch_submission(sub_id: str) -> Response:
     sub, form = _load(sub_id, "write")
     updated = services().submissions.patch(sub, json_body(), principal().user_id)
-    return json_response(public_submission(updated, hidden_fields(form, principal())))
+    return json_response(public_submission(updated, hidden_fields(form)))
 
 
 @bp.delete("/submissions/<sub_id>")
@@ -85,14 +85,13 @@ def delete_submission(sub_id: str) -> Response:
 def restore_submission(sub_id: str) -> Response:
     sub, form = _load(sub_id, "write")
     restored = services().submissions.restore(sub, principal().user_id)
-    return json_response(public_submission(restored, hidden_fields(form, principal())))
+    return json_response(public_submission(restored, hidden_fields(form)))
 
 
 @bp.get("/submissions/<sub_id>/revisions")
 def list_revisions(sub_id: str) -> Response:
     _, form = _load(sub_id, "read")
-    hide = hidden_fields(form, principal())
+    hide = hidden_fields(form)
     revisions = services().submissions.revisions(sub_id)
-    items = [{**r, "answers": {k: ("[redacted]" if k in hide else v) for k, v in r["answers"].items()}}
-             for r in revisions]
+    items = [{**r, "answers": redact(r["answers"], hide)} for r in revisions]
     return json_response({"items": items})

@@ -5,6 +5,11 @@ Clients never send database queries. ``filter[status]=a,b``,
 parsed here, each field is looked up in the schema and each value converted
 to the field's type, so a typo is a 400 naming the parameter instead of an
 empty page.
+
+A filter or ``fields=`` on a sensitive field the caller may not see is a
+``403 field_hidden``: a filter would answer questions about the hidden value
+(``total`` 1 vs 0, narrowed by ``[gte]`` as a binary search) even though
+every value comes back redacted.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from app.errors import BadRequest
+from app.errors import BadRequest, Forbidden
 from app.store import SUBMISSION_STATUSES, AnswerFilter, Record, SubmissionQuery
 from app.util import iso, parse_iso
 
@@ -39,6 +44,13 @@ def _field_type(schema: Record, name: str, param: str) -> str:
     if kind not in _SCALAR_TYPES:
         raise BadRequest.field(param, f"field {name!r} ({kind}) cannot be filtered", code="unfilterable_field")
     return str(kind)
+
+
+def refuse_hidden(name: str, param: str, hide: frozenset[str]) -> None:
+    """403 when ``param`` asks about ``name``, a sensitive field this caller may not see."""
+    if name in hide:
+        raise Forbidden.field(param, f"field {name!r} is sensitive and hidden from you; "
+                                     f"{param} cannot use it", code="field_hidden")
 
 
 def _typed(raw: str, kind: str, param: str) -> Any:
@@ -103,8 +115,9 @@ class CursorCodec:
         return str(created_at), str(ident)
 
 
-def parse_list_args(args: Mapping[str, str], form: Record, codec: CursorCodec) -> tuple[SubmissionQuery, bool]:
-    """Build a :class:`SubmissionQuery` from query-string arguments, or raise 400."""
+def parse_list_args(args: Mapping[str, str], form: Record, codec: CursorCodec,
+                    hide: frozenset[str] = frozenset()) -> tuple[SubmissionQuery, bool]:
+    """Build a :class:`SubmissionQuery` from query-string arguments, or raise 400 (403 on a ``hide`` field)."""
     statuses: tuple[str, ...] = ()
     answers: list[AnswerFilter] = []
     for param, raw in args.items():
@@ -121,6 +134,7 @@ def parse_list_args(args: Mapping[str, str], form: Record, codec: CursorCodec) -
                                        code="invalid_filter")
         else:
             answers.append(_answer_filter(match.group(2), match.group(3) or "eq", raw, form["schema"], param))
+            refuse_hidden(match.group(2), param, hide)
     limit = _limit(args.get("limit", "50"))
     fields = None
     if args.get("fields"):
@@ -128,6 +142,7 @@ def parse_list_args(args: Mapping[str, str], form: Record, codec: CursorCodec) -
         for name in fields:
             if name not in form["schema"].get("properties", {}):
                 raise BadRequest.field("fields", f"form has no field {name!r}", code="unknown_field")
+            refuse_hidden(name, "fields", hide)
     query = SubmissionQuery(
         form_id=form["id"], statuses=statuses, answers=tuple(answers),
         created_after=_timestamp(args["created_after"], "created_after") if args.get("created_after") else None,

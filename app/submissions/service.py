@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.auth.service import Principal
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.forms.sensitive import redact
 from app.observability import context
 from app.store import IdempotencyReplay, Record, Store, SubmissionQuery
 from app.util import canonical_json, new_id, now_iso, sha256_hex
@@ -33,7 +33,6 @@ PATCH_BODY = body_validator({
         "note": {"type": "string", "maxLength": 2000},
     },
 })
-REDACTED = "[redacted]"
 _NO_REQUIRED = frozenset({"required"})
 
 
@@ -47,24 +46,15 @@ class Created:
 
 
 def public_submission(sub: Record, hide: frozenset[str] = frozenset()) -> Record:
-    answers = sub.get("answers") or {}
-    if hide:
-        answers = {k: (REDACTED if k in hide else v) for k, v in answers.items()}
+    """The API's view of a submission; ``hide``: the sensitive fields this caller may not see."""
     out = {
         "id": sub["id"], "form_id": sub["form_id"], "form_version": sub["form_version"],
-        "status": sub["status"], "created_at": sub["created_at"], "answers": answers,
+        "status": sub["status"], "created_at": sub["created_at"], "answers": redact(sub.get("answers"), hide),
     }
     for extra in ("updated_at", "deleted_at", "rev", "meta"):
         if extra in sub:
             out[extra] = sub[extra]
     return out
-
-
-def hidden_fields(form: Record, principal: Principal | None) -> frozenset[str]:
-    """Sensitive fields are shown to editors and admins, never to viewers."""
-    if principal is not None and principal.role in {"editor", "admin"}:
-        return frozenset()
-    return frozenset(form.get("sensitive") or ())
 
 
 def event(topic: str, sub: Record, extra: Record | None = None) -> Record:

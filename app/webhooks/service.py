@@ -19,10 +19,11 @@ from app import audit
 from app.auth.access import require_form
 from app.auth.service import Principal
 from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from app.forms.sensitive import redact as redact_answers
+from app.forms.sensitive import sensitive_fields
 from app.jobs.service import decode_cursor, encode_cursor
 from app.settings import Settings
 from app.store import Record, Store
-from app.submissions.service import REDACTED
 from app.util import iso, new_id, now_iso, parse_iso
 from app.validation import body_validator, check
 from app.webhooks import schedule
@@ -82,13 +83,12 @@ def public_delivery(d: Record) -> Record:
                               "next_attempt_at")}
 
 
-def redact(payload: Any, hidden: set[str]) -> Any:
+def redact(payload: Any, hidden: frozenset[str]) -> Any:
     """The payload with the form's sensitive answers masked (endpoints see them only when asked for)."""
     data = (payload or {}).get("data") if isinstance(payload, dict) else None
     if not hidden or not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
         return payload
-    answers = {k: (REDACTED if k in hidden else v) for k, v in data["answers"].items()}
-    return {**payload, "data": {**data, "answers": answers}}
+    return {**payload, "data": {**data, "answers": redact_answers(data["answers"], hidden)}}
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,10 @@ class Outcome:
     disabled: bool
     final: bool = False
     recovered: bool = False
+    lost: bool = False  # the claim had passed to another lane: nothing was written
+
+
+LEASE_MARGIN_S = 5.0  # a claim outlives the longest attempt (webhook_timeout) by this much
 
 
 class WebhookService:
@@ -121,8 +125,14 @@ class WebhookService:
 
     @property
     def lease_seconds(self) -> float:
-        """How long a ``sending`` claim is honoured before another worker may take the delivery over."""
-        return self.settings.webhook_timeout + 5.0
+        """How long a ``sending`` claim is honoured before another worker may take the delivery over.
+
+        Longer than an attempt can take: the sender cuts every attempt off at
+        ``webhook_timeout`` by the wall clock. Should a lane still overrun it
+        (a stalled worker), its claim token no longer matches once another lane
+        has taken over, and what it comes back with is not written.
+        """
+        return self.settings.webhook_timeout + LEASE_MARGIN_S
 
     def stale_before(self) -> str:
         return self.at(-self.lease_seconds)
@@ -192,7 +202,7 @@ class WebhookService:
         """Deliveries (created if missing) of ``event`` to the form's active endpoints that still need sending."""
         todo = []
         form = self.store.get_form(event["key"]) or {}
-        hidden = set(form.get("sensitive") or ())
+        hidden = sensitive_fields(form)
         for hook in self.store.list_webhooks(event["key"]):
             if not hook["active"] or not self.subscribed(hook, event["topic"]):
                 continue
@@ -212,28 +222,40 @@ class WebhookService:
         """Log one attempt: succeeded, or the next attempt's time from the schedule, or ``failed``.
 
         ``failed`` when the receiver refused it (4xx other than 408/429, or the
-        SSRF guard) or the schedule is spent. The endpoint's failure streak is
-        counted and the endpoint disabled per :func:`schedule.should_disable`.
+        SSRF guard) or the schedule is spent while the endpoint answers others;
+        during an endpoint outage the schedule's last step repeats instead (see
+        :func:`schedule.in_outage`), until the endpoint is disabled and the
+        delivery waits for it. The endpoint's failure streak is counted and the
+        endpoint disabled per :func:`schedule.should_disable`. Written only under
+        the delivery's current claim; otherwise ``lost`` and nothing changes.
         """
         now = self.now()
         attempts = (delivery["attempts"] or 0) + 1
         delay = None
         if attempt.outcome == "retry":
-            delay = schedule.next_delay(schedule.parse_schedule(self.settings.webhook_retry_schedule), attempts,
-                                        attempt.retry_after, self.rng)
+            steps = schedule.parse_schedule(self.settings.webhook_retry_schedule)
+            delay = schedule.next_delay(steps, attempts, attempt.retry_after, self.rng,
+                                        repeat_last=attempts >= len(steps) and self._in_outage(hook, steps[-1]))
         state = "succeeded" if attempt.outcome == "ok" else ("retrying" if delay is not None else "failed")
         changes = {"state": state, "attempts": attempts, "last_status": attempt.status,
                    "last_error": attempt.error, "duration_ms": round(attempt.duration_ms, 2), "updated_at": now,
                    "next_attempt_at": self.at(delay) if delay is not None else None}
         if state == "succeeded":
             changes["delivered_at"] = now
-        updated = self.store.update_delivery(delivery["id"], changes)
+        updated = self.store.settle_delivery(delivery["id"], delivery.get("claim_token"), changes)
+        if updated is None:  # another lane took it over (our lease ran out): its outcome stands
+            return Outcome(self.store.get_delivery(delivery["id"]) or delivery, False, lost=True)
         if attempt.outcome == "ok":
             ended = self.store.webhook_succeeded(hook["id"], now)
             # An outage (a streak as long as the one that opens a breaker), not one event the receiver
             # rejects between successes: that one keeps its own schedule.
             return Outcome(updated, False, recovered=ended >= max(2, self.settings.breaker_fail_max))
         return Outcome(updated, self._count_failure(hook, attempt, now), final=state == "failed")
+
+    def _in_outage(self, hook: Record, window: float) -> bool:
+        """Whether the endpoint has answered nothing successfully for ``window`` seconds (before this attempt)."""
+        since = (self.store.get_webhook(hook["id"]) or hook).get("failing_since")
+        return schedule.in_outage(parse_iso(since).timestamp() if since else None, self.clock(), window)
 
     def _count_failure(self, hook: Record, attempt: Attempt, now: str) -> bool:
         """One more failure in the endpoint's streak; True when that disabled the endpoint."""
@@ -252,21 +274,24 @@ class WebhookService:
             return True
         return False
 
-    def postpone(self, delivery: Record, wait: float, reason: str) -> Record:
-        """Back to waiting ``wait`` seconds WITHOUT counting an attempt (an open circuit is not one)."""
+    def postpone(self, delivery: Record, wait: float, reason: str) -> Record | None:
+        """Back to waiting ``wait`` seconds WITHOUT counting an attempt (an open circuit is not one).
+
+        This and :meth:`park`, :meth:`skip` settle a claimed delivery: None when the claim was lost.
+        """
         state = "retrying" if delivery["attempts"] else "pending"
-        return self.store.update_delivery(delivery["id"], {
+        return self.store.settle_delivery(delivery["id"], delivery.get("claim_token"), {
             "state": state, "last_error": reason, "updated_at": self.now(), "next_attempt_at": self.at(wait)})
 
-    def park(self, delivery: Record, reason: str) -> None:
+    def park(self, delivery: Record, reason: str) -> Record | None:
         """The endpoint is disabled: wait, unscheduled, until a person re-enables it."""
-        self.store.update_delivery(delivery["id"], {"state": "retrying" if delivery["attempts"] else "pending",
-                                                    "last_error": reason, "updated_at": self.now(),
-                                                    "next_attempt_at": None})
+        return self.store.settle_delivery(delivery["id"], delivery.get("claim_token"), {
+            "state": "retrying" if delivery["attempts"] else "pending", "last_error": reason,
+            "updated_at": self.now(), "next_attempt_at": None})
 
-    def skip(self, delivery: Record, reason: str) -> None:
-        self.store.update_delivery(delivery["id"], {"state": "skipped", "last_error": reason, "updated_at": now_iso(),
-                                                    "next_attempt_at": None})
+    def skip(self, delivery: Record, reason: str) -> Record | None:
+        return self.store.settle_delivery(delivery["id"], delivery.get("claim_token"), {
+            "state": "skipped", "last_error": reason, "updated_at": self.now(), "next_attempt_at": None})
 
     def owner_emails(self, hook: Record) -> list[str]:
         """Who hears that an endpoint was disabled: the form's notify list, else the operator address."""
