@@ -108,8 +108,8 @@ class Settings:
     # --- admin SQL and exports (exports helper) -------------------------------
     sql_timeout: float = _setting("FMS_SQL_TIMEOUT", 30.0, "Wall-clock limit of one admin SQL query, seconds; DuckDB is interrupted after it.")
     sql_max_rows: int = _setting("FMS_SQL_MAX_ROWS", 10_000, "Most rows an admin SQL query returns; more are cut and flagged `truncated`.")
-    sql_memory_limit: str = _setting("FMS_SQL_MEMORY_LIMIT", "1GB", "DuckDB `memory_limit` of one admin SQL query.")
-    sql_threads: int = _setting("FMS_SQL_THREADS", 2, "DuckDB `threads` of one admin SQL query.")
+    sql_memory_limit: str = _setting("FMS_SQL_MEMORY_LIMIT", "192MB", "DuckDB `memory_limit` of one admin SQL query; the worker serving `analytics` may run one per task thread beside other work, so threads x this must stay well within its `MemoryMax`.")
+    sql_threads: int = _setting("FMS_SQL_THREADS", 1, "DuckDB `threads` of one admin SQL query (each task thread of the worker serving `analytics` may run one).")
     sql_max_temp_size: str = _setting("FMS_SQL_MAX_TEMP_SIZE", "2GB", "DuckDB `max_temp_directory_size` (spill to disk) of one admin SQL query.")
     export_link_ttl: int = _setting("FMS_EXPORT_LINK_TTL", 86_400, "Seconds a finished export task's download link stays valid.")
     # --- end admin SQL and exports ---------------------------------------------

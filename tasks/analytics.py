@@ -24,14 +24,9 @@ PROGRESS_EVERY_S = 0.5
 RESULT_MARGIN = 1_000  # room for the task record's own keys around the result
 
 
-def sql_limits(settings: Settings) -> sandbox.Limits:
-    return sandbox.Limits(timeout_s=settings.sql_timeout, max_rows=settings.sql_max_rows,
-                          memory_limit=settings.sql_memory_limit, threads=settings.sql_threads,
-                          max_temp_size=settings.sql_max_temp_size)
-
-
 def sql_temp_dir(settings: Settings) -> Path:
-    """Where DuckDB may spill; DuckDB adds it to the allowed directories itself, so it is not the export dir."""
+    """Where each query gets its own spill directory (:func:`etl.sandbox.query_temp_dir`); DuckDB adds a
+    query's to the allowed directories itself, so neither this nor that is the export dir."""
     return settings.data_dir / "sql-tmp"
 
 
@@ -41,10 +36,12 @@ def sql_query(sql: str, max_rows: int | None = None) -> dict[str, Any]:
     settings = runtime.settings()
     progress(1.0, "running")
     try:
-        result = sandbox.run_query(sql, settings.export_dir, sql_temp_dir(settings), sql_limits(settings), max_rows)
+        result = sandbox.run_query(sql, settings.export_dir, sql_temp_dir(settings),
+                                   sandbox.Limits.from_settings(settings), max_rows,
+                                   max_bytes=RESULT_LIMIT - RESULT_MARGIN)
     except sandbox.SqlError as exc:
         raise Permanent(f"{exc.code}: {exc}") from exc
-    return sandbox.fit(result, RESULT_LIMIT - RESULT_MARGIN).to_dict()
+    return result.to_dict()
 
 
 class _Ticker:

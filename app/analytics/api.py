@@ -15,9 +15,9 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from app.ai.api import accepted, enqueue_tracked
 from app.errors import BadRequest
 from app.http import json_body, principal, services
+from app.jobs.enqueue import accepted, enqueue_tracked
 from app.validation import body_validator, check
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1")
@@ -50,7 +50,7 @@ def sql_query() -> Response:
     max_rows = min(int(body.get("max_rows") or settings.sql_max_rows), settings.sql_max_rows)
     try:
         sandbox.validate(body["sql"], settings.export_dir, analytics_tasks.sql_temp_dir(settings),
-                         analytics_tasks.sql_limits(settings))
+                         sandbox.Limits.from_settings(settings))
     except sandbox.SqlError as exc:
         raise BadRequest.field("/sql", str(exc), code=exc.code) from exc
     return accepted(enqueue_tracked(analytics_tasks.sql_query, body["sql"], max_rows))

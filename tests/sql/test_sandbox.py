@@ -239,3 +239,28 @@ def test_spill_directories_left_by_a_killed_worker_are_swept(dirs: tuple[Path, P
     os.utime(stale, (old, old))
     run("SELECT 1", dirs)
     assert not stale.exists() and fresh.exists()
+
+
+def _bytes(size: str) -> float:
+    """``192MB``, ``1G``, ``2GiB`` as bytes (DuckDB's and systemd's spellings, 1000- or 1024-based alike)."""
+    import re
+
+    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)i?B?\s*", size.upper()).groups()  # type: ignore[union-attr]
+    return float(number) * 1024 ** "_KMGT".index(unit or "_")
+
+
+def test_the_default_memory_limit_fits_the_worker_that_runs_queries() -> None:
+    """Every task thread of the process serving ``analytics`` may run a query at once, beside the
+    process's other work: their memory limits together must leave room within its MemoryMax."""
+    from app.process_tree import PROCESSES, resolve_count
+    from app.settings import Settings
+
+    defaults = Settings()
+    worker = next(p for p in PROCESSES if "analytics" in p.queues)
+    assert worker.memory_max is not None
+    at_once = worker.threads * resolve_count(worker.processes)
+    assert at_once * _bytes(defaults.sql_memory_limit) <= 0.8 * _bytes(worker.memory_max), (worker, defaults)
+    assert defaults.sql_threads == 1
+    assert sandbox.Limits.from_settings(defaults) == sandbox.Limits(
+        timeout_s=defaults.sql_timeout, max_rows=defaults.sql_max_rows, memory_limit=defaults.sql_memory_limit,
+        threads=defaults.sql_threads, max_temp_size=defaults.sql_max_temp_size)
