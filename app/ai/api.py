@@ -6,7 +6,8 @@ the task record (state ``queued``, the full message kept for retry/replay) in
 the store and then enqueues into Redis (AOF on): once the 202 is sent the
 task survives worker ``kill -9`` and Redis restarts. If Redis cannot take the
 message, it goes into the outbox instead (:mod:`tasks.deferred`): the caller
-still gets the 202 and a queued task, which the relay enqueues once Redis is back.
+still gets the 202 and a queued task, which the relay enqueues once Redis is back
+(both through :mod:`app.jobs.enqueue`, shared by every blueprint that starts work).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flask import Blueprint, Response, request
 from app.ai import service as ai
 from app.errors import BadRequest
 from app.http import json_body, json_response, principal, require_form, services
+from app.jobs.enqueue import accepted, enqueue_tracked
 from app.util import iso, parse_iso
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1")
@@ -27,27 +29,6 @@ def _enqueue(actor_name: str, *args: Any, **kwargs: Any) -> str:
     from tasks import ai as ai_tasks
 
     return enqueue_tracked(getattr(ai_tasks, actor_name), *args, **kwargs)
-
-
-def enqueue_tracked(actor_obj: Any, *args: Any, task_form: str | None = None, **kwargs: Any) -> str:
-    """Send a tracked task for the caller; while Redis is down it waits in the outbox (still a 202).
-
-    ``task_form`` names the form the task works on (message option ``form_id``): whoever loses
-    sight of that form no longer sees the task either (:class:`app.jobs.service.JobService`).
-    """
-    from tasks.broker import current, message_for
-    from tasks.deferred import enqueue_or_defer
-
-    me = principal()
-    options = {"form_id": task_form} if task_form else None
-    msg = message_for(actor_obj, *args, created_by=me.user_id, options=options, **kwargs)
-    enqueue_or_defer(current(), services().store, [msg])
-    return msg.message_id
-
-
-def accepted(task_id: str, **extra: Any) -> Response:
-    return json_response({**extra, "task_id": task_id, "status_url": f"/api/v1/tasks/{task_id}"}, 202,
-                         headers={"Location": f"/api/v1/tasks/{task_id}"})
 
 
 @bp.post("/forms/<form_id>/fill")

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, request, send_file
 
-from app.ai.api import accepted, enqueue_tracked
 from app.auth import access
 from app.errors import NotFound
 from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
 from app.http import hidden_fields, json_body, principal, require_form, services
+from app.jobs.enqueue import accepted, enqueue_tracked
 from app.store import Record
 from app.util import new_id
 from app.validation import body_validator, check

@@ -106,7 +106,7 @@ def delete_model(model_id: str) -> Response:
 
 @bp.post("/models/<model_id>/benchmarks")
 def start_benchmark(model_id: str) -> Response:
-    from app.ai.api import accepted, enqueue_tracked
+    from app.jobs.enqueue import accepted, enqueue_tracked
     from tasks.ai import bench
 
     me = principal()

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, request
 
 from app.errors import BadRequest
 from app.http import json_body, json_response, principal, require_form, services
+from app.jobs.enqueue import enqueue_messages
 from app.webhooks.service import (
     BULK_BODY,
     WEBHOOK_BODY,
@@ -25,11 +26,10 @@ def _hooks() -> WebhookService:
 
 def _enqueue(delivery_ids: list[str]) -> None:
     """Send the deliveries now, or through the outbox while Redis is down (the 202 stands either way)."""
-    from tasks.broker import current, message_for
-    from tasks.deferred import enqueue_or_defer
+    from tasks.broker import message_for
     from tasks.webhooks import deliver
 
-    enqueue_or_defer(current(), services().store, [message_for(deliver, d) for d in delivery_ids])
+    enqueue_messages([message_for(deliver, d) for d in delivery_ids])
 
 
 @bp.post("/api/v1/forms/<form_id>/webhooks")
