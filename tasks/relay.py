@@ -27,7 +27,7 @@ from app.util import new_id, now_iso
 from tasks import metrics
 from tasks.deferred import DEFERRED_TOPIC, deferred_message
 from tasks.routing import queue_for
-from tasks.webhooks import maybe_sweep as webhook_sweep
+from tasks.webhooks import Sweeper
 
 log = logging.getLogger("tasks.relay")
 
@@ -73,6 +73,7 @@ class Relay:
         # monotonic clock counts from boot, so "an hour since 0.0" skipped the first hour of uptime.
         self._clock = clock
         self._last_purge: float | None = None
+        self._webhook_sweeper = Sweeper(clock)
         self._maintenance: threading.Thread | None = None
         self.deleted_retention_days = deleted_retention_days
         self.export_dir = export_dir
@@ -100,7 +101,7 @@ class Relay:
                     log.info("relay recovered", extra={"after_failures": failures})
                 failures = 0
                 self._start_maintenance()
-                webhook_sweep(self.store, self.broker)  # due deliveries whose message was lost get a new one
+                self._webhook_sweeper.maybe(self.store, self.broker)  # due deliveries whose message was lost
             except Exception as exc:  # noqa: BLE001 - any outage: keep the events, try again
                 failures += 1
                 metrics.RELAY_ERRORS.inc()

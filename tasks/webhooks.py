@@ -21,7 +21,11 @@ a prompt to look at the store. So:
 
 Both actors are idempotent: a fan-out run twice finds the deliveries it
 created the first time (unique per event and endpoint), and a claim only
-succeeds for a delivery that is due, so duplicate prompts send nothing.
+succeeds for a delivery that is due, so duplicate prompts send nothing. A
+claim holds a token and a lease longer than any attempt (the sender cuts an
+attempt off at ``FMS_WEBHOOK_TIMEOUT`` by the wall clock); only the lane that
+holds the current token writes the outcome, so a lane that overran its lease
+cannot overwrite (or resend) what the lane that took over recorded.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import contextlib
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +73,9 @@ def fanout(event: dict[str, Any]) -> int:
     for delivery in todo:
         send(deliver, delivery["id"])
     return len(todo)
+
+
+LOST = "claim lost: another lane took the delivery over"
 
 
 @dataclass(frozen=True)
@@ -128,11 +136,9 @@ def _send(svc: WebhookService, delivery: dict[str, Any]) -> Sent:
     store, settings = svc.store, svc.settings
     hook = store.get_webhook(delivery["endpoint_id"])
     if hook is None:
-        svc.skip(delivery, "endpoint deleted")
-        return Sent("skipped")
+        return Sent("skipped" if svc.skip(delivery, "endpoint deleted") else LOST)
     if not hook["active"]:
-        svc.park(delivery, "endpoint disabled; sent when it is re-enabled")
-        return Sent("parked")
+        return Sent("parked" if svc.park(delivery, "endpoint disabled; sent when it is re-enabled") else LOST)
     try:
         check_target(hook["url"], settings.webhook_allow_private, parse_nets(settings.webhook_allow_nets))
         attempt = _attempt(hook["url"], hook["secret"], delivery["event_id"], delivery["payload"],
@@ -143,12 +149,17 @@ def _send(svc: WebhookService, delivery: dict[str, Any]) -> Sent:
     except pybreaker.CircuitBreakerError:
         metrics.WEBHOOK_ATTEMPTS.labels("breaker_open").inc()
         wait = breaker_wait(_breaker_remaining(hook["url"]), settings.breaker_reset, svc.rng)
-        svc.postpone(delivery, wait, "circuit open")
+        if svc.postpone(delivery, wait, "circuit open") is None:
+            return Sent(LOST)
         _prompt(delivery["id"], wait)
         return Sent("postponed: circuit open")
     else:
         metrics.WEBHOOK_ATTEMPTS.labels(attempt.outcome).inc()
     outcome = svc.record_attempt(delivery, hook, attempt)
+    if outcome.lost:
+        log.warning("webhook attempt outlived its claim; the lane that took over keeps its outcome",
+                    extra={"delivery_id": delivery["id"], "outcome": attempt.outcome})
+        return Sent(LOST)
     if outcome.disabled:
         _notify_disabled(svc, hook)
     if outcome.recovered:  # the endpoint answers again: what waits for it is due, the lane sends it oldest first
@@ -226,23 +237,28 @@ def sweep(store: Any, broker: Any, settings: Any) -> int:
     return len(messages)
 
 
-class _SweepClock:
-    """When the relay last swept (None: never, so the first loop sweeps whatever the uptime)."""
+class Sweeper:
+    """:func:`sweep` at most every ``FMS_WEBHOOK_SWEEP_INTERVAL`` seconds on ``clock`` (one per relay loop).
 
-    last: float | None = None
+    An instance, not module state, so each relay (and each test) starts with
+    "never swept": the first pass sweeps whatever the uptime or whatever ran
+    before in the process.
+    """
 
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last: float | None = None
 
-def maybe_sweep(store: Any, broker: Any) -> int:
-    """:func:`sweep` at most every ``FMS_WEBHOOK_SWEEP_INTERVAL`` seconds (called from the relay loop)."""
-    settings = runtime.settings()
-    now = time.monotonic()
-    if _SweepClock.last is not None and now - _SweepClock.last < settings.webhook_sweep_interval:
-        return 0
-    _SweepClock.last = now
-    moved = sweep(store, broker, settings)
-    if moved:
-        log.info("webhook sweep prompted lanes", extra={"messages": moved})
-    return moved
+    def maybe(self, store: Any, broker: Any) -> int:
+        settings = runtime.settings()
+        now = self.clock()
+        if self.last is not None and now - self.last < settings.webhook_sweep_interval:
+            return 0
+        self.last = now
+        moved = sweep(store, broker, settings)
+        if moved:
+            log.info("webhook sweep prompted lanes", extra={"messages": moved})
+        return moved
 
 
 def _notify_disabled(svc: WebhookService, hook: dict[str, Any]) -> None:

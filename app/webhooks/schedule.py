@@ -7,8 +7,11 @@ service only feed them numbers.
 
 * Each delivery follows ``FMS_WEBHOOK_RETRY_SCHEDULE``: entry *i* is the
   delay before attempt *i + 1* (the first is the initial attempt, normally
-  0). Attempt *n + 1* of an *n*-entry schedule does not exist: the delivery
-  is ``failed``.
+  0). After attempt *n* of an *n*-entry schedule the delivery is ``failed``,
+  unless its endpoint is in an outage (:func:`in_outage`): then the last step
+  repeats until the endpoint is disabled, because the schedule (about a day)
+  is shorter than the disable window (days) and an outage in between would
+  otherwise fail every delivery of an endpoint that is still active.
 * An open circuit is not an attempt: the delivery waits for the breaker's
   reset plus jitter (so a backlog does not return in one wave) and keeps its
   attempt count.
@@ -45,18 +48,31 @@ def parse_schedule(text: str) -> tuple[float, ...]:
 
 
 def next_delay(schedule: tuple[float, ...], attempts_made: int, retry_after: float | None = None,
-               rng: random.Random | None = None) -> float | None:
+               rng: random.Random | None = None, repeat_last: bool = False) -> float | None:
     """Seconds until the next attempt after ``attempts_made`` attempts, or None when the schedule is spent.
 
+    ``repeat_last``: past its end the schedule repeats its last step (an
+    endpoint outage), except a last step of 0, which would be a busy loop.
     A ``Retry-After`` from the receiver lengthens the wait (never shortens it).
     """
-    if attempts_made >= len(schedule):
+    if attempts_made >= len(schedule) and not (repeat_last and schedule[-1] > 0):
         return None
-    step = schedule[attempts_made]
+    step = schedule[min(attempts_made, len(schedule) - 1)]
     delay = step + step * SCHEDULE_JITTER * (rng or random).random()
     if retry_after is not None and retry_after > 0:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
     return delay
+
+
+def in_outage(failing_since: float | None, now: float, window: float) -> bool:
+    """True when the endpoint has answered no delivery successfully for at least ``window`` seconds.
+
+    ``window`` is the schedule's last step, so a delivery whose schedule ends
+    while others to the same endpoint succeed meanwhile is one event the
+    receiver keeps rejecting (it fails on its own); when nothing succeeded
+    since its previous attempt, the endpoint is down and the delivery waits on.
+    """
+    return failing_since is not None and now - failing_since >= window
 
 
 def breaker_wait(remaining: float, reset: float, rng: random.Random | None = None) -> float:

@@ -9,8 +9,10 @@ can de-duplicate), ``webhook-timestamp`` and ``webhook-signature``
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,12 +36,68 @@ USER_AGENT = "fms-webhooks/1"
 _local = threading.local()
 
 
+class _Deadline:
+    """A wall-clock limit on one whole attempt: when it passes, the attempt's sockets are shut down.
+
+    Why: requests' ``timeout`` bounds each connect and each read on its own, so
+    a receiver that trickles its reply a byte at a time holds a send as long as
+    it likes, past the delivery's claim lease, and another lane then sends the
+    same delivery again. Shutting the socket down from a timer wakes the
+    blocked read at once (EOF), whether it waits for the status line, headers
+    or body, and the attempt ends as a network error.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._watched: list[Any] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, conn: Any, sock: socket.socket | None = None) -> None:
+        """Shut ``sock`` and whatever socket ``conn`` holds then (TLS wraps the first) down at the deadline."""
+        with self._lock:
+            self._watched.append((conn, sock))
+            expired = self.expired
+        if expired:
+            self._shut(conn, sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            watched = list(self._watched)
+        for conn, sock in watched:
+            self._shut(conn, sock)
+
+    @staticmethod
+    def _shut(conn: Any, sock: socket.socket | None) -> None:
+        for s in (getattr(conn, "sock", None), sock):
+            if s is not None:
+                with contextlib.suppress(OSError):  # already closed, or detached by the TLS wrap
+                    socket.socket.shutdown(s, socket.SHUT_RDWR)  # the fd itself, also under an SSLSocket
+
+
+def _watch(conn: Any, sock: socket.socket | None = None) -> None:
+    deadline: _Deadline | None = getattr(_local, "deadline", None)
+    if deadline is not None:
+        deadline.watch(conn, sock)
+
+
 class _GuardedConnection(HTTPConnection):
     """Checks the address actually connected to, before a byte of the request is sent.
 
     The SSRF guard resolves the name before each delivery, but DNS may answer
     differently a moment later (rebinding); checking the socket's peer closes
-    that gap.
+    that gap. Every connection, new or reused from the pool, is also put under
+    the attempt's :class:`_Deadline`.
     """
 
     def _new_conn(self) -> Any:
@@ -51,7 +109,13 @@ class _GuardedConnection(HTTPConnection):
             except UnsafeTarget:
                 sock.close()
                 raise
+        _watch(self, sock)
         return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:  # a kept-alive connection: _new_conn is not called for it
+            _watch(self)
+        super().request(*args, **kwargs)
 
 
 class _GuardedHTTPSConnection(_GuardedConnection, HTTPSConnection):
@@ -135,6 +199,10 @@ def deliver(url: str, secret: str, msg_id: str, payload: Any, timeout: float,
             guard: PeerGuard | None = None, request_id: str | None = None) -> Attempt:
     """POST the payload once; network errors are an ``Attempt`` too (outcome ``retry``).
 
+    ``timeout`` bounds the whole attempt by the wall clock (connect, send,
+    status, headers and body together), not only each read, so an attempt
+    never outlasts the claim lease the caller holds (see :class:`_Deadline`).
+
     ``request_id``: the API request behind the event (kept with the delivery,
     not taken from the task: an endpoint's lane sends other deliveries too),
     sent as ``X-Request-ID`` so a receiver can quote it.
@@ -147,16 +215,20 @@ def deliver(url: str, secret: str, msg_id: str, payload: Any, timeout: float,
     if request_id:
         headers["X-Request-ID"] = request_id
     start = time.perf_counter()
-    _local.guard = guard
+    _local.guard, _local.deadline = guard, _Deadline(timeout)
     try:
-        resp = _session().post(url, data=body.encode(), headers=headers, timeout=timeout, allow_redirects=False)
+        with _local.deadline as deadline:
+            resp = _session().post(url, data=body.encode(), headers=headers, timeout=timeout, allow_redirects=False)
     except UnsafeTarget as exc:
         return Attempt("fail", None, f"refused: {exc}", (time.perf_counter() - start) * 1000)
     except requests.RequestException as exc:
-        return Attempt("retry", None, f"{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - start) * 1000)
+        why = f"no complete reply within {timeout:g} s; " if deadline.expired else ""
+        return Attempt("retry", None, f"{why}{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - start) * 1000)
     finally:
-        _local.guard = None
+        _local.guard = _local.deadline = None
     elapsed = (time.perf_counter() - start) * 1000
+    if deadline.expired:  # cut off mid-reply: what was parsed (a status, half the headers) proves nothing
+        return Attempt("retry", None, f"no complete reply within {timeout:g} s", elapsed)
     outcome = classify(resp.status_code)
     error = None if outcome == "ok" else f"HTTP {resp.status_code}: {resp.text[:200]}"
     return Attempt(outcome, resp.status_code, error, elapsed, parse_retry_after(resp.headers.get("Retry-After")))
