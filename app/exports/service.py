@@ -8,10 +8,14 @@ way and the task can never meet input the API did not accept.
 An export task's file and its sidecar (``<id>.json``: owner, form, format,
 task, state, expiry) live in ``<data_dir>/downloads``, outside the export
 directory the SQL sandbox reads. A sidecar rather than a store table keeps
-both backends unchanged; one host serves both the API and the workers. The
-file is written as ``<id>.part`` and renamed when complete, so a download can
-never see half an export; an expired one answers 410 and is deleted then
-(and by :meth:`ExportService.purge_expired`).
+both backends unchanged; one host serves both the API and the workers. Each
+run writes its own ``<id>.<run>.part`` and renames it when complete, so a
+download can never see half an export, and the rename and the ``succeeded``
+sidecar happen together under one lock (:meth:`ExportService._committing`):
+if a duplicate of the task message runs at the same time (the broker delivers
+at least once), the first run to finish wins, the other discards its file and
+reports the winner's, so the file and its sidecar always agree. An expired one
+answers 410 and is deleted then (and by :meth:`ExportService.purge_expired`).
 
 Redaction of a task is decided twice and the union taken: at request time
 (the caller's hidden fields) and again when the task runs, from the form's
@@ -21,9 +25,12 @@ marked sensitive while the task waited never goes out in clear.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,7 @@ from etl.stream import FORMATS, export_stream
 
 EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "xlsx": "xlsx"}
 _NOT_FOR_EXPORT = ("limit", "cursor", "include_total")
+STALE_PART_S = 24 * 3600  # a part file this old was left by a killed worker (a run writes it continuously)
 EXPORT_BODY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -147,8 +155,12 @@ class ExportService:
             raise NotFound(f"form {meta['form_id']} not found", code="form_not_found")
         hide = self.hidden_at_run(meta, form)
         query = parse_export_args(meta["filters"], form, codec, hide=hide)
-        meta["state"] = "running"
-        self._write_meta(meta)
+        with self._committing():
+            current = self.meta(export_id) or meta
+            if self._finished(current):  # a redelivery of a run that already finished
+                return current
+            current["state"] = "running"
+            self._write_meta(current)
         total = self.store.count_submissions(query)
         done = [0]
 
@@ -157,27 +169,56 @@ class ExportService:
             if on_progress is not None:
                 on_progress(done[0], total)
 
-        final = self.file_path(meta)
-        part = final.with_suffix(".part")
+        part = self.root / f"{export_id}.{new_id()}.part"  # this run's own: a duplicate run writes another
         try:
             with part.open("wb") as out:
                 for chunk in export_stream(self.store, form, query, meta["format"], hide,
                                            tmp_dir=self.root, on_rows=counted):
                     out.write(chunk)
-            os.replace(part, final)
+            return self._commit(export_id, part, done[0])
         finally:
             part.unlink(missing_ok=True)
-        finished = now_iso()
-        meta.update(state="succeeded", rows=done[0], bytes=final.stat().st_size, finished_at=finished,
-                    expires_at=iso(parse_iso(finished) + timedelta(seconds=self.settings.export_link_ttl)))
-        self._write_meta(meta)
-        return meta
+
+    def _commit(self, export_id: str, part: Path, rows: int) -> Record:
+        """Make ``part`` the export's file and mark it succeeded, unless another run did first."""
+        with self._committing():
+            meta = self.meta(export_id)
+            if meta is None:
+                raise NotFound(f"export {export_id} not found", code="export_not_found")
+            if self._finished(meta):
+                return meta  # the winner's file and sidecar stay as they are; ours is dropped
+            final = self.file_path(meta)
+            os.replace(part, final)
+            finished = now_iso()
+            meta.update(state="succeeded", rows=rows, bytes=final.stat().st_size, finished_at=finished,
+                        expires_at=iso(parse_iso(finished) + timedelta(seconds=self.settings.export_link_ttl)))
+            meta.pop("error", None)
+            self._write_meta(meta)
+            return meta
+
+    def _finished(self, meta: Record) -> bool:
+        return meta["state"] == "succeeded" and self.file_path(meta).exists()
+
+    @contextlib.contextmanager
+    def _committing(self) -> Iterator[None]:
+        """One lock for every state change of every export (each held for a rename and a small write).
+
+        ``flock``, so a worker killed while holding it releases it with its process.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".commit.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def mark_failed(self, export_id: str, reason: str) -> None:
-        meta = self.meta(export_id)
-        if meta is not None and meta["state"] != "succeeded":
-            meta.update(state="failed", error=reason[:500], finished_at=now_iso())
-            self._write_meta(meta)
+        with self._committing():
+            meta = self.meta(export_id)
+            if meta is not None and meta["state"] != "succeeded":
+                meta.update(state="failed", error=reason[:500], finished_at=now_iso())
+                self._write_meta(meta)
 
     # -- downloads -----------------------------------------------------------------------------
     def download(self, export_id: str, user_id: str) -> tuple[Path, Record]:
@@ -199,6 +240,14 @@ class ExportService:
             raise Gone(f"the file of export {export_id} is gone", code="export_expired")
         return path, meta
 
+    def _sweep_parts(self) -> None:
+        """Delete part files that killed workers left behind; a live run's is being written, so it is fresh."""
+        cutoff = time.time() - STALE_PART_S
+        for part in self.root.glob("*.part"):
+            with contextlib.suppress(OSError):
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+
     @staticmethod
     def _expired(meta: Record) -> bool:
         return bool(meta.get("expires_at")) and parse_iso(meta["expires_at"]) <= parse_iso(now_iso())
@@ -216,6 +265,7 @@ class ExportService:
             return 0
         removed = 0
         now = parse_iso(now_iso())
+        self._sweep_parts()
         for side in self.root.glob("*.json"):
             meta = self.meta(side.stem)
             if meta is None or not meta.get("expires_at") or parse_iso(meta["expires_at"]) > now:
