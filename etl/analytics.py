@@ -779,9 +779,11 @@ def summary_csv(summary: Record) -> str:
     ``group`` is empty for the whole form and the split value for a split
     group; form-level rows (total, status, drafts) have no field. Text that a
     spreadsheet would run as a formula gets a leading ``'`` (:mod:`etl.csvsafe`).
+    Lines end in CRLF (RFC 4180): with a bare LF, Python's writer leaves a
+    value holding a CR unquoted, and a reader would split the row there.
     """
     buf = io.StringIO()
-    out = SafeWriter(csv.writer(buf, lineterminator="\n"))
+    out = SafeWriter(csv.writer(buf, lineterminator="\r\n"))
     out.writerow(CSV_COLUMNS)
     out.writerow(("", "", "", "total", "", summary["total"], ""))
     for status, n in summary["status"].items():
