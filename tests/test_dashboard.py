@@ -238,7 +238,8 @@ def _apply(page: Any) -> None:
 def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str, tmp_path: Path) -> None:
     binary = chromium_binary()
     if binary is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; scripts/apt-packages.txt lists it)")
+        # scripts/test installs it (scripts/apt-packages.txt): fail, so CI cannot pass without the check
+        pytest.fail("chromium is not installed (apt-get install chromium; scripts/apt-packages.txt lists it)")
     token, form = _seed(live_server)
     live = [(a, _final_status(d, f)) for a, d, f in SEED]
     with Chromium(tmp_path / "chromium-profile", binary=binary) as browser:
