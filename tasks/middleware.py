@@ -7,6 +7,16 @@ from the enqueuing code into the task's log lines, keeps the task record
 non-retryable, see :mod:`tasks.errors`) and counts outcomes. Retry decision,
 record and metric are made in one hook so they can never disagree.
 
+One run at a time per tracked task: the broker delivers at least once (the
+outbox relay can enqueue a message twice, see :mod:`tasks.deferred`), so a
+copy of a message can arrive while another copy runs. A run holds a lease in
+Redis (``fms:task-lease:<id>``, renewed by the heartbeat thread, released
+when the run ends); a copy that finds the lease held is skipped. A record
+saying ``running`` is not enough to skip: a worker killed mid-task leaves it
+so, and Dramatiq requeues that worker's unacked message, which must run.
+The lease lives shorter than the broker's dead-worker timeout, so by the time
+that requeue happens the dead run's lease is gone.
+
 :class:`Heartbeat` runs a thread per worker process that writes the worker
 heartbeat ``/ready`` reports, keeps the broker's own heartbeat fresh during
 long tasks, samples queue depth and interrupts tasks whose cancellation was
@@ -24,6 +34,7 @@ import socket
 import threading
 import time
 import traceback
+import uuid
 from typing import Any
 
 import redis
@@ -43,6 +54,16 @@ _local = threading.local()
 MAX_RETRY_AFTER_MS = 3_600_000
 RESULT_LIMIT = 64_000
 RETRY_ENQUEUE_PATIENCE = 600.0  # seconds
+LEASE_PREFIX = "fms:task-lease:"
+_RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_RENEW_LUA = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+              "return 0")
+
+
+def lease_ms(settings: Settings) -> int:
+    """How long a run's lease lives unrenewed: the worker heartbeat's TTL, but always under half the
+    broker's dead-worker timeout, so the message requeued from a dead worker finds its lease expired."""
+    return max(200, min(settings.worker_heartbeat_ttl * 1000, settings.broker_heartbeat_timeout // 2))
 
 
 def backoff_ms(retries: int, min_backoff: int, max_backoff: int, rng: random.Random | None = None) -> int:
@@ -92,6 +113,8 @@ class Lifecycle(Middleware):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.running: dict[str, int] = {}  # tracked task id -> worker thread id
+        self.leases: dict[str, str] = {}  # tracked task id -> this process's lease token
+        self.lease_ms = lease_ms(settings)
 
     @property
     def actor_options(self) -> set[str]:
@@ -173,9 +196,13 @@ class Lifecycle(Middleware):
         metrics.TASK_LATENCY.labels(queue, message.actor_name).observe(max(0.0, time.time() - enqueued / 1000))
         if not self._tracked(broker, message):
             return
+        if not self._take_lease(broker, message.message_id):
+            log.info("task skipped: another run of it holds the lease", extra={"task_id": message.message_id})
+            raise SkipMessage("task is running elsewhere")
         now = now_iso()
         attempts = int(message.options.get("retries", 0)) + 1
         store = self._store()
+        # "running" too: a record a killed worker left so; the lease says no live run has it.
         rec = store.update_task(message.message_id, {"state": "running", "attempts": attempts, "started_at": now,
                                                      "updated_at": now}, states=("queued", "running"))
         if rec is None:
@@ -185,6 +212,40 @@ class Lifecycle(Middleware):
                 raise SkipMessage(f"task is {existing['state']}")
         _local.task["tracked"] = True
         self.running[message.message_id] = threading.get_ident()
+
+    # leases ----------------------------------------------------------------------------------
+    def _take_lease(self, broker: Any, task_id: str) -> bool:
+        """True when this thread may run ``task_id`` now (it holds the lease, or Redis could not say)."""
+        token = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:12]}"
+        try:
+            taken = broker.client.set(LEASE_PREFIX + task_id, token, nx=True, px=self.lease_ms)
+        except redis.RedisError as exc:  # the message did come from Redis; better a rare duplicate than a loss
+            log.warning("task lease unavailable; running without one", extra={"task_id": task_id, "error": repr(exc)})
+            return True
+        if not taken:
+            return False
+        _local.lease = (broker, task_id, token)
+        self.leases[task_id] = token
+        return True
+
+    def _release_lease(self) -> None:
+        """Give up this thread's lease, if it holds one (only its own: compare and delete)."""
+        held = getattr(_local, "lease", None)
+        _local.lease = None
+        if held is None:
+            return
+        broker, task_id, token = held
+        if self.leases.get(task_id) == token:
+            self.leases.pop(task_id, None)
+        try:
+            broker.client.eval(_RELEASE_LUA, 1, LEASE_PREFIX + task_id, token)
+        except redis.RedisError as exc:  # it expires on its own
+            log.warning("task lease not released", extra={"task_id": task_id, "error": repr(exc)})
+
+    def renew_leases(self, client: redis.Redis) -> None:
+        """Keep the leases of this process's running tasks alive (the heartbeat thread calls this)."""
+        for task_id, token in list(self.leases.items()):
+            client.eval(_RENEW_LUA, 1, LEASE_PREFIX + task_id, token, self.lease_ms)
 
     def after_skip_message(self, broker: Any, message: Any) -> None:
         metrics.TASK_OUTCOMES.labels(message.queue_name, message.actor_name, "skipped").inc()
@@ -198,9 +259,10 @@ class Lifecycle(Middleware):
             self._reset()
 
     def _reset(self) -> None:
+        self._release_lease()
         task = getattr(_local, "task", None)
-        if task is not None:
-            self.running.pop(task["id"], None)
+        if task is not None and self.running.get(task["id"]) == threading.get_ident():
+            self.running.pop(task["id"], None)  # only this thread's run, not another copy's
         token = getattr(_local, "token", None)
         if token is not None:
             context.request_id.reset(token)
@@ -241,6 +303,7 @@ class Lifecycle(Middleware):
                                                       "retry": retries + 1, "delay_ms": delay, "error": error})
             if tracked:
                 self._store().update_task(message.message_id, {"state": "queued", "error": error, "updated_at": now})
+            self._release_lease()  # before the retry exists, so it never meets this run's lease
             self._enqueue_retry(broker, message, delay)
             return
         message.fail()
@@ -328,6 +391,8 @@ class Heartbeat(Middleware):
         payload = {"process": os.environ.get("FMS_PROCESS", ""), "host": socket.gethostname(), "pid": os.getpid(),
                    "queues": queues, "running": len(running), "at": time.time()}
         broker.client.set(self.key, json.dumps(payload), ex=self.settings.worker_heartbeat_ttl)
+        if lifecycle is not None:
+            lifecycle.renew_leases(broker.client)
         if running:
             self._cancel_requested(running)
 

@@ -67,3 +67,14 @@ def long_task(key: str, seconds: float) -> None:
     _redis().incr(f"test:long:{key}")
     time.sleep(seconds)
     _redis().rpush(f"test:long_done:{key}", "1")
+
+
+@actor("test.gated", track=True, max_retries=0)
+def gated(key: str) -> int:
+    """Counts its runs, then waits for a token on ``test:gate:<key>``: two runs at once would count 2."""
+    r = _redis()
+    runs = int(r.incr(f"test:gated:{key}"))
+    for _ in range(30):  # short blocking waits: the client's socket timeout may be shorter than 30 s
+        if r.blpop([f"test:gate:{key}"], timeout=1):
+            break
+    return runs
