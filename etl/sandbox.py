@@ -143,6 +143,12 @@ class QueryResult:
                 "truncated_by": self.truncated_by, "row_limit": self.row_limit, "elapsed_ms": self.elapsed_ms}
 
 
+def temp_root(settings: Settings) -> Path:
+    """Where each query gets its own spill directory (:func:`query_temp_dir`): outside the export
+    directory, which queries may read, and never itself an allowed directory."""
+    return settings.data_dir / "sql-tmp"
+
+
 def check_statements(sql: str) -> str:
     """The one ``SELECT`` in ``sql`` (its text), or :class:`SqlForbidden`/:class:`SqlInvalid` saying why."""
     if not sql.strip():

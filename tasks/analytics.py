@@ -9,10 +9,8 @@ store hiccup mid-way is worth one more pass (the file is rewritten whole).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from app.settings import Settings
 from etl import sandbox
 from tasks import runtime
 from tasks.broker import actor
@@ -24,19 +22,13 @@ PROGRESS_EVERY_S = 0.5
 RESULT_MARGIN = 1_000  # room for the task record's own keys around the result
 
 
-def sql_temp_dir(settings: Settings) -> Path:
-    """Where each query gets its own spill directory (:func:`etl.sandbox.query_temp_dir`); DuckDB adds a
-    query's to the allowed directories itself, so neither this nor that is the export dir."""
-    return settings.data_dir / "sql-tmp"
-
-
 @actor("analytics.sql", track=True, max_retries=0)
 def sql_query(sql: str, max_rows: int | None = None) -> dict[str, Any]:
     """Run one read-only SELECT over the ``submissions`` view; the rows are the task's result."""
     settings = runtime.settings()
     progress(1.0, "running")
     try:
-        result = sandbox.run_query(sql, settings.export_dir, sql_temp_dir(settings),
+        result = sandbox.run_query(sql, settings.export_dir, sandbox.temp_root(settings),
                                    sandbox.Limits.from_settings(settings), max_rows,
                                    max_bytes=RESULT_LIMIT - RESULT_MARGIN)
     except sandbox.SqlError as exc:

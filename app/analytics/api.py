@@ -49,7 +49,7 @@ def sql_query() -> Response:
     settings = services().settings
     max_rows = min(int(body.get("max_rows") or settings.sql_max_rows), settings.sql_max_rows)
     try:
-        sandbox.validate(body["sql"], settings.export_dir, analytics_tasks.sql_temp_dir(settings),
+        sandbox.validate(body["sql"], settings.export_dir, sandbox.temp_root(settings),
                          sandbox.Limits.from_settings(settings))
     except sandbox.SqlError as exc:
         raise BadRequest.field("/sql", str(exc), code=exc.code) from exc

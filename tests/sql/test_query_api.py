@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 from typing import Any
@@ -114,3 +115,17 @@ def test_an_endless_query_fails_at_the_time_limit(api: Api, worker: Any) -> None
     assert task["error"]["message"].startswith("sql_timeout")
     assert time.monotonic() - t0 < 1.5 + 8.0
     assert task["attempts"] == 1  # a timeout is not retried
+
+
+def test_a_wide_result_is_cut_to_the_task_record_and_leaves_no_spill_dir(api: Api, svc: Services,
+                                                                          worker: Any) -> None:
+    from tasks.middleware import RESULT_LIMIT
+
+    resp = api.post("/api/v1/analytics/query", {"sql": "SELECT range AS n, repeat('x', 5000) AS s FROM range(50)"})
+    task = finished(api, resp.json["task_id"])
+    result = task["result"]
+    assert task["state"] == "succeeded" and result["truncated"] is True and result["truncated_by"] == "size"
+    assert 0 < len(result["rows"]) < 50 and [r[0] for r in result["rows"]] == list(range(len(result["rows"])))
+    assert len(json.dumps(result)) <= RESULT_LIMIT  # stored whole, not as a truncated string
+    temp_root = svc.settings.data_dir / "sql-tmp"
+    assert not temp_root.exists() or list(temp_root.iterdir()) == []
