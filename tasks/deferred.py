@@ -8,7 +8,9 @@ outbox as a ``task.enqueue`` event (one store write), the API keeps its 202,
 and the relay enqueues the very same message (same id, so the same task
 record) once Redis is back. The relay's pipeline may partly succeed before a
 connection drops, so a message can arrive twice; the task record (a finished
-or cancelled task is skipped) and the idempotent actors absorb that.
+or cancelled task is skipped), the run lease (a copy arriving while another
+runs is skipped, see :mod:`tasks.middleware`) and the idempotent actors
+absorb that.
 """
 
 from __future__ import annotations
