@@ -20,8 +20,8 @@ import pytest
 
 from app.services import Services
 from app.settings import Settings
-from tests.conftest import make_settings
 from tests.helpers import RedisServer
+from tests.workers import configure_broker, fresh_settings, running_worker
 
 FAST = {"task_min_backoff": 100, "task_max_backoff": 400, "task_time_limits": "high=30,default=30,ai=2,analytics=30",
         "worker_timeout_ms": 200, "relay_interval": 0.05, "webhook_allow_nets": "127.0.0.0/8",
@@ -32,32 +32,19 @@ VENV_BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
-    redis_server.client(0).flushall()
-    return make_settings(tmp_path, redis_server.url, **FAST)
+    return fresh_settings(tmp_path, redis_server, **FAST)
 
 
 @pytest.fixture
 def broker(settings: Settings, svc: Services) -> Iterator[Any]:
-    from tasks.broker import configure
-
-    broker = configure(settings, svc)
-    import tasks.email
-    import tasks.system
-    import tasks.webhooks  # noqa: F401
-    import tests.tasks.actors  # noqa: F401 - declare the test actors on it
-
-    yield broker
+    # The test actors (tests.tasks.actors) are declared on it too.
+    yield configure_broker(settings, svc, "tasks.email", "tasks.system", "tasks.webhooks", "tests.tasks.actors")
 
 
 @pytest.fixture
 def worker(broker: Any) -> Iterator[dramatiq.Worker]:
-    if not getattr(broker, "_booted", False):  # what the dramatiq CLI does once per process
-        broker.emit_after("process_boot")
-        broker._booted = True
-    w = dramatiq.Worker(broker, worker_threads=2, worker_timeout=200)
-    w.start()
-    yield w
-    w.stop(timeout=5000)
+    with running_worker(broker, threads=2, stop_timeout_ms=5000) as w:
+        yield w
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
