@@ -11,13 +11,15 @@ not formulas and keep their value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_RE = "^[=+\\-@\t\r]"
+_QUOTE, _EMPTY = pa.scalar("'"), pa.scalar("")
 
 
 def neutralise(value: Any) -> Any:
@@ -27,16 +29,27 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def neutralise_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """The same for an Arrow string column, vectorised (a prefix test per start, ~25 ms per million cells);
-    a column with no such cell is returned as it is."""
-    mask = None
-    for start in FORMULA_START:
-        hit = pc.starts_with(arr, start)
-        mask = hit if mask is None else pc.or_(mask, hit)
-    if mask is None or not pc.any(mask).as_py():
-        return arr
-    return pc.if_else(mask, pc.binary_join_element_wise(pa.scalar("'"), arr, pa.scalar("")), arr)
+def neutralise_columns(columns: Sequence[pa.Array | pa.ChunkedArray]) -> list[pa.Array | pa.ChunkedArray]:
+    """The same for Arrow string columns (an export page's text columns), vectorised.
+
+    One anchored RE2 match over all the columns at once, because compiling
+    the pattern is most of what a call costs at a page of rows; a column with
+    no such cell comes back as the same object, so the caller can tell.
+    """
+    cols = list(columns)
+    chunks = [chunk for col in cols for chunk in (col.chunks if isinstance(col, pa.ChunkedArray) else [col])]
+    if not chunks:
+        return cols
+    mask = pc.match_substring_regex(pa.chunked_array(chunks, type=pa.string()), _FORMULA_RE)
+    if not pc.any(mask).as_py():
+        return cols
+    out, pos = [], 0
+    for col in cols:
+        hit = mask.slice(pos, len(col))
+        pos += len(col)
+        quoted = pc.binary_join_element_wise(_QUOTE, col, _EMPTY) if pc.any(hit).as_py() else None
+        out.append(col if quoted is None else pc.if_else(hit, quoted, col))
+    return out
 
 
 class SafeWriter:

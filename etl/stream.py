@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 from app.forms.sensitive import redact
 from app.store import Record, Store, SubmissionQuery
 from app.store.base import EXPORT_COLUMNS
-from etl.csvsafe import neutralise_array
+from etl.csvsafe import neutralise_columns
 
 PAGE = 1000
 ROW_GROUP = 20_000  # rows per Parquet row group: what one group costs in memory while it is built
@@ -231,7 +231,7 @@ def write_csv(columns: list[Column], batches: Batches) -> Iterator[bytes]:
     run as a spreadsheet formula get a leading ``'`` (:mod:`etl.csvsafe`).
     """
     schema = arrow_schema(columns, text_times=True)
-    text = [i for i, c in enumerate(columns) if c.kind == "string"]
+    text = [i for i, c in enumerate(columns) if c.kind == "string" and c.field is not None]  # answers only
     sink = _Sink()
     with pacsv.CSVWriter(sink, schema) as writer:
         yield sink.drain()
@@ -244,8 +244,10 @@ def write_csv(columns: list[Column], batches: Batches) -> Iterator[bytes]:
 
 def _neutralised(table: pa.Table, text: list[int]) -> pa.Table:
     """``table`` with its text columns (indexes ``text``) safe to open in a spreadsheet."""
-    for i in text:
-        table = table.set_column(i, table.schema.field(i), neutralise_array(table.column(i)))
+    for i, before, after in zip(text, [table.column(i) for i in text],
+                                neutralise_columns([table.column(i) for i in text]), strict=True):
+        if after is not before:
+            table = table.set_column(i, table.schema.field(i), after)
     return table
 
 

@@ -27,7 +27,9 @@ PAYLOADS = ["=HYPERLINK(\"http://x.test\",\"y\")", "+1+cmd|' /C calc'!A0", "-2+3
 @pytest.mark.parametrize("value", PAYLOADS)
 def test_each_formula_start_gets_a_quote(value: str) -> None:
     assert csvsafe.neutralise(value) == "'" + value
-    assert csvsafe.neutralise_array(pa.array([value, "plain", None])).to_pylist() == ["'" + value, "plain", None]
+    plain = pa.array(["plain", None])
+    safe, same = csvsafe.neutralise_columns([pa.array([value, "plain", None]), plain])
+    assert safe.to_pylist() == ["'" + value, "plain", None] and same is plain
 
 
 @pytest.mark.parametrize("value", ["plain", "a=b", "", "'=already", -5, 2.5, None, True])
@@ -35,9 +37,10 @@ def test_other_cells_are_left_alone(value: Any) -> None:
     assert csvsafe.neutralise(value) == value
 
 
-def test_an_array_without_a_formula_is_returned_as_it_is() -> None:
-    arr = pa.array(["a", "b", None])
-    assert csvsafe.neutralise_array(arr) is arr
+def test_columns_without_a_formula_are_returned_as_they_are() -> None:
+    arr, chunked = pa.array(["a", "b", None]), pa.chunked_array([["c"], ["a=b", None]])
+    assert all(a is b for a, b in zip(csvsafe.neutralise_columns([arr, chunked]), [arr, chunked], strict=True))
+    assert csvsafe.neutralise_columns([]) == []
 
 
 def test_the_export_csv_quotes_text_cells_only() -> None:
