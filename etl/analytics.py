@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from app.store import Record, SubmissionQuery
 from app.store.analytics_base import AnalyticsStore, LiveAggregates, LiveSpec, Segment
-from app.store.base import SUBMISSION_STATUSES
+from app.store.base import SUBMISSION_STATUSES, status_and_window_sql
 from etl.csvsafe import SafeWriter
 
 log = logging.getLogger(__name__)
@@ -237,16 +237,8 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 def _filter_sql(q: SubmissionQuery) -> tuple[str, list[Any]]:
     """The list filter over exported rows, with the SQLite backend's semantics (NULL never matches)."""
-    clauses, params = ["TRUE"], []
-    if q.statuses:
-        clauses.append(f"status IN ({', '.join('?' * len(q.statuses))})")
-        params.extend(q.statuses)
-    if q.created_after:
-        clauses.append("created_at > ?")
-        params.append(q.created_after)
-    if q.created_before:
-        clauses.append("created_at < ?")
-        params.append(q.created_before)
+    window, params = status_and_window_sql(q)
+    clauses = ["TRUE", *window]
     ops = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
     for f in q.answers:
         sample = f.value[0] if f.op == "in" else f.value

@@ -67,6 +67,26 @@ class SubmissionQuery:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def status_and_window_sql(q: SubmissionQuery) -> tuple[list[str], list[Any]]:
+    """SQL clauses (``?`` placeholders) and parameters for ``q``'s statuses and ``created_at`` window.
+
+    The SQLite store and the DuckDB analytics over exported rows both filter on
+    these columns; one builder keeps the two answering the same rows.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if q.statuses:
+        clauses.append(f"status IN ({', '.join('?' * len(q.statuses))})")
+        params.extend(q.statuses)
+    if q.created_after:
+        clauses.append("created_at > ?")
+        params.append(q.created_after)
+    if q.created_before:
+        clauses.append("created_at < ?")
+        params.append(q.created_before)
+    return clauses, params
+
+
 class Store(abc.ABC):
     """Both backends implement exactly this; the contract tests run on each."""
 

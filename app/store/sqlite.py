@@ -31,6 +31,7 @@ from app.store.base import (
     Record,
     Store,
     SubmissionQuery,
+    status_and_window_sql,
 )
 from app.store.group_commit import GroupCommitter
 from app.store.tasks_sqlite import TasksSQLiteMixin
@@ -408,15 +409,9 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, Store):
         """The WHERE clause for a query; public so the index test can EXPLAIN it."""
         clauses, params = ["form_id = ?"], [q.form_id]
         clauses.append("deleted_at IS NOT NULL" if q.deleted else "deleted_at IS NULL")
-        if q.statuses:
-            clauses.append(f"status IN ({', '.join('?' * len(q.statuses))})")
-            params.extend(q.statuses)
-        if q.created_after:
-            clauses.append("created_at > ?")
-            params.append(q.created_after)
-        if q.created_before:
-            clauses.append("created_at < ?")
-            params.append(q.created_before)
+        window, window_params = status_and_window_sql(q)
+        clauses.extend(window)
+        params.extend(window_params)
         for f in q.answers:
             path = "$." + json.dumps(f.field)
             if f.op == "in":
