@@ -404,12 +404,27 @@ class Dataset:
     parquet_glob: str
 
 
-def build_dataset(size: int, workdir: Path, redis_url: str, days: int, seed: int) -> tuple[Dataset, dict[str, Any]]:
-    """A fresh store with ``size`` seeded submissions, every day exported; returns it and how long it took."""
+@dataclass
+class Seeded:
+    """A fresh store holding the benchmark form and its seeded submissions."""
+
+    settings: Any
+    svc: Any
+    form: dict[str, Any]
+    first_day: date
+    last_day: date
+    written: int
+    seed_s: float
+
+
+def seeded_store(size: int, workdir: Path, redis_url: str, days: int, seed: int) -> Seeded:
+    """``size`` synthetic submissions of the benchmark form over ``days`` whole days, in a new data dir.
+
+    Shared by this benchmark and scripts/bench/export.py so both measure the same data.
+    """
     from app.auth.service import Principal
     from app.services import build
     from app.settings import Settings
-    from etl.export import export_day
 
     data_dir = workdir / label(size)
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -418,13 +433,24 @@ def build_dataset(size: int, workdir: Path, redis_url: str, days: int, seed: int
     svc = build(settings)
     admin = Principal("bench", "bench", "admin", "manage", None, "bench", "apikey")
     form = svc.forms.create({"title": "Benchmark form", "schema": FORM_SCHEMA}, admin)
-    db_path = Path(settings.sqlite_path)
     last_day = datetime.now(UTC).date() - timedelta(days=2)  # whole days, all in the past whatever today is
     first_day = last_day - timedelta(days=days - 1)
     progress(f"{label(size)}: seeding")
     t0 = time.perf_counter()
-    written = seed_store(db_path, synthetic_rows(size, form["id"], first_day, days, seed), form["id"])
-    seed_s = time.perf_counter() - t0
+    written = seed_store(Path(settings.sqlite_path), synthetic_rows(size, form["id"], first_day, days, seed),
+                         form["id"])
+    return Seeded(settings, svc, form, first_day, last_day, written, time.perf_counter() - t0)
+
+
+def build_dataset(size: int, workdir: Path, redis_url: str, days: int, seed: int) -> tuple[Dataset, dict[str, Any]]:
+    """A fresh store with ``size`` seeded submissions, every day exported; returns it and how long it took."""
+    from etl.export import export_day
+
+    seeded = seeded_store(size, workdir, redis_url, days, seed)
+    settings, svc, form, first_day, last_day = (seeded.settings, seeded.svc, seeded.form, seeded.first_day,
+                                                 seeded.last_day)
+    db_path = Path(settings.sqlite_path)
+    written, seed_s = seeded.written, seeded.seed_s
     progress(f"{label(size)}: exporting {days} days")
     t0 = time.perf_counter()
     for i in range(days):

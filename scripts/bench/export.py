@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from analytics import FORM_SCHEMA, label, parse_size, progress, seed_store, synthetic_rows  # noqa: E402
+from analytics import label, parse_size, progress, seeded_store  # noqa: E402
 from common import host_facts, managed_processes, start_redis  # noqa: E402
 
 GOALS = {"csv_1M_s": 15.0, "rss_peak_mb": 300.0, "rss_growth_100k_to_1M": 1.25}
@@ -143,23 +143,10 @@ def count_rows(path: Path, fmt: str, encoding: str | None) -> int:
 
 def build_store(size: int, workdir: Path, redis_url: str, days: int, seed: int) -> tuple[Path, str, float]:
     """A fresh store with ``size`` seeded submissions of the benchmark form; its data dir, form id, seconds."""
-    from app.auth.service import Principal
-    from app.services import build
-    from app.settings import Settings
-
-    data_dir = workdir / label(size)
-    shutil.rmtree(data_dir, ignore_errors=True)
-    settings = Settings.from_env(environ={}, dotenv=None, env="test", data_dir=data_dir, redis_url=redis_url,
-                                 secret_key="bench", sqlite_synchronous="OFF")
-    svc = build(settings)
-    admin = Principal("bench", "bench", "admin", "manage", None, "bench", "apikey")
-    form = svc.forms.create({"title": "Benchmark form", "schema": FORM_SCHEMA}, admin)
-    last_day = datetime.now(UTC).date() - timedelta(days=2)
+    seeded = seeded_store(size, workdir, redis_url, days, seed)
     t0 = time.perf_counter()
-    seed_store(Path(settings.sqlite_path), synthetic_rows(size, form["id"], last_day - timedelta(days=days - 1),
-                                                          days, seed), form["id"])
-    svc.store.close()
-    return data_dir, form["id"], time.perf_counter() - t0
+    seeded.svc.store.close()
+    return workdir / label(size), seeded.form["id"], seeded.seed_s + time.perf_counter() - t0
 
 
 def run_child(data_dir: Path, redis_url: str, form_id: str, fmt: str, mode: str, out: Path) -> dict[str, Any]:
