@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -65,6 +73,40 @@ class RedisServer:
 
     def client(self, db: int = 0) -> redis.Redis:
         return redis.Redis(port=self.port, db=db)
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], port: int, *, ready: str = "/ready", timeout: float = 60.0,
+                    log_path: Path | None = None) -> Iterator[str]:
+    """The shipped gunicorn config serving ``app.wsgi`` on ``port``; yields its base URL.
+
+    Why one helper: the config, the start in a session of its own and the stop of
+    the whole group (master and workers) are what production runs; every test
+    that needs a real gunicorn should start it the same way. It waits until
+    ``ready`` answers 200 and fails at once, not at the deadline, if gunicorn exits.
+    """
+    log = log_path.open("wb") if log_path else None
+    out, err = (log, subprocess.STDOUT) if log else (subprocess.DEVNULL, subprocess.DEVNULL)
+    try:
+        proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "app/gunicorn_conf.py"),
+                                 "app.wsgi:application"], cwd=ROOT, env={**env, "FMS_PORT": str(port)},
+                                stdout=out, stderr=err, start_new_session=True)
+    finally:
+        if log:
+            log.close()
+    base = f"http://127.0.0.1:{port}"
+
+    def serving_or_gone() -> bool:
+        return proc.poll() is not None or requests.get(f"{base}{ready}", timeout=1).status_code == 200
+
+    try:
+        wait_for(serving_or_gone, timeout, interval=0.1, what=f"gunicorn to answer {ready} (log: {log_path})")
+        assert proc.poll() is None, f"gunicorn exited with {proc.returncode} (log: {log_path})"
+        yield base
+    finally:
+        with suppress(ProcessLookupError):  # gone already: the assertion above says why
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
 
 
 def drain_queues(broker: Any, worker: Any = None, queues: tuple[str, ...] = ("default",),

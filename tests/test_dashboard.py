@@ -12,9 +12,6 @@ import hashlib
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,11 +23,10 @@ import pytest
 import requests
 
 from tests.chromium import Chromium, chromium_binary
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, gunicorn_server
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "app" / "analytics" / "static"
-VENV_BIN = Path(sys.executable).parent
 
 
 def test_dashboard_page_is_public_and_locked_down(client: Any) -> None:
@@ -121,24 +117,13 @@ def _final_status(draft: bool, final: str | None) -> str:
 def live_server(tmp_path: Path, redis_server: Any) -> Iterator[str]:
     """gunicorn on a free port with its own data dir and the session's redis-server."""
     redis_server.client(0).flushall()
-    port = free_port()
-    env = {**os.environ, "FMS_DATA_DIR": str(tmp_path / "data"), "FMS_PORT": str(port),
+    env = {**os.environ, "FMS_DATA_DIR": str(tmp_path / "data"),
            "REDIS_URL": redis_server.url, "FMS_WEB_WORKERS": "2", "FMS_SECRET_KEY": "dashboard-test",
            "FMS_BOOTSTRAP_ADMIN": f"admin:{PASSWORD}", "FMS_SQLITE_SYNCHRONOUS": "NORMAL"}
     for name in ("MONGODB_URI", "PROMETHEUS_MULTIPROC_DIR", "FMS_CACHE_REDIS_URL"):
         env.pop(name, None)
-    with (tmp_path / "gunicorn.log").open("wb") as log:
-        proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "app/gunicorn_conf.py"),
-                                 "app.wsgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: proc.poll() is None and requests.get(f"{base}/ready", timeout=1).status_code == 200, 60,
-                 interval=0.1, what=f"gunicorn ready (log: {tmp_path / 'gunicorn.log'})")
+    with gunicorn_server(env, free_port(), log_path=tmp_path / "gunicorn.log") as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
 
 
 def _seed(base: str) -> tuple[str, dict[str, Any]]:

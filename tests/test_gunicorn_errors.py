@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from app.gunicorn_errors import error_response
-from tests.helpers import RedisServer, free_port, wait_for
-
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+from tests.helpers import RedisServer, free_port, gunicorn_server
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +20,11 @@ def gunicorn(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
     """The shipped gunicorn config with one worker, on a free port."""
     port = free_port()
     data = tmp_path_factory.mktemp("gunicorn-errors")
-    env = {**os.environ, "FMS_DATA_DIR": str(data), "FMS_PORT": str(port), "REDIS_URL": redis_server.url,
+    env = {**os.environ, "FMS_DATA_DIR": str(data), "REDIS_URL": redis_server.url,
            "FMS_WEB_WORKERS": "1", "FMS_SECRET_KEY": "k"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "app/gunicorn_conf.py"),
-                             "app.wsgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def serving_or_gone() -> bool:
-        return proc.poll() is not None or requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok
-
-    try:
-        wait_for(serving_or_gone, 60, interval=0.1, what="gunicorn to serve /health")
-        assert proc.poll() is None, f"gunicorn exited with {proc.returncode}"
+    with gunicorn_server(env, port, ready="/health"):
         yield "127.0.0.1", port
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
 
 
 def _raw(address: tuple[str, int], request: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -13,10 +13,9 @@ import requests
 
 from app.process_tree import PROCESSES, enabled, resolve_count
 from app.render.supervisor import reference_context, render
-from tests.helpers import RedisServer, free_port, wait_for
+from tests.helpers import RedisServer, free_port, gunicorn_server, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
 
 
 def test_committed_supervisor_config_is_rendered_from_the_process_tree() -> None:
@@ -49,16 +48,10 @@ def _processes_with(marker: str) -> list[int]:
 
 @pytest.mark.slow
 def test_gunicorn_workers_share_metrics_in_multiprocess_mode(tmp_path: Path, redis_server: RedisServer) -> None:
-    port = free_port()
-    env = {**os.environ, "FMS_DATA_DIR": str(tmp_path), "FMS_PORT": str(port), "REDIS_URL": redis_server.url,
+    env = {**os.environ, "FMS_DATA_DIR": str(tmp_path), "REDIS_URL": redis_server.url,
            "FMS_WEB_WORKERS": "3", "FMS_SECRET_KEY": "k"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(ROOT / "app/gunicorn_conf.py"),
-                             "app.wsgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: requests.get(f"{base}/ready", timeout=1).status_code == 200, 30, what="gunicorn ready")
+    with gunicorn_server(env, free_port(), timeout=30) as base:
         sent = 0
 
         def one_more_request() -> bool:  # until a second worker has served some of them
@@ -72,9 +65,6 @@ def test_gunicorn_workers_share_metrics_in_multiprocess_mode(tmp_path: Path, red
         line = next(x for x in text.splitlines()
                     if x.startswith('fms_http_requests_total{endpoint="/health",method="GET",status="200"}'))
         assert float(line.split()[-1]) == float(sent)  # summed across every worker's file
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
 
 
 @pytest.mark.slow
