@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
+from common import free_port, wait_for  # noqa: E402
 from receiver import Receiver  # noqa: E402
 
 SCHEMA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "n": {"type": "integer"}}}
@@ -52,32 +53,12 @@ SCHEDULE = "0,1s,2s,3s,5s,8s,13s,20s,30s,30s"  # ~2 min in all; the outage outla
 ADMIN = ("chaos", "chaos-password-1")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(predicate: Any, timeout: float, what: str, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-            if result:
-                return result
-        except Exception as exc:  # noqa: BLE001 - keep polling
-            last = exc
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}: {last!r}")
-
-
 class Tree:
     """``scripts/run`` in its own session, and its processes found by our data dir in /proc."""
 
     def __init__(self, workdir: Path) -> None:
         self.data = workdir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "tree.log"
@@ -115,7 +96,7 @@ class Tree:
         out = self.log.open("ab")
         self.proc = subprocess.Popen([str(venv / "supervisord"), "-c", str(conf)], cwd=ROOT, env=env, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        _wait(self._ready, 300, "the tree to be ready", interval=0.5)
+        wait_for(self._ready, 300, "the tree to be ready", interval=0.5)
 
     def _ready(self) -> bool:
         """Store, Redis and worker heartbeats up (the model probe is no concern of this run)."""
