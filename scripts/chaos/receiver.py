@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+@dataclass
+class Tally:
+    """The requests a receiver accepted (answered 200) at one path, checked as Standard Webhooks."""
+
+    bodies: dict[str, set[bytes]] = field(default_factory=dict)  # by webhook-id; two bodies: a conflict
+    seen: set[str] = field(default_factory=set)  # the submission ids the valid events name
+    invalid: int = 0  # accepted requests whose signature did not verify
 
 
 class Receiver:
@@ -85,3 +95,21 @@ class Receiver:
     def received(self, path: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
             return [r for r in self.requests if path is None or r["path"] == path]
+
+    def tally(self, path: str, secret: str) -> Tally:
+        """Verify every accepted request at ``path`` against ``secret``: what the chaos runs count."""
+        from standardwebhooks.webhooks import Webhook
+
+        verifier = Webhook(secret)
+        result = Tally()
+        for req in self.received(path):
+            if req["status"] != 200:
+                continue
+            try:
+                payload = verifier.verify(req["body"], req["headers"])
+            except Exception:  # noqa: BLE001 - any verification failure counts as invalid
+                result.invalid += 1
+                continue
+            result.bodies.setdefault(req["headers"]["webhook-id"], set()).add(req["body"])
+            result.seen.add(payload["data"]["id"])
+        return result

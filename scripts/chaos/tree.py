@@ -269,32 +269,13 @@ class Chaos:
         return result
 
     def _drain(self, secret: str, wanted: set[str], timeout: float = 150.0) -> dict[str, Any]:
-        from standardwebhooks.webhooks import Webhook
-
-        verifier = Webhook(secret)
-
-        def tally() -> tuple[dict[str, set[bytes]], set[str], int]:
-            bodies: dict[str, set[bytes]] = {}
-            seen: set[str] = set()
-            invalid = 0
-            for req in self.receiver.received("/chaos"):
-                if req["status"] != 200:
-                    continue
-                try:
-                    payload = verifier.verify(req["body"], req["headers"])
-                except Exception:  # noqa: BLE001 - any verification failure counts as invalid
-                    invalid += 1
-                    continue
-                bodies.setdefault(req["headers"]["webhook-id"], set()).add(req["body"])
-                seen.add(payload["data"]["id"])
-            return bodies, seen, invalid
-
         deadline = time.monotonic() + timeout
         while True:
-            bodies, seen, invalid = tally()
-            if (not wanted - seen and self.back_at is not None) or time.monotonic() > deadline:
+            tally = self.receiver.tally("/chaos", secret)
+            if (not wanted - tally.seen and self.back_at is not None) or time.monotonic() > deadline:
                 break
             time.sleep(0.25)
+        bodies, seen, invalid = tally.bodies, tally.seen, tally.invalid
         done = time.monotonic()
         self.note(f"{len(wanted & seen)} of {len(wanted)} events delivered")
         requests_ok = sum(1 for r in self.receiver.received("/chaos") if r["status"] == 200)
