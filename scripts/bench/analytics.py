@@ -199,14 +199,7 @@ def _typed_select(parquet_glob: str) -> str:
 
 def duckdb_raw(parquet_glob: str) -> Fingerprint:
     """The ceiling on the export as it is: parse the answers JSON once into a table, then aggregate."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.execute(f"CREATE TEMP TABLE x AS {_typed_select(parquet_glob)}")
-        return _aggregates(con)
-    finally:
-        con.close()
+    return _aggregates_of(f"CREATE TEMP TABLE x AS {_typed_select(parquet_glob)}")
 
 
 def typed_parquet(parquet_glob: str, out: Path) -> float:
@@ -221,11 +214,16 @@ def typed_parquet(parquet_glob: str, out: Path) -> float:
 
 def duckdb_typed(path: Path) -> Fingerprint:
     """The ceiling if answers were typed columns: the same aggregates straight off the Parquet."""
+    return _aggregates_of(f"CREATE VIEW x AS SELECT * FROM read_parquet('{path}')")
+
+
+def _aggregates_of(create_x: str) -> Fingerprint:
+    """:func:`_aggregates` on a fresh DuckDB connection where ``create_x`` defines the table or view ``x``."""
     import duckdb
 
     con = duckdb.connect()
     try:
-        con.execute(f"CREATE VIEW x AS SELECT * FROM read_parquet('{path}')")
+        con.execute(create_x)
         return _aggregates(con)
     finally:
         con.close()
