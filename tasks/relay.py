@@ -7,6 +7,11 @@ the API kept accepting submissions meanwhile, because it only wrote to the
 store. A crash between enqueue and mark sends a batch twice; every actor is
 idempotent, so at-least-once is safe.
 
+A broker Redis with AOF ``everysec`` that is killed loses up to a couple of
+seconds of writes: events moved in that window are marked sent here and gone
+there. The relay notices a new Redis by its ``run_id`` and sends the events
+of that window again (:class:`RecentlySent`).
+
 The loop also runs the small scheduled job of the task system: purging
 finished task records past retention (hourly).
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +68,45 @@ def messages_for(event: dict[str, Any]) -> list[Message]:
     ]
 
 
+# Longer than what a killed Redis can lose with `appendfsync everysec` (one second, two
+# when fsync lags: Redis then delays writes rather than fall further behind).
+REPLAY_WINDOW = 5.0
+
+
+class RecentlySent:
+    """The events moved to the broker in the last :data:`REPLAY_WINDOW` seconds of contact.
+
+    Kept in memory, per relay: they are the ones a Redis that died just now may
+    not have written to its AOF yet. Dropped only after a later contact with the
+    *same* Redis (same ``run_id``), never merely because time passed while it
+    was down. A relay killed together with Redis loses this list (documented).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, window: float = REPLAY_WINDOW) -> None:
+        self._clock, self.window = clock, window
+        self._events: deque[tuple[float, dict[str, Any]]] = deque()
+        self.run_id: str | None = None
+
+    def add(self, events: list[dict[str, Any]]) -> None:
+        now = self._clock()
+        self._events.extend((now, e) for e in events)
+
+    def lost_to(self, run_id: str) -> list[dict[str, Any]]:
+        """The events to send again if ``run_id`` is another Redis than the last one seen."""
+        if self.run_id is None or run_id == self.run_id:
+            return []
+        return [e for _, e in self._events]
+
+    def settle(self, run_id: str) -> None:
+        """``run_id`` answered (and has what :meth:`lost_to` returned): trust it up to now."""
+        if run_id != self.run_id:
+            self._events.clear()
+            self.run_id = run_id
+        cutoff = self._clock() - self.window
+        while self._events and self._events[0][0] < cutoff:
+            self._events.popleft()
+
+
 class Relay:
     def __init__(self, store: Any, broker: Any, batch: int = 500, interval: float = 0.2,
                  retention_days: int = 30, deleted_retention_days: int = 30,
@@ -75,20 +120,32 @@ class Relay:
         self._last_purge: float | None = None
         self._webhook_sweeper = Sweeper(clock)
         self._maintenance: threading.Thread | None = None
+        self._recent = RecentlySent(clock)
         self.deleted_retention_days = deleted_retention_days
         self.export_dir = export_dir
 
     def run_once(self) -> int:
         """Move one batch; the number of events moved (0: outbox empty)."""
+        self._resend_lost()
         events = self.store.pending_events(self.batch)
         if not events:
             return 0
         messages = [m for e in events for m in messages_for(e)]
         self.broker.enqueue_many(messages)
         self.store.mark_events_sent([e["id"] for e in events], now_iso())
+        self._recent.add(events)
         for e in events:
             metrics.RELAY_EVENTS.labels(e["topic"]).inc()
         return len(events)
+
+    def _resend_lost(self) -> None:
+        """After a Redis restart, send again what it may have lost (see :class:`RecentlySent`)."""
+        run_id = str(self.broker.client.info("server")["run_id"])
+        lost = self._recent.lost_to(run_id)
+        if lost:
+            self.broker.enqueue_many([m for e in lost for m in messages_for(e)])
+            log.warning("broker restarted: events of the last seconds sent again", extra={"count": len(lost)})
+        self._recent.settle(run_id)
 
     def run(self) -> None:
         """Until :attr:`stop` is set: drain, wait, back off on errors (Redis or store down)."""
