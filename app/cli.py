@@ -203,8 +203,7 @@ def analytics_cmd(form_id: str, fmt: str, split_by: str | None, include_sensitiv
         form = svc.forms.get(form_id)
         hide = frozenset() if include_sensitive else frozenset(form.get("sensitive") or ())
         args = {"split_by": split_by} if split_by else {}
-        service = AnalyticsService(svc.store, svc.cache, svc.settings.export_dir, svc.settings.analytics_cache_ttl,
-                                   svc.cursors)
+        service = AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors)
         result, _ = service.summary(form, args, hide)
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc

@@ -51,6 +51,8 @@ class Settings:
     cache_redis_url: str = _setting("FMS_CACHE_REDIS_URL", "", "Cache Redis; empty means database 1 of REDIS_URL.", secret=True)
     cache_ttl: int = _setting("FMS_CACHE_TTL", 300, "Seconds a cached form or list stays in Redis.")
     analytics_cache_ttl: int = _setting("FMS_ANALYTICS_CACHE_TTL", 3600, "Seconds a form summary or time series stays in Redis; a new submission invalidates it sooner.")
+    analytics_memory_limit: str = _setting("FMS_ANALYTICS_MEMORY_LIMIT", "128MB", "DuckDB `memory_limit` of one summary or time series, computed in the API worker that asks (the api unit's `MemoryMax` covers all its workers); past it DuckDB spills to `<data_dir>/analytics-tmp`.")
+    analytics_threads: int = _setting("FMS_ANALYTICS_THREADS", 2, "DuckDB `threads` of one summary or time series.")
     # --- auth ---------------------------------------------------------------
     token_ttl: int = _setting("FMS_TOKEN_TTL", 86_400, "Login token lifetime, seconds.")
     login_max_failures: int = _setting("FMS_LOGIN_MAX_FAILURES", 5, "Failed logins per user and IP before 429.")

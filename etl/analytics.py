@@ -229,8 +229,27 @@ class SummaryRequest:
     hide: frozenset[str] = frozenset()  # sensitive fields the caller may not see: counts only
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"threads": max(1, min(4, os.cpu_count() or 1))})
+@dataclass(frozen=True)
+class EngineLimits:
+    """DuckDB's budget in the process that asks: an API worker shares its unit's ``MemoryMax``.
+
+    ``temp_dir``: where DuckDB spills past ``memory_limit`` (an in-memory database
+    would otherwise spill to ``.tmp`` in the working directory, read-only under systemd).
+    """
+
+    memory_limit: str = "128MB"
+    threads: int = 2
+    temp_dir: Path | None = None
+
+
+def _connect(limits: EngineLimits | None = None) -> duckdb.DuckDBPyConnection:
+    limits = limits or EngineLimits()
+    config: dict[str, Any] = {"threads": max(1, min(limits.threads, os.cpu_count() or 1)),
+                              "memory_limit": limits.memory_limit}
+    if limits.temp_dir is not None:
+        limits.temp_dir.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(limits.temp_dir)
+    con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -309,14 +328,15 @@ class _Run:
     """One computation: a DuckDB connection holding the merged tables of one request."""
 
     def __init__(self, store: AnalyticsStore, export_dir: Path | None, form: Record, query: SubmissionQuery,
-                 split_by: str | None, fields: tuple[str, ...], need: tuple[frozenset[str], frozenset[str]]) -> None:
+                 split_by: str | None, fields: tuple[str, ...], need: tuple[frozenset[str], frozenset[str]],
+                 limits: EngineLimits | None = None) -> None:
         """``need``: (sensitive fields filtered or split on, sensitive fields the caller sees).
 
         A redacted file cannot answer for either. Filtering or splitting on one
         drops the redacted days (their rows come from the store); a visible one
         is read for all rows from the store while the files still serve the rest.
         """
-        self.con = _connect()
+        self.con = _connect(limits)
         self.kinds = field_kinds(form["schema"])
         filtered, visible = need
         days = exported_days(export_dir, form["id"])
@@ -627,17 +647,19 @@ def _without_files_on_failure(compute: Callable[[Path | None], Record], export_d
         return compute(None)
 
 
-def summarize(store: AnalyticsStore, export_dir: Path, req: SummaryRequest, now: datetime | None = None) -> Record:
+def summarize(store: AnalyticsStore, export_dir: Path, req: SummaryRequest, now: datetime | None = None,
+              limits: EngineLimits | None = None) -> Record:
     """The summary of one form under the list filters, optionally split by an enum field."""
     as_of = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return _without_files_on_failure(lambda d: _summarize(store, d, req, as_of), export_dir)
+    return _without_files_on_failure(lambda d: _summarize(store, d, req, as_of, limits), export_dir)
 
 
-def _summarize(store: AnalyticsStore, export_dir: Path | None, req: SummaryRequest, as_of: str) -> Record:
+def _summarize(store: AnalyticsStore, export_dir: Path | None, req: SummaryRequest, as_of: str,
+               limits: EngineLimits | None = None) -> Record:
     form = req.form
     names = tuple(field_kinds(form["schema"]))
     run = _Run(store, export_dir, form, req.query, req.split_by, names,
-               _needed(form, req.query, req.split_by, req.hide))
+               _needed(form, req.query, req.split_by, req.hide), limits)
     try:
         if run.rollable(req.query, req.split_by):
             run.merge_rolled_up()
@@ -705,7 +727,7 @@ def _next(start: date, interval: str) -> date:
 
 
 def timeseries(store: AnalyticsStore, export_dir: Path, form: Record, query: SubmissionQuery, interval: str,
-               tz: str, now: datetime | None = None) -> Record:
+               tz: str, now: datetime | None = None, limits: EngineLimits | None = None) -> Record:
     """Submissions per day, ISO week (Monday) or month, bucketed by the local date in ``tz``.
 
     Every bucket between the first and the last is present (0 when empty), so
@@ -717,7 +739,7 @@ def timeseries(store: AnalyticsStore, export_dir: Path, form: Record, query: Sub
     hide_all = frozenset(form.get("sensitive") or ())
 
     def compute(files: Path | None) -> Record:
-        run = _Run(store, files, form, query, None, (), _needed(form, query, None, hide_all))
+        run = _Run(store, files, form, query, None, (), _needed(form, query, None, hide_all), limits)
         try:
             return {"rows": run.timeline(interval, tz)}
         finally:

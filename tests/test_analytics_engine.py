@@ -197,3 +197,23 @@ def test_csv_lists_every_figure(seeded: Any) -> None:
     assert ",,,total,,6," in lines
     assert ",topic,enum,option,billing,2,33.3" in lines
     assert ",age,number,median,30.0,," in lines
+
+
+def test_the_engine_runs_within_the_settings_duckdb_budget(tmp_path: Path) -> None:
+    """An API worker shares its unit's MemoryMax: DuckDB gets the configured limit and a spill dir."""
+    from app.analytics.service import AnalyticsService
+    from etl.analytics import _connect
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, "", analytics_memory_limit="64MB", analytics_threads=1)
+    limits = AnalyticsService.from_settings(None, None, settings, None).limits  # type: ignore[arg-type]
+    con = _connect(limits)
+    try:
+        memory, threads, spill = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads'), "
+            "current_setting('temp_directory')").fetchone()
+    finally:
+        con.close()
+    assert memory == "61.0 MiB"  # 64 MB, as DuckDB prints it
+    assert int(threads) == 1
+    assert spill == str(tmp_path / "data" / "analytics-tmp")

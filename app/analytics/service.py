@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.cache import Cache
 from app.errors import BadRequest
+from app.settings import Settings
 from app.store import Record, Store, SubmissionQuery
 from app.submissions.query import FILTER_RE, CursorCodec, parse_list_args, refuse_hidden
 from app.util import canonical_json, sha256_hex
@@ -40,6 +41,14 @@ class AnalyticsService:
     export_dir: Path
     ttl: int
     cursors: CursorCodec
+    limits: analytics.EngineLimits = field(default_factory=analytics.EngineLimits)
+
+    @classmethod
+    def from_settings(cls, store: Store, cache: Cache, settings: Settings, cursors: CursorCodec) -> AnalyticsService:
+        """The service as the API, the CLI and the benchmark run it: the settings' TTL and DuckDB budget."""
+        limits = analytics.EngineLimits(settings.analytics_memory_limit, settings.analytics_threads,
+                                        settings.data_dir / "analytics-tmp")
+        return cls(store, cache, settings.export_dir, settings.analytics_cache_ttl, cursors, limits)
 
     # --- arguments ------------------------------------------------------------------
     def _query(self, args: Mapping[str, str], form: Record, own: set[str], hide: frozenset[str]) -> SubmissionQuery:
@@ -108,7 +117,7 @@ class AnalyticsService:
         result = self._cached(key)
         if result is None:
             result = analytics.summarize(self.store, self.export_dir,  # type: ignore[arg-type]
-                                         analytics.SummaryRequest(form, query, split_by, hide))
+                                         analytics.SummaryRequest(form, query, split_by, hide), limits=self.limits)
             self._store(key, result)
         return result, fmt
 
@@ -125,6 +134,7 @@ class AnalyticsService:
         key = self._key("timeseries", form, args, frozenset())
         result = self._cached(key)
         if result is None:
-            result = analytics.timeseries(self.store, self.export_dir, form, query, interval, tz)  # type: ignore[arg-type]
+            result = analytics.timeseries(self.store, self.export_dir, form, query, interval, tz,  # type: ignore[arg-type]
+                                          limits=self.limits)
             self._store(key, result)
         return result

@@ -19,8 +19,7 @@ bp = Blueprint("analytics_summary", __name__, url_prefix="/api/v1")
 
 def _service() -> AnalyticsService:
     svc = services()
-    return AnalyticsService(svc.store, svc.cache, svc.settings.export_dir, svc.settings.analytics_cache_ttl,
-                            svc.cursors)
+    return AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors)
 
 
 def _readable_form(form_id: str) -> Record:

@@ -466,8 +466,7 @@ def fms_service(ds: Dataset) -> Any:
     """What ``GET /api/v1/forms/{id}/analytics`` calls: the cache, then the engine."""
     from app.analytics.service import AnalyticsService
 
-    return AnalyticsService(ds.svc.store, ds.svc.cache, ds.settings.export_dir, ds.settings.analytics_cache_ttl,
-                            ds.svc.cursors)
+    return AnalyticsService.from_settings(ds.svc.store, ds.svc.cache, ds.settings, ds.svc.cursors)
 
 
 def run_summaries(ds: Dataset, repeat: int, naive: bool) -> dict[str, Any]:
