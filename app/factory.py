@@ -45,8 +45,10 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
 
 def _register_blueprints(app: Flask) -> None:
     from app.ai.api import bp as ai_bp
+    from app.analytics.api import bp as analytics_bp
     from app.analytics.dashboard import bp as dashboard_bp
     from app.auth.api import bp as auth_bp
+    from app.exports.api import bp as exports_bp
     from app.forms.api import bp as forms_bp
     from app.health.api import bp as health_bp
     from app.jobs.api import bp as jobs_bp
@@ -57,17 +59,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.webhooks.api import bp as webhooks_bp
 
     for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, jobs_bp, webhooks_bp, ai_bp, models_bp,
-               shares_bp):
+               shares_bp, analytics_bp, exports_bp, dashboard_bp):
         app.register_blueprint(bp)
-    app.register_blueprint(dashboard_bp)  # public page + static files; data from the analytics API
-    from app.analytics.summary_api import bp as analytics_summary_bp
-
-    app.register_blueprint(analytics_summary_bp)  # form summaries and time series
-    from app.analytics.api import bp as analytics_bp
-    from app.exports.api import bp as exports_bp
-
-    app.register_blueprint(analytics_bp)  # admin SQL (POST /api/v1/analytics/query)
-    app.register_blueprint(exports_bp)  # streamed exports, export tasks, downloads
 
 
 def _register_hooks(app: Flask) -> None:

@@ -1,4 +1,9 @@
-"""Admin SQL (``/api/v1/analytics/query``); form summaries and time series are in ``summary_api``.
+"""Analytics over HTTP: form summaries and time series, and admin SQL.
+
+``GET /api/v1/forms/{id}/analytics`` and ``.../analytics/timeseries`` need what
+reading the form's submissions needs; sensitive fields show counts only to
+callers who may not see them; the query-string filters are the submissions
+list's (see :mod:`app.analytics.service`).
 
 ``POST /api/v1/analytics/query`` (administrators only) takes one read-only
 ``SELECT`` over the ``submissions`` view of the exported Parquet files and
@@ -13,12 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
+from app.analytics.service import AnalyticsService
 from app.errors import BadRequest
-from app.http import json_body, principal, services
+from app.http import hidden_fields, json_body, json_response, principal, require_form, services
 from app.jobs.enqueue import accepted, enqueue_tracked
 from app.validation import body_validator, check
+from etl.analytics import summary_csv
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1")
 MAX_SQL_CHARS = 100_000
@@ -34,6 +41,27 @@ QUERY_BODY_SCHEMA: dict[str, Any] = {
     },
 }
 QUERY_BODY = body_validator(QUERY_BODY_SCHEMA)
+
+
+def _service() -> AnalyticsService:
+    svc = services()
+    return AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors)
+
+
+@bp.get("/forms/<form_id>/analytics")
+def summary(form_id: str) -> Response:
+    form = require_form(form_id, "read")
+    result, fmt = _service().summary(form, request.args, hidden_fields(form))
+    if fmt == "csv":
+        return Response(summary_csv(result), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="analytics-{form_id}.csv"', "Cache-Control": "no-store"})
+    return json_response(result)
+
+
+@bp.get("/forms/<form_id>/analytics/timeseries")
+def timeseries(form_id: str) -> Response:
+    form = require_form(form_id, "read")
+    return json_response(_service().timeseries(form, request.args, hidden_fields(form)))
 
 
 @bp.post("/analytics/query")
