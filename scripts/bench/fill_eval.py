@@ -1,21 +1,36 @@
 #!/usr/bin/env python3
-"""Evaluate ``inference.fill`` on tests/data/fill_eval: field accuracy, validity, latency.
+"""Evaluate ``inference.fill`` on tests/data/fill_eval, split by form: field accuracy, validity, latency.
 
-Accuracy counts over the union of expected and predicted fields, so a wrong
-value, a missed field and an invented field each count as one error.
-Usage: .venv/bin/python scripts/bench/fill_eval.py [--split dev|heldout|all] [--naive]
-       [--threads 2] [--json out.json] [--no-calibrate]
+Splits (tune on ``dev`` only; the other two are for reporting):
+
+* ``dev`` — the dev forms (``forms/*.json``) and their narratives (``dev.jsonl``);
+* ``heldout-narratives`` — new narratives of the dev forms (``heldout.jsonl``);
+* ``heldout-forms`` — forms the filler was never tuned on (``heldout_forms/*.json``, narratives in
+  ``heldout_forms.jsonl``).
+
+Each forms folder has a ``kinds.json`` (``{"<form>": {"<field>": "<kind>"}}``, kinds among name,
+place, date, amount, count, code, enum, boolean, free_text, email, phone) so accuracy is reported
+per field kind as well as per form. Accuracy counts over the union of expected and predicted
+fields, so a wrong value, a missed field and an invented field each count as one error. Enum fields
+get a per-option confusion table (expected option -> predicted option, ``(none)`` = omitted /
+not expected). Latency is wall time per fill (p50/p95) plus CPU time, with the load average, because
+the machine is shared and wall time under load is pessimistic.
+
+Usage: .venv/bin/python scripts/bench/fill_eval.py [--split dev,heldout-narratives|heldout-forms|all]
+       [--naive] [--threads 2] [--json out.json] [--no-calibrate] [-v]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,11 +39,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from jsonschema import Draft202012Validator  # noqa: E402
 
-from inference.engines.llama import LlamaConfig, LlamaEngine  # noqa: E402
-from inference.fill import fill, fill_naive, warm_up  # noqa: E402
-from inference.models.defaults import ensure_default_models  # noqa: E402
-
 DATA = ROOT / "tests" / "data" / "fill_eval"
+#: split -> (forms folder, narratives file)
+SPLITS = {
+    "dev": ("forms", "dev.jsonl"),
+    "heldout-narratives": ("forms", "heldout.jsonl"),
+    "heldout-forms": ("heldout_forms", "heldout_forms.jsonl"),
+}
+ALIASES = {"heldout": "heldout-narratives"}
+NONE = "(none)"
 
 
 def norm(value):
@@ -43,25 +62,48 @@ def norm(value):
     return re.sub(r"^the ", "", s)
 
 
-def score_record(expected: dict, got: dict) -> tuple[int, int, list[str]]:
-    keys = sorted(set(expected) | set(got))
-    errors = []
-    for k in keys:
+def field_results(expected: dict, got: dict) -> list[tuple[str, bool, str | None]]:
+    """(field, correct, error) for every field expected or predicted."""
+    out = []
+    for k in sorted(set(expected) | set(got)):
         if k not in got:
-            errors.append(f"missed {k}={expected[k]!r}")
+            out.append((k, False, f"missed {k}={expected[k]!r}"))
         elif k not in expected:
-            errors.append(f"invented {k}={got[k]!r}")
+            out.append((k, False, f"invented {k}={got[k]!r}"))
         elif norm(expected[k]) != norm(got[k]):
-            errors.append(f"wrong {k}: {got[k]!r} != {expected[k]!r}")
-    return len(keys) - len(errors), len(keys), errors
+            out.append((k, False, f"wrong {k}: {got[k]!r} != {expected[k]!r}"))
+        else:
+            out.append((k, True, None))
+    return out
+
+
+def score_record(expected: dict, got: dict) -> tuple[int, int, list[str]]:
+    res = field_results(expected, got)
+    errors = [e for _, ok, e in res if not ok and e]
+    return len(res) - len(errors), len(res), errors
 
 
 def load(split: str) -> list[dict]:
-    files = ["dev.jsonl", "heldout.jsonl"] if split == "all" else [f"{split}.jsonl"]
+    """Narratives of one split (``all`` = every split whose file exists)."""
+    names = list(SPLITS) if split == "all" else [ALIASES.get(split, split)]
     rows = []
-    for f in files:
-        rows += [json.loads(line) for line in (DATA / f).read_text().splitlines() if line.strip()]
+    for name in names:
+        path = DATA / SPLITS[name][1]
+        if split == "all" and not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            if line.strip():
+                rows.append({**json.loads(line), "split": name})
     return rows
+
+
+def load_forms(split: str) -> tuple[dict[str, dict], dict[str, dict[str, str]]]:
+    """(form name -> schema, form name -> field -> kind) for a split's forms folder."""
+    folder = DATA / SPLITS[ALIASES.get(split, split)][0]
+    schemas = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json")) if p.stem != "kinds"}
+    kinds_path = folder / "kinds.json"
+    kinds = json.loads(kinds_path.read_text()) if kinds_path.exists() else {}
+    return schemas, kinds
 
 
 def pct(values: list[float], q: float) -> float:
@@ -69,9 +111,104 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
+@dataclass
+class Tally:
+    """Counts for one split."""
+
+    ok: int = 0
+    total: int = 0
+    valid: int = 0
+    records: int = 0
+    wall_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    per_form: dict[str, list[int]] = field(default_factory=dict)
+    per_kind: dict[str, list[int]] = field(default_factory=dict)
+    confusion: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    llm_calls: list[int] = field(default_factory=list)
+
+    def add(self, form: str, kinds: dict[str, str], schema: dict, expected: dict, got: dict) -> list[str]:
+        errors = []
+        for name, ok, err in field_results(expected, got):
+            kind = kinds.get(name, "unknown")
+            for bucket, key in ((self.per_form, form), (self.per_kind, kind)):
+                cell = bucket.setdefault(key, [0, 0])
+                cell[0] += ok
+                cell[1] += 1
+            self.ok += ok
+            self.total += 1
+            if err:
+                errors.append(err)
+        for name, spec in schema.get("properties", {}).items():
+            if kinds.get(name) == "enum" and isinstance(spec, dict) and "enum" in spec:
+                exp, pred = expected.get(name, NONE), got.get(name, NONE)
+                row = self.confusion.setdefault(f"{form}.{name}", {}).setdefault(str(exp), {})
+                row[str(pred)] = row.get(str(pred), 0) + 1
+        return errors
+
+    def summary(self, name: str) -> dict:
+        def ratio(cells: dict[str, list[int]]) -> dict:
+            return {k: {"accuracy": round(a / b, 4), "fields": b} for k, (a, b) in sorted(cells.items())}
+
+        return {
+            "split": name, "records": self.records, "fields": self.total,
+            "field_accuracy": round(self.ok / self.total, 4) if self.total else None,
+            "schema_valid": round(self.valid / self.records, 4) if self.records else None,
+            "p50_ms": round(pct(self.wall_ms, 0.5), 1), "p95_ms": round(pct(self.wall_ms, 0.95), 1),
+            "mean_ms": round(statistics.mean(self.wall_ms), 1),
+            "cpu_p50_ms": round(pct(self.cpu_ms, 0.5), 1), "cpu_p95_ms": round(pct(self.cpu_ms, 0.95), 1),
+            "llm_calls_mean": round(statistics.mean(self.llm_calls), 2) if self.llm_calls else 0,
+            "per_kind": ratio(self.per_kind), "per_form": ratio(self.per_form),
+            "enum_confusion": self.confusion,
+        }
+
+
+def _splits(arg: str) -> list[str]:
+    names = list(SPLITS) if arg == "all" else [ALIASES.get(s.strip(), s.strip()) for s in arg.split(",")]
+    bad = [n for n in names if n not in SPLITS]
+    if bad:
+        raise SystemExit(f"unknown split(s) {bad}; choose from {sorted(SPLITS)} or all")
+    return names
+
+
+def run_split(engine, name: str, args, verbose_out: list[dict]) -> dict:
+    from inference.fill import fill, fill_naive
+
+    schemas, kinds = load_forms(name)
+    tally = Tally()
+    for row in load(name):
+        schema = schemas[row["form"]]
+        today = dt.date.fromisoformat(row["today"]) if row.get("today") else None
+        t0, c0 = time.perf_counter(), time.process_time()
+        if args.naive:
+            res = fill_naive(engine, schema, row["text"])
+        else:
+            res = fill(engine, schema, row["text"], calibrate=not args.no_calibrate, today=today,
+                       dayfirst=bool(row.get("dayfirst", False)))
+        ms, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+        tally.wall_ms.append(ms)
+        tally.cpu_ms.append(cpu)
+        tally.llm_calls.append(int(res.stats.get("llm_calls", 0)))
+        is_valid = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).is_valid(
+            res.answers)
+        tally.valid += is_valid
+        tally.records += 1
+        errors = tally.add(row["form"], kinds.get(row["form"], {}), schema, row["expected"], res.answers)
+        verbose_out.append({"split": name, "id": row["id"], "ms": round(ms, 1), "valid": is_valid,
+                            "errors": errors, "answers": res.answers, "evidence": res.evidence,
+                            "methods": res.methods, "stats": res.stats})
+        if args.verbose and errors:
+            print(f"{row['id']}: {'; '.join(errors)}")
+    return tally.summary(name)
+
+
 def main() -> int:
+    from inference.engines.llama import LlamaConfig, LlamaEngine
+    from inference.fill import warm_up
+    from inference.models.defaults import ensure_default_models
+
     ap = argparse.ArgumentParser()
-    ap.add_argument("--split", default="all", choices=["dev", "heldout", "all"])
+    ap.add_argument("--split", default="dev,heldout-narratives",
+                    help="comma list of dev, heldout-narratives, heldout-forms; or all")
     ap.add_argument("--naive", action="store_true", help="baseline: whole-schema grammar, one prompt")
     ap.add_argument("--no-calibrate", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
@@ -80,48 +217,28 @@ def main() -> int:
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args()
 
+    names = _splits(args.split)
     paths = ensure_default_models(os.environ.get("FMS_DATA_DIR", ROOT / "var"))
     engine = LlamaEngine(args.model or paths["llm"], LlamaConfig(n_threads=args.threads))
-    schemas = {p.stem: json.loads(p.read_text()) for p in (DATA / "forms").glob("*.json")}
-    rows = load(args.split)
     warm_up(engine)  # as the worker does after loading (EngineProcess)
-    total_ok = total = valid = 0
-    latencies, per_form, records = [], {}, []
-    for row in rows:
-        schema = schemas[row["form"]]
-        t0 = time.perf_counter()
-        if args.naive:
-            res = fill_naive(engine, schema, row["text"])
-        else:
-            res = fill(engine, schema, row["text"], calibrate=not args.no_calibrate)
-        ms = (time.perf_counter() - t0) * 1000
-        latencies.append(ms)
-        v = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-        is_valid = v.is_valid(res.answers)
-        valid += is_valid
-        ok, n, errors = score_record(row["expected"], res.answers)
-        total_ok += ok
-        total += n
-        f = per_form.setdefault(row["form"], [0, 0])
-        f[0] += ok
-        f[1] += n
-        records.append({"id": row["id"], "ok": ok, "fields": n, "ms": round(ms, 1), "valid": is_valid,
-                        "errors": errors, "answers": res.answers, "evidence": res.evidence,
-                        "methods": res.methods, "stats": res.stats})
-        if args.verbose and errors:
-            print(f"{row['id']}: {'; '.join(errors)}")
-    summary = {
-        "split": args.split, "strategy": "naive-grammar" if args.naive else "hybrid",
-        "records": len(rows), "fields": total, "field_accuracy": round(total_ok / total, 4),
-        "validity": round(valid / len(rows), 4),
-        "p50_ms": round(pct(latencies, 0.5), 1), "p95_ms": round(pct(latencies, 0.95), 1),
-        "mean_ms": round(statistics.mean(latencies), 1), "threads": args.threads,
-        "per_form": {k: round(a / b, 4) for k, (a, b) in sorted(per_form.items())},
-        "model": str(engine.model_path.name),
+    load_before = os.getloadavg()
+    records: list[dict] = []
+    splits = {name: run_split(engine, name, args, records) for name in names}
+    report = {
+        "strategy": "naive-grammar" if args.naive else "hybrid", "threads": args.threads,
+        "model": str(engine.model_path.name), "cpu_count": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "splits": splits,
     }
-    print(json.dumps(summary, indent=2))
+    brief = {n: {k: s[k] for k in ("records", "fields", "field_accuracy", "schema_valid", "p50_ms", "p95_ms",
+                                   "cpu_p50_ms", "cpu_p95_ms")} | {"per_kind": {
+                                       k: v["accuracy"] for k, v in s["per_kind"].items()}}
+             for n, s in splits.items()}
+    print(json.dumps({k: v for k, v in report.items() if k != "splits"} | {"splits": brief}, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps({"summary": summary, "records": records}, indent=2))
+        Path(args.json).write_text(json.dumps({"report": report, "records": records}, indent=2,
+                                              ensure_ascii=False))
     engine.close()
     return 0
 
