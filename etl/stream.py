@@ -47,13 +47,11 @@ from app.forms.sensitive import redact
 from app.store import Record, Store, SubmissionQuery
 from app.store.base import EXPORT_COLUMNS
 from etl.csvsafe import neutralise_columns
+from etl.formats import FORMATS as FORMATS  # re-exported: callers may import them from here
+from etl.formats import MEDIA_TYPES as MEDIA_TYPES
 
 PAGE = 1000
 ROW_GROUP = 20_000  # rows per Parquet row group: what one group costs in memory while it is built
-FORMATS = ("csv", "jsonl", "parquet", "xlsx")
-MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
-               "parquet": "application/vnd.apache.parquet",
-               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 ENVELOPE: tuple[tuple[str, str], ...] = (
     ("id", "string"), ("form_id", "string"), ("form_version", "integer"), ("status", "string"),
     ("created_at", "timestamp"), ("updated_at", "timestamp"), ("deleted_at", "timestamp"), ("created_by", "string"),

@@ -18,11 +18,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from app.cache import Cache
 from app.errors import ApiError, BadRequest, NotFound
@@ -30,6 +29,9 @@ from app.settings import Settings
 from app.store import Record, Store
 from app.submissions.service import SubmissionService
 from app.util import now_iso
+
+if TYPE_CHECKING:  # numpy is imported by the request paths that need it, not at API worker start
+    import numpy as np
 
 DEFAULT_LLM = "gemma-3-270m-q4_k_m.gguf"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2/model_int8.onnx"
@@ -187,6 +189,8 @@ class AIService:
         return created.body
 
     def store_embedding(self, sub: Record, vector: np.ndarray, model_sha256: str, text: str) -> None:
+        import numpy as np
+
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         self.store.put_embedding({  # type: ignore[attr-defined]
             "submission_id": sub["id"], "form_id": sub["form_id"], "model_sha256": model_sha256,
@@ -194,6 +198,8 @@ class AIService:
 
     def _matrix(self, form_id: str, model_sha256: str) -> tuple[np.ndarray, list[str]]:
         """The form's live submissions' unit vectors (soft-deleted submissions left out), in id order."""
+        import numpy as np
+
         from app.store import SubmissionQuery
 
         rows = self.store.form_embeddings(form_id, model_sha256)  # type: ignore[attr-defined]
@@ -208,6 +214,8 @@ class AIService:
         return mat / np.maximum(norms, 1e-12), [r["submission_id"] for r in keep]
 
     def duplicates(self, form_id: str, threshold: float | None, model_sha256: str) -> Record:
+        import numpy as np
+
         thr = self.settings.duplicate_threshold if threshold is None else threshold
         if not 0.0 < thr <= 1.0:
             raise BadRequest.field("threshold", "threshold must be in (0, 1]")
@@ -221,7 +229,9 @@ class AIService:
         out.sort(key=lambda g: (-g["max_similarity"], g["submission_ids"]))
         return {"threshold": thr, "embedded": len(ids), "groups": out}
 
-    def similar(self, form_id: str, query_vec: np.ndarray, k: int, model_sha256: str) -> Record:
+    def similar(self, form_id: str, query_vec: Sequence[float] | np.ndarray, k: int, model_sha256: str) -> Record:
+        import numpy as np
+
         from inference.embeddings import top_k
 
         if not 1 <= k <= 100:
@@ -281,6 +291,8 @@ class QueryEmbedder:
 
     @classmethod
     def embed(cls, model: Path, tokenizer: Path, text: str) -> np.ndarray:
+        import numpy as np
+
         from inference.engines.onnx import OnnxConfig, OnnxEmbedder
 
         key = (str(model), str(tokenizer))

@@ -25,7 +25,6 @@ from app.errors import BadRequest
 from app.http import hidden_fields, json_body, json_response, principal, require_form, services
 from app.jobs.enqueue import accepted, enqueue_tracked
 from app.validation import body_validator, check
-from etl.analytics import summary_csv
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1")
 MAX_SQL_CHARS = 100_000
@@ -53,6 +52,8 @@ def summary(form_id: str) -> Response:
     form = require_form(form_id, "read")
     result, fmt = _service().summary(form, request.args, hidden_fields(form))
     if fmt == "csv":
+        from etl.analytics import summary_csv  # DuckDB and pyarrow load on the first analytics request
+
         return Response(summary_csv(result), mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="analytics-{form_id}.csv"', "Cache-Control": "no-store"})
     return json_response(result)

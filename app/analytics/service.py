@@ -20,6 +20,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from app.cache import Cache
 from app.errors import BadRequest
@@ -27,7 +29,21 @@ from app.settings import Settings
 from app.store import Record, Store, SubmissionQuery
 from app.submissions.query import FILTER_RE, CursorCodec, parse_list_args, refuse_hidden
 from app.util import canonical_json, sha256_hex
-from etl import analytics
+
+if TYPE_CHECKING:
+    from etl.analytics import EngineLimits
+
+
+def _analytics() -> ModuleType:
+    """:mod:`etl.analytics`, imported by the first analytics request: it pulls in DuckDB and pyarrow
+    (tens of MB per process), which an API worker that never serves a summary should not carry."""
+    from etl import analytics
+
+    return analytics
+
+
+def _default_limits() -> EngineLimits:
+    return _analytics().EngineLimits()  # type: ignore[no-any-return]
 
 NAMESPACE = "analytics"
 FORMATS = ("json", "csv")
@@ -41,13 +57,13 @@ class AnalyticsService:
     export_dir: Path
     ttl: int
     cursors: CursorCodec
-    limits: analytics.EngineLimits = field(default_factory=analytics.EngineLimits)
+    limits: EngineLimits = field(default_factory=_default_limits)
 
     @classmethod
     def from_settings(cls, store: Store, cache: Cache, settings: Settings, cursors: CursorCodec) -> AnalyticsService:
         """The service as the API, the CLI and the benchmark run it: the settings' TTL and DuckDB budget."""
-        limits = analytics.EngineLimits(settings.analytics_memory_limit, settings.analytics_threads,
-                                        settings.data_dir / "analytics-tmp")
+        limits = _analytics().EngineLimits(settings.analytics_memory_limit, settings.analytics_threads,
+                                            settings.data_dir / "analytics-tmp")
         return cls(store, cache, settings.export_dir, settings.analytics_cache_ttl, cursors, limits)
 
     # --- arguments ------------------------------------------------------------------
@@ -83,7 +99,7 @@ class AnalyticsService:
         if "." in name or name.startswith("$"):  # not a plain MongoDB path: same answer on every backend
             raise BadRequest.field("split_by", f"field {name!r} cannot split (a '.' or leading '$' in its name)",
                                    code="invalid_split")
-        if not analytics.splittable(form["schema"], name):
+        if not _analytics().splittable(form["schema"], name):
             raise BadRequest.field("split_by", f"field {name!r} is not an enum or boolean; only those can split",
                                    code="invalid_split")
         return name
@@ -116,25 +132,26 @@ class AnalyticsService:
         key = self._key("summary", form, args, hide)  # data version read before computing
         result = self._cached(key)
         if result is None:
-            result = analytics.summarize(self.store, self.export_dir,  # type: ignore[arg-type]
-                                         analytics.SummaryRequest(form, query, split_by, hide), limits=self.limits)
+            engine = _analytics()
+            result = engine.summarize(self.store, self.export_dir,  # type: ignore[arg-type]
+                                      engine.SummaryRequest(form, query, split_by, hide), limits=self.limits)
             self._store(key, result)
         return result, fmt
 
     def timeseries(self, form: Record, args: Mapping[str, str], hide: frozenset[str] = frozenset()) -> Record:
         """Counts over time; ``hide`` only refuses filters on hidden fields (the points hold no answers)."""
         interval = args.get("interval", "day")
-        if interval not in analytics.INTERVALS:
-            raise BadRequest.field("interval", f"interval must be one of {', '.join(analytics.INTERVALS)}",
+        if interval not in _analytics().INTERVALS:
+            raise BadRequest.field("interval", f"interval must be one of {', '.join(_analytics().INTERVALS)}",
                                    code="invalid_interval")
         tz = args.get("tz", "UTC")
-        if not analytics.known_timezone(tz):
+        if not _analytics().known_timezone(tz):
             raise BadRequest.field("tz", f"{tz!r} is not an IANA time zone", code="invalid_timezone")
         query = self._query(args, form, {"interval", "tz"}, hide)
         key = self._key("timeseries", form, args, frozenset())
         result = self._cached(key)
         if result is None:
-            result = analytics.timeseries(self.store, self.export_dir, form, query, interval, tz,  # type: ignore[arg-type]
-                                          limits=self.limits)
+            result = _analytics().timeseries(self.store, self.export_dir, form, query, interval, tz,  # type: ignore[arg-type]
+                                             limits=self.limits)
             self._store(key, result)
         return result

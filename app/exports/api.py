@@ -23,7 +23,7 @@ from app.jobs.enqueue import accepted, enqueue_tracked
 from app.store import Record
 from app.util import new_id
 from app.validation import body_validator, check
-from etl.stream import MEDIA_TYPES, export_stream
+from etl.formats import MEDIA_TYPES
 
 bp = Blueprint("exports", __name__, url_prefix="/api/v1")
 log = logging.getLogger("app.exports")
@@ -53,6 +53,8 @@ def stream_export(form_id: str) -> Response:
     query = parse_export_args(request.args, form, svc.cursors, hide=hide)
     tmp_dir = svc.settings.data_dir / "downloads"
     tmp_dir.mkdir(parents=True, exist_ok=True)
+    from etl.stream import export_stream  # pyarrow loads on the first export, not at worker start
+
     chunks = export_stream(svc.store, form, query, fmt, hide, tmp_dir=tmp_dir)
     headers = {"Content-Disposition": f'attachment; filename="{_filename(form, fmt)}"',
                "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}

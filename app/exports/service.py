@@ -41,7 +41,7 @@ from app.settings import Settings
 from app.store import Record, Store, SubmissionQuery
 from app.submissions.query import CursorCodec, parse_list_args
 from app.util import iso, new_id, now_iso, parse_iso
-from etl.stream import FORMATS, export_stream
+from etl.formats import FORMATS  # the writers (etl.stream, pyarrow) load when an export runs
 
 EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "xlsx": "xlsx"}
 _NOT_FOR_EXPORT = ("limit", "cursor", "include_total")
@@ -170,6 +170,8 @@ class ExportService:
                 on_progress(done[0], total)
 
         part = self.root / f"{export_id}.{new_id()}.part"  # this run's own: a duplicate run writes another
+        from etl.stream import export_stream
+
         try:
             with part.open("wb") as out:
                 for chunk in export_stream(self.store, form, query, meta["format"], hide,
