@@ -113,15 +113,20 @@ def bootstrap() -> None:
 @main.command()
 @click.option("--days", type=int, default=None, help="Default: FMS_DELETED_RETENTION_DAYS.")
 def purge(days: int | None) -> None:
-    """Hard-delete submissions soft-deleted more than DAYS ago."""
+    """Hard-delete submissions soft-deleted more than DAYS ago and task records past
+    FMS_TASK_RETENTION_DAYS (the hourly purge timer, app/process_tree.py)."""
+    from app.util import now_iso
+
     svc = _services()
     count = svc.submissions.purge(days if days is not None else svc.settings.deleted_retention_days)
-    click.echo(f"purged {count} submissions")
+    tasks = svc.store.purge_tasks(now_iso(-svc.settings.task_retention_days * 86400))
+    click.echo(f"purged {count} submissions and {tasks} task records")
 
 
 @main.command("export")
 @click.argument("form_id", required=False)
-@click.option("--date", "day", default=None, help="UTC day YYYY-MM-DD (default: yesterday).")
+@click.option("--date", "day", default=None,
+              help="UTC day YYYY-MM-DD (default: the day due, yesterday once the grace after midnight passed).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "xlsx"]), default=None,
               help="With FORM_ID: the file format (default csv).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -131,9 +136,9 @@ def export_cmd(form_id: str | None, day: str | None, fmt: str | None, out: Path 
                include_sensitive: bool) -> None:
     """Export one day's submissions to JSONL and Parquet under <data_dir>/exports, or with FORM_ID
     every submission of that form to one file (--format, --out)."""
-    from datetime import UTC, date, datetime, timedelta
+    from datetime import date
 
-    from etl.export import export_day
+    from etl.export import due_day, export_day
 
     if form_id is not None:
         if day is not None:
@@ -145,7 +150,7 @@ def export_cmd(form_id: str | None, day: str | None, fmt: str | None, out: Path 
     if fmt is not None or out is not None:
         raise click.UsageError("--format and --out need FORM_ID")
     try:
-        when = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+        when = date.fromisoformat(day) if day else due_day()
     except ValueError as exc:
         raise click.BadParameter("use YYYY-MM-DD", param_hint="--date") from exc
     svc = _services()
@@ -239,7 +244,6 @@ def free_port() -> int:
 @click.option("--reference", is_flag=True, help="Render the committed supervisor/fms.conf (a reference host).")
 def render_supervisor(out: Path | None, redis_port: int, reference: bool) -> None:
     """Write the supervisord config for this checkout (and redis.conf when embedded)."""
-    from app.process_tree import cores
     from app.render.supervisor import Context, redis_conf, reference_context
     from app.render.supervisor import render as render_conf
 
@@ -252,15 +256,13 @@ def render_supervisor(out: Path | None, redis_port: int, reference: bool) -> Non
         return
 
     settings: Settings = load()
-    root = Path(__file__).resolve().parent.parent
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     embedded = not settings.redis_url
     port = redis_port or free_port()
     if embedded:
         (data_dir / "redis.conf").write_text(redis_conf(data_dir, port))
-    ctx = Context(root=root, venv=Path(sys.executable).parent, data_dir=data_dir, redis_port=port,
-                  embedded_redis=embedded, cores=cores())
+    ctx = Context.here(data_dir, port, embedded)
     text = render_conf(ctx)
     if out is None:
         click.echo(text, nl=False)
@@ -295,6 +297,25 @@ def relay(once: bool) -> None:
     loop.run()
 
 
+@main.command()
+def embedder() -> None:
+    """Embed `similar` queries for every API worker on a Unix socket (the `embedder` process)."""
+    import signal
+    import threading
+
+    from app.ai.service import embedder_socket, model_paths
+    from app.observability import logging as fms_logging
+    from inference.embed_server import serve
+
+    settings = load()
+    fms_logging.configure("embedder", settings.log_level, settings.log_levels)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    paths = model_paths(settings)
+    serve(embedder_socket(settings), paths["embedder"], paths["tokenizer"], threads=1, stop=stop)
+
+
 @main.group()
 def tasks() -> None:
     """Task records: dead tasks and replay."""
@@ -304,9 +325,9 @@ def tasks() -> None:
 @click.option("--limit", type=int, default=100, show_default=True)
 def tasks_dead(limit: int) -> None:
     """List dead tasks (retries exhausted), newest first, one JSON object a line."""
-    from app.jobs.service import JobService
+    from app.tasks_api.service import TaskService
 
-    jobs = JobService(_services().store)
+    jobs = TaskService(_services().store)
     for rec in jobs.dead(limit):
         click.echo(json.dumps(jobs.summary(rec)))
 
@@ -316,12 +337,12 @@ def tasks_dead(limit: int) -> None:
 def tasks_replay(task_id: str) -> None:
     """Enqueue a dead, failed or cancelled task again."""
     from app.errors import ApiError
-    from app.jobs.service import JobService
+    from app.tasks_api.service import TaskService
     from tasks.broker import configure, replay
 
     svc = _services()
     try:
-        rec = JobService(svc.store).prepare_retry(task_id)
+        rec = TaskService(svc.store).prepare_retry(task_id)
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     from tasks.registry import load_actors

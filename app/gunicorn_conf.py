@@ -1,6 +1,7 @@
 """Gunicorn settings, derived from the fms settings (read once, in the master).
 
-Workers = 2 x cores + 1 (or FMS_WEB_WORKERS), timeout 30 s. HUP reloads the
+Workers = 2 x cores + 1 (or FMS_WEB_WORKERS) with the threads of the tree's
+``api`` row (app/process_tree.py), timeout 30 s. HUP reloads the
 workers gracefully (systemd ``ExecReload``). Prometheus multiprocess files
 live in one directory that is emptied at start and per dead worker.
 """
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from typing import Any
 
+from app.process_tree import process
 from app.settings import load
 
 _settings = load()
@@ -21,7 +23,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
 worker_class = "gthread"
-threads = 4
+threads = process("api").threads  # the process tree's row; dropped from the master below
 timeout = _settings.web_timeout
 graceful_timeout = 25
 keepalive = 5

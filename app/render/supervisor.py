@@ -2,15 +2,32 @@
 
 Used by ``scripts/run`` (dev, CI, hosts without systemd). Each program runs in
 its own process group and is stopped as a group, so Ctrl-C on supervisord
-leaves nothing behind.
+leaves nothing behind. supervisord has no timers: the process that declares
+``runs_timers`` (the relay) gets ``FMS_TIMERS`` and runs them itself, with the
+commands and environment :func:`timer_jobs` builds here from the same rows.
 """
 
 from __future__ import annotations
 
+import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from app.process_tree import Process, enabled, resolve_count
+from app.process_tree import (
+    TIMERS,
+    Process,
+    Timer,
+    argv,
+    cores,
+    enabled,
+    environment,
+    resolve_count,
+    timer_environment,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -22,18 +39,54 @@ class Context:
     embedded_redis: bool
     cores: int
 
+    @classmethod
+    def here(cls, data_dir: Path, redis_port: int = 0, embedded_redis: bool = False) -> Context:
+        """This checkout and virtualenv (``fms render supervisor``, the relay's timers)."""
+        return cls(root=ROOT, venv=Path(sys.executable).parent, data_dir=data_dir.resolve(), redis_port=redis_port,
+                   embedded_redis=embedded_redis, cores=cores())
 
-def _argv(proc: Process, ctx: Context) -> str:
-    values = {"venv": ctx.venv, "root": ctx.root, "data_dir": ctx.data_dir, "redis_port": ctx.redis_port,
-              "cores": ctx.cores, "processes": resolve_count(proc.processes, ctx.cores), "threads": proc.threads}
-    return " ".join(part.format(**values) for part in proc.command)
+    def values(self) -> dict[str, Any]:
+        """The placeholders of ``app.process_tree`` on a supervisord host (scripts in the checkout)."""
+        return {"venv": self.venv, "root": self.root, "bin": self.root / "ansible/roles/fms_backup/files",
+                "data_dir": self.data_dir, "backup_dir": self.data_dir / "backups", "redis_port": self.redis_port,
+                "cores": self.cores}
+
+
+@dataclass(frozen=True)
+class TimerJob:
+    """One timer as the relay runs it: the declared row, its argv and its extra environment."""
+
+    timer: Timer
+    argv: list[str]
+    env: dict[str, str]
+
+
+def timer_jobs(ctx: Context, names: list[str] | None = None) -> list[TimerJob]:
+    """The declared timers (those in ``names`` if given), filled in for this host."""
+    values = ctx.values()
+    return [TimerJob(t, argv(t.command, values), timer_environment(t, values))
+            for t in TIMERS if names is None or t.name in names]
+
+
+def _values(proc: Process, ctx: Context) -> dict[str, Any]:
+    return {**ctx.values(), "processes": resolve_count(proc.processes, ctx.cores), "threads": proc.threads}
+
+
+def _command(proc: Process, values: dict[str, Any]) -> str:
+    """The program's command line; pre-start steps run first, in one shell."""
+    main = " ".join(argv(proc.command, values))
+    if not proc.pre_start:
+        return main
+    steps = [shlex.join(argv(cmd, values)) for cmd in proc.pre_start]
+    return "/bin/sh -c " + shlex.quote(" && ".join([*steps, f"exec {shlex.join(argv(proc.command, values))}"]))
 
 
 def _program(proc: Process, ctx: Context) -> str:
+    values = _values(proc, ctx)
     lines = [
         f"[program:{proc.name}]",
         f"; {proc.description}",
-        f"command={_argv(proc, ctx)}",
+        f"command={_command(proc, values)}",
         f"directory={ctx.root}",
         "autostart=true",
         "autorestart=true",
@@ -50,8 +103,17 @@ def _program(proc: Process, ctx: Context) -> str:
         "stdout_logfile_maxbytes=0",
         f"priority={10 if proc.tier == 'data' else 100}",
     ]
-    env = {"FMS_PROCESS": proc.name, **proc.env}
+    env = environment(proc, values, "supervisor")
     lines.append("environment=" + ",".join(f'{k}="{v}"' for k, v in sorted(env.items())))
+    return "\n".join(lines)
+
+
+def _timers(ctx: Context) -> str:
+    """A comment block: what the relay runs when (systemd hosts: fms-<name>.timer)."""
+    lines = ["; Timers: supervisord has none, so the relay runs these (FMS_TIMERS);"
+             " one missed while it was down runs when it starts."]
+    for job in timer_jobs(ctx):
+        lines.append(f";   {job.timer.name}, {job.timer.schedule()}: {shlex.join(job.argv)}")
     return "\n".join(lines)
 
 
@@ -75,7 +137,7 @@ def render(ctx: Context) -> str:
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
     ])
     programs = [_program(p, ctx) for p in enabled(ctx.embedded_redis)]
-    return "\n\n".join([header, *programs]) + "\n"
+    return "\n\n".join([header, *programs, _timers(ctx)]) + "\n"
 
 
 def redis_conf(data_dir: Path, port: int) -> str:

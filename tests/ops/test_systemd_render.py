@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.process_tree import PROCESSES, Process
-from app.render.systemd import TIMERS, HostConfig, main, render_all, render_service
+from app.process_tree import PROCESSES, TIMERS, Process
+from app.render.systemd import HostConfig, main, render_all, render_service
 from tests.ops.conftest import ROOT
 
 UNIT_DIR = ROOT / "systemd"
