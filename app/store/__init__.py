@@ -15,24 +15,35 @@ from app.store.base import (
     StoreError,
     SubmissionQuery,
 )
+from app.store.interface import FmsStore
+from app.store.migrations import MigrationLockTimeout, MigrationResult, SchemaError, SchemaTooNew
 
 __all__ = [
-    "SHARE_ROLES", "SUBMISSION_STATUSES", "AnswerFilter", "Conflict", "IdempotencyReplay", "LastAdmin", "Record",
-    "Store",
-    "StoreError", "SubmissionQuery", "open_store",
+    "SHARE_ROLES", "SUBMISSION_STATUSES", "AnswerFilter", "Conflict", "FmsStore", "IdempotencyReplay", "LastAdmin",
+    "MigrationLockTimeout", "MigrationResult", "Record", "SchemaError", "SchemaTooNew", "Store", "StoreError",
+    "SubmissionQuery", "connect_store", "open_store",
 ]
 
 
-def open_store(settings: Settings) -> Store:
-    """The configured backend, migrated (tables and indexes exist on return)."""
-    store: Store
+def connect_store(settings: Settings) -> FmsStore:
+    """The configured backend as it is, NOT migrated (``fms migrate --check`` must not write)."""
     if settings.mongodb_uri:
         from app.store.mongo import MongoStore
 
-        store = MongoStore.from_uri(settings.mongodb_uri, settings.mongodb_db)
-    else:
-        from app.store.sqlite import SQLiteStore
+        return MongoStore.from_uri(settings.mongodb_uri, settings.mongodb_db)
+    from app.store.sqlite import SQLiteStore
 
-        store = SQLiteStore(settings.sqlite_path, settings.sqlite_synchronous)
+    return SQLiteStore(settings.sqlite_path, settings.sqlite_synchronous)
+
+
+def open_store(settings: Settings) -> FmsStore:
+    """The configured backend, migrated to this release's schema under the migration lock.
+
+    Every process calls this at start, so whatever starts first (``fms migrate``
+    in the deploy, the API workers, a worker) applies pending steps once and the
+    rest find the schema at head. Raises :class:`SchemaTooNew` when a newer
+    release already migrated the database.
+    """
+    store = connect_store(settings)
     store.migrate()
     return store

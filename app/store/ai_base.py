@@ -2,9 +2,8 @@
 
 Kept apart from :mod:`app.store.base` (like :mod:`app.store.tasks_base`) so
 the AI side can grow without touching the core interface. Both backends
-inherit a mixin built on :class:`AIStore`; its ``__init_subclass__`` chains
-:meth:`AIStore.migrate_ai` onto the backend's ``migrate`` (the same "migrate
-hook" the task system uses), so the AI tables exist whenever the core ones do.
+inherit a mixin built on :class:`AIStore`; the AI tables and indexes are
+created by the numbered migrations (:mod:`app.store.migrations`).
 
 Embedding vectors cross this interface as float32 ``bytes`` (little-endian,
 ``numpy.ndarray.tobytes()``): SQLite stores them as a BLOB, MongoDB as BSON
@@ -14,8 +13,6 @@ binary — 1.5 KB per 384-d vector instead of a JSON list of floats.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 Record = dict[str, Any]
@@ -32,25 +29,6 @@ BENCHMARK_JSON = frozenset({"report"})
 
 class AIStore(abc.ABC):
     """What the AI features ask of a database (implemented by both backends' mixins)."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("migrate")
-        if own is None or getattr(own, "_chains_ai", False):
-            return
-
-        @wraps(own)
-        def migrate(self: AIStore, _own: Callable[..., None] = own) -> None:
-            _own(self)
-            self.migrate_ai()
-
-        migrate._chains_ai = True  # type: ignore[attr-defined]
-        migrate._chains_tasks = getattr(own, "_chains_tasks", False)  # type: ignore[attr-defined]
-        cls.migrate = migrate  # type: ignore[attr-defined]
-
-    @abc.abstractmethod
-    def migrate_ai(self) -> None:
-        """Create the AI tables/collections and their indexes (idempotent)."""
 
     # model registry -------------------------------------------------------------
     @abc.abstractmethod

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from bson.binary import Binary
-from pymongo import ASCENDING
 
 from app.store.ai_base import BENCHMARK_FIELDS, EMBEDDING_FIELDS, MODEL_FIELDS, AIStore, Record
 
@@ -42,10 +41,6 @@ class AIMongoMixin(AIStore):
     """AI collections on the MongoDB store; the host class provides ``db``."""
 
     db: Any
-
-    def migrate_ai(self) -> None:
-        self.db.ai_models.create_index([("path", ASCENDING)], unique=True, name="path")
-        self.db.ai_embeddings.create_index([("form_id", 1), ("model_sha256", 1), ("_id", 1)], name="by_form")
 
     def put_model(self, model: Record) -> Record:
         doc = _doc("ai_models", model)

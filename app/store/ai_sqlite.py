@@ -19,22 +19,6 @@ from app.store.ai_base import (
     Record,
 )
 
-AI_SCHEMA = """
-CREATE TABLE IF NOT EXISTS ai_models (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, format TEXT NOT NULL, path TEXT NOT NULL UNIQUE, sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL, architecture TEXT, quantization TEXT, info TEXT, source TEXT NOT NULL,
-    created_by TEXT, created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ai_embeddings (
-    submission_id TEXT PRIMARY KEY, form_id TEXT NOT NULL, model_sha256 TEXT NOT NULL, dim INTEGER NOT NULL,
-    vector BLOB NOT NULL, text_hash TEXT, created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ai_embeddings_by_form ON ai_embeddings (form_id, model_sha256, submission_id);
-CREATE TABLE IF NOT EXISTS ai_benchmarks (
-    id TEXT PRIMARY KEY, model_id TEXT NOT NULL, report TEXT NOT NULL, created_by TEXT, created_at TEXT NOT NULL
-);
-"""
-
 
 def _enc(record: Record, fields: tuple[str, ...], js: frozenset[str]) -> Record:
     unknown = set(record) - set(fields)
@@ -64,9 +48,6 @@ class AISQLiteMixin(AIStore):
     _tx: Any
     _one: Any
     _all: Any
-
-    def migrate_ai(self) -> None:
-        self._conn().executescript(AI_SCHEMA)  # type: ignore[attr-defined]
 
     # models -------------------------------------------------------------------------
     def put_model(self, model: Record) -> Record:

@@ -13,6 +13,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.store.migrations import MigrationResult
+
 Record = dict[str, Any]
 
 # What Store.export_submissions returns per row, in this order.
@@ -92,8 +94,17 @@ class Store(abc.ABC):
 
     # lifecycle ---------------------------------------------------------------
     @abc.abstractmethod
-    def migrate(self) -> None:
-        """Create tables/collections and every index the queries rely on."""
+    def migrate(self) -> MigrationResult:
+        """Apply the pending numbered migrations (:mod:`app.store.migrations`) under a lock.
+
+        Every process calls it at start (:func:`app.store.open_store`); at head it
+        only reads the version. Raises :class:`SchemaTooNew` on a database a newer
+        release migrated.
+        """
+
+    @abc.abstractmethod
+    def schema_status(self) -> tuple[int, int]:
+        """(the database's schema version, the newest this code knows), nothing written (``fms migrate --check``)."""
 
     @abc.abstractmethod
     def ping(self) -> None:

@@ -42,10 +42,12 @@ from app.store.base import (
     IdempotencyReplay,
     LastAdmin,
     Record,
-    Store,
     StoreError,
     SubmissionQuery,
 )
+from app.store.interface import FmsStore
+from app.store.migrations import Migration, MigrationResult
+from app.store.migrations import mongo as mongo_migrations
 from app.store.tasks_mongo import TasksMongoMixin
 from app.store.timing import timed
 
@@ -143,10 +145,11 @@ def _answer_condition(op: str, value: Any) -> dict[str, Any]:
     return {_OPS[op]: value}
 
 
-class MongoStore(AIMongoMixin, TasksMongoMixin, AnalyticsMongoMixin, Store):
+class MongoStore(AIMongoMixin, TasksMongoMixin, AnalyticsMongoMixin, FmsStore):
     """The Store contract on MongoDB (or anything pymongo-compatible, e.g. mongomock)."""
 
     backend = "mongodb"
+    migrations: tuple[Migration, ...] = mongo_migrations.MIGRATIONS  # a test may define a longer table
 
     def __init__(self, db: Database, *, uri: str | None = None) -> None:
         self._database = db
@@ -172,38 +175,12 @@ class MongoStore(AIMongoMixin, TasksMongoMixin, AnalyticsMongoMixin, Store):
         return self._database
 
     # lifecycle ---------------------------------------------------------------
-    def migrate(self) -> None:
-        """Every index a query path below relies on (idempotent)."""
-        db = self.db
-        db.users.create_index("username", unique=True, name="username_unique")
-        db.credentials.create_index("token_hash", unique=True, name="token_hash_unique")
-        db.credentials.create_index([("kind", 1), ("user_id", 1), ("created_at", 1)], name="by_kind_user")
-        db.forms.create_index([("deleted_at", 1), ("_id", -1)], name="forms_live")
-        db.forms.create_index([("owner_id", 1), ("_id", -1)], name="forms_by_owner")
-        db.form_shares.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
-        db.form_shares.create_index([("user_id", 1), ("form_id", 1)], name="by_user")
-        db.form_versions.create_index([("form_id", 1), ("version", 1)], unique=True, name="form_version_unique")
-        subs = db.submissions
-        subs.create_index([("form_id", 1), ("deleted_at", 1), ("created_at", DESCENDING), ("_id", DESCENDING)],
-                          name="by_form")
-        subs.create_index([("form_id", 1), ("status", 1), ("created_at", 1), ("_id", 1)], name="by_form_status")
-        subs.create_index([("idem.scope", 1), ("idem.key", 1)], unique=True, name="idempotency_unique",
-                          partialFilterExpression={"idem": {"$exists": True}})
-        subs.create_index([("pending_events.created_at", 1)], name="pending_events",
-                          partialFilterExpression={"pending_events.created_at": {"$exists": True}})
-        subs.create_index([("pending_events.id", 1)], name="pending_event_ids",
-                          partialFilterExpression={"pending_events.id": {"$exists": True}})
-        subs.create_index([("deleted_at", 1)], name="deleted",
-                          partialFilterExpression={"deleted_at": {"$type": "string"}})
-        # rows changed after they were written (every update moves rev past 1): analytics' live part
-        subs.create_index([("form_id", 1), ("created_at", 1)], name="changed",
-                          partialFilterExpression={"rev": {"$gt": 1}})
-        db.purged_submissions.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
-        db.links.create_index("token_hash", unique=True, name="token_hash_unique")
-        db.links.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
-        # audit: _id is the seq, so the primary key index is the unique seq index.
-        db.outbox.create_index([("pending_at", 1), ("_id", 1)], name="pending",
-                               partialFilterExpression={"pending_at": {"$exists": True}})
+    def migrate(self) -> MigrationResult:
+        """The numbered migrations of :mod:`app.store.migrations.mongo`, under the lock document."""
+        return mongo_migrations.migrate(self.db, self.migrations)
+
+    def schema_status(self) -> tuple[int, int]:
+        return mongo_migrations.status(self.db, self.migrations)
 
     def ping(self) -> None:
         self.db.command("ping")

@@ -3,6 +3,8 @@
 One connection per process and thread, opened lazily so gunicorn's forked
 workers never share a handle. Writes run in ``BEGIN IMMEDIATE`` so a
 multi-record write (submission + events + idempotency) is one transaction.
+The tables themselves are declared once, as numbered steps, in
+:mod:`app.store.migrations.sqlite`.
 """
 
 from __future__ import annotations
@@ -29,78 +31,15 @@ from app.store.base import (
     IdempotencyReplay,
     LastAdmin,
     Record,
-    Store,
     SubmissionQuery,
     status_and_window_sql,
 )
 from app.store.group_commit import GroupCommitter
+from app.store.interface import FmsStore
+from app.store.migrations import Migration, MigrationResult
+from app.store.migrations import sqlite as sqlite_migrations
 from app.store.tasks_sqlite import TasksSQLiteMixin
 from app.store.timing import timed
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
-    role TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS credentials (
-    id TEXT PRIMARY KEY, kind TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL,
-    name TEXT, role TEXT, scope TEXT, forms TEXT, prefix TEXT, expires_at TEXT, revoked_at TEXT,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS credentials_by_kind_user ON credentials (kind, user_id, created_at);
-CREATE TABLE IF NOT EXISTS forms (
-    id TEXT PRIMARY KEY, owner_id TEXT, version INTEGER NOT NULL, title TEXT NOT NULL, description TEXT,
-    schema TEXT NOT NULL, settings TEXT NOT NULL, sensitive TEXT NOT NULL,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT
-);
-CREATE INDEX IF NOT EXISTS forms_live ON forms (deleted_at, id);
-CREATE INDEX IF NOT EXISTS forms_by_owner ON forms (owner_id, id);
-CREATE TABLE IF NOT EXISTS form_shares (
-    form_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL, granted_by TEXT,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (form_id, user_id)
-);
-CREATE INDEX IF NOT EXISTS form_shares_by_user ON form_shares (user_id, form_id);
-CREATE TABLE IF NOT EXISTS form_versions (
-    form_id TEXT NOT NULL, version INTEGER NOT NULL, title TEXT NOT NULL, description TEXT,
-    schema TEXT NOT NULL, settings TEXT NOT NULL, sensitive TEXT NOT NULL,
-    created_at TEXT NOT NULL, created_by TEXT, PRIMARY KEY (form_id, version)
-);
-CREATE TABLE IF NOT EXISTS submissions (
-    id TEXT PRIMARY KEY, form_id TEXT NOT NULL, form_version INTEGER NOT NULL, status TEXT NOT NULL,
-    answers TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}', rev INTEGER NOT NULL DEFAULT 1,
-    created_by TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT
-);
-CREATE INDEX IF NOT EXISTS submissions_by_form ON submissions (form_id, created_at, id);
-CREATE INDEX IF NOT EXISTS submissions_by_form_status ON submissions (form_id, status, created_at, id);
-CREATE INDEX IF NOT EXISTS submissions_deleted ON submissions (deleted_at) WHERE deleted_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS revisions (
-    submission_id TEXT NOT NULL, rev INTEGER NOT NULL, status TEXT NOT NULL, answers TEXT NOT NULL,
-    changed_by TEXT, changed_at TEXT NOT NULL, PRIMARY KEY (submission_id, rev)
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    scope TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, status_code INTEGER NOT NULL,
-    response TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (scope, key)
-);
-CREATE TABLE IF NOT EXISTS links (
-    id TEXT PRIMARY KEY, form_id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, prefix TEXT,
-    expires_at TEXT, quota INTEGER, used INTEGER NOT NULL DEFAULT 0, created_by TEXT,
-    created_at TEXT NOT NULL, revoked_at TEXT
-);
-CREATE INDEX IF NOT EXISTS links_by_form ON links (form_id, created_at);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT, action TEXT NOT NULL, target TEXT,
-    details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL,
-    key TEXT, payload TEXT NOT NULL, created_at TEXT NOT NULL, sent_at TEXT, request_id TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE sent_at IS NULL;
-CREATE TABLE IF NOT EXISTS form_data_versions (form_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS submissions_changed ON submissions (form_id, created_at) WHERE updated_at > created_at;
-CREATE TABLE IF NOT EXISTS purged_submissions (id TEXT PRIMARY KEY, form_id TEXT NOT NULL, created_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS purged_by_form ON purged_submissions (form_id, created_at);
-"""
 
 # JSON columns per table, decoded on the way out.
 JSON_COLUMNS = {"schema", "settings", "sensitive", "answers", "meta", "forms", "details", "payload", "response"}
@@ -118,8 +57,9 @@ def _encode(record: Record) -> Record:
     return {k: json.dumps(v, separators=(",", ":")) if k in JSON_COLUMNS else v for k, v in record.items()}
 
 
-class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, Store):
+class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, FmsStore):
     backend = "sqlite"
+    migrations: tuple[Migration, ...] = sqlite_migrations.MIGRATIONS  # a test may define a longer table
 
     def __init__(self, path: Path | str, synchronous: str = "FULL") -> None:
         self.path = str(path)
@@ -169,17 +109,13 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, Store):
         return [r["detail"] for r in self._all(f"EXPLAIN QUERY PLAN {sql}", params)]
 
     # lifecycle -----------------------------------------------------------------
-    def migrate(self) -> None:
+    def migrate(self) -> MigrationResult:
+        """The numbered migrations of :mod:`app.store.migrations.sqlite`, under ``BEGIN IMMEDIATE``."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = self._conn()
-        conn.executescript(SCHEMA)
-        columns = {r["name"] for r in conn.execute("PRAGMA table_info(outbox)").fetchall()}
-        if "request_id" not in columns:  # databases created before events carried the request id
-            try:
-                conn.execute("ALTER TABLE outbox ADD COLUMN request_id TEXT")
-            except sqlite3.OperationalError as exc:  # another process migrated a moment ago
-                if "duplicate column" not in str(exc):
-                    raise
+        return sqlite_migrations.migrate(self._conn(), self.migrations)
+
+    def schema_status(self) -> tuple[int, int]:
+        return sqlite_migrations.status(self._conn(), self.migrations)
 
     def ping(self) -> None:
         self._conn().execute("SELECT 1").fetchone()

@@ -2,9 +2,8 @@
 
 Kept apart from :mod:`app.store.base` so the task system can grow without
 touching the core interface. Both backends inherit a mixin built on this
-class; :meth:`TasksStore.__init_subclass__` chains :meth:`migrate_tasks` onto
-the backend's own ``migrate`` (the "migrate hook"), so the task tables and
-indexes exist whenever the core ones do, with no edit to the core migrate.
+class; the tables and indexes are created by the numbered migrations
+(:mod:`app.store.migrations`), like every other table.
 
 Records are plain dicts shaped the same in both backends (the fields below,
 in this order, ``None`` when unset); JSON fields hold any JSON value.
@@ -14,8 +13,6 @@ from __future__ import annotations
 
 import abc
 import secrets
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 Record = dict[str, Any]
@@ -62,24 +59,6 @@ def new_claim_token() -> str:
 
 class TasksStore(abc.ABC):
     """What the task system asks of a database (implemented by both backends' mixins)."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("migrate")
-        if own is None or getattr(own, "_chains_tasks", False):
-            return
-
-        @wraps(own)
-        def migrate(self: TasksStore, _own: Callable[..., None] = own) -> None:
-            _own(self)
-            self.migrate_tasks()
-
-        migrate._chains_tasks = True  # type: ignore[attr-defined]
-        cls.migrate = migrate  # type: ignore[attr-defined]
-
-    @abc.abstractmethod
-    def migrate_tasks(self) -> None:
-        """Create the task tables/collections and their indexes (idempotent)."""
 
     # task records ------------------------------------------------------------
     @abc.abstractmethod

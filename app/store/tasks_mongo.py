@@ -64,23 +64,6 @@ class TasksMongoMixin(TasksStore):
 
     db: Any
 
-    def migrate_tasks(self) -> None:
-        db = self.db
-        db.tasks.create_index([("state", 1), ("created_at", -1), ("_id", -1)], name="by_state")
-        db.tasks.create_index([("created_by", 1), ("created_at", -1), ("_id", -1)], name="by_creator")
-        db.tasks.create_index([("created_at", -1), ("_id", -1)], name="by_created")
-        db.tasks.create_index([("finished_at", 1)], name="finished",
-                              partialFilterExpression={"finished_at": {"$type": "string"}})
-        db.webhooks.create_index([("form_id", 1), ("created_at", 1)], name="by_form")
-        db.deliveries.create_index([("event_id", 1), ("endpoint_id", 1)], unique=True, name="event_endpoint")
-        db.deliveries.create_index([("endpoint_id", 1), ("created_at", -1), ("_id", -1)], name="by_endpoint")
-        db.deliveries.create_index([("endpoint_id", 1), ("state", 1), ("created_at", -1), ("_id", -1)],
-                                   name="by_endpoint_state")
-        db.deliveries.create_index([("state", 1), ("next_attempt_at", 1)], name="due")
-        older = {"state": {"$in": ["pending", "retrying"]}, "next_attempt_at": {"$exists": False}}
-        for doc in db.deliveries.find(older, {"updated_at": 1}):  # waiting deliveries of older databases: due now
-            db.deliveries.update_one({"_id": doc["_id"]}, {"$set": {"next_attempt_at": doc.get("updated_at")}})
-
     def _m_update(self, kind: str, row_id: str, changes: Record, states: tuple[str, ...] | None,
                   match: Record | None = None) -> Record | None:
         shape(_FIELDS[kind], changes)

@@ -31,35 +31,6 @@ _CLAIMABLE = ("(state IN ('pending', 'retrying', 'sending') AND ((state IN ('pen
 _IN_FLIGHT = ("(SELECT COUNT(*) FROM deliveries AS o WHERE o.endpoint_id = :endpoint AND o.state = 'sending' "
               "AND o.updated_at >= :stale)")
 
-TASKS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY, actor TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL,
-    progress REAL, note TEXT, attempts INTEGER NOT NULL DEFAULT 0, max_retries INTEGER, message TEXT,
-    result TEXT, error TEXT, request_id TEXT, created_by TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL, enqueued_at TEXT, started_at TEXT, finished_at TEXT, updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state, created_at, id);
-CREATE INDEX IF NOT EXISTS tasks_by_creator ON tasks (created_by, created_at, id);
-CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks (created_at, id);
-CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS webhooks (
-    id TEXT PRIMARY KEY, form_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, events TEXT NOT NULL,
-    description TEXT, active INTEGER NOT NULL DEFAULT 1, consecutive_failures INTEGER NOT NULL DEFAULT 0,
-    disabled_reason TEXT, include_sensitive INTEGER NOT NULL DEFAULT 0, created_by TEXT, created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL, failing_since TEXT
-);
-CREATE INDEX IF NOT EXISTS webhooks_by_form ON webhooks (form_id, created_at);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id TEXT PRIMARY KEY, endpoint_id TEXT NOT NULL, event_id TEXT NOT NULL, form_id TEXT, topic TEXT NOT NULL,
-    payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER,
-    last_error TEXT, duration_ms REAL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, delivered_at TEXT,
-    next_attempt_at TEXT, request_id TEXT, claim_token TEXT, UNIQUE (event_id, endpoint_id)
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries (endpoint_id, created_at, id);
-CREATE INDEX IF NOT EXISTS deliveries_by_endpoint_state ON deliveries (endpoint_id, state, created_at, id);
-CREATE TABLE IF NOT EXISTS task_marks (key TEXT PRIMARY KEY, at TEXT NOT NULL);
-"""
-
 _DEFAULTS: dict[str, Record] = {
     "tasks": {"attempts": 0, "cancel_requested": 0},
     "webhooks": {"active": 1, "consecutive_failures": 0, "include_sensitive": 0},
@@ -87,24 +58,6 @@ class TasksSQLiteMixin(TasksStore):
     _tx: Any
     _one: Any
     _all: Any
-
-    def migrate_tasks(self) -> None:
-        conn = self._conn()  # type: ignore[attr-defined]
-        conn.executescript(TASKS_SCHEMA)
-        columns = {r["name"] for r in conn.execute("PRAGMA table_info(webhooks)").fetchall()}
-        if "include_sensitive" not in columns:  # databases created before the column existed
-            conn.execute("ALTER TABLE webhooks ADD COLUMN include_sensitive INTEGER NOT NULL DEFAULT 0")
-        if "failing_since" not in columns:
-            conn.execute("ALTER TABLE webhooks ADD COLUMN failing_since TEXT")
-        columns = {r["name"] for r in conn.execute("PRAGMA table_info(deliveries)").fetchall()}
-        if "next_attempt_at" not in columns:  # waiting deliveries of older databases are due now
-            conn.execute("ALTER TABLE deliveries ADD COLUMN next_attempt_at TEXT")
-            conn.execute("UPDATE deliveries SET next_attempt_at = updated_at WHERE state IN ('pending', 'retrying')")
-        if "request_id" not in columns:  # the API request behind the event, sent as X-Request-ID
-            conn.execute("ALTER TABLE deliveries ADD COLUMN request_id TEXT")
-        if "claim_token" not in columns:  # who holds a `sending` claim; only that lane may settle it
-            conn.execute("ALTER TABLE deliveries ADD COLUMN claim_token TEXT")
-        conn.execute("CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at)")
 
     # generic helpers -----------------------------------------------------------
     def _t_insert(self, conn: sqlite3.Connection, table: str, fields: tuple[str, ...], js: frozenset[str],
