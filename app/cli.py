@@ -111,6 +111,29 @@ def bootstrap() -> None:
 
 
 @main.command()
+@click.option("--check", is_flag=True, help="Only report; exit 1 when migrations are pending, 2 when too new.")
+def migrate(check: bool) -> None:
+    """Apply the store's pending numbered migrations (under the migration lock) and print from/to versions."""
+    from app.store import SchemaError, connect_store
+
+    store = connect_store(load())
+    try:
+        found, known = store.schema_status()
+        if check:
+            click.echo(f"{store.backend} schema at version {found}; this release knows {known}")
+            if found != known:
+                click.echo("newer than this release: refused" if found > known else "migrations pending", err=True)
+                sys.exit(2 if found > known else 1)
+            return
+        try:
+            click.echo(store.migrate().describe())
+        except SchemaError as exc:
+            raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+
+
+@main.command()
 @click.option("--days", type=int, default=None, help="Default: FMS_DELETED_RETENTION_DAYS.")
 def purge(days: int | None) -> None:
     """Hard-delete submissions soft-deleted more than DAYS ago and task records past
