@@ -102,6 +102,8 @@ class Settings:
     embed_tokenizer: str = _setting("FMS_EMBED_TOKENIZER", "", "tokenizer.json of the embedder; empty means the one next to the embedder.")
     ai_threads: int = _setting("FMS_AI_THREADS", 0, "Model threads; 0 means the cores the AI worker may use (its CPU affinity).")
     ai_timeout: int = _setting("FMS_AI_TIMEOUT", 300, "Hard limit per model call, seconds; the engine process is killed and restarted after it.")
+    embedder_socket: str = _setting("FMS_EMBEDDER_SOCKET", "", "Unix socket of the `embedder` process that embeds `similar` queries for every API worker; empty means `<data_dir>/embedder.sock`.")
+    embedder_timeout: float = _setting("FMS_EMBEDDER_TIMEOUT", 2.0, "Seconds an API worker waits for the embedder (connect and reply); past it, or with the embedder down, `similar` answers 503 `model_unavailable` with `Retry-After`.")
     duplicate_threshold: float = _setting("FMS_DUPLICATE_THRESHOLD", 0.9, "Cosine similarity above which submissions are probable duplicates.")
     model_upload_max: int = _setting("FMS_MODEL_UPLOAD_MAX_BYTES", 1_073_741_824, "Largest model file accepted by upload.")
     model_dirs: str = _setting("FMS_MODEL_DIRS", "", "Comma-separated directories the API may register model files from by path; empty means `<data_dir>/models`.")

@@ -105,11 +105,7 @@ def similar(form_id: str) -> Response:
     except ValueError as exc:
         raise BadRequest.field("k", "k must be an integer") from exc
     sha = _embedder_sha()
-    paths = ai.model_paths(svc.settings)
-    try:
-        vec = ai.QueryEmbedder.embed(paths["embedder"], paths["tokenizer"], q)
-    except Exception as exc:
-        raise ai.ModelUnavailable(f"the embedder failed: {type(exc).__name__}: {exc}") from exc
+    vec = ai.embed_query(svc.settings, q, sha)  # the shared embedder process; 503 + Retry-After when down
     return json_response(ai.AIService(svc.store, svc.settings).similar(form_id, vec, k, sha))
 
 

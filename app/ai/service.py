@@ -4,8 +4,8 @@ The HTTP layer (:mod:`app.ai.api`) validates requests here and enqueues the
 actors of :mod:`tasks.ai`; the actors call back into this module to turn
 model output into store writes (draft submissions, embeddings). Model calls
 themselves happen in the AI worker's engine process — with one exception:
-``similar`` embeds its query text here, in the API process (see
-:class:`QueryEmbedder` for why).
+``similar`` has its query text embedded by the one shared ``embedder``
+process while the caller waits (see :func:`embed_query` for why).
 
 Availability (503 ``model_unavailable``) is decided from two facts the API can
 check cheaply: the configured model file exists and has a valid header, and
@@ -272,38 +272,51 @@ def duplicate_components(unit: np.ndarray, threshold: float, block: int = DUPLIC
     return duplicate_groups(unit, list(range(unit.shape[0])), threshold, block=block)
 
 
-class QueryEmbedder:
-    """The embedder for ``similar`` query texts, loaded lazily in the API process and kept.
+EMBEDDER_RETRY_AFTER = 5  # seconds: supervisor/systemd restart the embedder in 2 s, the model loads in ~1 s
 
-    Why in-process rather than a task on the ``ai`` queue: the caller is
-    waiting, and the ``ai`` queue is serial — a query would wait behind any
-    running fill (seconds to minutes). MiniLM int8 is ~23 MB and embeds a
-    short query in a few milliseconds on one thread, bounded by
-    :data:`MAX_QUERY_TEXT`, so the call fits easily in a request. One intra-op
-    thread and no spinning keep it from competing with the pinned AI worker;
-    a lock serialises use per process. Only processes that serve ``similar``
-    ever load it.
+
+class EmbedderUnavailable(ModelUnavailable):
+    """503 ``model_unavailable`` with ``Retry-After``: the embedder process is down, slow or has no model."""
+
+    retry_after = EMBEDDER_RETRY_AFTER
+
+
+def embedder_socket(settings: Settings) -> Path:
+    """Where the ``embedder`` process listens (FMS_EMBEDDER_SOCKET, else ``<data_dir>/embedder.sock``)."""
+    return Path(settings.embedder_socket) if settings.embedder_socket else Path(settings.data_dir) / "embedder.sock"
+
+
+def embed_query(settings: Settings, text: str, model_sha256: str) -> list[float]:
+    """The unit vector of a ``similar`` query, from the one shared ``embedder`` process.
+
+    Why not in the API process: each gunicorn worker that loaded ONNX Runtime,
+    the tokenizer and the model for this held about 235 MB more (2 x cores + 1
+    workers share one ``MemoryMax=512M``); why not a task on the ``ai`` queue:
+    the caller is waiting and that queue is serial, so a query would wait
+    behind a running fill. The embedder must serve the model the stored
+    vectors came from (``model_sha256``), else the scores would mean nothing.
     """
+    from inference.embed_server import EmbedderError, embed
 
-    _lock = threading.Lock()
-    _engine: Any = None
-    _key: tuple[str, str] | None = None
+    try:
+        got = embed(embedder_socket(settings), [text], timeout_s=settings.embedder_timeout)
+    except EmbedderError as exc:
+        raise EmbedderUnavailable(exc.message, [{"pointer": "embedder", "message": exc.message}]) from exc
+    if got.model_sha256 != model_sha256:
+        message = (f"the embedder serves model {got.model_sha256[:12]}, not the configured {model_sha256[:12]} "
+                   "(FMS_EMBED_MODEL differs between the api and embedder processes)")
+        raise EmbedderUnavailable(message, [{"pointer": "embedder", "message": message}])
+    return got.vectors[0]
 
-    @classmethod
-    def embed(cls, model: Path, tokenizer: Path, text: str) -> np.ndarray:
-        import numpy as np
 
-        from inference.engines.onnx import OnnxConfig, OnnxEmbedder
+def embedder_probe(svc: Any) -> bool:
+    """``/ready`` "embedder": the embedder process answers within half a second and has its model loaded."""
+    from inference.embed_server import EmbedderError, ping
 
-        key = (str(model), str(tokenizer))
-        with cls._lock:
-            if cls._engine is None or cls._key != key:
-                if cls._engine is not None:
-                    cls._engine.close()
-                    cls._engine = None
-                cls._engine = OnnxEmbedder(model, tokenizer, OnnxConfig(threads=1))
-                cls._key = key
-            return np.asarray(cls._engine.embed([text]), dtype=np.float32)[0]
+    try:
+        return bool(ping(embedder_socket(svc.settings), timeout_s=0.5).get("loaded"))
+    except EmbedderError:
+        return False
 
 
 def ready_probe(svc: Any) -> bool:

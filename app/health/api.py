@@ -7,6 +7,7 @@ import time
 
 from flask import Blueprint, Response, request
 
+from app.ai.service import embedder_probe
 from app.ai.service import ready_probe as models_ready
 from app.errors import Forbidden
 from app.http import json_response, public, services
@@ -48,7 +49,7 @@ def ready() -> Response:
 
 
 # Other packages (workers' heartbeats, the model) add readiness probes here.
-READY_PROBES: dict[str, object] = {"workers": workers_ready, "model": models_ready}
+READY_PROBES: dict[str, object] = {"workers": workers_ready, "model": models_ready, "embedder": embedder_probe}
 
 
 @bp.get("/metrics")

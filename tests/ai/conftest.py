@@ -9,6 +9,10 @@ load. ``close_engines`` runs at session end.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,10 +55,43 @@ def ai_settings(tmp_path: Path, redis_url: str, model_paths: dict[str, Path], **
     return make_settings(tmp_path, redis_url, **values)
 
 
+def start_embedder(socket_path: Path, model_paths: dict[str, Path], data_dir: Path) -> subprocess.Popen[bytes]:
+    """The real ``fms embedder`` process on ``socket_path``, ready (its model loaded) when this returns."""
+    from inference.embed_server import EmbedderError, ping
+    from tests.helpers import wait_for
+
+    env = {**os.environ, "FMS_DATA_DIR": str(data_dir), "FMS_EMBEDDER_SOCKET": str(socket_path),
+           "FMS_EMBED_MODEL": str(model_paths["embedder"]), "FMS_EMBED_TOKENIZER": str(model_paths["tokenizer"])}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "fms"), "embedder"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def loaded() -> bool:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "embedder exited"
+        try:
+            return bool(ping(socket_path).get("loaded"))
+        except EmbedderError:
+            return False
+
+    wait_for(loaded, 60, interval=0.05, what="the embedder to load its model")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def embedder_socket(model_paths: dict[str, Path]) -> Iterator[Path]:
+    """One embedder process for the session, as the process tree runs it (a short path: sun_path is 108 bytes)."""
+    root = Path(tempfile.mkdtemp(prefix="fms-emb-", dir="/tmp"))
+    sock = root / "embedder.sock"
+    proc = start_embedder(sock, model_paths, root)
+    yield sock
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(15)
+
+
 @pytest.fixture
-def settings(tmp_path: Path, redis_server: RedisServer, model_paths: dict[str, Path]) -> Settings:
+def settings(tmp_path: Path, redis_server: RedisServer, model_paths: dict[str, Path],
+             embedder_socket: Path) -> Settings:
     redis_server.client(0).flushall()
-    return ai_settings(tmp_path, redis_server.url, model_paths)
+    return ai_settings(tmp_path, redis_server.url, model_paths, embedder_socket=str(embedder_socket))
 
 
 @pytest.fixture
