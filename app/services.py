@@ -16,7 +16,7 @@ from app.forms.service import FormService
 from app.links.service import LinkService
 from app.ratelimit import RateLimiter
 from app.settings import Settings
-from app.store import Store, open_store
+from app.store import FmsStore, open_store
 from app.submissions.query import CursorCodec
 from app.submissions.service import SubmissionService
 
@@ -24,7 +24,7 @@ from app.submissions.service import SubmissionService
 @dataclass
 class Services:
     settings: Settings
-    store: Store
+    store: FmsStore
     cache: Cache
     limiter: RateLimiter
     auth: AuthService
@@ -51,7 +51,7 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def build(settings: Settings, store: Store | None = None) -> Services:
+def build(settings: Settings, store: FmsStore | None = None) -> Services:
     store = store or open_store(settings)
     cache = Cache(settings.cache_url, settings.cache_ttl)
     limiter = RateLimiter(settings.cache_url)

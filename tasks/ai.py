@@ -320,7 +320,7 @@ def summarize(submission_id: str) -> dict[str, Any]:
                                                             timeout_s=call_timeout_s(runtime.settings())))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-    svc.store.set_submission_meta_key(submission_id, "summary", {  # type: ignore[attr-defined]
+    svc.store.set_submission_meta_key(submission_id, "summary", {
         "text": data["summary"], "method": data["method"], "at": now_iso()})
     _announce(sub["form_id"], "ai.summarize", {"submission_id": submission_id, "summary": data["summary"]})
     return {"submission_id": submission_id, "summary": data["summary"], "method": data["method"],
@@ -360,7 +360,7 @@ def embed(submission_id: str) -> dict[str, Any]:
     if not text:
         return {"submission_id": submission_id, "embedded": False, "reason": "no text answers"}
     sha = ai.file_sha256(ai.model_paths(runtime.settings())["embedder"])
-    old = svc.store.get_embedding(submission_id)  # type: ignore[attr-defined]
+    old = svc.store.get_embedding(submission_id)
     if old is not None and old["model_sha256"] == sha and old["text_hash"] == ai.text_hash(text):
         return {"submission_id": submission_id, "embedded": True, "unchanged": True}
     t0 = time.perf_counter()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from app.cache import Cache
 from app.errors import ApiError, BadRequest, NotFound
 from app.settings import Settings
-from app.store import Record, Store
+from app.store import FmsStore, Record
 from app.submissions.service import SubmissionService
 from app.util import now_iso
 
@@ -172,7 +172,7 @@ def form_embeds(form: Record) -> bool:
 
 # -- service -----------------------------------------------------------------------------------
 class AIService:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: FmsStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
 
@@ -183,7 +183,7 @@ class AIService:
         created = subs.create(form, {"answers": fill["answers"], "draft": True}, actor, f"ai-fill:{task_id}",
                               f"{form['id']}:ai-fill")
         sub_id = created.body["id"]
-        self.store.set_submission_meta_key(sub_id, "ai", {  # type: ignore[attr-defined]
+        self.store.set_submission_meta_key(sub_id, "ai", {
             "task_id": task_id, "evidence": fill.get("evidence") or {}, "methods": fill.get("methods") or {},
             "model_sha256": model_sha256, "filled_at": now_iso()})
         return created.body
@@ -192,7 +192,7 @@ class AIService:
         import numpy as np
 
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-        self.store.put_embedding({  # type: ignore[attr-defined]
+        self.store.put_embedding({
             "submission_id": sub["id"], "form_id": sub["form_id"], "model_sha256": model_sha256,
             "dim": int(vec.shape[0]), "vector": vec.tobytes(), "text_hash": text_hash(text), "created_at": now_iso()})
 
@@ -202,7 +202,7 @@ class AIService:
 
         from app.store import SubmissionQuery
 
-        rows = self.store.form_embeddings(form_id, model_sha256)  # type: ignore[attr-defined]
+        rows = self.store.form_embeddings(form_id, model_sha256)
         gone = SubmissionQuery(form_id=form_id, deleted=True, fields=())
         n_gone = self.store.count_submissions(gone)
         deleted = {r["id"] for r in self.store.query_submissions(replace(gone, limit=n_gone))} if n_gone else set()

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from app.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from app.settings import Settings
-from app.store import Record, Store
+from app.store import FmsStore, Record
 from app.util import new_id, now_iso
 
 BLOCK = 1 << 20
@@ -42,7 +42,7 @@ def public_model(rec: Record, show_path: bool = True) -> Record:
 
 
 class ModelService:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: FmsStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
 
@@ -128,7 +128,7 @@ class ModelService:
             raise
 
     def get(self, model_id: str) -> Record:
-        rec = self.store.get_model(model_id)  # type: ignore[attr-defined]
+        rec = self.store.get_model(model_id)
         if rec is None:
             raise NotFound(f"model {model_id} not found", code="model_not_found")
         return rec  # type: ignore[no-any-return]
@@ -146,7 +146,7 @@ class ModelService:
         if Path(rec["path"]).resolve() in active:
             raise Conflict("this model is the active one (FMS_LLM_MODEL / FMS_EMBED_MODEL); switch first",
                            code="model_in_use")
-        self.store.delete_model(model_id)  # type: ignore[attr-defined]
+        self.store.delete_model(model_id)
         if rec["source"] == "upload":
             Path(rec["path"]).unlink(missing_ok=True)
 
@@ -174,12 +174,12 @@ class ModelService:
         report = bench.run_grid(configs, constraints if constraints is not None else default_constraints,
                                 reps=max(5, reps), progress=on_progress)
         data = report.to_dict()
-        self.store.put_benchmark({"id": bench_id, "model_id": model_id, "report": data,  # type: ignore[attr-defined]
+        self.store.put_benchmark({"id": bench_id, "model_id": model_id, "report": data,
                                   "created_by": created_by, "created_at": now_iso()})
         return data
 
     def benchmark(self, bench_id: str) -> Record:
-        rec = self.store.get_benchmark(bench_id)  # type: ignore[attr-defined]
+        rec = self.store.get_benchmark(bench_id)
         if rec is None:
             raise NotFound(f"benchmark {bench_id} not found (it may still be running: see /api/v1/tasks/{bench_id})",
                            code="benchmark_not_found")
