@@ -339,25 +339,6 @@ def embedder() -> None:
     serve(embedder_socket(settings), paths["embedder"], paths["tokenizer"], threads=1, stop=stop)
 
 
-@main.command()
-def embedder() -> None:
-    """Embed `similar` queries for every API worker on a Unix socket (the `embedder` process)."""
-    import signal
-    import threading
-
-    from app.ai.service import embedder_socket, model_paths
-    from app.observability import logging as fms_logging
-    from inference.embed_server import serve
-
-    settings = load()
-    fms_logging.configure("embedder", settings.log_level, settings.log_levels)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    paths = model_paths(settings)
-    serve(embedder_socket(settings), paths["embedder"], paths["tokenizer"], threads=1, stop=stop)
-
-
 @main.group()
 def tasks() -> None:
     """Task records: dead tasks and replay."""
