@@ -98,7 +98,7 @@ class ModelService:
                "sha256": data["sha256"], "size": data["size"], "architecture": data.get("architecture"),
                "quantization": data.get("quantization"), "info": data, "source": source, "created_by": actor,
                "created_at": now_iso()}
-        return self.store.put_model(rec)  # type: ignore[attr-defined, no-any-return]
+        return self.store.put_model(rec)
 
     def upload(self, stream: BinaryIO | Iterable[bytes], filename: str, name: str | None,
                actor: str | None) -> Record:
@@ -131,10 +131,10 @@ class ModelService:
         rec = self.store.get_model(model_id)
         if rec is None:
             raise NotFound(f"model {model_id} not found", code="model_not_found")
-        return rec  # type: ignore[no-any-return]
+        return rec
 
     def list(self) -> list[Record]:
-        return self.store.list_models()  # type: ignore[attr-defined, no-any-return]
+        return self.store.list_models()
 
     def delete(self, model_id: str) -> None:
         """Forget a model; an uploaded file is removed too, a server-side path is left alone."""
@@ -183,7 +183,7 @@ class ModelService:
         if rec is None:
             raise NotFound(f"benchmark {bench_id} not found (it may still be running: see /api/v1/tasks/{bench_id})",
                            code="benchmark_not_found")
-        return rec  # type: ignore[no-any-return]
+        return rec
 
     @staticmethod
     def render(rec: Record, fmt: str) -> tuple[str, str]:
