@@ -298,20 +298,23 @@ def render_supervisor(out: Path | None, redis_port: int, reference: bool) -> Non
 @main.command()
 @click.option("--once", is_flag=True, help="Move one batch and exit (scripts, tests).")
 def relay(once: bool) -> None:
-    """Move outbox events into the broker, forever (the `relay` process)."""
+    """Move outbox events into the broker, forever (the `relay` process); under supervisord it also
+    runs the process tree's timers named in FMS_TIMERS (set by `fms render supervisor`)."""
+    import os
     import signal
 
     from app.observability import logging as fms_logging
     from tasks.broker import configure
     from tasks.registry import load_actors
     from tasks.relay import Relay
+    from tasks.timers import Scheduler
 
     load_actors()
     settings = load()
     fms_logging.configure("relay", settings.log_level, settings.log_levels)
     svc = _services()
-    loop = Relay(svc.store, configure(settings, svc), settings.relay_batch, settings.relay_interval,
-                 settings.task_retention_days, settings.deleted_retention_days, settings.data_dir / "exports")
+    scheduler = None if once else Scheduler.from_names(os.environ.get("FMS_TIMERS", ""), settings.data_dir)
+    loop = Relay(svc.store, configure(settings, svc), settings.relay_batch, settings.relay_interval, scheduler)
     if once:
         click.echo(f"moved {loop.run_once()} events")
         return

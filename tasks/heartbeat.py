@@ -1,7 +1,9 @@
 """Worker heartbeats as ``/ready`` reads them (the writing side is tasks.middleware.Heartbeat).
 
 Each worker process keeps ``fms:heartbeat:<host>:<pid>`` alive in the broker
-Redis with a short TTL; a worker that dies simply stops renewing it. This
+Redis with a short TTL; a worker that dies simply stops renewing it. A
+heartbeat names its process (``process``: ``FMS_PROCESS``, which both renderers
+of the process tree set, e.g. ``worker-high``) and the queues it serves. This
 module only reads, so the API can import it without Dramatiq.
 """
 
@@ -13,8 +15,10 @@ from typing import Any
 
 import redis
 
+from tasks.routing import QUEUES
+
 HEARTBEAT_PREFIX = "fms:heartbeat:"
-EXPECTED_QUEUES = ("high", "default", "ai")
+EXPECTED_QUEUES = QUEUES  # every routed queue needs a live worker
 _clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
 

@@ -12,8 +12,10 @@ seconds of writes: events moved in that window are marked sent here and gone
 there. The relay notices a new Redis by its ``run_id`` and sends the events
 of that window again (:class:`RecentlySent`).
 
-The loop also runs the small scheduled job of the task system: purging
-finished task records past retention (hourly).
+Under supervisord, which has no timers, the relay doubles as the scheduler:
+given a :class:`tasks.timers.Scheduler` (``FMS_TIMERS``, rendered from the
+process tree) it runs the tree's timers (purge, export, backup) beside the
+loop. Under systemd the same timers are ``fms-<name>.timer`` units.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from dramatiq.common import current_millis
@@ -33,6 +34,7 @@ from app.util import new_id, now_iso
 from tasks import metrics
 from tasks.deferred import DEFERRED_TOPIC, deferred_message
 from tasks.routing import queue_for
+from tasks.timers import Scheduler
 from tasks.webhooks import Sweeper
 
 log = logging.getLogger("tasks.relay")
@@ -48,7 +50,6 @@ TOPIC_ACTORS: dict[str, tuple[str, ...]] = {
     "submission.restored": ("webhook.fanout",),
     "ai.completed": ("webhook.fanout",),
 }
-PURGE_EVERY = 3600.0
 
 
 def messages_for(event: dict[str, Any]) -> list[Message]:
@@ -109,20 +110,15 @@ class RecentlySent:
 
 class Relay:
     def __init__(self, store: Any, broker: Any, batch: int = 500, interval: float = 0.2,
-                 retention_days: int = 30, deleted_retention_days: int = 30,
-                 export_dir: Path | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 scheduler: Scheduler | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.broker = store, broker
-        self.batch, self.interval, self.retention_days = batch, interval, retention_days
+        self.batch, self.interval = batch, interval
         self.stop = threading.Event()
-        # When maintenance last ran, on ``clock``; None until the first run. Not 0.0: the
-        # monotonic clock counts from boot, so "an hour since 0.0" skipped the first hour of uptime.
         self._clock = clock
-        self._last_purge: float | None = None
         self._webhook_sweeper = Sweeper(clock)
+        self.scheduler = scheduler
         self._maintenance: threading.Thread | None = None
         self._recent = RecentlySent(clock)
-        self.deleted_retention_days = deleted_retention_days
-        self.export_dir = export_dir
 
     def run_once(self) -> int:
         """Move one batch; the number of events moved (0: outbox empty)."""
@@ -150,7 +146,8 @@ class Relay:
     def run(self) -> None:
         """Until :attr:`stop` is set: drain, wait, back off on errors (Redis or store down)."""
         failures = 0
-        log.info("relay started", extra={"batch": self.batch})
+        timers = [job.timer.name for job in self.scheduler.jobs] if self.scheduler else []
+        log.info("relay started", extra={"batch": self.batch, "timers": timers})
         while not self.stop.is_set():
             try:
                 moved = self.run_once()
@@ -167,53 +164,27 @@ class Relay:
                 continue
             if moved < self.batch:
                 self.stop.wait(self.interval)
-
-    def _maybe_export(self) -> None:
-        """Yesterday's export, once (the scheduler's job under supervisord).
-
-        The systemd timer runs ``fms export`` as well; both write the same
-        marker and the export is idempotent, so whichever runs first wins.
-        """
-        if self.export_dir is None:
-            return
-        from etl.export import due_day, export_day, marker
-
-        day = due_day()
-        if marker(self.export_dir, day).exists():
-            return
-        results = export_day(self.store, day, self.export_dir)
-        log.info("daily export", extra={"date": day.isoformat(), "rows": sum(r.rows for r in results)})
+        if self.scheduler is not None:
+            self.scheduler.stop()  # a job still running does not outlive the relay
 
     def _start_maintenance(self) -> None:
-        """Run :meth:`_maybe_purge` beside the loop, one at a time.
+        """Run the due timers (:meth:`run_timers`) beside the loop, one at a time.
 
-        A purge or the daily export of a large store takes seconds to minutes;
-        events, deferred tasks and the webhook sweep must keep moving meanwhile.
+        A purge, a backup or the daily export of a large store takes seconds to
+        minutes; events, deferred tasks and the webhook sweep keep moving meanwhile.
         """
-        if self._maintenance is not None and self._maintenance.is_alive():
+        if self.scheduler is None or (self._maintenance is not None and self._maintenance.is_alive()):
             return
-        self._maintenance = threading.Thread(target=self._maintain, name="relay-maintenance", daemon=True)
+        self._maintenance = threading.Thread(target=self._maintain, name="relay-timers", daemon=True)
         self._maintenance.start()
 
     def _maintain(self) -> None:
         try:
-            self._maybe_purge()
-        except Exception as exc:  # noqa: BLE001 - the next hour tries again; the loop goes on
+            self.run_timers()
+        except Exception as exc:  # noqa: BLE001 - the next due time tries again; the loop goes on
             metrics.RELAY_ERRORS.inc()
-            log.warning("relay maintenance failed; tries again in an hour", extra={"error": repr(exc)})
+            log.warning("relay timers failed", extra={"error": repr(exc)})
 
-    def _maybe_purge(self) -> None:
-        """Hourly maintenance, the first time at once: purges, then the daily export."""
-        now = self._clock()
-        if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
-            return
-        self._last_purge = now
-        purged = self.store.purge_tasks(now_iso(-self.retention_days * 86400))
-        if purged:
-            log.info("purged task records", extra={"count": purged})
-        # Soft-deleted submissions past retention (the scheduler's job under supervisord;
-        # systemd also has fms-purge.timer — running both is harmless).
-        gone = self.store.purge_submissions(now_iso(-self.deleted_retention_days * 86400))
-        if gone:
-            log.info("purged soft-deleted submissions", extra={"count": gone})
-        self._maybe_export()
+    def run_timers(self) -> list[str]:
+        """The timers due now, run to the end (the scheduler's job under supervisord)."""
+        return self.scheduler.run_due() if self.scheduler is not None else []

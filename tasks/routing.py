@@ -7,21 +7,21 @@ the name of an actor is all it takes to put it on the right workers.
 
 from __future__ import annotations
 
-QUEUES = ("high", "default", "ai", "analytics")
-
-# (prefix, queue): the longest matching prefix wins; no match means "default".
+# (prefix, queue): the longest matching prefix wins; no match means DEFAULT_QUEUE.
+# One row per prefix some actor uses (tests.tasks.test_relay_routing checks it).
 ROUTES: tuple[tuple[str, str], ...] = (
     ("ai.", "ai"),
     ("webhook.", "default"),
     ("email.", "default"),
     ("hooks.", "default"),  # reactions to events, e.g. hooks.ai_embed deciding whether to embed
-    ("export.", "analytics"),
-    ("analytics.", "analytics"),
-    ("notify.", "high"),
+    ("analytics.", "analytics"),  # exports and admin SQL
     ("validate.", "high"),
     ("system.", "high"),
 )
 DEFAULT_QUEUE = "default"
+# Every queue an actor can land on, in first-routed order: what the process tree's
+# workers must serve (tests/test_processes.py) and what /ready expects (tasks.heartbeat).
+QUEUES: tuple[str, ...] = tuple(dict.fromkeys([*(queue for _, queue in ROUTES), DEFAULT_QUEUE]))
 
 
 def queue_for(actor_name: str) -> str:

@@ -27,7 +27,7 @@ def test_routing_table_by_prefix() -> None:
     assert queue_for("ai.fill") == "ai"
     assert queue_for("webhook.deliver") == "default"
     assert queue_for("email.notify") == "default"
-    assert queue_for("export.daily") == "analytics"
+    assert queue_for("analytics.export") == "analytics"
     assert queue_for("validate.echo") == "high"
     assert queue_for("something.else") == "default"
     assert len({p for p, _ in ROUTES}) == len(ROUTES), "one row per prefix"
