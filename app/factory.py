@@ -1,4 +1,10 @@
-"""The Flask application factory: extensions and blueprints, wired in one place."""
+"""The Flask application factory: extensions and blueprints, wired in one place.
+
+It is also the HTTP process's composition root: the one module of ``app/``
+that names the task system, plugging :class:`tasks.dispatch.TaskDispatcher`
+into the service container so that blueprints start work through the
+:class:`app.dispatch.Dispatcher` interface alone.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from flask import Flask, Response, g, request
 from flask_compress import Compress
 from werkzeug.exceptions import HTTPException
 
+from app.dispatch import NoDispatcher
 from app.errors import ApiError, PayloadTooLarge
 from app.http import json_response, services
 from app.observability import context
@@ -18,6 +25,7 @@ from app.observability import logging as fms_logging
 from app.observability.metrics import HTTP_ERRORS, HTTP_REQUESTS, HTTP_SECONDS
 from app.services import Services, build
 from app.settings import Settings, load
+from tasks.dispatch import TaskDispatcher
 
 log = logging.getLogger("app.access")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -35,12 +43,23 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         COMPRESS_MIMETYPES=["application/json", "text/html", "text/csv", "application/x-ndjson", "text/plain"],
         JSON_SORT_KEYS=False,
     )
-    app.extensions["fms"] = svc or build(settings)
+    app.extensions["fms"] = _plug(svc or build(settings))
     compress.init_app(app)
     _register_hooks(app)
     _register_errors(app)
     _register_blueprints(app)
     return app
+
+
+def _plug(svc: Services) -> Services:
+    """Give the container the task system's dispatcher, unless its builder plugged another in.
+
+    The container is changed in place, so a caller that built ``svc`` and the
+    app share one and the same set of services.
+    """
+    if isinstance(svc.dispatch, NoDispatcher):
+        svc.dispatch = TaskDispatcher(svc.store, svc.settings)
+    return svc
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -51,14 +70,14 @@ def _register_blueprints(app: Flask) -> None:
     from app.exports.api import bp as exports_bp
     from app.forms.api import bp as forms_bp
     from app.health.api import bp as health_bp
-    from app.jobs.api import bp as jobs_bp
     from app.links.api import bp as links_bp
     from app.models.api import bp as models_bp
     from app.shares.api import bp as shares_bp
     from app.submissions.api import bp as submissions_bp
+    from app.tasks_api.api import bp as tasks_bp
     from app.webhooks.api import bp as webhooks_bp
 
-    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, jobs_bp, webhooks_bp, ai_bp, models_bp,
+    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, tasks_bp, webhooks_bp, ai_bp, models_bp,
                shares_bp, analytics_bp, exports_bp, dashboard_bp):
         app.register_blueprint(bp)
 

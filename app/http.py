@@ -88,3 +88,12 @@ def json_response(data: Any = None, status: int = 200, *, raw: bytes | None = No
     elif request.method == "GET":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def accepted(task_id: str, **extra: Any) -> Response:
+    """``202`` naming the task, its status URL (and ``Location``) and whatever else the caller needs.
+
+    Every view that starts work through ``services().dispatch`` answers with it.
+    """
+    return json_response({**extra, "task_id": task_id, "status_url": f"/api/v1/tasks/{task_id}"}, 202,
+                         headers={"Location": f"/api/v1/tasks/{task_id}"})

@@ -1,17 +1,20 @@
 """The service container: every long-lived object, built in one place.
 
 Nothing here knows about Flask; the app factory, the workers and the CLI each
-call :func:`build` once per process and pass the result around.
+call :func:`build` once per process and pass the result around. The task
+dispatcher is an interface (:mod:`app.dispatch`): the composition root that
+serves HTTP plugs the task system's implementation in.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.auth.service import AuthService
 from app.cache import Cache
+from app.dispatch import Dispatcher, NoDispatcher
 from app.forms.service import FormService
 from app.links.service import LinkService
 from app.ratelimit import RateLimiter
@@ -32,6 +35,7 @@ class Services:
     submissions: SubmissionService
     links: LinkService
     cursors: CursorCodec
+    dispatch: Dispatcher = field(default_factory=NoDispatcher)
 
 
 def secret_key(settings: Settings) -> str:
@@ -51,7 +55,7 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def build(settings: Settings, store: FmsStore | None = None) -> Services:
+def build(settings: Settings, store: FmsStore | None = None, dispatch: Dispatcher | None = None) -> Services:
     store = store or open_store(settings)
     cache = Cache(settings.cache_url, settings.cache_ttl)
     limiter = RateLimiter(settings.cache_url)
@@ -65,4 +69,5 @@ def build(settings: Settings, store: FmsStore | None = None) -> Services:
         submissions=SubmissionService(store),
         links=LinkService(store, limiter, settings.public_rate_limit),
         cursors=CursorCodec(secret_key(settings)),
+        dispatch=dispatch or NoDispatcher(),
     )

@@ -7,7 +7,7 @@ the store and then enqueues into Redis (AOF on): once the 202 is sent the
 task survives worker ``kill -9`` and Redis restarts. If Redis cannot take the
 message, it goes into the outbox instead (:mod:`tasks.deferred`): the caller
 still gets the 202 and a queued task, which the relay enqueues once Redis is back
-(both through :mod:`app.jobs.enqueue`, shared by every blueprint that starts work).
+(both behind the dispatcher, :mod:`app.dispatch`, shared by every blueprint that starts work).
 """
 
 from __future__ import annotations
@@ -18,17 +18,15 @@ from flask import Blueprint, Response, request
 
 from app.ai import service as ai
 from app.errors import BadRequest
-from app.http import json_body, json_response, principal, require_form, services
-from app.jobs.enqueue import accepted, enqueue_tracked
+from app.http import accepted, json_body, json_response, principal, require_form, services
 from app.util import iso, parse_iso
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1")
 
 
-def _enqueue(actor_name: str, *args: Any, **kwargs: Any) -> str:
-    from tasks import ai as ai_tasks
-
-    return enqueue_tracked(getattr(ai_tasks, actor_name), *args, **kwargs)
+def _enqueue(actor_name: str, *args: Any, task_form: str | None = None, **kwargs: Any) -> str:
+    return services().dispatch.enqueue_tracked(f"ai.{actor_name}", args, kwargs, created_by=principal().user_id,
+                                               form_id=task_form)
 
 
 @bp.post("/forms/<form_id>/fill")

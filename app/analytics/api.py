@@ -22,8 +22,7 @@ from flask import Blueprint, Response, request
 
 from app.analytics.service import AnalyticsService
 from app.errors import BadRequest
-from app.http import hidden_fields, json_body, json_response, principal, require_form, services
-from app.jobs.enqueue import accepted, enqueue_tracked
+from app.http import accepted, hidden_fields, json_body, json_response, principal, require_form, services
 from app.validation import body_validator, check
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1")
@@ -68,7 +67,6 @@ def timeseries(form_id: str) -> Response:
 @bp.post("/analytics/query")
 def sql_query() -> Response:
     from etl import sandbox
-    from tasks import analytics as analytics_tasks
 
     me = principal()
     me.require_admin()
@@ -82,7 +80,8 @@ def sql_query() -> Response:
                          sandbox.Limits.from_settings(settings))
     except sandbox.SqlError as exc:
         raise BadRequest.field("/sql", str(exc), code=exc.code) from exc
-    return accepted(enqueue_tracked(analytics_tasks.sql_query, body["sql"], max_rows))
+    return accepted(services().dispatch.enqueue_tracked("analytics.sql", (body["sql"], max_rows),
+                                                        created_by=me.user_id))
 
 
 ANALYTICS_OPERATIONS = [

@@ -18,8 +18,7 @@ from flask import Blueprint, Response, request, send_file
 from app.auth import access
 from app.errors import NotFound
 from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
-from app.http import hidden_fields, json_body, principal, require_form, services
-from app.jobs.enqueue import accepted, enqueue_tracked
+from app.http import accepted, hidden_fields, json_body, principal, require_form, services
 from app.store import Record
 from app.util import new_id
 from app.validation import body_validator, check
@@ -76,8 +75,6 @@ def _logged(chunks: Iterator[bytes], form_id: str, fmt: str) -> Iterator[bytes]:
 
 @bp.post("/forms/<form_id>/exports")
 def create_export(form_id: str) -> Response:
-    from tasks import analytics as analytics_tasks
-
     form = _readable_form(form_id)
     me = principal()
     svc = services()
@@ -91,7 +88,8 @@ def create_export(form_id: str) -> Response:
     task_id = new_id()  # the task's id, known before enqueueing so the export record can name it
     meta = exports.create(form, fmt, filters, me.user_id, hide, task_id,
                           sees_sensitive=access.sees_sensitive(svc.store, me, form))
-    enqueue_tracked(analytics_tasks.export, meta["id"], task_id=task_id, task_form=form_id)
+    svc.dispatch.enqueue_tracked("analytics.export", (meta["id"],), created_by=me.user_id, form_id=form_id,
+                                 task_id=task_id)
     return accepted(task_id, export_id=meta["id"], download_url=f"/api/v1/exports/{meta['id']}/download")
 
 

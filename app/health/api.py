@@ -13,7 +13,7 @@ from app.errors import Forbidden
 from app.http import json_response, public, services
 from app.observability.metrics import exposition
 from app.openapi import docs_html, document
-from tasks.heartbeat import ready_probe as workers_ready
+from app.services import Services
 
 bp = Blueprint("health", __name__)
 
@@ -46,6 +46,11 @@ def ready() -> Response:
     if not checks["store"]["ok"]:
         status = "unavailable"
     return json_response({"status": status, "checks": checks}, 503 if status == "unavailable" else 200)
+
+
+def workers_ready(svc: Services) -> bool:
+    """Workers' heartbeats, as the task system behind the dispatcher reads them."""
+    return svc.dispatch.workers_ready()
 
 
 # Other packages (workers' heartbeats, the model) add readiness probes here.

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, request
 from werkzeug.formparser import parse_form_data
 
 from app.errors import BadRequest
-from app.http import json_body, json_response, principal, services
+from app.http import accepted, json_body, json_response, principal, services
 from app.models.service import ModelService, public_model
 from app.util import new_id
 
@@ -106,9 +106,6 @@ def delete_model(model_id: str) -> Response:
 
 @bp.post("/models/<model_id>/benchmarks")
 def start_benchmark(model_id: str) -> Response:
-    from app.jobs.enqueue import accepted, enqueue_tracked
-    from tasks.ai import bench
-
     me = principal()
     me.require_admin()
     _models().get(model_id)
@@ -116,7 +113,8 @@ def start_benchmark(model_id: str) -> Response:
     if not isinstance(body, dict):
         raise BadRequest.field("", "body must be a JSON object")
     opts = {k: body[k] for k in ("threads", "n_batch", "levels", "reps", "constraints") if k in body}
-    task_id = enqueue_tracked(bench, model_id, user_id=me.user_id, **opts)
+    task_id = services().dispatch.enqueue_tracked("ai.bench", (model_id,), {"user_id": me.user_id, **opts},
+                                                  created_by=me.user_id)
     return accepted(task_id, benchmark_id=task_id)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from app.dispatch import Call
 from app.errors import BadRequest
 from app.http import json_body, json_response, principal, require_form, services
-from app.jobs.enqueue import enqueue_messages
 from app.webhooks.service import (
     BULK_BODY,
     WEBHOOK_BODY,
@@ -26,10 +26,7 @@ def _hooks() -> WebhookService:
 
 def _enqueue(delivery_ids: list[str]) -> None:
     """Send the deliveries now, or through the outbox while Redis is down (the 202 stands either way)."""
-    from tasks.broker import message_for
-    from tasks.webhooks import deliver
-
-    enqueue_messages([message_for(deliver, d) for d in delivery_ids])
+    services().dispatch.enqueue_many([Call("webhook.deliver", (d,)) for d in delivery_ids])
 
 
 @bp.post("/api/v1/forms/<form_id>/webhooks")
@@ -67,15 +64,7 @@ def update_webhook(hook_id: str) -> Response:
 
 def _start_lane(hook_id: str) -> None:
     """Re-enabled: send what waited. Without Redis the relay's sweep finds those deliveries due anyway."""
-    import contextlib
-
-    import redis
-
-    from tasks.broker import send
-    from tasks.webhooks import lane
-
-    with contextlib.suppress(redis.RedisError):
-        send(lane, hook_id)
+    services().dispatch.nudge(Call("webhook.lane", (hook_id,)))
 
 
 @bp.delete("/api/v1/webhooks/<hook_id>")

@@ -21,9 +21,9 @@ from app.auth.service import Principal
 from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from app.forms.sensitive import redact as redact_answers
 from app.forms.sensitive import sensitive_fields
-from app.jobs.service import decode_cursor, encode_cursor
 from app.settings import Settings
 from app.store import Record, Store
+from app.tasks_api.service import decode_cursor, encode_cursor
 from app.util import iso, new_id, now_iso, parse_iso
 from app.validation import body_validator, check
 from app.webhooks import schedule

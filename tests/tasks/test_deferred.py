@@ -15,7 +15,7 @@ import dramatiq
 import pytest
 import redis
 
-from app.jobs.service import JobService
+from app.tasks_api.service import TaskService
 from tests.conftest import SAMPLE_SCHEMA, Api, make_settings
 from tests.helpers import RedisServer, wait_for
 from tests.tasks.conftest import FAST
@@ -108,7 +108,7 @@ def test_a_deferred_task_is_queued_meanwhile_and_a_cancel_sticks(own: dict[str, 
     server.stop()
     kept, dropped = message_for(echo, "kept"), message_for(echo, "dropped")
     assert enqueue_or_defer(broker, svc.store, [kept, dropped]) is False
-    jobs = JobService(svc.store)
+    jobs = TaskService(svc.store)
     assert [jobs.get(m.message_id)["state"] for m in (kept, dropped)] == ["queued", "queued"]
     assert jobs.cancel(dropped.message_id)["state"] == "cancelled"
     _relay_fails_while_down(relay)

@@ -1,8 +1,8 @@
 """Task records: read, list, retry and cancel — the rules, without Flask or Dramatiq.
 
 Retrying needs the broker; this layer only moves the record back to
-``queued`` and hands the stored message to the caller (the HTTP view or the
-CLI), which enqueues it through :mod:`tasks.broker`.
+``queued`` and hands the stored message to the caller (the HTTP view, through
+the dispatcher of :mod:`app.dispatch`, or the CLI), which enqueues it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from app.auth.access import can_see, require_form
 from app.auth.service import Principal
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
-from app.store import Record, Store
+from app.store import FmsStore, Record
 from app.store.tasks_base import FINISHED_STATES, TASK_STATES
 from app.util import now_iso
 
@@ -58,18 +58,18 @@ def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 
 
 def task_form_id(rec: Record) -> str | None:
-    """The form a task works on: the ``form_id`` option its sender set (see ``enqueue_tracked``)."""
+    """The form a task works on: the ``form_id`` option its sender set (``Dispatcher.enqueue_tracked``)."""
     options = (rec.get("message") or {}).get("options") or {}
     form_id = options.get("form_id")
     return form_id if isinstance(form_id, str) else None
 
 
-class JobService:
-    def __init__(self, store: Store) -> None:
+class TaskService:
+    def __init__(self, store: FmsStore) -> None:
         self.store = store
 
     def get(self, task_id: str, me: Principal | None = None) -> Record:
-        rec = self.store.get_task(task_id)  # type: ignore[attr-defined]
+        rec = self.store.get_task(task_id)
         if rec is None or (me is not None and not self._may_see(me, rec)):
             raise NotFound(f"task {task_id} not found", code="task_not_found")
         return rec
@@ -98,7 +98,7 @@ class JobService:
         if not 1 <= limit <= 1000:
             raise BadRequest.field("limit", "limit must be between 1 and 1000")
         created_by = None if me is None or me.is_admin else me.user_id
-        rows = self.store.list_tasks(state, created_by, decode_cursor(cursor), limit)  # type: ignore[attr-defined]
+        rows = self.store.list_tasks(state, created_by, decode_cursor(cursor), limit)
         next_cursor = encode_cursor(rows[-1]) if len(rows) == limit else None  # follows the unfiltered page
         return [r for r in rows if me is None or self._may_see(me, r)], next_cursor
 
@@ -117,7 +117,7 @@ class JobService:
         if not rec.get("message"):
             raise Conflict("task has no stored message to replay", code="task_not_retryable")
         now = now_iso()
-        queued = self.store.update_task(task_id, {  # type: ignore[attr-defined]
+        queued = self.store.update_task(task_id, {
             "state": "queued", "progress": 0.0, "note": None, "attempts": 0, "error": None, "result": None,
             "cancel_requested": 0, "enqueued_at": now, "started_at": None, "finished_at": None, "updated_at": now,
         }, states=RETRYABLE_STATES)
@@ -131,19 +131,19 @@ class JobService:
         if rec["state"] in FINISHED_STATES:
             raise Conflict(f"task is already {rec['state']}", code="task_finished")
         now = now_iso()
-        done = self.store.update_task(  # type: ignore[attr-defined]
+        done = self.store.update_task(
             task_id, {"state": "cancelled", "cancel_requested": 1, "finished_at": now, "updated_at": now},
             states=("queued",))
         if done is not None:
             return done
-        running = self.store.update_task(  # type: ignore[attr-defined]
+        running = self.store.update_task(
             task_id, {"cancel_requested": 1, "updated_at": now}, states=("running",))
         if running is not None:
             return running
-        return self.cancel(task_id, me) if self.store.get_task(task_id) else self.get(task_id, me)  # type: ignore[attr-defined]
+        return self.cancel(task_id, me) if self.store.get_task(task_id) else self.get(task_id, me)
 
     def dead(self, limit: int = 100) -> list[Record]:
-        return self.store.list_tasks("dead", None, None, limit)  # type: ignore[attr-defined]
+        return self.store.list_tasks("dead", None, None, limit)
 
     @staticmethod
     def summary(rec: Record) -> dict[str, Any]:

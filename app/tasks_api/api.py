@@ -5,20 +5,20 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from app.http import int_arg, json_response, principal, services
-from app.jobs.service import JobService, public_task
+from app.tasks_api.service import TaskService, public_task
 
-bp = Blueprint("jobs", __name__, url_prefix="/api/v1/tasks")
+bp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks")
 
 
-def _jobs() -> JobService:
-    return JobService(services().store)
+def _tasks() -> TaskService:
+    return TaskService(services().store)
 
 
 @bp.get("/<task_id>")
 def get_task(task_id: str) -> Response:
     me = principal()
     me.require("read")
-    return json_response(public_task(_jobs().get(task_id, me)))
+    return json_response(public_task(_tasks().get(task_id, me)))
 
 
 @bp.get("")
@@ -26,28 +26,25 @@ def list_tasks() -> Response:
     me = principal()
     me.require("read")
     limit = int_arg("limit", 50)
-    rows, cursor = _jobs().list(request.args.get("state"), me, request.args.get("cursor"), limit)
+    rows, cursor = _tasks().list(request.args.get("state"), me, request.args.get("cursor"), limit)
     return json_response({"items": [public_task(r) for r in rows], "next_cursor": cursor})
 
 
 @bp.post("/<task_id>/retry")
 def retry_task(task_id: str) -> Response:
     """Run the task again; while Redis is down the message waits in the outbox (still a 202, task queued)."""
-    from tasks.broker import current, replay_message
-    from tasks.deferred import enqueue_or_defer
-
     me = principal()
     me.require("write")
-    rec = _jobs().prepare_retry(task_id, me)
-    enqueue_or_defer(current(), services().store, [replay_message(rec["message"])])
-    return json_response(public_task(_jobs().get(task_id, me)), 202)
+    rec = _tasks().prepare_retry(task_id, me)
+    services().dispatch.replay(rec["message"])
+    return json_response(public_task(_tasks().get(task_id, me)), 202)
 
 
 @bp.post("/<task_id>/cancel")
 def cancel_task(task_id: str) -> Response:
     me = principal()
     me.require("write")
-    rec = _jobs().cancel(task_id, me)
+    rec = _tasks().cancel(task_id, me)
     return json_response(public_task(rec), 200 if rec["state"] == "cancelled" else 202)
 
 

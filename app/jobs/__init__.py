@@ -1,1 +1,0 @@
-"""Task records as users see them: state, progress, retry and cancel."""
