@@ -9,9 +9,12 @@ so nothing collides the way Dramatiq's stock exporter does.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.observability.heartbeats import LAST_BEAT_KEY, field
 from app.observability.metrics import LATENCY_BUCKETS
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # unlabelled metrics write their file at import
@@ -42,3 +45,11 @@ RELAY_EVENTS = Counter("fms_relay_events_total", "Outbox events moved to the bro
 RELAY_ERRORS = Counter("fms_relay_errors_total", "Relay batches that failed (broker or store down).")
 WEBHOOK_ATTEMPTS = Counter("fms_webhook_attempts_total", "Webhook HTTP attempts by result.", ["result"])
 EMAILS = Counter("fms_emails_total", "Notification e-mails by result.", ["result"])
+
+
+def record_heartbeat(client: Any, process: str, queues: Iterable[str], at: float) -> None:
+    """Note this beat's time per (process, queue) in the broker Redis, where the API's ``/metrics``
+    reads it (app.observability.heartbeats): unlike the per-worker keys it outlives its writer."""
+    beats = {field(process or "worker", queue): at for queue in queues}
+    if beats:
+        client.hset(LAST_BEAT_KEY, mapping=beats)

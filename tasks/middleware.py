@@ -391,6 +391,7 @@ class Heartbeat(Middleware):
         payload = {"process": os.environ.get("FMS_PROCESS", ""), "host": socket.gethostname(), "pid": os.getpid(),
                    "queues": queues, "running": len(running), "at": time.time()}
         broker.client.set(self.key, json.dumps(payload), ex=self.settings.worker_heartbeat_ttl)
+        metrics.record_heartbeat(broker.client, payload["process"], queues, payload["at"])
         if lifecycle is not None:
             lifecycle.renew_leases(broker.client)
         if running:

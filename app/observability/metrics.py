@@ -9,6 +9,7 @@ files of every worker. Without that variable metrics stay in-process.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,6 +19,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -34,10 +36,22 @@ STORE_SECONDS = Histogram(
 )
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text format for ``/metrics``, aggregated across processes when needed."""
+def exposition(extra: Iterable[Collector] = ()) -> tuple[bytes, str]:
+    """The text format for ``/metrics``, aggregated across processes when needed.
+
+    ``extra`` collectors read their values at scrape time from elsewhere (the
+    workers' heartbeats in Redis) and are appended to the process metrics.
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    collectors = list(extra)
+    if collectors:
+        scraped = CollectorRegistry(auto_describe=False)
+        for collector in collectors:
+            scraped.register(collector)
+        body += generate_latest(scraped)
+    return body, CONTENT_TYPE_LATEST
