@@ -21,7 +21,7 @@ def _doc(kind: str, record: Record) -> dict[str, Any]:
     unknown = set(record) - set(_FIELDS[kind])
     if unknown:
         raise ValueError(f"unknown fields: {sorted(unknown)}")
-    doc = {f: record.get(f) for f in _FIELDS[kind]}
+    doc: dict[str, Any] = {f: record.get(f) for f in _FIELDS[kind]}
     doc["_id"] = doc.pop(_KEY[kind])
     if kind == "ai_embeddings":
         doc["vector"] = Binary(bytes(doc["vector"]))
@@ -31,7 +31,7 @@ def _doc(kind: str, record: Record) -> dict[str, Any]:
 def _rec(kind: str, doc: dict[str, Any] | None) -> Record | None:
     if doc is None:
         return None
-    out = {f: doc.get("_id") if f == _KEY[kind] else doc.get(f) for f in _FIELDS[kind]}
+    out: Record = {f: doc.get("_id") if f == _KEY[kind] else doc.get(f) for f in _FIELDS[kind]}
     if kind == "ai_embeddings":
         out["vector"] = bytes(out["vector"])
     return out

@@ -47,11 +47,16 @@ def _split_expr(split_by: str | None) -> Any:
 
 
 class AnalyticsMongoMixin(AnalyticsStore):
+    """Live aggregates on the MongoDB store; the host class provides ``db`` and ``submission_filter``."""
+
+    db: Any
+    submission_filter: Any
+
     def _live_match(self, spec: LiveSpec) -> dict[str, Any]:
-        return {"$and": [self.submission_filter(spec.query), _segments(spec.segments)]}  # type: ignore[attr-defined]
+        return {"$and": [self.submission_filter(spec.query), _segments(spec.segments)]}
 
     def analytics_live(self, spec: LiveSpec) -> LiveAggregates:
-        subs = self.db.submissions  # type: ignore[attr-defined]
+        subs = self.db.submissions
         match = self._live_match(spec)
         split = _split_expr(spec.split_by)
         out = LiveAggregates()
@@ -74,30 +79,30 @@ class AnalyticsMongoMixin(AnalyticsStore):
         stale = tuple(s for s in spec.segments if s.updated_after is not None)
         if stale and spec.groups:
             found = subs.find({"form_id": spec.query.form_id, **_segments(stale)}, {"_id": 1})
-            gone = self.db.purged_submissions.find(  # type: ignore[attr-defined]
+            gone = self.db.purged_submissions.find(
                 {"form_id": spec.query.form_id, **_segments(tuple(Segment(s.start, s.end) for s in stale))}, {"_id": 1})
             out.stale_ids = sorted({d["_id"] for d in found} | {d["_id"] for d in gone})
         return out
 
     def completed_drafts(self, query: SubmissionQuery, split_by: str | None) -> list[tuple[Any, int]]:
-        match = {"$and": [self.submission_filter(query),  # type: ignore[attr-defined]
+        match = {"$and": [self.submission_filter(query),
                           {"status": {"$ne": "draft"}},
                           {"revisions": {"$elemMatch": {"rev": 1, "status": "draft"}}}]}
-        rows = self.db.submissions.aggregate([  # type: ignore[attr-defined]
+        rows = self.db.submissions.aggregate([
             {"$match": match}, {"$group": {"_id": {"s": _split_expr(split_by)}, "n": {"$sum": 1}}},
         ])
         return [(r["_id"].get("s"), r["n"]) for r in rows]
 
     def data_version(self, form_id: str) -> int:
-        doc = self.db.forms.find_one({"_id": form_id}, {"data_version": 1})  # type: ignore[attr-defined]
+        doc = self.db.forms.find_one({"_id": form_id}, {"data_version": 1})
         return int((doc or {}).get("data_version") or 0)
 
     def _tombstone(self, docs: list[dict[str, Any]]) -> None:
         """Remember purged submissions (id, form, created_at): their exported copies must not count again."""
         for d in docs:  # one upsert each (idempotent; mongomock's bulk_write lags pymongo's)
-            self.db.purged_submissions.update_one(  # type: ignore[attr-defined]
+            self.db.purged_submissions.update_one(
                 {"_id": d["_id"]}, {"$setOnInsert": {"form_id": d["form_id"], "created_at": d["created_at"]}},
                 upsert=True)
 
     def _bump_data_version(self, form_id: str) -> None:
-        self.db.forms.update_one({"_id": form_id}, {"$inc": {"data_version": 1}})  # type: ignore[attr-defined]
+        self.db.forms.update_one({"_id": form_id}, {"$inc": {"data_version": 1}})

@@ -61,10 +61,16 @@ CHANGED_INDEX = "submissions_changed"
 
 
 class AnalyticsSQLiteMixin(AnalyticsStore):
+    """Live aggregates on the SQLite store; the host class provides these (declared for the type checker)."""
+
+    _one: Any
+    _all: Any
+    submission_where: Any
+
     def _live_sql(self, spec: LiveSpec, split: str, split_params: list[Any]) -> tuple[str, list[Any]]:
         """The live rows as one ``UNION ALL``: whole created_at ranges by the form index, changed
         rows of exported days by the small partial index of changed rows."""
-        where, params = self.submission_where(spec.query)  # type: ignore[attr-defined]
+        where, params = self.submission_where(spec.query)
         cols = f"SELECT {split} AS sv, answers, status, created_at FROM submissions"
         parts: list[str] = []
         out: list[Any] = []
@@ -91,13 +97,13 @@ class AnalyticsSQLiteMixin(AnalyticsStore):
         live, params = self._live_sql(spec, split, split_params)
         out = LiveAggregates()
         if spec.groups:
-            rows = self._all(  # type: ignore[attr-defined]
+            rows = self._all(
                 f"SELECT sv, status, substr(created_at, 1, 16) AS minute, COUNT(*) AS n FROM ({live}) "
                 "GROUP BY sv, status, minute", tuple(params))
             out.groups = [(r["sv"], r["status"], r["minute"], r["n"]) for r in rows]
         if spec.fields:
             marks = ", ".join("?" * len(spec.fields))
-            rows = self._all(  # type: ignore[attr-defined]
+            rows = self._all(
                 f"SELECT s.sv, je.key AS k, je.type AS t, je.value AS v, COUNT(*) AS n FROM ({live}) s, "
                 f"json_each(s.answers) je WHERE je.key IN ({marks}) AND je.type != 'null' "
                 "GROUP BY s.sv, je.key, je.type, je.value", (*params, *spec.fields))
@@ -106,7 +112,7 @@ class AnalyticsSQLiteMixin(AnalyticsStore):
         if stale and spec.groups:
             seg_sql, seg_params = _segments_sql(stale)
             gone_sql, gone_params = _segments_sql(tuple(Segment(s.start, s.end) for s in stale))
-            rows = self._all(  # type: ignore[attr-defined]
+            rows = self._all(
                 f"SELECT id FROM submissions INDEXED BY {CHANGED_INDEX} WHERE form_id = ? "
                 f"AND updated_at > created_at AND {seg_sql} "
                 f"UNION SELECT id FROM purged_submissions WHERE form_id = ? AND {gone_sql}",
@@ -116,9 +122,9 @@ class AnalyticsSQLiteMixin(AnalyticsStore):
 
     def completed_drafts(self, query: SubmissionQuery, split_by: str | None) -> list[tuple[Any, int]]:
         """A completed draft was changed after it was written, so only the changed rows are looked at."""
-        where, params = self.submission_where(query)  # type: ignore[attr-defined]
+        where, params = self.submission_where(query)
         split, split_params = self._split_col(split_by)
-        rows = self._all(  # type: ignore[attr-defined]
+        rows = self._all(
             f"SELECT sv, COUNT(*) AS n FROM (SELECT id, status, {split} AS sv FROM submissions "
             f"INDEXED BY {CHANGED_INDEX} WHERE {where} AND updated_at > created_at) s "
             "WHERE s.status != 'draft' AND EXISTS (SELECT 1 FROM revisions r WHERE r.submission_id = s.id "
@@ -126,5 +132,5 @@ class AnalyticsSQLiteMixin(AnalyticsStore):
         return [(r["sv"], r["n"]) for r in rows]
 
     def data_version(self, form_id: str) -> int:
-        row = self._one("SELECT version FROM form_data_versions WHERE form_id = ?", (form_id,))  # type: ignore[attr-defined]
+        row = self._one("SELECT version FROM form_data_versions WHERE form_id = ?", (form_id,))
         return int(row["version"]) if row else 0
