@@ -267,3 +267,19 @@ def test_a_held_mongo_lock_makes_others_wait_and_an_expired_one_is_taken_over(mo
     schema = db.meta.find_one({"_id": mongo_migrations.SCHEMA_ID})
     assert [a["version"] for a in schema["applied"]] == list(range(1, HEAD + 2))  # what ran, and by whom
     assert schema["applied"][-1]["by"].split(":")[1] == str(os.getpid())
+
+
+def test_every_process_start_refuses_a_newer_schema(tmp_path: Path) -> None:
+    """``open_store`` (the API, workers, relay and CLI all start through it) migrates, or refuses."""
+    from app.settings import Settings
+    from app.store import open_store
+
+    settings = Settings.from_env(environ={}, dotenv=None, data_dir=tmp_path, secret_key="test-secret")
+    first = open_store(settings)
+    assert first.schema_status() == (HEAD, HEAD)
+    first.close()
+    conn = sqlite3.connect(settings.sqlite_path)
+    conn.execute(f"PRAGMA user_version = {HEAD + 1}")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match=f"version {HEAD + 1}, but this fms release knows versions up to {HEAD}"):
+        open_store(settings)
