@@ -205,6 +205,15 @@ PROCESSES: tuple[Process, ...] = (
         oom_policy="continue",  # the worker restarts its model child itself
     ),
     Process(
+        name="embedder",
+        description="fms query embedder for similar (one ONNX model, one thread, a Unix socket in the data dir)",
+        command=("{venv}/fms", "embedder"),
+        tier="ai",  # next to the model files; one thread, so it never crowds the pinned AI worker out
+        memory_max="384M",
+        cpu_weight=100,  # a caller waits on every query: ahead of worker-ai's batch work
+        stop_timeout=10,
+    ),
+    Process(
         name="relay",
         description="fms outbox relay and scheduler loop",
         command=("{venv}/fms", "relay"),
