@@ -9,7 +9,10 @@ seconds so a dead Redis does not add a connect timeout to every request.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
+from typing import Any
 
 import redis
 
@@ -17,10 +20,12 @@ from app.observability.metrics import CACHE_EVENTS
 
 log = logging.getLogger(__name__)
 NAMESPACE = "fms:cache:v1"
+EPOCH_KEY = f"{NAMESPACE}:epoch"  # bumped on every change a per-process copy must not outlive
 
 
 class Cache:
     def __init__(self, url: str, ttl: int, retry_after: float = 2.0) -> None:
+        self.url = url
         self.ttl = ttl
         self.retry_after = retry_after
         self._down_until = 0.0
@@ -78,3 +83,106 @@ class Cache:
             return bool(self._client.ping())
         except redis.RedisError:
             return False
+
+
+class LocalCache:
+    """Per-process copies of hot store reads (credentials, forms), dropped in every process at once.
+
+    Why: authenticating and loading the form cost two SQLite reads (or a Redis
+    round trip) per request, as much CPU as Flask itself. A revoke, a user change
+    or a form edit anywhere calls :meth:`bump`, which increments one Redis counter
+    (``EPOCH_KEY``); each process reads that counter at most every
+    ``check_every`` seconds (one GET, not one per request) and drops all its
+    copies when it moved, so a change reaches every worker within
+    ``check_every`` plus one request. The bumping process drops its own copies
+    at once. Without Redis, or while Redis fails, nothing is kept and every
+    request reads the store, as before. ``max_age`` bounds an entry's life in
+    case a bump was lost (a process killed between its write and its bump).
+    A copy loaded while another thread dropped everything is not kept (the
+    generation check in :meth:`put`), so a read that began before a change
+    cannot re-insert the old value after it.
+    """
+
+    def __init__(self, client: redis.Redis | None, check_every: float = 0.25, max_age: float = 30.0,
+                 max_entries: int = 20_000) -> None:
+        self._client = client
+        self.check_every = check_every
+        self.max_age = max_age
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._epoch: bytes | None = None
+        self._checked_at: float | None = None  # monotonic time of the last counter read; None: never
+        self._usable = False
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    @property
+    def generation(self) -> int:
+        """Pass this to :meth:`put` with a value read from the store after reading it here."""
+        self._maybe_check()
+        return self._generation
+
+    def get(self, namespace: str, key: str) -> Any:
+        """The copy, or None (a miss: read the store, then :meth:`put`)."""
+        self._maybe_check()
+        hit = self._entries.get((namespace, key))
+        if hit is None or time.monotonic() - hit[0] > self.max_age:
+            return None
+        return hit[1]
+
+    def put(self, namespace: str, key: str, value: Any, generation: int) -> None:
+        """Keep ``value`` unless everything was dropped since ``generation`` was read."""
+        with self._lock:
+            if not self._usable or generation != self._generation:
+                return
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[(namespace, key)] = (time.monotonic(), value)
+
+    def bump(self) -> None:
+        """Tell every process (this one at once) that cached credentials or forms changed."""
+        self._drop()
+        if self._client is None:
+            return
+        try:
+            self._client.incr(EPOCH_KEY)
+        except redis.RedisError as exc:
+            # Other processes then notice within max_age only (or at once, if Redis is down for them too).
+            log.warning("cache epoch not bumped; other processes may serve a stale copy up to max_age",
+                        extra={"error": str(exc)})
+
+    def _drop(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+    def _maybe_check(self) -> None:
+        now = time.monotonic()
+        if self._checked_at is not None and now - self._checked_at < self.check_every:
+            return
+        self._checked_at = now  # one thread checks; the others go on with the current copies
+        if self._client is None:
+            return
+        try:
+            epoch = self._client.get(EPOCH_KEY)
+        except redis.RedisError:
+            self._usable = False
+            self._drop()
+            return
+        if epoch != self._epoch or not self._usable:
+            self._drop()
+            self._epoch, self._usable = epoch, True
+
+
+_local: weakref.WeakKeyDictionary[object, LocalCache] = weakref.WeakKeyDictionary()
+_local_lock = threading.Lock()
+
+
+def local_cache(store: object, url: str) -> LocalCache:
+    """The one :class:`LocalCache` of this process for ``store`` (auth and forms share it)."""
+    with _local_lock:
+        found = _local.get(store)
+        if found is None:
+            client = redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25) if url else None
+            found = _local[store] = LocalCache(client)
+        return found

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
 
+from app import fastjson
 from app.auth import access
 from app.auth.service import Principal
 from app.errors import BadRequest, UnsupportedMediaType
@@ -36,7 +36,8 @@ def principal() -> Principal:
 def require_form(form_id: str, need: str) -> Record:
     """The form if the caller may ``need`` (read | write | manage) it: 404 when they cannot see it, 403
     when they can but not this. Every form-scoped view calls it (rules: :mod:`app.auth.access`)."""
-    return access.require_form(services().store, principal(), form_id, need)
+    svc = services()
+    return access.check_form(svc.store, principal(), form_id, need, svc.forms.live(form_id))
 
 
 def hidden_fields(form: Record) -> frozenset[str]:
@@ -51,8 +52,13 @@ def json_body() -> Any:
     raw = request.get_data(cache=True)
     if not raw:
         raise BadRequest.field("", "request body is empty", code="malformed_json")
+    return loads(raw)
+
+
+def loads(raw: bytes) -> Any:
+    """Parse a JSON body (orjson with the standard library's results, :mod:`app.fastjson`), or 400."""
     try:
-        return json.loads(raw)
+        return fastjson.loads(raw)
     except ValueError as exc:
         raise BadRequest.field("", f"malformed JSON: {exc}", code="malformed_json") from exc
 
@@ -72,19 +78,27 @@ def int_arg(name: str, default: int, low: int = 1, high: int = 1000) -> int:
 
 
 def dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return fastjson.dumps(data)
 
 
 def json_response(data: Any = None, status: int = 200, *, raw: bytes | None = None,
-                  cacheable: bool = False, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response; ``cacheable`` adds a strong ETag and answers 304 on a match."""
+                  cacheable: bool = False, headers: dict[str, str] | None = None,
+                  etag: str | None = None) -> Response:
+    """A JSON response; ``cacheable`` adds a strong ETag and answers 304 on a match.
+
+    ``etag``: the body's ETag when the caller keeps one with it (or a ``raw``
+    body with an ``etag`` attribute, the cached form), so a hit is not hashed
+    again; otherwise it is computed here.
+    """
     body = raw if raw is not None else dumps(data)
+    etag = etag or getattr(raw, "etag", None)
     response = Response(body, status=status, mimetype="application/json", headers=headers)
     if cacheable and status == 200:
-        response.set_etag(hashlib.blake2b(body, digest_size=16).hexdigest())
+        response.set_etag(etag or hashlib.blake2b(body, digest_size=16).hexdigest())
         response.headers["Cache-Control"] = "private, no-cache"
-        response.vary.add("Authorization")
-        response.make_conditional(request)
+        response.headers["Vary"] = "Authorization"
+        if "HTTP_IF_NONE_MATCH" in request.environ or "HTTP_IF_MODIFIED_SINCE" in request.environ:
+            response.make_conditional(request)
     elif request.method == "GET":
         response.headers.setdefault("Cache-Control", "no-store")
     return response

@@ -37,9 +37,13 @@ def form_level(store: Store, principal: Principal, form: Record) -> str | None:
 
 def require_form(store: Store, principal: Principal, form_id: str, need: str) -> Record:
     """The live form when ``principal`` may ``need`` (read | write | manage) it; else 404 or 403."""
+    return check_form(store, principal, form_id, need, store.get_form(form_id))
+
+
+def check_form(store: Store, principal: Principal, form_id: str, need: str, form: Record | None) -> Record:
+    """:func:`require_form` for a form the caller already loaded (the HTTP layer's per-process copy)."""
     if need not in NEEDS:
         raise ValueError(f"unknown need {need!r}")
-    form = store.get_form(form_id)
     level = None if form is None else form_level(store, principal, form)
     if form is None or level is None:
         raise NotFound(f"form {form_id} not found", code="form_not_found")

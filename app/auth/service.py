@@ -9,18 +9,20 @@ check would cap the API at a few dozen requests per second.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app import audit
+from app.cache import local_cache
 from app.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.store import Conflict as StoreConflict
 from app.store import LastAdmin, Record, Store
-from app.util import new_id, now_iso, sha256_hex
+from app.util import new_id, now_iso, parse_iso, sha256_hex
 
 ROLES = ("viewer", "editor", "admin")
 SCOPES = ("read", "write", "manage")
@@ -89,6 +91,8 @@ class AuthService:
         self.store = store
         self.limiter = limiter
         self.settings = settings
+        # Authenticated credentials, per process; every change that could refuse one bumps it.
+        self._local = local_cache(store, settings.cache_url)
 
     # users --------------------------------------------------------------------
     def create_user(self, username: str, password: str, role: str, actor: str | None) -> Record:
@@ -125,6 +129,7 @@ class AuthService:
         except LastAdmin as exc:
             field = "/active" if "active" in changes and not changes["active"] else "/role"
             raise _last_admin(user_id, field) from exc
+        self._local.bump()  # a disabled or demoted user: every process re-reads its credentials
         logged = {k: ("changed" if k == "password" else v) for k, v in changes.items()}
         audit.record(self.store, "user.update", actor, user_id, logged)
         return user  # type: ignore[return-value]
@@ -134,6 +139,7 @@ class AuthService:
             deleted = self.store.delete_user(user_id, keep_admin=True)
         except LastAdmin as exc:
             raise _last_admin(user_id, "user_id") from exc
+        self._local.bump()
         if not deleted:
             raise NotFound(f"user {user_id} not found")
         audit.record(self.store, "user.delete", actor, user_id)
@@ -205,22 +211,43 @@ class AuthService:
         if key_id not in {c["id"] for c in self.store.list_credentials("apikey", owner)}:
             raise NotFound(f"api key {key_id} not found")
         self.store.revoke_credential(key_id, now_iso())
+        self._local.bump()  # also when it was revoked already: a retry repairs a bump lost to a crash
         audit.record(self.store, "apikey.revoke", principal.user_id, key_id)
 
     # per request ------------------------------------------------------------------
     def authenticate(self, bearer: str | None) -> Principal:
-        """Map a bearer credential to a principal, or raise 401."""
+        """Map a bearer credential to a principal, or raise 401.
+
+        A credential that passed is kept per process (:class:`app.cache.LocalCache`)
+        until any revoke, user change or form edit; its expiry is checked on every
+        request. Refusals are never kept, so a random token always reaches the store.
+        """
         if not bearer:
             raise Unauthorized("authentication required: send 'Authorization: Bearer <key or token>'")
-        identity = self.store.get_identity(token_hash(bearer))
+        digest = token_hash(bearer)
+        hit = self._local.get("identity", digest)
+        if hit is None:
+            generation = self._local.generation
+            hit = self._identity(digest)
+            self._local.put("identity", digest, hit, generation)
+        principal, expires_ts = hit
+        if expires_ts is not None and expires_ts <= time.time():
+            raise Unauthorized("token expired; log in again", code="token_expired")
+        return principal
+
+    def _identity(self, digest: str) -> tuple[Principal, float | None]:
+        """The principal behind a credential hash and its expiry (epoch seconds), or raise 401."""
+        identity = self.store.get_identity(digest)
         if identity is None or identity[0]["revoked_at"] is not None:
             raise Unauthorized("invalid or revoked credential", code="invalid_credentials")
         cred, user = identity
-        if cred["expires_at"] is not None and cred["expires_at"] <= now_iso():
+        expires_ts = parse_iso(cred["expires_at"]).timestamp() if cred["expires_at"] is not None else None
+        if expires_ts is not None and expires_ts <= time.time():
             raise Unauthorized("token expired; log in again", code="token_expired")
         if not user["active"]:
             raise Unauthorized("user is disabled", code="invalid_credentials")
         role_scope = ROLE_SCOPE[user["role"]]
         scope = min(cred["scope"] or "manage", role_scope, key=SCOPES.index)
         forms = frozenset(cred["forms"]) if cred["forms"] else None
-        return Principal(user["id"], user["username"], user["role"], scope, forms, cred["id"], cred["kind"])
+        principal = Principal(user["id"], user["username"], user["role"], scope, forms, cred["id"], cred["kind"])
+        return principal, expires_ts

@@ -7,17 +7,18 @@ against, so old submissions stay interpretable.
 
 from __future__ import annotations
 
-import json
+import hashlib
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from app import audit
+from app import audit, fastjson
 from app.auth.access import visible_to
 from app.auth.service import Principal
-from app.cache import Cache
+from app.cache import Cache, local_cache
 from app.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from app.observability.metrics import CACHE_EVENTS
 from app.store import Record, Store
 from app.util import new_id, now_iso
 from app.validation import body_validator, check, pointer
@@ -48,7 +49,10 @@ FORM_BODY = body_validator({
         "sensitive": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
     },
 })
-CACHE_NS = "form"
+CACHE_NS = "form"  # Redis value: b"<version> <etag>\n" + the body, so a hit is neither hashed nor mistaken
+
+
+_LOCAL_HIT = CACHE_EVENTS.labels(CACHE_NS, "hit")  # a hit in this process's copy is a cache hit too
 
 
 def _check_answers_schema(schema: dict[str, Any], sensitive: list[str]) -> None:
@@ -69,6 +73,17 @@ def _check_answers_schema(schema: dict[str, Any], sensitive: list[str]) -> None:
         )
 
 
+class TaggedBody(bytes):
+    """A response body that carries its ETag (``json_response`` uses it instead of hashing the body)."""
+
+    etag: str
+
+    def __new__(cls, body: bytes, etag: str) -> TaggedBody:
+        self = super().__new__(cls, body)
+        self.etag = etag
+        return self
+
+
 def public_form(form: Record) -> Record:
     return {
         "id": form["id"], "version": form["version"], "title": form["title"],
@@ -81,6 +96,8 @@ class FormService:
     def __init__(self, store: Store, cache: Cache) -> None:
         self.store = store
         self.cache = cache
+        # Parsed forms and their public bodies, per process; replace and delete bump it everywhere.
+        self._local = local_cache(store, cache.url)
 
     def _parse(self, body: Any) -> Record:
         check(FORM_BODY, body, "form is invalid")
@@ -103,14 +120,57 @@ class FormService:
             raise NotFound(f"form {form_id} not found", code="form_not_found")
         return form
 
-    def cached_json(self, form_id: str) -> bytes:
-        """The form's public JSON, from Redis when possible (the hot read path)."""
-        hit = self.cache.get(CACHE_NS, form_id)
+    def live(self, form_id: str) -> Record | None:
+        """The live form or None, from this process's copy when it has one (every form-scoped request).
+
+        A shallow copy per call, so a caller that sets a key cannot change the
+        copy other requests get; nobody may change the nested schema or settings.
+        """
+        hit = self._local.get("form", form_id)
+        if hit is None:
+            generation = self._local.generation
+            hit = self.store.get_form(form_id)
+            if hit is None:  # unknown or deleted: not kept, so a form made later is seen at once
+                return None
+            self._local.put("form", form_id, hit, generation)
+        return dict(hit)
+
+    def cached_body(self, form: Record) -> tuple[bytes, str]:
+        """The public JSON of ``form`` (as :meth:`live` gave it) and its ETag.
+
+        This process's copy, else Redis, else built here. A Redis copy names the
+        version it was built from and is used only for that version, so one
+        written by a request that read the form just before an edit is never
+        served for the new version.
+        """
+        ident = f"{form['id']}:{form['version']}"
+        hit = self._local.get("form_body", ident)
         if hit is not None:
-            return hit
-        body = json.dumps(public_form(self.get(form_id)), separators=(",", ":")).encode()
-        self.cache.set(CACHE_NS, form_id, body)
-        return body
+            _LOCAL_HIT.inc()
+            return hit  # type: ignore[no-any-return]
+        generation = self._local.generation
+        found = self._from_redis(form)
+        if found is None:
+            body = fastjson.dumps(public_form(form))
+            found = (body, hashlib.blake2b(body, digest_size=16).hexdigest())
+            self.cache.set(CACHE_NS, form["id"], f"{form['version']} {found[1]}\n".encode() + body)
+        self._local.put("form_body", ident, found, generation)
+        return found
+
+    def _from_redis(self, form: Record) -> tuple[bytes, str] | None:
+        raw = self.cache.get(CACHE_NS, form["id"])
+        if raw is None or raw[:1] == b"{":  # a miss, or a copy from before ETags were kept with it
+            return None
+        head, _, body = raw.partition(b"\n")
+        version, _, etag = head.decode().partition(" ")
+        return (body, etag) if version == str(form["version"]) else None
+
+    def cached_json(self, form_id: str) -> bytes:
+        """The live form's public JSON (see :meth:`cached_body`) as :class:`TaggedBody`; 404 when there is none."""
+        form = self.live(form_id)
+        if form is None:
+            raise NotFound(f"form {form_id} not found", code="form_not_found")
+        return TaggedBody(*self.cached_body(form))
 
     def replace(self, form_id: str, body: Any, principal: Principal, expected: int | None) -> Record:
         fields = self._parse(body)
@@ -122,6 +182,7 @@ class FormService:
         if not self.store.add_form_version(form, current["version"]):
             raise Conflict("form was changed concurrently; fetch it and retry", code="version_conflict")
         self.cache.delete(CACHE_NS, form_id)
+        self._local.bump()
         audit.record(self.store, "form.update", principal.user_id, form_id, {"version": form["version"]})
         return form
 
@@ -129,6 +190,7 @@ class FormService:
         if not self.store.delete_form(form_id, now_iso()):
             raise NotFound(f"form {form_id} not found", code="form_not_found")
         self.cache.delete(CACHE_NS, form_id)
+        self._local.bump()
         audit.record(self.store, "form.delete", principal.user_id, form_id)
 
     def versions(self, form_id: str) -> list[Record]:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app import fastjson
 from app.store.ai_sqlite import AISQLiteMixin
 from app.store.analytics_sqlite import (
     DATA_VERSION_BY_SUB_SQL,
@@ -40,6 +41,7 @@ from app.store.migrations import Migration, MigrationResult
 from app.store.migrations import sqlite as sqlite_migrations
 from app.store.tasks_sqlite import TasksSQLiteMixin
 from app.store.timing import timed
+from app.store.webhooks_sqlite import WebhooksSQLiteMixin
 
 # JSON columns per table, decoded on the way out.
 JSON_COLUMNS = {"schema", "settings", "sensitive", "answers", "meta", "forms", "details", "payload", "response"}
@@ -49,15 +51,15 @@ _OPS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Record:
     out: Record = {}
     for (name, *_), value in zip(cursor.description, values, strict=True):
-        out[name] = json.loads(value) if name in JSON_COLUMNS and isinstance(value, str) else value
+        out[name] = fastjson.loads(value) if name in JSON_COLUMNS and isinstance(value, str) else value
     return out
 
 
 def _encode(record: Record) -> Record:
-    return {k: json.dumps(v, separators=(",", ":")) if k in JSON_COLUMNS else v for k, v in record.items()}
+    return {k: fastjson.dumps_text(v) if k in JSON_COLUMNS else v for k, v in record.items()}
 
 
-class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, FmsStore):
+class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, WebhooksSQLiteMixin, AnalyticsSQLiteMixin, FmsStore):
     backend = "sqlite"
     migrations: tuple[Migration, ...] = sqlite_migrations.MIGRATIONS  # a test may define a longer table
 
@@ -65,7 +67,9 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, AnalyticsSQLiteMixin, FmsStor
         self.path = str(path)
         self.synchronous = synchronous.upper()
         self._local = threading.local()
-        self._group = GroupCommitter(self._tx)
+        # Leaders of every process queue on one flock, not in SQLite's sleeping busy handler (group_commit.py).
+        lock = None if self.path == ":memory:" else f"{self.path}-writelock"
+        self._group = GroupCommitter(self._tx, lock_path=lock)
 
     # connection handling -------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
