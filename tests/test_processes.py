@@ -151,6 +151,10 @@ def test_scripts_run_serves_ready_and_ctrl_c_leaves_nothing(tmp_path: Path) -> N
                               timeout=10)
         assert login.status_code == 200
         assert len(_processes_with(str(data))) >= 3  # supervisord, redis, gunicorn master + workers
+        # supervisord has no timers: the relay ran every declared one on its first loop, backup included
+        wait_for(lambda: all((data / "timers" / t.name).exists() for t in TIMERS), 60, interval=0.25,
+                 what="the relay to run the timers")
+        wait_for(lambda: list((data / "backups").glob("20*/fms.sqlite3")), 60, interval=0.25, what="a backup")
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         proc.wait(60)
