@@ -50,6 +50,7 @@ from app.store.migrations import Migration, MigrationResult
 from app.store.migrations import mongo as mongo_migrations
 from app.store.tasks_mongo import TasksMongoMixin
 from app.store.timing import timed
+from app.store.webhooks_mongo import WebhooksMongoMixin
 
 # The record shape of each collection: the SQLite columns, in order. The
 # first entry of _ID_FIELD names the one stored as ``_id``.
@@ -145,7 +146,7 @@ def _answer_condition(op: str, value: Any) -> dict[str, Any]:
     return {_OPS[op]: value}
 
 
-class MongoStore(AIMongoMixin, TasksMongoMixin, AnalyticsMongoMixin, FmsStore):
+class MongoStore(AIMongoMixin, TasksMongoMixin, WebhooksMongoMixin, AnalyticsMongoMixin, FmsStore):
     """The Store contract on MongoDB (or anything pymongo-compatible, e.g. mongomock)."""
 
     backend = "mongodb"
