@@ -8,13 +8,17 @@ Why two libraries: a valid document (nearly every request) is confirmed by
 walked by the pure-Python ``jsonschema``, which collects the errors with the
 messages clients know, and which also has the last word: when it finds no
 error the document is valid. The Rust validator checks formats with the Python
-library's own format functions and never fetches a remote ``$ref``, so it
-never accepts what the Python one would refuse in practice; schemas it cannot
-compile are validated by the Python library alone.
+library's own format functions and ``pattern`` with Python's ``re``, and never
+fetches a remote ``$ref``; schemas with a keyword whose verdict differs between
+the two (``multipleOf``, ``patternProperties``) and
+schemas Rust cannot compile are validated by the Python library alone, so the
+fast path never accepts what the Python one refuses
+(``tests/test_validation_fast.py`` compares them corner by corner).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
@@ -39,6 +43,33 @@ def _python_format(name: str) -> Callable[[Any], bool]:
 _RS_FORMATS = {name: _python_format(name) for name in _FORMATS.checkers}
 
 
+# Keywords whose verdicts differ between the two libraries: Rust's multipleOf tolerates float
+# rounding (0.3 is a multiple of 0.1 there, not in jsonschema), and its regex dialect is not
+# Python's (ASCII \d and \w, no match before a final newline). A schema using multipleOf or
+# patternProperties is Python-only; ``pattern`` is checked with Python's ``re`` inside Rust.
+_PYTHON_ONLY = frozenset({"multipleOf", "patternProperties"})
+
+
+class _PythonPattern:
+    """``pattern`` for the Rust validator, with jsonschema's own semantics (``re.search``)."""
+
+    def __init__(self, _parent: Any, value: str, _path: Any) -> None:
+        self._regex = re.compile(value)
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, str) and not self._regex.search(instance):
+            raise ValueError("does not match the pattern")
+
+
+def _uses(schema: Any, keywords: frozenset[str]) -> bool:
+    """Whether ``schema`` uses any of ``keywords`` anywhere (a property named so counts too: safe side)."""
+    if isinstance(schema, dict):
+        return any(k in keywords or _uses(v, keywords) for k, v in schema.items())
+    if isinstance(schema, list):
+        return any(_uses(v, keywords) for v in schema)
+    return False
+
+
 class Validator:
     """A compiled schema: Rust for the verdict, Python for the errors (see the module docstring)."""
 
@@ -46,9 +77,12 @@ class Validator:
         self.schema = schema
         self.python = Draft202012Validator(schema, format_checker=_FORMATS)
         self.fast: Any = None
+        if _uses(schema, _PYTHON_ONLY):
+            return
         try:
             self.fast = jsonschema_rs.Draft202012Validator(
-                schema, validate_formats=True, formats=_RS_FORMATS, offline=True)
+                schema, validate_formats=True, formats=_RS_FORMATS, offline=True,
+                keywords={"pattern": _PythonPattern})
         except Exception:  # noqa: BLE001 - a schema Rust cannot compile is checked by Python alone
             self.fast = None
 
