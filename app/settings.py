@@ -102,6 +102,8 @@ class Settings:
     embed_tokenizer: str = _setting("FMS_EMBED_TOKENIZER", "", "tokenizer.json of the embedder; empty means the one next to the embedder.")
     ai_threads: int = _setting("FMS_AI_THREADS", 0, "Model threads; 0 means the cores the AI worker may use (its CPU affinity).")
     ai_timeout: int = _setting("FMS_AI_TIMEOUT", 300, "Hard limit per model call, seconds; the engine process is killed and restarted after it.")
+    ai_queue_max: int = _setting("FMS_AI_QUEUE_MAX", 32, "Most messages in the `ai` queue (waiting, delayed and running); at it, fill and summarize answer 503 `ai_queue_full` with `Retry-After` and write nothing. 0: no bound.")
+    ai_max_queue_wait: float = _setting("FMS_AI_MAX_QUEUE_WAIT", 120.0, "Seconds a fill or summary may wait in the `ai` queue; one that waited longer fails with `queue_wait_exceeded` without running the model. 0: no limit.")
     embedder_socket: str = _setting("FMS_EMBEDDER_SOCKET", "", "Unix socket of the `embedder` process that embeds `similar` queries for every API worker; empty means `<data_dir>/embedder.sock`.")
     embedder_timeout: float = _setting("FMS_EMBEDDER_TIMEOUT", 2.0, "Seconds an API worker waits for the embedder (connect and reply); past it, or with the embedder down, `similar` answers 503 `model_unavailable` with `Retry-After`.")
     duplicate_threshold: float = _setting("FMS_DUPLICATE_THRESHOLD", 0.9, "Cosine similarity above which submissions are probable duplicates.")
@@ -163,6 +165,8 @@ class Settings:
             raise SettingsError("FMS_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
         if self.max_body_bytes < 1024:
             raise SettingsError("FMS_MAX_BODY_BYTES must be at least 1024")
+        if self.ai_queue_max < 0 or self.ai_max_queue_wait < 0:
+            raise SettingsError("FMS_AI_QUEUE_MAX and FMS_AI_MAX_QUEUE_WAIT must not be negative (0: no bound)")
         self._validate_webhooks()
 
     def _validate_webhooks(self) -> None:
