@@ -6,9 +6,12 @@ data dir, as ``fms-<name>.service`` would under systemd.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from app.process_tree import TIMERS
 from app.services import Services
@@ -126,13 +129,18 @@ def test_backup_runs_under_the_relay_into_the_data_dir(svc: Services, settings: 
         assert copy.execute("SELECT count(*) FROM submissions WHERE id = '01BACKEDUP'").fetchone() == (1,)
 
 
-def test_a_failed_timer_waits_for_its_next_time(svc: Services, settings: Settings, tmp_path: Path) -> None:
+def test_a_failed_timer_waits_for_its_next_time(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     env = {"PATH": "/usr/bin:/bin", "FMS_DATA_DIR": str(tmp_path / "nothing-here")}
     clock = WallClock(datetime(2031, 5, 6, 10, 20, tzinfo=UTC))
     scheduler = Scheduler.from_names("backup", tmp_path / "nothing-here", env, clock)
     assert scheduler is not None
-    assert scheduler.run_due() == ["backup"]  # no store there: fms-backup exits 1
+    with caplog.at_level(logging.WARNING, logger="tasks.timers"):
+        assert scheduler.run_due() == ["backup"]  # no store there: fms-backup exits 1
+    failed = [r for r in caplog.records if r.getMessage() == "timer failed; runs again at its next time"]
+    assert len(failed) == 1 and failed[0].returncode == 1 and "no store found" in failed[0].output
     assert scheduler.run_due() == []  # not again at once (no retry storm), like a systemd timer
+    with pytest.raises(ValueError, match="nightly"):
+        Scheduler.from_names("purge,nightly", tmp_path, env)  # a name the tree does not declare
 
 
 def test_the_day_due_waits_out_the_grace_after_midnight() -> None:
