@@ -1,31 +1,10 @@
-"""The task-system store methods, the same promises on SQLite and on MongoDB (mongomock stand-in)."""
+"""The task-record, webhook, delivery and done-mark store methods, on every backend of ``tests/store/conftest.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from app.util import new_id, now_iso
-
-
-@pytest.fixture(params=["sqlite", "mongomock"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "sqlite":
-        from app.store.sqlite import SQLiteStore
-
-        s: Any = SQLiteStore(tmp_path / "t.sqlite3")
-    else:
-        import mongomock
-
-        from app.store.mongo import MongoStore
-
-        s = MongoStore(mongomock.MongoClient()["fms_tasks_test"])
-    s.migrate()  # the migrate hook also creates the task tables
-    yield s
-    s.close()
 
 
 def task(state: str = "queued", at: str | None = None, **kw: Any) -> dict[str, Any]:
