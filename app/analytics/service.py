@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from app.cache import Cache
 from app.errors import BadRequest
 from app.settings import Settings
-from app.store import Record, Store, SubmissionQuery
+from app.store import FmsStore, Record, SubmissionQuery
 from app.submissions.query import FILTER_RE, CursorCodec, parse_list_args, refuse_hidden
 from app.util import canonical_json, sha256_hex
 
@@ -52,7 +52,7 @@ _FILTER_PARAMS = {"created_after", "created_before"}
 
 @dataclass
 class AnalyticsService:
-    store: Store
+    store: FmsStore
     cache: Cache
     export_dir: Path
     ttl: int
@@ -60,7 +60,7 @@ class AnalyticsService:
     limits: EngineLimits = field(default_factory=_default_limits)
 
     @classmethod
-    def from_settings(cls, store: Store, cache: Cache, settings: Settings, cursors: CursorCodec) -> AnalyticsService:
+    def from_settings(cls, store: FmsStore, cache: Cache, settings: Settings, cursors: CursorCodec) -> AnalyticsService:
         """The service as the API, the CLI and the benchmark run it: the settings' TTL and DuckDB budget."""
         limits = _analytics().EngineLimits(settings.analytics_memory_limit, settings.analytics_threads,
                                             settings.data_dir / "analytics-tmp")
@@ -133,7 +133,7 @@ class AnalyticsService:
         result = self._cached(key)
         if result is None:
             engine = _analytics()
-            result = engine.summarize(self.store, self.export_dir,  # type: ignore[arg-type]
+            result = engine.summarize(self.store, self.export_dir,
                                       engine.SummaryRequest(form, query, split_by, hide), limits=self.limits)
             self._store(key, result)
         return result, fmt
@@ -151,7 +151,7 @@ class AnalyticsService:
         key = self._key("timeseries", form, args, frozenset())
         result = self._cached(key)
         if result is None:
-            result = _analytics().timeseries(self.store, self.export_dir, form, query, interval, tz,  # type: ignore[arg-type]
+            result = _analytics().timeseries(self.store, self.export_dir, form, query, interval, tz,
                                              limits=self.limits)
             self._store(key, result)
         return result
