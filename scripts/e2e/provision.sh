@@ -13,7 +13,8 @@
 # 3. run ansible/site.yml against it over SSH (fms_data_services: native);
 # 4. check: units active, cgroup settings, /ready over TLS 1.3 through nginx,
 #    reload under load with 0 failed requests, a broken release refused by
-#    both ExecReload= and Ansible, a second run with changed=0.
+#    both ExecReload= and Ansible, a second run with changed=0, fms-rollback
+#    to a previous release and back (under 5 min), backup and restore, a webhook.
 # Prints one "PASS|FAIL|SKIP <check>: <detail>" line per check; exit 1 on any FAIL.
 # E2E_KEEP=1 leaves the container running (machine dir and ssh key in $E2E_CACHE);
 # E2E_REUSE=1 boots the previous run's machine instead of a fresh copy (debugging).
@@ -279,6 +280,30 @@ if play site-2 && recap site-2 | grep -q 'changed=0 .*failed=0'; then
     result PASS "second run idempotent" "$(recap site-2) in $(( $(date +%s) - t0 )) s"
 else
     result FAIL "second run idempotent" "$(recap site-2); changed tasks: $(grep -E '^changed:' "$LOG/site-2.log" | head -5 | tr '\n' ' ')"
+fi
+
+# rollback (NFR-MAINT-001: under 5 minutes): a copy of the current release,
+# dated older, is what fms-rollback goes back to; then forward again by name
+ssh_c 'set -e; cur=$(readlink -f /opt/fms/current); rm -rf /opt/fms/releases/e2e-previous
+       cp -a "$cur" /opt/fms/releases/e2e-previous
+       touch -d "2000-01-01 00:00" /opt/fms/releases/e2e-previous
+       basename "$cur" > /root/good-release'
+good=$(ssh_c "cat /root/good-release")
+worker_before=$(show fms-worker-high.service MainPID)
+t0=$(date +%s)
+if ssh_c "/opt/fms/bin/fms-rollback" > "$LOG/rollback.log" 2>&1; then rolled=yes; else rolled=no; fi
+took=$(( $(date +%s) - t0 ))
+on=$(ssh_c "readlink /opt/fms/current")
+worker_after=$(show fms-worker-high.service MainPID)
+ready=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$HTTPS_PORT/ready")
+if ssh_c "/opt/fms/bin/fms-rollback $good" >> "$LOG/rollback.log" 2>&1; then back=yes; else back=no; fi
+back_on=$(ssh_c "readlink /opt/fms/current")
+ssh_c "rm -rf /opt/fms/releases/e2e-previous"
+if [ "$rolled" = yes ] && [ "$on" = releases/e2e-previous ] && [ "$ready" = 200 ] && [ "$took" -lt 300 ] \
+        && [ "$worker_before" != "$worker_after" ] && [ "$back" = yes ] && [ "$back_on" = "releases/$good" ]; then
+    result PASS "rollback" "fms-rollback to the previous release in $took s (< 300 s), /ready 200, workers restarted ($worker_before -> $worker_after), forward to $good again"
+else
+    result FAIL "rollback" "rolled=$rolled on=$on in $took s, /ready=$ready, worker $worker_before -> $worker_after, back=$back ($back_on); see $LOG/rollback.log"
 fi
 
 # backup + restore on the provisioned host, through the sandboxed unit
