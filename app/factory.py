@@ -67,6 +67,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.analytics.api import bp as analytics_bp
     from app.analytics.dashboard import bp as dashboard_bp
     from app.auth.api import bp as auth_bp
+    from app.docs.api import bp as docs_bp
     from app.exports.api import bp as exports_bp
     from app.forms.api import bp as forms_bp
     from app.health.api import bp as health_bp
@@ -77,7 +78,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.tasks_api.api import bp as tasks_bp
     from app.webhooks.api import bp as webhooks_bp
 
-    for bp in (health_bp, auth_bp, forms_bp, submissions_bp, links_bp, tasks_bp, webhooks_bp, ai_bp, models_bp,
+    for bp in (health_bp, docs_bp, auth_bp, forms_bp, submissions_bp, links_bp, tasks_bp, webhooks_bp, ai_bp, models_bp,
                shares_bp, analytics_bp, exports_bp, dashboard_bp):
         app.register_blueprint(bp)
 

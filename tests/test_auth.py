@@ -48,7 +48,7 @@ def test_public_views_are_only_the_expected_ones(app: Flask) -> None:
     public = {path for _, path, is_public in _paths(app) if is_public}
     assert public == {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/api/v1/auth/login",
                       "/api/v1/public/fml_nothing/form", "/api/v1/public/fml_nothing/submissions",
-                      "/dashboard", "/dashboard/static/dashboard.js"}
+                      "/dashboard", "/dashboard/static/dashboard.js", "/docs/static/dashboard.js"}
 
 
 def test_admin_routes_are_403_for_editors(app: Flask, svc: Services) -> None:

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, request
 from app.ai import service as ai
 from app.errors import BadRequest
 from app.http import accepted, json_body, json_response, principal, require_form, services
+from app.openapi import TASK_ACCEPTED_EXAMPLE, Operation
 from app.util import iso, parse_iso
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1")
@@ -107,28 +108,24 @@ def similar(form_id: str) -> Response:
     return json_response(ai.AIService(svc.store, svc.settings).similar(form_id, vec, k, sha))
 
 
-AI_OPERATIONS = [
-    ("post", "/api/v1/forms/{form_id}/fill", "ai",
-     "Fill a draft submission from free text (202; the task result holds the draft's id)", 202,
-     {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 20000}}},
-     False, []),
-    ("post", "/api/v1/submissions/{sub_id}/summarize", "ai", "Summarize a submission (202 + task id)", 202,
-     None, False, []),
-    ("post", "/api/v1/forms/{form_id}/summarize", "ai",
-     "Summarize a form's submissions in a date range (202 + task id)", 202,
-     {"type": "object", "properties": {"created_after": {"type": "string", "format": "date-time"},
-                                       "created_before": {"type": "string", "format": "date-time"}}}, False, []),
-    ("get", "/api/v1/forms/{form_id}/duplicates", "ai", "Probable duplicate groups from stored embeddings", 200,
-     None, False, [("threshold", "number", "Cosine similarity above which submissions group (default config).")]),
-    ("get", "/api/v1/forms/{form_id}/similar", "ai", "Submissions most similar to a query text", 200, None, False,
-     [("q", "string", "Query text."), ("k", "integer", "How many results, 1 to 100 (default 10).")]),
-]
-
-
-def _document() -> None:
-    from app.openapi import EXTRA_OPERATIONS
-
-    EXTRA_OPERATIONS.extend(op for op in AI_OPERATIONS if op not in EXTRA_OPERATIONS)
-
-
-_document()
+OPERATIONS = (
+    Operation("post", "/api/v1/forms/{form_id}/fill", "ai",
+              "Fill a draft submission from free text (202; the task result holds the draft's id)", 202,
+              ai.FILL_BODY_SCHEMA,
+              request_example={"text": "Hi, I'm Dana Reyes (dana@example.org). My parcel 4471 never arrived."},
+              response_example=TASK_ACCEPTED_EXAMPLE),
+    Operation("post", "/api/v1/submissions/{sub_id}/summarize", "ai", "Summarize a submission (202 + task id)", 202,
+              response_example=TASK_ACCEPTED_EXAMPLE),
+    Operation("post", "/api/v1/forms/{form_id}/summarize", "ai",
+              "Summarize a form's submissions in a date range (202 + task id)", 202,
+              {"type": "object", "properties": {"created_after": {"type": "string", "format": "date-time"},
+                                                "created_before": {"type": "string", "format": "date-time"}}},
+              optional_body=True,
+              request_example={"created_after": "2026-03-01T00:00:00Z", "created_before": "2026-04-01T00:00:00Z"},
+              response_example=TASK_ACCEPTED_EXAMPLE),
+    Operation("get", "/api/v1/forms/{form_id}/duplicates", "ai", "Probable duplicate groups from stored embeddings",
+              query=(("threshold", "number", "Cosine similarity above which submissions group (default config)."),)),
+    Operation("get", "/api/v1/forms/{form_id}/similar", "ai", "Submissions most similar to a query text",
+              query=(("q", "string", "Query text."), ("k", "integer", "How many results, 1 to 100 (default 10).")),
+              ),
+)

@@ -15,6 +15,7 @@ the cache Redis, written by the worker when the breaker trips).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -29,6 +30,7 @@ from app.settings import Settings
 from app.store import FmsStore, Record
 from app.submissions.service import SubmissionService
 from app.util import now_iso
+from app.validation import body_validator
 
 if TYPE_CHECKING:  # numpy is imported by the request paths that need it, not at API worker start
     import numpy as np
@@ -156,11 +158,28 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def text_body_schema(field: str = "text", limit: int = MAX_FILL_TEXT) -> dict[str, Any]:
+    """A body carrying one free text (fill's ``text``): what :func:`check_text` checks and /openapi.json shows."""
+    return {"type": "object", "required": [field], "properties": {field: {
+        "type": "string", "maxLength": limit, "pattern": r"\S",
+        "description": f"Free text: not blank, at most {limit} characters."}}}
+
+
+FILL_BODY_SCHEMA = text_body_schema()
+
+
+@functools.lru_cache(maxsize=8)
+def _text_validator(field: str, limit: int) -> Any:
+    return body_validator(text_body_schema(field, limit))
+
+
 def check_text(body: Any, field: str = "text", limit: int = MAX_FILL_TEXT) -> str:
-    if not isinstance(body, dict) or not isinstance(body.get(field), str) or not body[field].strip():
-        raise BadRequest.field(f"/{field}", f"{field} must be a non-empty string")
-    if len(body[field]) > limit:
+    """``body[field]`` when ``body`` matches :func:`text_body_schema`; else 400 naming ``/field``."""
+    errors = list(_text_validator(field, limit).iter_errors(body))
+    if any(e.validator == "maxLength" for e in errors):
         raise BadRequest.field(f"/{field}", f"{field} is longer than {limit} characters")
+    if errors:
+        raise BadRequest.field(f"/{field}", f"{field} must be a non-empty string")
     return str(body[field])
 
 

@@ -23,6 +23,7 @@ from flask import Blueprint, Response, request
 from app.analytics.service import AnalyticsService
 from app.errors import BadRequest
 from app.http import accepted, hidden_fields, json_body, json_response, principal, require_form, services
+from app.openapi import FILTER_PARAMS, TASK_ACCEPTED_EXAMPLE, Operation
 from app.validation import body_validator, check
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1")
@@ -84,17 +85,19 @@ def sql_query() -> Response:
                                                         created_by=me.user_id))
 
 
-ANALYTICS_OPERATIONS = [
-    ("post", "/api/v1/analytics/query", "analytics",
-     "Admin SQL over the exported submissions, sandboxed (202 + task id; result on the task)", 202,
-     QUERY_BODY_SCHEMA, False, []),
-]
-
-
-def _document() -> None:
-    from app.openapi import EXTRA_OPERATIONS
-
-    EXTRA_OPERATIONS.extend(op for op in ANALYTICS_OPERATIONS if op not in EXTRA_OPERATIONS)
-
-
-_document()
+OPERATIONS = (
+    Operation("get", "/api/v1/forms/{form_id}/analytics", "analytics",
+              "Summary of every field by its type, status and drafts; cached, `as_of` says when computed",
+              query=(*FILTER_PARAMS, ("split_by", "string", "An enum or boolean field: the summary per top option."),
+                     ("format", "string", "`json` (default) or `csv` (one long table)."))),
+    Operation("get", "/api/v1/forms/{form_id}/analytics/timeseries", "analytics",
+              "Submissions per day, week or month in a time zone, by status",
+              query=(*FILTER_PARAMS, ("interval", "string", "`day` (default), `week` (from Monday) or `month`."),
+                     ("tz", "string", "IANA time zone of the buckets (default UTC)."))),
+    Operation("post", "/api/v1/analytics/query", "analytics",
+              "Admin SQL over the exported submissions, sandboxed (202 + task id; result on the task)", 202,
+              QUERY_BODY_SCHEMA,
+              request_example={"sql": "SELECT status, count(*) AS n FROM submissions GROUP BY status ORDER BY n DESC",
+                               "max_rows": 100},
+              response_example=TASK_ACCEPTED_EXAMPLE),
+)

@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Blueprint, Response, send_from_directory
 
 from app.http import public
+from app.openapi import Operation
 
 bp = Blueprint("dashboard", __name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -55,18 +56,9 @@ def dashboard_static(filename: str) -> Response:
     return _hardened(send_from_directory(STATIC, filename, max_age=0))
 
 
-DASHBOARD_OPERATIONS = [
-    ("get", "/dashboard", "analytics", "Analytics dashboard (public HTML; its data comes from the JSON API)", 200,
-     None, True, []),
-    ("get", "/dashboard/static/{filename}", "analytics", "The dashboard's scripts, styles and vendored chart library",
-     200, None, True, []),
-]
-
-
-def _document() -> None:
-    from app.openapi import EXTRA_OPERATIONS
-
-    EXTRA_OPERATIONS.extend(op for op in DASHBOARD_OPERATIONS if op not in EXTRA_OPERATIONS)
-
-
-_document()
+OPERATIONS = (
+    Operation("get", "/dashboard", "analytics", "Analytics dashboard (public HTML; its data comes from the JSON API)",
+              public=True),
+    Operation("get", "/dashboard/static/{filename}", "analytics",
+              "The dashboard's scripts, styles and vendored chart library", public=True),
+)

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, request
 from app import audit
 from app.errors import BadRequest, Forbidden
 from app.http import int_arg, json_body, json_response, principal, public, services
+from app.openapi import Operation
 from app.store import Record
 from app.validation import body_validator, check
 
@@ -137,3 +138,32 @@ def verify_audit() -> Response:
     result = audit.verify(services().store)
     return json_response({"ok": result.ok, "checked": result.checked, "broken_seq": result.broken_seq,
                           "reason": result.reason})
+
+
+_USER_EXAMPLE = {"id": "01JD8W9T3K6N2P4R7V1X5Z8B0C", "username": "alice", "role": "editor", "active": True,
+                 "created_at": "2026-03-14T09:26:53.589793Z", "updated_at": "2026-03-14T09:26:53.589793Z"}
+_KEY_EXAMPLE = {"id": "01JD8WB2M5Q8S1U4W7Y0A3C6E9", "name": "ci", "user_id": _USER_EXAMPLE["id"], "scope": "write",
+                "forms": None, "prefix": "fms_3kQ9", "created_at": "2026-03-14T09:30:00.000000Z",
+                "revoked_at": None}
+OPERATIONS = (
+    Operation("post", "/api/v1/auth/login", "auth", "Log in; returns a token valid 24 h", body=LOGIN_BODY.schema,
+              public=True, request_example={"username": "alice", "password": "correct horse battery"},
+              response_example={"token": "fmt_Yx3q…", "expires_at": "2026-03-15T09:26:53Z"}),
+    Operation("post", "/api/v1/users", "users", "Create a user (admin)", 201, USER_BODY.schema,
+              request_example={"username": "alice", "password": "correct horse battery", "role": "editor"},
+              response_example=_USER_EXAMPLE),
+    Operation("get", "/api/v1/users", "users", "List users (admin)", response_example={"items": [_USER_EXAMPLE]}),
+    Operation("patch", "/api/v1/users/{user_id}", "users", "Change role, password or active flag (admin)",
+              body=USER_PATCH.schema, request_example={"role": "editor"}, response_example=_USER_EXAMPLE),
+    Operation("delete", "/api/v1/users/{user_id}", "users", "Delete a user and their keys (admin)", 204),
+    Operation("post", "/api/v1/api-keys", "api-keys", "Create an API key; the key is returned once", 201,
+              KEY_BODY.schema, request_example={"name": "ci", "scope": "write"},
+              response_example={**_KEY_EXAMPLE, "key": "fms_3kQ9…"}),
+    Operation("get", "/api/v1/api-keys", "api-keys", "List API keys (never the keys themselves)",
+              response_example={"items": [_KEY_EXAMPLE]}),
+    Operation("delete", "/api/v1/api-keys/{key_id}", "api-keys", "Revoke an API key", 204),
+    Operation("get", "/api/v1/audit", "audit", "Audit log entries (admin)",
+              query=(("after", "integer", "Entries after this sequence number."), ("limit", "integer", "Page size."))),
+    Operation("get", "/api/v1/audit/verify", "audit", "Verify the audit hash chain (admin)",
+              response_example={"ok": True, "checked": 42, "broken_seq": None, "reason": None}),
+)

@@ -19,6 +19,7 @@ from app.auth import access
 from app.errors import NotFound
 from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
 from app.http import accepted, hidden_fields, json_body, principal, require_form, services
+from app.openapi import TASK_ACCEPTED_EXAMPLE, Operation
 from app.store import Record
 from app.util import new_id
 from app.validation import body_validator, check
@@ -119,22 +120,17 @@ _FILTER_PARAMS = [
     ("deleted", "boolean", "Export soft-deleted submissions instead of live ones."),
     ("filter[status]", "string", "Comma-separated statuses."),
 ]
-EXPORT_OPERATIONS = [
-    ("get", "/api/v1/forms/{form_id}/export", "exports",
-     "Stream every matching submission as CSV, JSON lines, Parquet or XLSX (flat memory, never truncated)", 200,
-     None, False, _FILTER_PARAMS),
-    ("post", "/api/v1/forms/{form_id}/exports", "exports",
-     "Run an export as an analytics task (202 + task id and export id)", 202, EXPORT_BODY_SCHEMA, False, []),
-    ("get", "/api/v1/exports/{export_id}/download", "exports",
-     "Download a finished export task's file (its creator only; 410 after FMS_EXPORT_LINK_TTL)", 200, None,
-     False, []),
-]
-
-
-def _document() -> None:
-    from app.openapi import EXTRA_OPERATIONS
-
-    EXTRA_OPERATIONS.extend(op for op in EXPORT_OPERATIONS if op not in EXTRA_OPERATIONS)
-
-
-_document()
+OPERATIONS = (
+    Operation("get", "/api/v1/forms/{form_id}/export", "exports",
+              "Stream every matching submission as CSV, JSON lines, Parquet or XLSX (flat memory, never truncated)",
+              query=_FILTER_PARAMS),
+    Operation("post", "/api/v1/forms/{form_id}/exports", "exports",
+              "Run an export as an analytics task (202 + task id and export id)", 202, EXPORT_BODY_SCHEMA,
+              request_example={"format": "csv", "filters": {"filter[status]": "submitted",
+                                                            "created_after": "2026-01-01T00:00:00Z"}},
+              response_example={"export_id": "01JD8X3W6Q9V2N4K7M1P5R8T1Z",
+                                "download_url": "/api/v1/exports/01JD8X3W6Q9V2N4K7M1P5R8T1Z/download",
+                                **TASK_ACCEPTED_EXAMPLE}),
+    Operation("get", "/api/v1/exports/{export_id}/download", "exports",
+              "Download a finished export task's file (its creator only; 410 after FMS_EXPORT_LINK_TTL)"),
+)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from app.errors import BadRequest
-from app.forms.service import public_form
+from app.forms.service import FORM_BODY, public_form
 from app.http import int_arg, json_body, json_response, principal, require_form, services
+from app.openapi import Operation
 
 bp = Blueprint("forms", __name__, url_prefix="/api/v1/forms")
 
@@ -68,3 +69,27 @@ def get_version(form_id: str, version: int) -> Response:
     require_form(form_id, "read")
     v = services().forms.version(form_id, version)
     return json_response({**v, "id": v["form_id"]}, cacheable=True)
+
+
+_SCHEMA_EXAMPLE = {"type": "object", "required": ["email"],
+                   "properties": {"email": {"type": "string", "format": "email"},
+                                  "topic": {"enum": ["billing", "delivery", "other"]},
+                                  "message": {"type": "string", "maxLength": 2000}}}
+_FORM_REQUEST = {"title": "Contact", "description": "Write to us", "schema": _SCHEMA_EXAMPLE,
+                 "settings": {"ai": {"fill": True, "embed": True}}}
+_FORM_EXAMPLE = {"id": "01JD8WF0A2C4E6G8J0L2N4Q6S8", "version": 1, "title": "Contact", "description": "Write to us",
+                 "schema": _SCHEMA_EXAMPLE, "settings": {"ai": {"fill": True, "embed": True}}, "sensitive": [],
+                 "created_at": "2026-03-14T09:26:53.589793Z", "updated_at": "2026-03-14T09:26:53.589793Z"}
+OPERATIONS = (
+    Operation("post", "/api/v1/forms", "forms", "Create a form", 201, FORM_BODY.schema,
+              request_example=_FORM_REQUEST, response_example=_FORM_EXAMPLE),
+    Operation("get", "/api/v1/forms", "forms", "List forms",
+              query=(("limit", "integer", "Page size."), ("cursor", "string", "Cursor from `next_cursor`.")),
+              response_example={"items": [_FORM_EXAMPLE], "next_cursor": None}),
+    Operation("get", "/api/v1/forms/{form_id}", "forms", "Get a form (cached; ETag)", response_example=_FORM_EXAMPLE),
+    Operation("put", "/api/v1/forms/{form_id}", "forms", "Replace a form, creating a new version",
+              body=FORM_BODY.schema, request_example=_FORM_REQUEST, response_example={**_FORM_EXAMPLE, "version": 2}),
+    Operation("delete", "/api/v1/forms/{form_id}", "forms", "Delete a form", 204),
+    Operation("get", "/api/v1/forms/{form_id}/versions", "forms", "List a form's versions"),
+    Operation("get", "/api/v1/forms/{form_id}/versions/{version}", "forms", "Get one version"),
+)

@@ -1,4 +1,4 @@
-"""``/health``, ``/ready``, ``/metrics``, ``/openapi.json`` and ``/docs``."""
+"""``/health``, ``/ready`` and ``/metrics`` (``/openapi.json`` and ``/docs``: :mod:`app.docs.api`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from app.ai.service import ready_probe as models_ready
 from app.errors import Forbidden
 from app.http import json_response, public, services
 from app.observability.metrics import exposition
-from app.openapi import docs_html, document
+from app.openapi import Operation
 from app.services import Services
 
 bp = Blueprint("health", __name__)
@@ -74,13 +74,11 @@ def _loopback(addr: str) -> bool:
         return False
 
 
-@bp.get("/openapi.json")
-@public
-def openapi() -> Response:
-    return json_response(document(), cacheable=True)
-
-
-@bp.get("/docs")
-@public
-def docs() -> Response:
-    return Response(docs_html(), mimetype="text/html")
+OPERATIONS = (
+    Operation("get", "/health", "health", "Liveness", public=True, response_example={"status": "ok"}),
+    Operation("get", "/ready", "health", "Readiness of store, Redis, workers and model", public=True,
+              response_example={"status": "degraded", "checks": {
+                  "store": {"ok": True, "ms": 0.4}, "redis": {"ok": True, "ms": 0.3},
+                  "workers": {"ok": False, "ms": 1.1}, "model": {"ok": True, "ms": 2.0}}}),
+    Operation("get", "/metrics", "health", "Prometheus metrics (loopback clients only by default)", public=True),
+)

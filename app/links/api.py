@@ -6,8 +6,10 @@ from flask import Blueprint, Response, request
 
 from app.forms.service import public_form
 from app.http import json_body, json_response, principal, public, require_form, services
-from app.links.service import looks_like_spam, public_link
+from app.links.service import LINK_BODY, looks_like_spam, public_link
+from app.openapi import Operation
 from app.submissions.api import idempotency_key
+from app.submissions.service import CREATE_BODY
 
 bp = Blueprint("links", __name__, url_prefix="/api/v1")
 
@@ -60,3 +62,21 @@ def public_submit(token: str) -> Response:
     status = "quarantined" if looks_like_spam(body.get("answers")) else None
     result = svc.submissions.create(form, body, None, key, scope, status=status)
     return json_response(result.body, result.status_code)
+
+
+_LINK_EXAMPLE = {"id": "01JD8WQ8H0K2M4P6R8T0V2X4Z6", "form_id": "01JD8WF0A2C4E6G8J0L2N4Q6S8", "prefix": "fml_Q2v9",
+                 "expires_at": "2099-12-31T23:59:59Z", "quota": 500, "used": 0,
+                 "created_at": "2026-03-14T09:50:00.000000Z", "revoked_at": None}
+OPERATIONS = (
+    Operation("post", "/api/v1/forms/{form_id}/links", "links", "Create a public link; the token is returned once", 201,
+              LINK_BODY.schema, optional_body=True,
+              request_example={"expires_at": "2099-12-31T23:59:59Z", "quota": 500},
+              response_example={**_LINK_EXAMPLE, "token": "fml_Q2v9…",
+                                "url": "/api/v1/public/fml_Q2v9…/submissions"}),
+    Operation("get", "/api/v1/forms/{form_id}/links", "links", "List public links",
+              response_example={"items": [_LINK_EXAMPLE]}),
+    Operation("delete", "/api/v1/forms/{form_id}/links/{link_id}", "links", "Revoke a public link", 204),
+    Operation("get", "/api/v1/public/{token}/form", "public", "The form behind a public link", public=True),
+    Operation("post", "/api/v1/public/{token}/submissions", "public", "Anonymous submission through a link", 201,
+              CREATE_BODY.schema, public=True, request_example={"answers": {"email": "dana@example.org"}}),
+)

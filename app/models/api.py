@@ -18,6 +18,7 @@ from werkzeug.formparser import parse_form_data
 from app.errors import BadRequest
 from app.http import accepted, json_body, json_response, principal, services
 from app.models.service import ModelService, public_model
+from app.openapi import TASK_ACCEPTED_EXAMPLE, Operation
 from app.util import new_id
 
 bp = Blueprint("models", __name__, url_prefix="/api/v1")
@@ -126,39 +127,31 @@ def get_benchmark(bench_id: str) -> Response:
     return Response(body, mimetype=mime, headers={"Cache-Control": "no-store"})
 
 
-MODEL_OPERATIONS = [
-    ("get", "/api/v1/models", "models", "Registered models", 200, None, False, []),
-    ("post", "/api/v1/models", "models",
-     "Register a model by server path (JSON {path, name}) or upload (multipart `file`, <= 1 GB); admin", 201,
-     {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}, "name": {"type": "string"}}},
-     False, [("filename", "string", "File name for a raw application/octet-stream upload.")]),
-    ("get", "/api/v1/models/{model_id}", "models", "One registered model", 200, None, False, []),
-    ("delete", "/api/v1/models/{model_id}", "models", "Forget a model (admin)", 204, None, False, []),
-    ("post", "/api/v1/models/{model_id}/benchmarks", "models", "Benchmark a model over a grid (202; admin)", 202,
-     {"type": "object", "properties": {"threads": {"type": "array", "items": {"type": "integer"}},
-                                       "n_batch": {"type": "array", "items": {"type": "integer"}},
-                                       "levels": {"type": "array", "items": {"type": "string"}},
-                                       "reps": {"type": "integer", "minimum": 5},
-                                       "constraints": {"type": "array", "items": {"type": "string"}}}},
-     False, []),
-    ("get", "/api/v1/benchmarks/{bench_id}", "models", "A benchmark report", 200, None, False,
-     [("format", "string", "json, csv, html, text or simple.")]),
-]
-
-
 UPLOAD_CONTENT = {
     "multipart/form-data": {"schema": {
         "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"}}}},
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
 }
-
-
-def _document() -> None:
-    from app.openapi import EXTRA_OPERATIONS, EXTRA_REQUEST_CONTENT
-
-    EXTRA_OPERATIONS.extend(op for op in MODEL_OPERATIONS if op not in EXTRA_OPERATIONS)
-    EXTRA_REQUEST_CONTENT[("post", "/api/v1/models")] = UPLOAD_CONTENT
-
-
-_document()
+OPERATIONS = (
+    Operation("get", "/api/v1/models", "models", "Registered models"),
+    Operation("post", "/api/v1/models", "models",
+              "Register a model by server path (JSON {path, name}) or upload (multipart `file`, <= 1 GB); admin", 201,
+              {"type": "object", "required": ["path"],
+               "properties": {"path": {"type": "string"}, "name": {"type": "string"}}},
+              query=(("filename", "string", "File name for a raw application/octet-stream upload."),),
+              content=UPLOAD_CONTENT,
+              request_example={"path": "/var/lib/fms/models/gemma-3-270m-it-Q4_K_M.gguf", "name": "gemma-270m"}),
+    Operation("get", "/api/v1/models/{model_id}", "models", "One registered model"),
+    Operation("delete", "/api/v1/models/{model_id}", "models", "Forget a model (admin)", 204),
+    Operation("post", "/api/v1/models/{model_id}/benchmarks", "models", "Benchmark a model over a grid (202; admin)",
+              202, {"type": "object", "properties": {"threads": {"type": "array", "items": {"type": "integer"}},
+                                                     "n_batch": {"type": "array", "items": {"type": "integer"}},
+                                                     "levels": {"type": "array", "items": {"type": "string"}},
+                                                     "reps": {"type": "integer", "minimum": 5},
+                                                     "constraints": {"type": "array", "items": {"type": "string"}}}},
+              optional_body=True, request_example={"threads": [1, 2], "n_batch": [512], "reps": 5},
+              response_example={"benchmark_id": TASK_ACCEPTED_EXAMPLE["task_id"], **TASK_ACCEPTED_EXAMPLE}),
+    Operation("get", "/api/v1/benchmarks/{bench_id}", "models", "A benchmark report",
+              query=(("format", "string", "json, csv, html, text or simple."),)),
+)

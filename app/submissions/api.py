@@ -7,9 +7,10 @@ from flask import Blueprint, Response, request
 from app.errors import BadRequest, NotFound
 from app.forms.sensitive import redact
 from app.http import hidden_fields, json_body, json_response, principal, require_form, services
+from app.openapi import LIST_PARAMS, Operation
 from app.store import Record
 from app.submissions.query import parse_list_args
-from app.submissions.service import public_submission
+from app.submissions.service import CREATE_BODY, PATCH_BODY, public_submission
 
 bp = Blueprint("submissions", __name__, url_prefix="/api/v1")
 IDEMPOTENCY_MAX = 255
@@ -95,3 +96,26 @@ def list_revisions(sub_id: str) -> Response:
     revisions = services().submissions.revisions(sub_id)
     items = [{**r, "answers": redact(r["answers"], hide)} for r in revisions]
     return json_response({"items": items})
+
+
+_SUBMISSION_EXAMPLE = {"id": "01JD8WK4D6F8H0K2M4P6R8T0V2", "form_id": "01JD8WF0A2C4E6G8J0L2N4Q6S8", "form_version": 1,
+                       "status": "submitted", "created_at": "2026-03-14T10:02:11.204518Z",
+                       "answers": {"email": "dana@example.org", "topic": "delivery"},
+                       "updated_at": "2026-03-14T10:02:11.204518Z", "deleted_at": None, "rev": 1, "meta": {}}
+OPERATIONS = (
+    Operation("post", "/api/v1/forms/{form_id}/submissions", "submissions", "Submit answers (Idempotency-Key honoured)",
+              201, CREATE_BODY.schema, request_example={"answers": {"email": "dana@example.org", "topic": "delivery"}},
+              response_example=_SUBMISSION_EXAMPLE),
+    Operation("get", "/api/v1/forms/{form_id}/submissions", "submissions", "List submissions", query=LIST_PARAMS,
+              response_example={"items": [_SUBMISSION_EXAMPLE], "next_cursor": None}),
+    Operation("get", "/api/v1/submissions/{sub_id}", "submissions", "Get a submission",
+              response_example=_SUBMISSION_EXAMPLE),
+    Operation("patch", "/api/v1/submissions/{sub_id}", "submissions",
+              "Change answers or review status (a revision is kept)", body=PATCH_BODY.schema,
+              request_example={"status": "approved", "note": "checked by phone"},
+              response_example={**_SUBMISSION_EXAMPLE, "status": "approved", "rev": 2}),
+    Operation("delete", "/api/v1/submissions/{sub_id}", "submissions", "Soft-delete a submission", 204),
+    Operation("post", "/api/v1/submissions/{sub_id}/restore", "submissions", "Restore a soft-deleted submission",
+              response_example=_SUBMISSION_EXAMPLE),
+    Operation("get", "/api/v1/submissions/{sub_id}/revisions", "submissions", "Earlier revisions"),
+)

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, request
 from app.dispatch import Call
 from app.errors import BadRequest
 from app.http import json_body, json_response, principal, require_form, services
+from app.openapi import Operation
 from app.webhooks.service import (
     BULK_BODY,
     WEBHOOK_BODY,
@@ -101,31 +102,24 @@ def redeliver_bulk(hook_id: str) -> Response:
     return json_response({"count": len(picked), "delivery_ids": [d["id"] for d in picked]}, 202)
 
 
-WEBHOOK_OPERATIONS = [
-    ("post", "/api/v1/forms/{form_id}/webhooks", "webhooks", "Add a webhook endpoint; the secret is returned", 201,
-     WEBHOOK_BODY.schema, False, []),
-    ("get", "/api/v1/forms/{form_id}/webhooks", "webhooks", "List a form's webhook endpoints", 200, None, False, []),
-    ("get", "/api/v1/webhooks/{hook_id}", "webhooks", "Get an endpoint (with its signing secret)", 200, None,
-     False, []),
-    ("patch", "/api/v1/webhooks/{hook_id}", "webhooks",
-     "Change an endpoint; `active: true` re-enables it and sends the deliveries that waited", 200,
-     WEBHOOK_PATCH.schema, False, []),
-    ("delete", "/api/v1/webhooks/{hook_id}", "webhooks", "Delete an endpoint", 204, None, False, []),
-    ("get", "/api/v1/webhooks/{hook_id}/deliveries", "webhooks",
-     "The endpoint's delivery log, newest first: state, attempts, last status and error, `next_attempt_at`", 200,
-     None, False, [("state", "string", "pending, retrying, succeeded, failed or skipped."),
-                   ("limit", "integer", "Page size, 1 to 1000."), ("cursor", "string", "From `next_cursor`.")]),
-    ("post", "/api/v1/webhooks/{hook_id}/redeliver", "webhooks",
-     "Bulk redelivery of an endpoint's deliveries in a state (default failed)", 202, BULK_BODY.schema, False, []),
-    ("post", "/api/v1/deliveries/{delivery_id}/redeliver", "webhooks", "Send one delivery again", 202, None,
-     False, []),
-]
-
-
-def _document() -> None:
-    from app.openapi import EXTRA_OPERATIONS
-
-    EXTRA_OPERATIONS.extend(op for op in WEBHOOK_OPERATIONS if op not in EXTRA_OPERATIONS)
-
-
-_document()
+OPERATIONS = (
+    Operation("post", "/api/v1/forms/{form_id}/webhooks", "webhooks", "Add a webhook endpoint; the secret is returned",
+              201, WEBHOOK_BODY.schema,
+              request_example={"url": "https://hooks.example.org/fms", "events": ["submission.created"],
+                               "description": "CRM sync"}),
+    Operation("get", "/api/v1/forms/{form_id}/webhooks", "webhooks", "List a form's webhook endpoints"),
+    Operation("get", "/api/v1/webhooks/{hook_id}", "webhooks", "Get an endpoint (with its signing secret)"),
+    Operation("patch", "/api/v1/webhooks/{hook_id}", "webhooks",
+              "Change an endpoint; `active: true` re-enables it and sends the deliveries that waited",
+              body=WEBHOOK_PATCH.schema, request_example={"active": True}),
+    Operation("delete", "/api/v1/webhooks/{hook_id}", "webhooks", "Delete an endpoint", 204),
+    Operation("get", "/api/v1/webhooks/{hook_id}/deliveries", "webhooks",
+              "The endpoint's delivery log, newest first: state, attempts, last status and error, `next_attempt_at`",
+              query=(("state", "string", "pending, retrying, succeeded, failed or skipped."),
+                     ("limit", "integer", "Page size, 1 to 1000."), ("cursor", "string", "From `next_cursor`."))),
+    Operation("post", "/api/v1/webhooks/{hook_id}/redeliver", "webhooks",
+              "Bulk redelivery of an endpoint's deliveries in a state (default failed)", 202, BULK_BODY.schema,
+              optional_body=True, request_example={"state": "failed", "limit": 100},
+              response_example={"count": 1, "delivery_ids": ["01JD8X5C8E0G2J4L6N8Q0S2U4W"]}),
+    Operation("post", "/api/v1/deliveries/{delivery_id}/redeliver", "webhooks", "Send one delivery again", 202),
+)

@@ -1,0 +1,1 @@
+"""``/openapi.json`` and the interactive API documentation at ``/docs``."""
