@@ -258,10 +258,22 @@ SLICES: tuple[Slice, ...] = (
     Slice("ai", "fms ai tier", cpu_weight=50, memory_high="40%", memory_max="50%", apparmor="fms-ai"),
 )
 
-# setting -> credential file: secrets reach every unit as <SETTING>_FILE, never as plain environment
-CREDENTIALS: tuple[tuple[str, str], ...] = (
-    ("FMS_SECRET_KEY", "secret_key"),
-    ("REDIS_URL", "redis_url"),
+@dataclass(frozen=True)
+class Credential:
+    """A secret setting read from a file: systemd loads it (LoadCredential=) and sets <SETTING>_FILE."""
+
+    setting: str
+    file: str  # its name in the host's credentials directory
+    always: bool = True  # False: only on hosts that have it (Ansible says which)
+
+
+# Secrets reach every unit as <SETTING>_FILE, never as plain environment.
+CREDENTIALS: tuple[Credential, ...] = (
+    Credential("FMS_SECRET_KEY", "secret_key"),
+    Credential("REDIS_URL", "redis_url"),
+    Credential("FMS_CACHE_REDIS_URL", "cache_redis_url", always=False),  # a separate cache Redis
+    Credential("MONGODB_URI", "mongodb_uri", always=False),  # MongoDB instead of SQLite
+    Credential("FMS_BOOTSTRAP_ADMIN", "bootstrap_admin", always=False),  # the first admin, once
 )
 
 

@@ -54,6 +54,14 @@ def _default_slices() -> dict[str, Slice]:
     return {s.name: s for s in SLICES}
 
 
+def credentials(present: tuple[str, ...] = ()) -> dict[str, str]:
+    """Setting -> file of the declared credentials a host has: the ``always`` ones and ``present``."""
+    unknown = set(present) - {c.setting for c in CREDENTIALS}
+    if unknown:
+        raise ValueError(f"credentials the process tree does not declare: {sorted(unknown)}")
+    return {c.setting: c.file for c in CREDENTIALS if c.always or c.setting in present}
+
+
 @dataclass(frozen=True)
 class HostConfig:
     """Everything host-specific; the defaults describe the reference host."""
@@ -67,7 +75,7 @@ class HostConfig:
     env_file: str = "/etc/fms/fms.env"
     credentials_dir: str = "/etc/fms/credentials"
     # setting name -> credential file name (LoadCredential=, read via NAME_FILE)
-    credentials: dict[str, str] = field(default_factory=lambda: dict(CREDENTIALS))
+    credentials: dict[str, str] = field(default_factory=lambda: credentials())
     # where processes without outbound traffic may connect (IPAddressAllow=)
     ip_allow: tuple[str, ...] = ("localhost",)
     # where processes with ``egress`` (webhooks, e-mail) may connect; narrow it to
@@ -110,8 +118,11 @@ class HostConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HostConfig:
-        """Build from Ansible's JSON (lists instead of tuples, per-slice overrides)."""
+        """Build from Ansible's JSON (lists instead of tuples, per-slice overrides, the optional
+        credentials this host has by setting name)."""
         data = dict(data)
+        if isinstance(data.get("credentials"), list):
+            data["credentials"] = credentials(tuple(data["credentials"]))
         if "slices" in data:
             slices = _default_slices()
             for name, limits in data["slices"].items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.process_tree import PROCESSES, TIMERS, Process
+from app.process_tree import CREDENTIALS, PROCESSES, TIMERS, Process
 from app.render.systemd import HostConfig, main, render_all, render_service
 from tests.ops.conftest import ROOT
 
@@ -136,3 +136,16 @@ def test_cli_reports_changes_only_once(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().out.strip() == f"removed {tmp_path / 'units' / 'fms-gone.service'}"
     assert main(["--config", str(config), "--out", str(tmp_path / "units")]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_credentials_are_the_declared_ones_a_host_has() -> None:
+    """Ansible names the optional credentials a host has; the file names come from the tree."""
+    always = {c.setting: c.file for c in CREDENTIALS if c.always}
+    assert HostConfig().credentials == always
+    host = HostConfig.from_json({"credentials": ["MONGODB_URI"]})
+    assert host.credentials == {**always, "MONGODB_URI": "mongodb_uri"}
+    api = render_all(host)["fms-api.service"]
+    assert "LoadCredential=mongodb_uri:/etc/fms/credentials/mongodb_uri" in api.splitlines()
+    assert "ExecReload=/usr/bin/env -u FMS_SECRET_KEY_FILE -u MONGODB_URI_FILE -u REDIS_URL_FILE" in api
+    with pytest.raises(ValueError, match="MONGO_URL"):
+        HostConfig.from_json({"credentials": ["MONGO_URL"]})
