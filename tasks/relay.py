@@ -39,8 +39,9 @@ from tasks.webhooks import Sweeper
 
 log = logging.getLogger("tasks.relay")
 
-# Which actors hear about which topic (the fan-out actors decide per endpoint/recipient).
-# Which actors each outbox topic becomes: the one routing table for events.
+# Which actors each outbox topic becomes: the one routing table for events, for exactly the
+# topics endpoints subscribe to (app.webhooks.service.TOPICS; tests/tasks/test_relay_routing.py).
+# The fan-out actors decide per endpoint/recipient.
 TOPIC_ACTORS: dict[str, tuple[str, ...]] = {
     # hooks.ai_embed (default queue) embeds the submission only when its form enables it.
     "submission.created": ("webhook.fanout", "email.submission", "hooks.ai_embed"),
@@ -114,7 +115,6 @@ class Relay:
         self.store, self.broker = store, broker
         self.batch, self.interval = batch, interval
         self.stop = threading.Event()
-        self._clock = clock
         self._webhook_sweeper = Sweeper(clock)
         self.scheduler = scheduler
         self._maintenance: threading.Thread | None = None
