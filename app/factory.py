@@ -22,7 +22,7 @@ from app.errors import ApiError, PayloadTooLarge
 from app.http import json_response, services
 from app.observability import context
 from app.observability import logging as fms_logging
-from app.observability.metrics import HTTP_ERRORS, HTTP_REQUESTS, HTTP_SECONDS
+from app.observability.metrics import HTTP_ERRORS, observe_request
 from app.services import Services, build
 from app.settings import Settings, load
 from tasks.dispatch import TaskDispatcher
@@ -86,23 +86,26 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     @app.before_request
     def start() -> None:
-        g.started = time.perf_counter()
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
-        g.token = context.request_id.set(g.request_id)
-        view = app.view_functions.get(request.endpoint or "")
+        ctx = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not one per use
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx.started = time.perf_counter()
+        incoming = req.environ.get("HTTP_X_REQUEST_ID", "")
+        ctx.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        ctx.token = context.request_id.set(ctx.request_id)
+        view = app.view_functions.get(req.endpoint or "")
         if view is not None and not getattr(view, "_fms_public", False):
-            g.principal = services().auth.authenticate(_bearer())
+            ctx.principal = services().auth.authenticate(_bearer(req.environ.get("HTTP_AUTHORIZATION", "")))
 
     @app.after_request
     def finish(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        HTTP_SECONDS.labels(endpoint, request.method).observe(elapsed)
-        log.info("request", extra={"method": request.method, "path": request.path,
-                                   "status": response.status_code, "duration_ms": round(elapsed * 1000, 2)})
+        ctx = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not one per use
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        response.headers["X-Request-ID"] = ctx.get("request_id", "")
+        elapsed = time.perf_counter() - ctx.get("started", time.perf_counter())
+        endpoint = req.url_rule.rule if req.url_rule else "unmatched"
+        status = response.status_code
+        observe_request(endpoint, req.method, status, elapsed)
+        fms_logging.access_log(log, req.method, req.path, status, round(elapsed * 1000, 2))
         return response
 
     @app.teardown_request
@@ -112,8 +115,7 @@ def _register_hooks(app: Flask) -> None:
             context.request_id.reset(token)
 
 
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
+def _bearer(header: str) -> str | None:
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 

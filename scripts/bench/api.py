@@ -5,16 +5,26 @@ and fms under gunicorn, loads each with wrk (64 connections, 2 threads, fixed
 duration after a warm-up) and reports req/s, p50/p99, errors and the ratios
 the core issue asks for:
 
-* submission ingest (POST to a 10-field form) >= 60 % of the bare POST echo, p99 < 50 ms;
-* cached form GET (a Redis hit) >= 80 % of the bare small-JSON GET.
+* submission ingest (POST to a 10-field form) >= 60 % of the bare POST echo's req/s,
+  and its p99 <= 2 x the bare POST's p99;
+* cached form GET >= 80 % of the bare small-JSON GET.
 
 Why ratios and not absolute numbers: the bare app is the ceiling of this
-machine + Python + Flask + gunicorn; the ratio is what fms itself costs.
+machine + Python + Flask + gunicorn; the ratio is what fms itself costs. On a
+machine shared with others the load moves within a run, so the measured time
+of each scenario is cut into ``--rounds`` slices run in turn (bare POST, fms
+POST, bare GET, fms GET, then again): both sides of a ratio see the same
+neighbours. Req/s adds up the slices; p50/p99 are the median over the slices
+(``p99_max_ms`` the worst); the load average is recorded per slice.
+
+``--check`` exits 1 when a goal is missed (errors count as a miss); ``--check-report-only``
+evaluates and prints the same, and exits 0 (what CI's smoke test runs).
 
 Run from the repository root::
 
     .venv/bin/python scripts/bench/api.py                 # 15 s per scenario
     .venv/bin/python scripts/bench/api.py --duration 5 --out /tmp/api.json
+    .venv/bin/python scripts/bench/api.py --check          # exit 1 when a goal is missed
 
 Every process it starts is stopped on exit, error or Ctrl-C.
 """
@@ -26,9 +36,10 @@ import datetime as dt
 import json
 import os
 import re
+import statistics
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +63,7 @@ from scripts.bench.common import (
 )
 
 GOAL_INGEST_RATIO = 0.60
-GOAL_INGEST_P99_MS = 50.0
+GOAL_INGEST_P99_VS_BARE = 2.0  # fms POST p99 at most twice the bare POST's, same run
 GOAL_GET_RATIO = 0.80
 SCENARIOS = ("bare_post", "fms_post", "bare_get", "fms_get")  # run order: pairs back to back
 ADMIN_USER, ADMIN_PASSWORD = "bench", "benchpassword1"
@@ -106,7 +117,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sqlite-synchronous", choices=["OFF", "NORMAL", "FULL", "EXTRA"], default=None,
                    help="pass FMS_SQLITE_SYNCHRONOUS to fms (default: fms's own default, FULL)")
     p.add_argument("--keep-logs", type=Path, default=None, help="copy server logs into this directory")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="slices per scenario, run in turn with the others (default 3; at most one per second)")
+    check = p.add_mutually_exclusive_group()
+    check.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    check.add_argument("--check-report-only", action="store_true",
+                       help="evaluate and print the goals like --check, but exit 0 (CI smoke)")
     args = p.parse_args(argv)
+    args.rounds = max(1, min(args.rounds, int(args.duration)))
     wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SCENARIOS))
     if unknown:
@@ -135,18 +153,60 @@ def server_env(data_dir: Path, port: int, redis_url: str | None, synchronous: st
     return env
 
 
-def measure(scenario: Scenario, args: argparse.Namespace) -> tuple[WrkResult, str]:
-    script = wrk_script(scenario.method, scenario.headers, scenario.body)
+def warm_up(scenario: Scenario, args: argparse.Namespace) -> None:
     if args.warmup > 0:
-        run_wrk(scenario.url, script, args.warmup, args.connections, args.threads)
-    print(f"  {scenario.name}: {args.duration:g}s at {args.connections} connections ...", flush=True)
+        run_wrk(scenario.url, wrk_script(scenario.method, scenario.headers, scenario.body), args.warmup,
+                args.connections, args.threads)
+
+
+def measure_slice(scenario: Scenario, seconds: float, args: argparse.Namespace) -> tuple[WrkResult, str, float]:
+    """One slice of a scenario: wrk's result (with server CPU per request), its report, the load average."""
+    script = wrk_script(scenario.method, scenario.headers, scenario.body)
+    load = os.getloadavg()[0]
     cpu_before = process_cpu_seconds(list(scenario.server_pids))
-    result, report = run_wrk(scenario.url, script, args.duration, args.connections, args.threads)
+    result, report = run_wrk(scenario.url, script, seconds, args.connections, args.threads)
     cpu = process_cpu_seconds(list(scenario.server_pids)) - cpu_before
     result.server_cpu_ms_per_request = round(1000 * cpu / result.requests, 3) if result.requests else None
-    print(f"    {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
-          f"server CPU {result.server_cpu_ms_per_request} ms/req  errors {result.errors_total}", flush=True)
-    return result, report
+    return result, report, load
+
+
+def combine(slices: list[WrkResult]) -> WrkResult:
+    """One result for a scenario's slices: counts add up, latency percentiles are the slices' median."""
+    requests = sum(r.requests for r in slices)
+    duration = sum(r.duration_s for r in slices)
+    cpu = [r.server_cpu_ms_per_request * r.requests for r in slices if r.server_cpu_ms_per_request is not None]
+    socket_errors = {k: sum(r.socket_errors.get(k, 0) for r in slices) for k in slices[0].socket_errors}
+    return replace(
+        slices[0], requests=requests, duration_s=round(duration, 3),
+        rps=round(requests / duration, 1) if duration else 0.0,
+        p50_ms=statistics.median(r.p50_ms for r in slices), p90_ms=statistics.median(r.p90_ms for r in slices),
+        p99_ms=statistics.median(r.p99_ms for r in slices),
+        mean_ms=round(sum(r.mean_ms * r.requests for r in slices) / requests, 3) if requests else 0.0,
+        max_ms=max(r.max_ms for r in slices), non_2xx=sum(r.non_2xx for r in slices), socket_errors=socket_errors,
+        bytes_read=sum(r.bytes_read for r in slices),
+        server_cpu_ms_per_request=round(sum(cpu) / requests, 3) if cpu and requests else None,
+    )
+
+
+def run_interleaved(scenarios: dict[str, Scenario], args: argparse.Namespace, procs: Processes) -> dict[str, Any]:
+    """Warm each scenario up, then run ``args.rounds`` rounds of one slice of every scenario in turn."""
+    for name in args.scenarios:
+        warm_up(scenarios[name], args)
+    seconds = args.duration / args.rounds
+    slices: dict[str, list[tuple[WrkResult, str, float]]] = {name: [] for name in args.scenarios}
+    for round_no in range(args.rounds):
+        for name in args.scenarios:
+            result, report, load = measure_slice(scenarios[name], seconds, args)
+            slices[name].append((result, report, load))
+            print(f"  round {round_no + 1}/{args.rounds} {name}: {result.rps:,.0f} req/s  p50 {result.p50_ms:.2f} ms"
+                  f"  p99 {result.p99_ms:.2f} ms  CPU {result.server_cpu_ms_per_request} ms/req"
+                  f"  errors {result.errors_total}  load {load:.1f}", flush=True)
+            procs.check_alive()
+    results: dict[str, Any] = {}
+    for name, parts in slices.items():
+        combined = combine([r for r, _, _ in parts])
+        results[name] = (combined, "\n".join(report for _, report, _ in parts), parts)
+    return results
 
 
 def start_bare(procs: Processes, tmp: Path) -> dict[str, Scenario]:
@@ -218,8 +278,8 @@ def count_log_errors(log: Path) -> int:
 def run_all(tmp: Path, args: argparse.Namespace, results: dict[str, Any], checks: dict[str, Any]) -> None:
     """Start both servers, then run each bare/fms pair back to back.
 
-    Both stay up for the whole run and the scenarios of one ratio run next to each
-    other, so a noisy neighbour on a shared machine skews both sides of a ratio alike.
+    Both stay up for the whole run and the scenarios run in turn, slice by slice
+    (:func:`run_interleaved`), so a noisy neighbour skews both sides of a ratio alike.
     """
     with managed_processes() as procs:
         scenarios: dict[str, Scenario] = {}
@@ -229,9 +289,7 @@ def run_all(tmp: Path, args: argparse.Namespace, results: dict[str, Any], checks
         if any(s.startswith("fms_") for s in args.scenarios):
             fms, token, submit_url = start_fms(procs, tmp, args.sqlite_synchronous)
             scenarios |= fms
-        for name in args.scenarios:
-            results[name] = measure(scenarios[name], args)
-            procs.check_alive()
+        results.update(run_interleaved(scenarios, args, procs))
         if "fms_post" in args.scenarios:
             status, body = http_json("GET", f"{submit_url}?include_total=true&limit=1", token=token)
             checks["fms_submissions_stored"] = body.get("total") if status == 200 else f"error {status}"
@@ -256,19 +314,33 @@ def cpu_ratio(results: dict[str, Any], fms: str, bare: str) -> float | None:
     return round(b / a, 3) if a and b else None
 
 
+def round_ratios(results: dict[str, Any], fms: str, bare: str) -> list[float]:
+    """fms/bare req/s per round (the slices of one round ran back to back)."""
+    if fms not in results or bare not in results:
+        return []
+    pairs = zip(results[fms][2], results[bare][2], strict=True)
+    return [round(f.rps / b.rps, 3) for (f, _, _), (b, _, _) in pairs if b.rps]
+
+
 def evaluate(results: dict[str, Any]) -> dict[str, Any]:
     ingest = ratio(results, "fms_post", "bare_post")
     cached = ratio(results, "fms_get", "bare_get")
     p99 = results["fms_post"][0].p99_ms if "fms_post" in results else None
-    errors = {name: r.errors_total for name, (r, _) in results.items()}
-    ingest_ok = ingest is not None and p99 is not None and ingest >= GOAL_INGEST_RATIO and p99 < GOAL_INGEST_P99_MS
+    bare_p99 = results["bare_post"][0].p99_ms if "bare_post" in results else None
+    p99_ratio = round(p99 / bare_p99, 3) if p99 is not None and bare_p99 else None
+    errors = {name: r.errors_total for name, (r, _, _) in results.items()}
+    ingest_ok = (ingest is not None and p99_ratio is not None and ingest >= GOAL_INGEST_RATIO
+                 and p99_ratio <= GOAL_INGEST_P99_VS_BARE)
     get_ok = cached is not None and cached >= GOAL_GET_RATIO
     return {
         "ratios": {"ingest_vs_bare_post": ingest, "cached_get_vs_bare_get": cached,
+                   "ingest_p99_vs_bare_post_p99": p99_ratio,
                    "ingest_cpu_cost_ratio": cpu_ratio(results, "fms_post", "bare_post"),
-                   "cached_get_cpu_cost_ratio": cpu_ratio(results, "fms_get", "bare_get")},
+                   "cached_get_cpu_cost_ratio": cpu_ratio(results, "fms_get", "bare_get"),
+                   "ingest_per_round": round_ratios(results, "fms_post", "bare_post"),
+                   "cached_get_per_round": round_ratios(results, "fms_get", "bare_get")},
         "goals": {
-            "ingest_ratio_min": GOAL_INGEST_RATIO, "ingest_p99_ms_max": GOAL_INGEST_P99_MS,
+            "ingest_ratio_min": GOAL_INGEST_RATIO, "ingest_p99_vs_bare_max": GOAL_INGEST_P99_VS_BARE,
             "cached_get_ratio_min": GOAL_GET_RATIO,
             "ingest_ok": ingest_ok, "cached_get_ok": get_ok, "no_errors": not any(errors.values()),
             "met": ingest_ok and get_ok and not any(errors.values()),
@@ -291,13 +363,15 @@ def print_table(results: dict[str, Any], verdict: dict[str, Any]) -> None:
     def fmt(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.0%}"
 
-    p99 = results["fms_post"][0].p99_ms if "fms_post" in results else None
+    p99 = ratios["ingest_p99_vs_bare_post_p99"]
     print()
     print(f"ingest     fms POST / bare POST = {fmt(ratios['ingest_vs_bare_post'])} "
-          f"(goal >= {GOAL_INGEST_RATIO:.0%}), p99 = {'n/a' if p99 is None else f'{p99:.1f} ms'} "
-          f"(goal < {GOAL_INGEST_P99_MS:.0f} ms) -> {'MET' if goals['ingest_ok'] else 'NOT MET'}")
+          f"(goal >= {GOAL_INGEST_RATIO:.0%}; per round {ratios['ingest_per_round']}), "
+          f"p99 = {'n/a' if p99 is None else f'{p99:.2f}'} x bare p99 "
+          f"(goal <= {GOAL_INGEST_P99_VS_BARE:g}x) -> {'MET' if goals['ingest_ok'] else 'NOT MET'}")
     print(f"cached GET fms GET / bare GET   = {fmt(ratios['cached_get_vs_bare_get'])} "
-          f"(goal >= {GOAL_GET_RATIO:.0%}) -> {'MET' if goals['cached_get_ok'] else 'NOT MET'}")
+          f"(goal >= {GOAL_GET_RATIO:.0%}; per round {ratios['cached_get_per_round']}) "
+          f"-> {'MET' if goals['cached_get_ok'] else 'NOT MET'}")
     print(f"CPU cost   bare/fms CPU per request: ingest {fmt(ratios['ingest_cpu_cost_ratio'])}, "
           f"cached GET {fmt(ratios['cached_get_cpu_cost_ratio'])} (the ratio on a quiet, CPU-bound machine)")
     if not goals["no_errors"]:
@@ -330,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     checks: dict[str, Any] = {}
     started = dt.datetime.now(dt.UTC)
+    load_start = list(os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="fms-bench-api-") as tmp_name:
         tmp = Path(tmp_name)
         try:
@@ -342,12 +417,14 @@ def main(argv: list[str] | None = None) -> int:
                         (args.keep_logs / name).write_bytes((tmp / name).read_bytes())
     verdict = evaluate(results)
     print_table(results, verdict)
+    load_end = os.getloadavg()
     doc = {
         "benchmark": "api",
         "started_at": started.isoformat(timespec="seconds"),
         "host": host_facts(),
         "config": {
-            "duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
+            "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
+            "connections": args.connections,
             "wrk_threads": args.threads, "gunicorn": gunicorn_settings_isolated(),
             "fms_log_level": "INFO (default; access log line per request)",
             "sqlite_synchronous": args.sqlite_synchronous or "FULL (default)",
@@ -355,15 +432,27 @@ def main(argv: list[str] | None = None) -> int:
             "submission_body_bytes": len(json.dumps({"answers": ANSWERS})),
             "form_fields": len(FORM_SCHEMA["properties"]),
         },
-        "scenarios": {name: r.as_dict() for name, (r, _) in results.items()},
-        "wrk_reports": {name: report for name, (_, report) in results.items()},
+        "load_average": {"start": load_start, "end": list(load_end),
+                         "per_slice": {name: [load for _, _, load in parts]
+                                       for name, (_, _, parts) in results.items()}},
+        "scenarios": {name: r.as_dict() | {"slices": [s.as_dict() for s, _, _ in parts]}
+                      for name, (r, _, parts) in results.items()},
+        "wrk_reports": {name: report for name, (_, report, _) in results.items()},
         **verdict,
         "checks": checks,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
-    return 0
+    print(f"\nwrote {args.out} (load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end)")
+    status = exit_status(verdict, args.check)
+    if status:
+        print("check: a goal is missed (see above)", file=sys.stderr)
+    return status
+
+
+def exit_status(verdict: dict[str, Any], check: bool) -> int:
+    """1 when ``--check`` was asked for and a goal is missed (errors count as a miss), else 0."""
+    return 1 if check and not verdict["goals"]["met"] else 0
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def test_short_run_writes_complete_json(tmp_path: Path) -> None:
     out = tmp_path / "api.json"
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--duration", "1", "--warmup", "0", "--connections", "4",
-         "--threads", "1", "--out", str(out)],
+         "--threads", "1", "--out", str(out), "--check-report-only"],
         cwd=ROOT, env=bench_env(tmp_path), capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -74,14 +74,47 @@ def test_short_run_writes_complete_json(tmp_path: Path) -> None:
         assert result["rps"] > 0 and result["requests"] > 0, name
         assert 0 < result["p50_ms"] <= result["p99_ms"], name
         assert result["errors_total"] == 0, (name, result)
-    assert doc["ratios"]["ingest_vs_bare_post"] > 0
-    assert doc["ratios"]["cached_get_vs_bare_get"] > 0
-    assert isinstance(doc["goals"]["met"], bool)
+    ratios = doc["ratios"]
+    assert ratios["ingest_vs_bare_post"] > 0 and ratios["cached_get_vs_bare_get"] > 0
+    assert ratios["ingest_p99_vs_bare_post_p99"] > 0
+    assert ratios["ingest_cpu_cost_ratio"] > 0 and ratios["cached_get_cpu_cost_ratio"] > 0
+    assert len(ratios["ingest_per_round"]) == doc["config"]["rounds"] == 1
+    assert isinstance(doc["goals"]["met"], bool) and doc["goals"]["ingest_p99_vs_bare_max"] == 2.0
+    assert len(doc["load_average"]["start"]) == 3 and len(doc["load_average"]["per_slice"]["fms_post"]) == 1
+    assert "x bare p99" in proc.stdout
     # Every submission wrk counted was stored (plus the one the set-up sends).
     assert doc["checks"]["fms_submissions_stored"] >= doc["scenarios"]["fms_post"]["requests"] + 1
     assert doc["checks"]["fms_log_error_lines"] == 0
     assert "ingest" in proc.stdout and "cached GET" in proc.stdout
     assert processes_mentioning(str(tmp_path)) == []
+
+
+def _result(rps: float, p99: float) -> Any:
+    from scripts.bench.common import WrkResult
+
+    return WrkResult(requests=int(rps), duration_s=1.0, rps=rps, p50_ms=p99 / 4, p90_ms=p99 / 2, p99_ms=p99,
+                     mean_ms=p99 / 4, max_ms=p99, non_2xx=0, socket_errors={"connect": 0}, bytes_read=1,
+                     server_cpu_ms_per_request=1.0)
+
+
+@pytest.mark.parametrize(("fms_post", "fms_p99", "fms_get", "met"), [
+    (700, 19.0, 900, True),    # 70 % ingest, p99 1.9x, 90 % GET
+    (500, 19.0, 900, False),   # ingest under 60 %
+    (700, 21.0, 900, False),   # p99 over 2x the bare one
+    (700, 19.0, 700, False),   # cached GET under 80 %
+])
+def test_check_exits_non_zero_when_a_goal_is_missed(fms_post: float, fms_p99: float, fms_get: float,
+                                                     met: bool) -> None:
+    sys.path.insert(0, str(ROOT))
+    from scripts.bench import api
+
+    results = {name: (r, "", [(r, "", 1.0)]) for name, r in {
+        "bare_post": _result(1000, 10.0), "fms_post": _result(fms_post, fms_p99),
+        "bare_get": _result(1000, 10.0), "fms_get": _result(fms_get, 10.0)}.items()}
+    verdict = api.evaluate(results)
+    assert verdict["goals"]["met"] is met
+    assert api.exit_status(verdict, check=True) == (0 if met else 1)
+    assert api.exit_status(verdict, check=False) == 0
 
 
 def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
