@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("numpy", "onnxruntime", "duckdb", "pyarrow", "tokenizers", "llama_cpp")
+HEAVY = ("numpy", "onnxruntime", "onnx", "gguf", "duckdb", "pyarrow", "tokenizers", "llama_cpp")
 
 
-def _modules_after(code: str, tmp_path: Path) -> set[str]:
+def _modules_after(code: str, tmp_path: Path, **env_extra: str) -> set[str]:
     """Top-level modules loaded in a fresh interpreter after ``code`` (the app is created by it)."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
-    env = {**os.environ, "FMS_DATA_DIR": str(tmp_path), "FMS_SECRET_KEY": "lazy-imports-test"}
+    env = {**os.environ, "FMS_DATA_DIR": str(tmp_path), "FMS_SECRET_KEY": "lazy-imports-test", **env_extra}
     env.pop("PYTHONSTARTUP", None)
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=120)
@@ -33,6 +33,18 @@ def _modules_after(code: str, tmp_path: Path) -> set[str]:
 def test_creating_the_wsgi_app_imports_no_heavy_library(tmp_path: Path) -> None:
     loaded = _modules_after("import app.wsgi", tmp_path)
     assert "flask" in loaded and "app" in loaded  # the app really was created
+    assert sorted(loaded & set(HEAVY)) == []
+
+
+def test_ready_checks_the_model_files_without_parsing_them(tmp_path: Path) -> None:
+    """/ready runs in every worker now and then: reading the ONNX file with ``onnx`` kept ~75 MB there."""
+    from inference.models.defaults import ensure_default_models
+
+    models = ensure_default_models(os.environ.get("FMS_TEST_MODELS_DIR", ROOT / "var"))
+    code = ("import app.wsgi\nr = app.wsgi.application.test_client().get('/ready')\n"
+            "assert r.status_code == 200, r.data\nassert r.json['checks']['model']['ok'] is True, r.json")
+    loaded = _modules_after(code, tmp_path, FMS_LLM_MODEL=str(models["llm"]), FMS_EMBED_MODEL=str(models["embedder"]),
+                            FMS_EMBED_TOKENIZER=str(models["tokenizer"]), REDIS_URL="redis://127.0.0.1:1/0")
     assert sorted(loaded & set(HEAVY)) == []
 
 

@@ -94,8 +94,10 @@ _header_cache: dict[tuple[str, int, int], str | None] = {}
 def model_problem(path: Path) -> str | None:
     """Why ``path`` cannot be loaded (missing, unreadable, not a model), or None when it looks fine.
 
-    Reads only the file header (cached per size and mtime), so it is cheap
-    enough for every AI request and for ``/ready``.
+    The full check, for the processes that load models (the AI worker): the
+    GGUF tensor table is read, an ONNX file is parsed and checked — which
+    keeps about 75 MB in the process that does it, so the API uses
+    :func:`model_header_problem`. Cached per size and mtime.
     """
     from inference.registry import InvalidModelError, inspect_model
 
@@ -111,6 +113,33 @@ def model_problem(path: Path) -> str | None:
         except (InvalidModelError, OSError, ValueError) as exc:
             _header_cache[key] = f"model file {path} is not a valid model: {exc}"
     return _header_cache[key]
+
+
+def model_header_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a model, from its size and first bytes only: what the API checks.
+
+    Every AI request and every ``/ready`` asks, in whichever API worker the
+    request lands on; parsing the file there (``onnx.load`` and the checker)
+    left about 75 MB behind in each worker. The processes that load a model
+    still validate it fully: the AI worker (:func:`model_problem`) and the
+    embedder, whose load error ``/ready`` ("embedder") and ``similar`` report.
+    """
+    from inference.registry import InvalidModelError, detect_format
+
+    try:
+        if path.stat().st_size < 64:
+            return f"model file {path} is not a valid model: too small to be one"
+        kind = detect_format(path)
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        return f"model file {path} is not readable: {exc.strerror}"
+    except InvalidModelError as exc:
+        return f"model file {path} is not a valid model: {exc}"
+    version = int.from_bytes(head[4:8], "little")
+    if kind == "gguf" and version not in (2, 3):
+        return f"model file {path} is not a valid model: unsupported GGUF version {version}"
+    return None
 
 
 def breaker_key(kind: str) -> str:
@@ -131,7 +160,7 @@ def require_available(settings: Settings, cache: Cache, kind: str) -> None:
     paths = model_paths(settings)
     files = [paths["llm"]] if kind == "llama" else [paths["embedder"]]
     for path in files:
-        problem = model_problem(path)
+        problem = model_header_problem(path)
         if problem:
             raise ModelUnavailable(problem, [{"pointer": "model", "message": problem}])
     if kind == "onnx" and not paths["tokenizer"].is_file():
@@ -339,12 +368,13 @@ def embedder_probe(svc: Any) -> bool:
 
 
 def ready_probe(svc: Any) -> bool:
-    """``/ready`` "model": the configured LLM and embedder files are present and valid.
+    """``/ready`` "model": the configured LLM and embedder files are present and look like models.
 
     Whether an AI worker is alive is the "workers" probe's job (it requires a
     heartbeat serving the ``ai`` queue); the breaker flag is reported as not ready too.
     """
     paths = model_paths(svc.settings)
-    if model_problem(paths["llm"]) or model_problem(paths["embedder"]) or not paths["tokenizer"].is_file():
+    if model_header_problem(paths["llm"]) or model_header_problem(paths["embedder"]) \
+            or not paths["tokenizer"].is_file():
         return False
     return all(svc.cache.get(BREAKER_NS, breaker_key(k)) is None for k in KINDS)
