@@ -11,6 +11,7 @@ from app.ai.service import embedder_probe
 from app.ai.service import ready_probe as models_ready
 from app.errors import Forbidden
 from app.http import json_response, public, services
+from app.observability.heartbeats import HeartbeatCollector
 from app.observability.metrics import exposition
 from app.openapi import Operation
 from app.services import Services
@@ -63,7 +64,7 @@ def metrics() -> Response:
     addr = request.remote_addr or ""
     if not services().settings.metrics_public and not _loopback(addr):
         raise Forbidden("metrics are served to loopback clients only")
-    body, content_type = exposition()
+    body, content_type = exposition([HeartbeatCollector(services().settings.redis_url)])
     return Response(body, mimetype=content_type.split(";")[0], headers={"Cache-Control": "no-store"})
 
 
