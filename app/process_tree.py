@@ -151,6 +151,8 @@ PROCESSES: tuple[Process, ...] = (
         memory_max="512M",
         cpu_weight=200,
         stop_timeout=35,
+        # the schema moves once, before the workers start (they would also migrate under a lock)
+        pre_start=(("{venv}/fms", "migrate"),),
         systemd_env={
             "GUNICORN_CMD_ARGS": ("--chdir {root} --bind {api_bind} --access-logfile {log_dir}/api-access.log"
                                   " --error-logfile {log_dir}/api-error.log"),
