@@ -72,6 +72,114 @@ DEV = [
   {"leave_type": "unpaid", "days": 5, "start_date": "2025-01-06", "end_date": "2025-01-10", "manager_email": "peter.parker@company.com"}),
 ]
 
+#: Dev forms added for generalisation (issue 9): other domains, naming styles (camelCase, kebab-case,
+#: PascalCase, abbreviations), amounts with currency and digit grouping, places under unseen names,
+#: ages/sex written as clinicians do, labels next to values, alphanumeric codes. A 4th element holds
+#: row options (``dayfirst``).
+DEV_FORMS = [
+ ("hotel_booking", "Booking confirmed for Ms. Ritu Sharma. Confirmation code: HTL48213. Check-in 14 Feb 2025, check-out 17 Feb 2025 at our Jaipur property. Double room for 2 guests, breakfast included. Total: ₹18,450.00. Questions? ritu.sharma@example.in",
+  {"guestName": "Ritu Sharma", "confirmationCode": "HTL48213", "checkIn": "2025-02-14", "checkOut": "2025-02-17", "destinationCity": "Jaipur", "roomType": "double", "numberOfGuests": 2, "breakfastIncluded": True, "totalPrice": 18450, "contactEmail": "ritu.sharma@example.in"}),
+ ("hotel_booking", "Hi, I'd like to book a suite in Lisbon from March 3, 2025 to March 7, 2025 for two adults. We don't need breakfast. The quoted price was EUR 1,240.50. My name is Helena Costa, helena.costa@mail.pt.",
+  {"guestName": "Helena Costa", "roomType": "suite", "destinationCity": "Lisbon", "checkIn": "2025-03-03", "checkOut": "2025-03-07", "numberOfGuests": 2, "breakfastIncluded": False, "totalPrice": 1240.5, "contactEmail": "helena.costa@mail.pt"}),
+ ("hotel_booking", "Guest name: Tomasz Nowak\nCity: Krakow\nArrival: 2025-05-10\nDeparture: 2025-05-12\nRoom: single\nGuests: 1\nRate incl. breakfast: PLN 780\nBooking ref: KRK90317",
+  {"guestName": "Tomasz Nowak", "destinationCity": "Krakow", "checkIn": "2025-05-10", "checkOut": "2025-05-12", "roomType": "single", "numberOfGuests": 1, "breakfastIncluded": True, "totalPrice": 780, "confirmationCode": "KRK90317"}),
+ ("hotel_booking", "We are travelling to Singapore. Please reserve a family room for four people, check-in on 20 December 2024 and check-out on 27 December 2024, with breakfast. The website showed a total of S$2,600. Contact Wei Ling Tan on weiling.tan@example.sg.",
+  {"guestName": "Wei Ling Tan", "destinationCity": "Singapore", "roomType": "family", "numberOfGuests": 4, "checkIn": "2024-12-20", "checkOut": "2024-12-27", "breakfastIncluded": True, "totalPrice": 2600, "contactEmail": "weiling.tan@example.sg"}),
+ ("hotel_booking", "Reservation ACC55102 for Mr Daniel Mensah: twin room, 2 guests, Accra, arriving 1 April 2025, leaving 4 April 2025. Breakfast not included. Amount paid: GHS 3,150. Email d.mensah@example.com.gh",
+  {"guestName": "Daniel Mensah", "confirmationCode": "ACC55102", "roomType": "twin", "numberOfGuests": 2, "destinationCity": "Accra", "checkIn": "2025-04-01", "checkOut": "2025-04-04", "breakfastIncluded": False, "totalPrice": 3150, "contactEmail": "d.mensah@example.com.gh"}),
+ ("hotel_booking", "Can you change my booking? Code MUC20458. I'm arriving in Munich on 2025-09-19 instead and leaving 2025-09-22. Still a double room, one person, no breakfast needed. The new total of €612.30 is fine. - Jonas Weber",
+  {"guestName": "Jonas Weber", "confirmationCode": "MUC20458", "destinationCity": "Munich", "checkIn": "2025-09-19", "checkOut": "2025-09-22", "roomType": "double", "numberOfGuests": 1, "breakfastIncluded": False, "totalPrice": 612.3}),
+ ("hotel_booking", "Please book Ananya Iyer into your Bengaluru hotel: double room for 2 adults from 5 Jan 2025 to 8 Jan 2025 with breakfast. The corporate rate quoted is Rs 24,300 in total. Send the voucher to ananya.iyer@corp.example.com.",
+  {"guestName": "Ananya Iyer", "destinationCity": "Bengaluru", "roomType": "double", "numberOfGuests": 2, "checkIn": "2025-01-05", "checkOut": "2025-01-08", "breakfastIncluded": True, "totalPrice": 24300, "contactEmail": "ananya.iyer@corp.example.com"}),
+ ("hotel_booking", "Confirmation no. NYC77120. Guest: Marcus Reed. Suite, New York, checking in Oct 2, 2025, checking out Oct 5, 2025. 3 guests. Total USD 2,985.75 incl. taxes.",
+  {"guestName": "Marcus Reed", "confirmationCode": "NYC77120", "roomType": "suite", "destinationCity": "New York", "checkIn": "2025-10-02", "checkOut": "2025-10-05", "numberOfGuests": 3, "totalPrice": 2985.75}),
+
+ ("it_asset_request", "Requester: Priya Menon (E10482), Finance. Need 2 monitors for the Pune office by 15 Jan 2025, est. cost ₹38,000. Charge CC-4410. These are new seats, not replacements.",
+  {"requester": "Priya Menon", "employee_id": "E10482", "dept": "finance", "asset_category": "monitor", "qty": 2, "office_site": "Pune", "needed_by": "2025-01-15", "est_cost": 38000, "cost_center": "CC-4410", "replacement": False}),
+ ("it_asset_request", "Hi IT, my laptop died after five years and I need a replacement laptop before 2025-02-03. I'm in Sales, employee no. E20931, based in the Chicago office. Budget about $1,450. Cost centre CC-2207. Thanks, Kevin Brooks",
+  {"requester": "Kevin Brooks", "employee_id": "E20931", "dept": "sales", "asset_category": "laptop", "needed_by": "2025-02-03", "office_site": "Chicago", "est_cost": 1450, "cost_center": "CC-2207", "replacement": True}),
+ ("it_asset_request", "Please order 10 headsets for the new customer-support hires in Operations (Manila site). Cost centre: CC-3019. Estimated total cost: USD 890.00. Needed by March 1, 2025. Requested by Grace Villanueva, E33107.",
+  {"requester": "Grace Villanueva", "employee_id": "E33107", "dept": "operations", "asset_category": "headset", "qty": 10, "office_site": "Manila", "cost_center": "CC-3019", "est_cost": 890, "needed_by": "2025-03-01"}),
+ ("it_asset_request", "Software licence request: 25 seats of the design suite for Marketing. Est. cost €7,250. CC-5102. Needed by 2025-04-01. Site: Amsterdam. Requester Sven de Vries (E41200). New licences, nothing is being replaced.",
+  {"requester": "Sven de Vries", "employee_id": "E41200", "dept": "marketing", "asset_category": "software_license", "qty": 25, "est_cost": 7250, "cost_center": "CC-5102", "needed_by": "2025-04-01", "office_site": "Amsterdam", "replacement": False}),
+ ("it_asset_request", "Dept: Engineering | Item: docking station | Qty: 3 | Site: Berlin | Needed: 10.02.2025 | Cost: 567 EUR | CC: CC-1188 | Replacing broken docks: yes | Name: Lea Hoffmann | ID: E50321",
+  {"dept": "engineering", "asset_category": "docking_station", "qty": 3, "office_site": "Berlin", "needed_by": "2025-02-10", "est_cost": 567, "cost_center": "CC-1188", "replacement": True, "requester": "Lea Hoffmann", "employee_id": "E50321"}, {"dayfirst": True}),
+ ("it_asset_request", "I'm Rahul Verma from Legal (E60715). Could I get a keyboard and mouse set for the Hyderabad office? My current one has sticky keys so it's a replacement. By 20 Jan 2025 would be good. It should be under Rs 2,500. Cost centre CC-6006.",
+  {"requester": "Rahul Verma", "employee_id": "E60715", "dept": "legal", "asset_category": "keyboard_mouse", "office_site": "Hyderabad", "replacement": True, "needed_by": "2025-01-20", "est_cost": 2500, "cost_center": "CC-6006"}),
+ ("it_asset_request", "New joiner kit for HR: 1 laptop for the Nairobi office, needed by 2025-03-17, approx KES 145,000, cost centre CC-7031. Not a replacement. Raised by Amina Otieno, employee ID E70288.",
+  {"dept": "human_resources", "qty": 1, "asset_category": "laptop", "office_site": "Nairobi", "needed_by": "2025-03-17", "est_cost": 145000, "cost_center": "CC-7031", "replacement": False, "requester": "Amina Otieno", "employee_id": "E70288"}),
+ ("it_asset_request", "Two mobile phones are needed for the Operations on-call rota at the Leeds depot by 5 December 2024. They replace the old handsets. Estimated £1,198 in total. CC-8140. Owen Price, E81902",
+  {"qty": 2, "asset_category": "mobile_phone", "dept": "operations", "office_site": "Leeds", "needed_by": "2024-12-05", "replacement": True, "est_cost": 1198, "cost_center": "CC-8140", "requester": "Owen Price", "employee_id": "E81902"}),
+
+ ("food_safety_inspection", "Inspection of Sharma Sweets & Bakery, Karol Bagh district, on 12 Nov 2024 by Inspector Neha Gupta. FSSAI licence 10019022000457. Premises: bakery. 3 violations found (pest droppings near the flour store, no hairnets, expired milk). Grade C. Fine of ₹5,000 imposed; follow-up visit required within 14 days.",
+  {"establishment": "Sharma Sweets & Bakery", "district": "Karol Bagh", "inspection-date": "2024-11-12", "inspector": "Neha Gupta", "licence-no": "10019022000457", "premises-type": "bakery", "violations": 3, "hygiene-grade": "C", "fine": 5000, "follow-up-required": True}),
+ ("food_safety_inspection", "Routine check at the Green Leaf Canteen (Whitefield) on 2024-10-08. Inspector: Arjun Rao. Licence no. 11221998000312. Zero violations observed, hygiene grade A, no follow-up needed.",
+  {"establishment": "Green Leaf Canteen", "district": "Whitefield", "inspection-date": "2024-10-08", "inspector": "Arjun Rao", "licence-no": "11221998000312", "premises-type": "canteen", "violations": 0, "hygiene-grade": "A", "follow-up-required": False}),
+ ("food_safety_inspection", "Street food stall Raju Chaat Corner in Chandni Chowk inspected on 5 December 2024 by Inspector Meena Pillai. Licence 20824011000981. Grade D with 7 violations including open drains and no running water. Penalty Rs. 12,500. The stall must be re-inspected.",
+  {"establishment": "Raju Chaat Corner", "premises-type": "street_food_stall", "district": "Chandni Chowk", "inspection-date": "2024-12-05", "inspector": "Meena Pillai", "licence-no": "20824011000981", "hygiene-grade": "D", "violations": 7, "fine": 12500, "follow-up-required": True}),
+ ("food_safety_inspection", "Catering unit Spice Route Caterers, Andheri East, visited 2025-01-14 by inspector Farhan Qureshi. FSSAI lic. no.: 11524999000103. Two minor violations (missing temperature log, one uncovered bin). Grade B. A follow-up is not required.",
+  {"premises-type": "catering_unit", "establishment": "Spice Route Caterers", "district": "Andheri East", "inspection-date": "2025-01-14", "inspector": "Farhan Qureshi", "licence-no": "11524999000103", "violations": 2, "hygiene-grade": "B", "follow-up-required": False}),
+ ("food_safety_inspection", "Inspection report. Establishment: Hotel Annapurna (restaurant), District: Koramangala, Date: 3 Feb 2025, Inspector: Kavita Joshi, Licence: 10020042006789, Violations: 4, Grade: C, Fine: INR 8,000.00, Follow-up: yes",
+  {"establishment": "Hotel Annapurna", "premises-type": "restaurant", "district": "Koramangala", "inspection-date": "2025-02-03", "inspector": "Kavita Joshi", "licence-no": "10020042006789", "violations": 4, "hygiene-grade": "C", "fine": 8000, "follow-up-required": True}),
+ ("food_safety_inspection", "On 19 March 2025 I, inspector Suresh Nair, inspected FreshMart Grocery in the Salt Lake district. License number 12823007000544. One violation: unlabelled loose spices. Hygiene grade B. Fined ₹1,500. Follow-up not needed.",
+  {"inspection-date": "2025-03-19", "inspector": "Suresh Nair", "establishment": "FreshMart Grocery", "premises-type": "grocery", "district": "Salt Lake", "licence-no": "12823007000544", "violations": 1, "hygiene-grade": "B", "fine": 1500, "follow-up-required": False}),
+ ("food_safety_inspection", "Canteen of the Apex Motors plant, Pimpri district. Inspected on 2024-09-25 by Deepa Kulkarni. Lic 11517035000876. 0 violations. Grade A.",
+  {"premises-type": "canteen", "establishment": "Apex Motors", "district": "Pimpri", "inspection-date": "2024-09-25", "inspector": "Deepa Kulkarni", "licence-no": "11517035000876", "violations": 0, "hygiene-grade": "A"}),
+ ("food_safety_inspection", "Restaurant Blue Lagoon in Baga, inspected 28 Feb 2025 by inspector Anthony Dsouza after a complaint. FSSAI No. 13023001000227. Found 6 violations, grade D, a penalty of ₹25,000 and closure until a re-inspection next week.",
+  {"premises-type": "restaurant", "establishment": "Blue Lagoon", "district": "Baga", "inspection-date": "2025-02-28", "inspector": "Anthony Dsouza", "licence-no": "13023001000227", "violations": 6, "hygiene-grade": "D", "fine": 25000, "follow-up-required": True}),
+
+ ("library_membership", "New member: Sunita Rao, 67-year-old woman, wants a senior membership at the Malleswaram branch. Annual fee ₹600. Card LIB-204118 issued. Phone 98450 12345. She does not want automatic renewal.",
+  {"FullName": "Sunita Rao", "Age": 67, "Gender": "female", "MembershipTier": "senior", "HomeBranch": "Malleswaram", "AnnualFee": 600, "CardNumber": "LIB-204118", "Phone": "98450 12345", "AutoRenew": False}),
+ ("library_membership", "Applicant Karthik Subramanian (M, 19), a university student, joins as a student member. Branch: Jayanagar. Fee Rs. 250 per year. Email karthik.s@student.example.in. Card no LIB-310552. Auto-renew: yes.",
+  {"FullName": "Karthik Subramanian", "Gender": "male", "Age": 19, "MembershipTier": "student", "HomeBranch": "Jayanagar", "AnnualFee": 250, "Email": "karthik.s@student.example.in", "CardNumber": "LIB-310552", "AutoRenew": True}),
+ ("library_membership", "Hello, I'm Margaret Oneill, born 4 July 1958, and I'd like to upgrade to premium at the Central branch. I understand the fee is £45.00 a year. Please set it to renew automatically. margaret.oneill@example.co.uk",
+  {"FullName": "Margaret Oneill", "DateOfBirth": "1958-07-04", "MembershipTier": "premium", "HomeBranch": "Central", "AnnualFee": 45, "AutoRenew": True, "Email": "margaret.oneill@example.co.uk"}),
+ ("library_membership", "Family membership for the Okafor household, main member Chidi Okafor (M, 42), home branch Yaba. Annual fee NGN 15,000. Contact +234 803 555 0142. Card LIB-455019.",
+  {"MembershipTier": "family", "FullName": "Chidi Okafor", "Gender": "male", "Age": 42, "HomeBranch": "Yaba", "AnnualFee": 15000, "Phone": "+234 803 555 0142", "CardNumber": "LIB-455019"}),
+ ("library_membership", "Name: Aiko Tanaka; DOB: 1999-11-23; Sex: F; Tier: basic; Branch: Shibuya; Card: LIB-500231; Fee: ¥3,000; email aiko.tanaka@example.jp",
+  {"FullName": "Aiko Tanaka", "DateOfBirth": "1999-11-23", "Gender": "female", "MembershipTier": "basic", "HomeBranch": "Shibuya", "CardNumber": "LIB-500231", "AnnualFee": 3000, "Email": "aiko.tanaka@example.jp"}),
+ ("library_membership", "A 35-year-old man, Diego Fernandez, signed up for a basic card at the Palermo branch; the fee of ARS 1,200 was paid in cash. Phone +54 11 5555 0198. He does not want automatic renewal. Card LIB-601877.",
+  {"Age": 35, "Gender": "male", "FullName": "Diego Fernandez", "MembershipTier": "basic", "HomeBranch": "Palermo", "AnnualFee": 1200, "Phone": "+54 11 5555 0198", "AutoRenew": False, "CardNumber": "LIB-601877"}),
+ ("library_membership", "Desk note: 72 y/o F, Mrs Lakshmi Narayan, senior tier, Mylapore branch, fee waived, card LIB-610044, prefers automatic renewal.",
+  {"Age": 72, "Gender": "female", "FullName": "Lakshmi Narayan", "MembershipTier": "senior", "HomeBranch": "Mylapore", "CardNumber": "LIB-610044", "AutoRenew": True}),
+ ("library_membership", "Alex Morgan, non-binary, 28, premium member at the Riverside branch, card LIB-720915, pays $89.99 annually, auto-renews, alex.morgan@example.com",
+  {"FullName": "Alex Morgan", "Gender": "non_binary", "Age": 28, "MembershipTier": "premium", "HomeBranch": "Riverside", "CardNumber": "LIB-720915", "AnnualFee": 89.99, "AutoRenew": True, "Email": "alex.morgan@example.com"}),
+
+ ("shipment_damage_report", "AWB 176-48213952. Consignment from Mumbai to Delhi delivered on 2024-11-18 by Blue Dart. 2 of 5 cartons arrived crushed. Declared value ₹1,25,000; we claim ₹48,500. Photos attached. Consignee: Meera Textiles.",
+  {"awb": "176-48213952", "origin": "Mumbai", "destination": "Delhi", "delivered": "2024-11-18", "carrier": "bluedart", "damaged": 2, "damage": "crushed", "value": 125000, "claim": 48500, "photos": True, "consignee": "Meera Textiles"}),
+ ("shipment_damage_report", "Our DHL shipment 020-55120987 from Shenzhen reached Rotterdam on 6 January 2025 with water damage to 3 boxes. Declared value USD 12,400.00. Claim amount USD 3,100. I have attached photos. Consignee: Van Dijk Electronics.",
+  {"carrier": "dhl", "awb": "020-55120987", "origin": "Shenzhen", "destination": "Rotterdam", "delivered": "2025-01-06", "damage": "water_damage", "damaged": 3, "value": 12400, "claim": 3100, "photos": True, "consignee": "Van Dijk Electronics"}),
+ ("shipment_damage_report", "Delivered 2025-02-11 in Bengaluru, sent from Chennai via Delhivery, AWB 098-11223344. The security seal was broken on arrival and 1 package was damaged. Declared value ₹2,40,000, claim ₹60,000. No photos were taken. Consignee Kiran Hegde.",
+  {"delivered": "2025-02-11", "destination": "Bengaluru", "origin": "Chennai", "carrier": "delhivery", "awb": "098-11223344", "damage": "broken_seal", "damaged": 1, "value": 240000, "claim": 60000, "photos": False, "consignee": "Kiran Hegde"}),
+ ("shipment_damage_report", "FedEx, air waybill 023-90871234. Origin: Frankfurt, destination: Zurich. Delivered 14.03.2025. One parcel badly dented. Value €899.90; claiming the full €899.90. Photos: yes. Receiver: Lukas Brunner",
+  {"carrier": "fedex", "awb": "023-90871234", "origin": "Frankfurt", "destination": "Zurich", "delivered": "2025-03-14", "damaged": 1, "damage": "dented", "value": 899.9, "claim": 899.9, "photos": True, "consignee": "Lukas Brunner"}, {"dayfirst": True}),
+ ("shipment_damage_report", "DTDC consignment from Jaipur to Ahmedabad, AWB 543-20019876, delivered on 2 Dec 2024. Outer packaging torn on 4 packages. Declared value Rs. 86,750.50. Claim Rs 12,000. No photos. Consignee Patel Handicrafts.",
+  {"carrier": "dtdc", "origin": "Jaipur", "destination": "Ahmedabad", "awb": "543-20019876", "delivered": "2024-12-02", "damage": "torn_packaging", "damaged": 4, "value": 86750.5, "claim": 12000, "photos": False, "consignee": "Patel Handicrafts"}),
+ ("shipment_damage_report", "India Post parcel from Kochi to Guwahati (AWB 777-12345670) arrived 21 January 2025 with items missing: 3 of the 10 books were not in the box. Declared value ₹4,200, claim ₹1,260. Photos attached. Addressed to Bhaskar Das.",
+  {"carrier": "india_post", "origin": "Kochi", "destination": "Guwahati", "awb": "777-12345670", "delivered": "2025-01-21", "damage": "missing_items", "value": 4200, "claim": 1260, "photos": True, "consignee": "Bhaskar Das"}),
+ ("shipment_damage_report", "Claim for shipment 176-33445566 carried by Blue Dart, Pune to Nagpur, delivered 2025-03-08. 6 cartons were soaked, water damage throughout. Declared value INR 3,75,000, claim INR 1,10,000. Pictures enclosed. Consignee: Shree Agro Foods.",
+  {"awb": "176-33445566", "carrier": "bluedart", "origin": "Pune", "destination": "Nagpur", "delivered": "2025-03-08", "damaged": 6, "damage": "water_damage", "value": 375000, "claim": 110000, "photos": True, "consignee": "Shree Agro Foods"}),
+ ("shipment_damage_report", "FedEx delivery 023-77889900 from Dallas to Toronto on Nov 29, 2024: the box was crushed. Declared value $2,150.00, claim $2,150.00. No photos available. Consignee Jennifer Walsh.",
+  {"carrier": "fedex", "awb": "023-77889900", "origin": "Dallas", "destination": "Toronto", "delivered": "2024-11-29", "damage": "crushed", "value": 2150, "claim": 2150, "photos": False, "consignee": "Jennifer Walsh"}),
+
+ ("race_entry", "Entry: Arjun Mehta (M, 40) from Nashik, half marathon, bib H2041. Entry fee ₹1,499 paid. T-shirt: large. Emergency contact: 98220 45678. Race day 2025-01-19. Not his first race.",
+  {"participant": "Arjun Mehta", "sex": "M", "age": 40, "home_town": "Nashik", "event": "half_marathon", "bib": "H2041", "entry_fee": 1499, "tshirt": "large", "emergency_phone": "98220 45678", "race_day": "2025-01-19", "first_race": False}),
+ ("race_entry", "I'm Sarah Johnson, a 29-year-old woman from Leeds. I'd like to enter the 10K on 6 April 2025. This will be my first race ever! Medium T-shirt please. Fee £32.50. Emergency number 07700 900456.",
+  {"participant": "Sarah Johnson", "age": 29, "sex": "F", "home_town": "Leeds", "event": "10k", "race_day": "2025-04-06", "first_race": True, "tshirt": "medium", "entry_fee": 32.5, "emergency_phone": "07700 900456"}),
+ ("race_entry", "Participant: Kwame Asante | Age: 51 | Sex: M | Town: Kumasi | Event: 5K | Bib: F0512 | Fee: GHS 150 | Shirt: XL | ICE: +233 24 555 0198 | Date: 2025-03-02",
+  {"participant": "Kwame Asante", "age": 51, "sex": "M", "home_town": "Kumasi", "event": "5k", "bib": "F0512", "entry_fee": 150, "tshirt": "x_large", "emergency_phone": "+233 24 555 0198", "race_day": "2025-03-02"}),
+ ("race_entry", "Full marathon entry for Li Wei, 34-year-old male from Chengdu, race on 15 Dec 2024, bib M3307. Fee CNY 300. Size small. Emergency contact 138 0013 8000.",
+  {"event": "full_marathon", "participant": "Li Wei", "age": 34, "sex": "M", "home_town": "Chengdu", "race_day": "2024-12-15", "bib": "M3307", "entry_fee": 300, "tshirt": "small", "emergency_phone": "138 0013 8000"}),
+ ("race_entry", "Please register my mother, Mrs Anjali Deshpande (F, 62), from Pune for the 5K fun run on 2025-02-23. It is her first race. T-shirt medium. Entry fee Rs. 799. Emergency contact: her son on 98901 23456.",
+  {"participant": "Anjali Deshpande", "sex": "F", "age": 62, "home_town": "Pune", "event": "5k", "race_day": "2025-02-23", "first_race": True, "tshirt": "medium", "entry_fee": 799, "emergency_phone": "98901 23456"}),
+ ("race_entry", "Bib K1188: Tomas Silva, 45, M, from Porto. 10K on 12 Jan 2025. Fee €25. Large shirt. Emergency +351 912 345 678.",
+  {"bib": "K1188", "participant": "Tomas Silva", "age": 45, "sex": "M", "home_town": "Porto", "event": "10k", "race_day": "2025-01-12", "entry_fee": 25, "tshirt": "large", "emergency_phone": "+351 912 345 678"}),
+ ("race_entry", "Hi, Emily Clarke here, 23, female, from Cork. Signing up for the half marathon on 9 March 2025; it's my first ever race. Size: small. I paid €45.00. Emergency contact 087 123 4567.",
+  {"participant": "Emily Clarke", "age": 23, "sex": "F", "home_town": "Cork", "event": "half_marathon", "race_day": "2025-03-09", "first_race": True, "tshirt": "small", "entry_fee": 45, "emergency_phone": "087 123 4567"}),
+ ("race_entry", "Registration: Rohan Kapoor, 17 years old, male, from Chandigarh, 10K on 2024-11-24, bib T0917, fee ₹650, XL T-shirt, emergency phone 98140 77889. Not a first-timer, he has done several races.",
+  {"participant": "Rohan Kapoor", "age": 17, "sex": "M", "home_town": "Chandigarh", "event": "10k", "race_day": "2024-11-24", "bib": "T0917", "entry_fee": 650, "tshirt": "x_large", "emergency_phone": "98140 77889", "first_race": False}),
+]
+
 HELDOUT = [
  ("incident_report", "I am Henrik Larsen. Yesterday evening, 2024-08-08, somebody smashed the windscreen of my car in the Westgate car park. Nothing was taken and nobody got hurt. Email me at henrik.larsen@example.dk.",
   {"reporter_name": "Henrik Larsen", "incident_date": "2024-08-08", "incident_type": "vandalism", "location": "Westgate car park", "injuries": False, "reporter_email": "henrik.larsen@example.dk"}),
@@ -117,12 +225,13 @@ HELDOUT = [
 
 def write(name, rows):
     with open(name, "w") as fh:
-        for i, (form, text, expected) in enumerate(rows):
+        for i, (form, text, expected, *extra) in enumerate(rows):
             fh.write(json.dumps({"id": f"{name.split('.')[0]}-{i:02d}", "form": form, "text": text,
-                                 "expected": expected}, ensure_ascii=False) + "\n")
+                                 "expected": expected, **(extra[0] if extra else {})},
+                                ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
-    write("dev.jsonl", DEV)
+    write("dev.jsonl", DEV + DEV_FORMS)
     write("heldout.jsonl", HELDOUT)
-    print(len(DEV), len(HELDOUT))
+    print(len(DEV) + len(DEV_FORMS), len(HELDOUT))
