@@ -52,7 +52,6 @@ FORM_BODY = body_validator({
 CACHE_NS = "form"  # Redis value: b"<version> <etag>\n" + the body, so a hit is neither hashed nor mistaken
 
 
-_LOCAL_HIT = CACHE_EVENTS.labels(CACHE_NS, "hit")  # a hit in this process's copy is a cache hit too
 
 
 def _check_answers_schema(schema: dict[str, Any], sensitive: list[str]) -> None:
@@ -146,7 +145,7 @@ class FormService:
         ident = f"{form['id']}:{form['version']}"
         hit = self._local.get("form_body", ident)
         if hit is not None:
-            _LOCAL_HIT.inc()
+            CACHE_EVENTS.labels(CACHE_NS, "hit").inc()  # a hit in this process's copy is a cache hit too
             return hit  # type: ignore[no-any-return]
         generation = self._local.generation
         found = self._from_redis(form)
