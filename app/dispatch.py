@@ -61,6 +61,13 @@ class Dispatcher(ABC):
     def workers_ready(self) -> bool:
         """``/ready``'s "workers" check: every queue the API feeds has a live worker."""
 
+    def queue_depth(self, queue: str) -> int | None:
+        """Messages of ``queue`` in the broker (waiting, delayed and in flight); None when it cannot say.
+
+        Cheap (one round trip): the AI endpoints read it on every request to bound the ``ai`` queue.
+        """
+        return None
+
 
 class NoDispatcher(Dispatcher):
     """The container's default until a composition root plugs a real one in: every use says so.

@@ -20,23 +20,37 @@ worker flags it in the cache Redis so the API answers 503
 ``model_unavailable`` instead of accepting work that would fail.
 
 Each result carries per-task metrics: queue wait, model load ms (0 when the
-engine was already warm), time to first token, prompt and generation tokens/s.
+engine was already warm), time to first token, prompt and generation tokens/s;
+the same figures go to the Prometheus histograms of :mod:`tasks.metrics`
+(``fms_ai_*``), which ``/metrics`` aggregates from the worker's multiprocess files.
+
+Bounded inference: a fill or summary that waited in the queue longer than
+FMS_AI_MAX_QUEUE_WAIT fails with ``queue_wait_exceeded`` before the model is
+touched (whoever asked has most likely given up; running it would only delay
+the jobs behind it). The engines' state (loading, loaded, failed; model and
+sha256; load time) and the recent job time are published for ``/ready`` and
+the API's ``Retry-After`` (:mod:`app.ai.capacity`), renewed by a small thread
+while the worker lives.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pybreaker
 from dramatiq.threading import Interrupt
 
+from app.ai import capacity
 from app.ai import service as ai
 from app.observability import context
-from app.util import new_id, now_iso, parse_iso
-from tasks import runtime
+from app.util import new_id, now_iso
+from tasks import metrics, runtime
 from tasks.breaker import breaker_for
 from tasks.broker import actor, send
 from tasks.errors import Permanent, Retryable, TaskCancelled
@@ -55,6 +69,12 @@ QUEUE_LIMIT_MARGIN_S = 10.0
 
 class _InputError(Exception):
     """An error caused by the task's input (not the engine): never counted by the breaker."""
+
+
+class QueueWaitExceeded(Permanent):
+    """The job waited in the ``ai`` queue past FMS_AI_MAX_QUEUE_WAIT: failed unrun (its record says ``code``)."""
+
+    code = "queue_wait_exceeded"
 
 
 # -- engines -------------------------------------------------------------------------------
@@ -87,8 +107,11 @@ def engine(kind: str) -> tuple[Any, float]:
         if eng is not None:
             eng.close()
             _engines.pop(kind, None)
-        problem = ai.model_problem(ai.model_paths(runtime.settings())["llm" if kind == "llama" else "embedder"])
+        path = Path(spec.model_path)
+        _set_state(kind, "loading", model=path.name)
+        problem = ai.model_problem(path)
         if problem:
+            _set_state(kind, "failed", model=path.name, error=problem)
             raise RuntimeError(problem)
         t0 = time.perf_counter()
         # Start the child empty and load through switch(): a failed load can then be closed
@@ -96,11 +119,16 @@ def engine(kind: str) -> tuple[Any, float]:
         eng = EngineProcess(None, timeout_s=call_timeout_s(runtime.settings()))
         try:
             eng.switch(spec)
-        except BaseException:
+        except BaseException as exc:
             eng.close()
+            _set_state(kind, "failed", model=path.name, error=str(exc)[:500])
             raise
         _engines[kind], _spec_keys[kind] = eng, key
-        return eng, (time.perf_counter() - t0) * 1000
+        load_ms = (time.perf_counter() - t0) * 1000
+        metrics.AI_MODEL_LOAD.labels(kind, path.name).observe(load_ms / 1000)
+        _set_state(kind, "loaded", model=path.name, model_sha256=ai.file_sha256(path), load_ms=round(load_ms, 1),
+                   loaded_at=now_iso())
+        return eng, load_ms
 
 
 def call_timeout_s(settings: Any) -> float:
@@ -123,6 +151,8 @@ def close_engines() -> None:
             eng.close()
         _engines.clear()
         _spec_keys.clear()
+        _states.clear()
+    _reporter.stop()
 
 
 def _guarded(kind: str, fn: Any) -> Any:
@@ -188,15 +218,110 @@ def _flag(kind: str, reason: str, settings: Any) -> None:
     ai.flag_breaker_open(runtime.services().cache, kind, reason, int(settings.breaker_reset))
 
 
+# -- engine state, published for /ready and the API's Retry-After (app.ai.capacity) ------------------
+_states: dict[str, dict[str, Any]] = {}
+_jobs = {"count": 0, "ewma_s": None}
+JOB_EWMA_ALPHA = 0.3  # recent jobs weigh most: the pace the queue drains at now
+
+
+def _set_state(kind: str, state: str, **info: Any) -> None:
+    """Record an engine's state and publish the report at once (a state change should not wait a tick)."""
+    _states[kind] = {"state": state, "error": None, **info}
+    _reporter.publish()
+
+
+def _job_finished(seconds: float) -> None:
+    prev = _jobs["ewma_s"]
+    _jobs["ewma_s"] = seconds if prev is None else JOB_EWMA_ALPHA * seconds + (1 - JOB_EWMA_ALPHA) * prev
+    _jobs["count"] = int(_jobs["count"] or 0) + 1
+
+
+def engine_report() -> dict[str, Any]:
+    """What this worker's engines hold and how long its recent AI jobs took (see app.ai.capacity)."""
+    ewma = _jobs["ewma_s"]
+    return {"worker": f"{socket.gethostname()}:{os.getpid()}", "process": os.environ.get("FMS_PROCESS", ""),
+            "at": time.time(), "jobs": _jobs["count"], "job_s": round(ewma, 3) if ewma is not None else None,
+            "engines": {k: dict(v) for k, v in _states.items()}}
+
+
+class _Reporter:
+    """Renews the engine report every third of FMS_WORKER_HEARTBEAT_TTL (its TTL), from the first engine use
+    on: only the process that runs AI jobs reports, and its report expires soon after it dies."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def publish(self) -> None:
+        ttl = int(runtime.settings().worker_heartbeat_ttl)
+        try:
+            capacity.publish_engine_state(runtime.services().cache, engine_report(), ttl)
+        except Exception as exc:  # noqa: BLE001 - reporting must never fail a job
+            log.warning("engine state not published", extra={"error": repr(exc)})
+        self._ensure()
+
+    def _ensure(self) -> None:
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="fms-ai-engine-state", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(1.0, runtime.settings().worker_heartbeat_ttl / 3)):
+            if not _states:
+                continue
+            ttl = int(runtime.settings().worker_heartbeat_ttl)
+            try:
+                capacity.publish_engine_state(runtime.services().cache, engine_report(), ttl)
+            except Exception as exc:  # noqa: BLE001 - keep renewing through cache outages
+                log.warning("engine state not renewed", extra={"error": repr(exc)})
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._guard:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(5)
+
+
+_reporter = _Reporter()
+
+
 # -- metrics and progress -----------------------------------------------------------------------
-def _queue_wait_ms() -> float | None:
+def _queue_wait_ms(kind: str, limited: bool = True) -> float | None:
+    """How long this job waited in the queue (ms), observed; past FMS_AI_MAX_QUEUE_WAIT it fails unrun.
+
+    Measured from when the message became due in the broker (``enqueued_ms``, a retry's backoff
+    excluded), as ``fms_task_queue_latency_seconds`` is: time a fill spent in the outbox while
+    Redis was down does not count, so the work accepted then still runs once Redis is back.
+    """
     task = current_task()
-    if not task:
+    if not task or not task.get("enqueued_ms"):
         return None
-    rec = runtime.services().store.get_task(task["id"])
-    if not rec or not rec.get("enqueued_at") or not rec.get("started_at"):
-        return None
-    return round((parse_iso(rec["started_at"]) - parse_iso(rec["enqueued_at"])).total_seconds() * 1000, 1)
+    wait_s = max(0.0, time.time() - float(task["enqueued_ms"]) / 1000)
+    metrics.AI_QUEUE_WAIT.labels(kind).observe(wait_s)
+    limit = float(runtime.settings().ai_max_queue_wait)
+    if limited and limit > 0 and wait_s > limit:
+        metrics.AI_QUEUE_WAIT_EXCEEDED.labels(kind).inc()
+        raise QueueWaitExceeded(f"queue_wait_exceeded: waited {wait_s:.1f} s in the ai queue, more than "
+                                f"FMS_AI_MAX_QUEUE_WAIT={limit:g} s; the model was not run (retry the task)")
+    return round(wait_s * 1000, 1)
+
+
+def _observe(kind: str, model_path: Path, m: dict[str, Any]) -> None:
+    """One finished job's result metrics into the ``fms_ai_*`` histograms (and the recent job time)."""
+    model = model_path.name
+    total_s = float(m.get("total_ms") or 0) / 1000
+    metrics.AI_INFERENCE.labels(kind, model).observe(total_s)
+    if m.get("prompt_tokens_per_s"):
+        metrics.AI_PROMPT_RATE.labels(kind, model).observe(float(m["prompt_tokens_per_s"]))
+    if m.get("gen_tokens_per_s"):
+        metrics.AI_GEN_RATE.labels(kind, model).observe(float(m["gen_tokens_per_s"]))
+    if m.get("llm_calls") is not None:
+        metrics.AI_LLM_CALLS.labels(kind, model).observe(float(m["llm_calls"]))
+    _job_finished(total_s + float(m.get("load_ms") or 0) / 1000)
 
 
 class _Progress:
@@ -271,7 +396,7 @@ def fill(form_id: str, text: str, user_id: str | None = None, today: str | None 
     """Free text → a draft submission of the form's current version (its id is the result)."""
     import datetime as dt
 
-    queue_ms = _queue_wait_ms()
+    queue_ms = _queue_wait_ms("fill")
     store = runtime.services().store
     form = store.get_form(form_id)
     if form is None:
@@ -290,10 +415,11 @@ def fill(form_id: str, text: str, user_id: str | None = None, today: str | None 
     draft = _svc().create_draft(form, data, user_id, task.get("id") or now_iso(), sha)
     progress(100.0, "draft created")
     _announce(form_id, "ai.fill", {"submission_id": draft["id"], "answers": data["answers"]})
+    job = _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)
+    _observe("fill", ai.model_paths(runtime.settings())["llm"], job)
     return {"submission_id": draft["id"], "form_id": form_id, "form_version": draft["form_version"],
             "answers": data["answers"], "evidence": data.get("evidence"), "methods": data.get("methods"),
-            "model_sha256": sha, "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms,
-                                                     tracker.ttft_ms)}
+            "model_sha256": sha, "metrics": job}
 
 
 def _submission_text(svc: Any, submission_id: str) -> tuple[dict[str, Any], str]:
@@ -308,7 +434,7 @@ def _submission_text(svc: Any, submission_id: str) -> tuple[dict[str, Any], str]
 @actor("ai.summarize", track=True, max_retries=1)
 def summarize(submission_id: str) -> dict[str, Any]:
     """A short summary of one submission's text answers (stored in its meta too)."""
-    queue_ms = _queue_wait_ms()
+    queue_ms = _queue_wait_ms("summarize")
     svc = _svc()
     sub, text = _submission_text(svc, submission_id)
     if not text:
@@ -323,15 +449,16 @@ def summarize(submission_id: str) -> dict[str, Any]:
     svc.store.set_submission_meta_key(submission_id, "summary", {
         "text": data["summary"], "method": data["method"], "at": now_iso()})
     _announce(sub["form_id"], "ai.summarize", {"submission_id": submission_id, "summary": data["summary"]})
-    return {"submission_id": submission_id, "summary": data["summary"], "method": data["method"],
-            "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)}
+    job = _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)
+    _observe("summarize", ai.model_paths(runtime.settings())["llm"], job)
+    return {"submission_id": submission_id, "summary": data["summary"], "method": data["method"], "metrics": job}
 
 
 @actor("ai.summarize_form", track=True, max_retries=1)
 def summarize_form(form_id: str, created_after: str | None = None, created_before: str | None = None
                    ) -> dict[str, Any]:
     """One summary of a form's submissions in a date range (newest first, capped)."""
-    queue_ms = _queue_wait_ms()
+    queue_ms = _queue_wait_ms("summarize_form")
     try:
         texts = _svc().range_texts(form_id, created_after, created_before)
     except Exception as exc:
@@ -346,15 +473,20 @@ def summarize_form(form_id: str, created_after: str | None = None, created_befor
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     _announce(form_id, "ai.summarize_form", {"summary": data["summary"], "submissions": len(texts)})
+    job = _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)
+    _observe("summarize_form", ai.model_paths(runtime.settings())["llm"], job)
     return {"form_id": form_id, "summary": data["summary"], "method": data["method"], "submissions": len(texts),
-            "created_after": created_after, "created_before": created_before,
-            "metrics": _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)}
+            "created_after": created_after, "created_before": created_before, "metrics": job}
 
 
 @actor("ai.embed", track=True, max_retries=2)
 def embed(submission_id: str) -> dict[str, Any]:
-    """Embed one submission's text answers; idempotent (same text and model: nothing to do)."""
-    queue_ms = _queue_wait_ms()
+    """Embed one submission's text answers; idempotent (same text and model: nothing to do).
+
+    Not bound by FMS_AI_MAX_QUEUE_WAIT: nobody waits on it, and dropping it would leave the
+    submission out of duplicate detection for good.
+    """
+    queue_ms = _queue_wait_ms("embed", limited=False)
     svc = _svc()
     sub, text = _submission_text(svc, submission_id)
     if not text:
@@ -367,9 +499,11 @@ def embed(submission_id: str) -> dict[str, Any]:
     eng, load_ms = _guarded("onnx", lambda: engine("onnx"))
     vecs = _guarded("onnx", lambda: eng.embed([text], timeout_s=call_timeout_s(runtime.settings())))
     svc.store_embedding(sub, vecs[0], sha, text)
+    job = {"queue_wait_ms": queue_ms, "load_ms": round(load_ms, 1),
+           "total_ms": round((time.perf_counter() - t0) * 1000 - load_ms, 1)}
+    _observe("embed", ai.model_paths(runtime.settings())["embedder"], job)
     return {"submission_id": submission_id, "embedded": True, "dim": len(vecs[0]), "model_sha256": sha,
-            "metrics": {"queue_wait_ms": queue_ms, "load_ms": round(load_ms, 1),
-                        "total_ms": round((time.perf_counter() - t0) * 1000 - load_ms, 1)}}
+            "metrics": job}
 
 
 @actor("ai.bench", track=True, max_retries=0, time_limit=1_800_000)

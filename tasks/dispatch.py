@@ -16,6 +16,7 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.common import dq_name
 from dramatiq.message import Message
 
 from app.dispatch import Call, Dispatcher
@@ -73,3 +74,20 @@ class TaskDispatcher(Dispatcher):
 
     def workers_ready(self) -> bool:
         return heartbeat.ready_probe(self)
+
+    def queue_depth(self, queue: str) -> int | None:
+        """HLEN of the queue's and its delay queue's message hashes in one pipeline.
+
+        Dramatiq keeps every message of a queue in ``<ns>:<queue>.msgs`` until it is acked, so
+        this counts waiting, prefetched and running messages; ``.DQ`` holds retries waiting out
+        their backoff. None when Redis does not answer (the call then goes to the outbox anyway).
+        """
+        broker = current()
+        pipe = broker.client.pipeline(transaction=False)
+        for name in (queue, dq_name(queue)):
+            pipe.hlen(f"{broker.namespace}:{name}.msgs")
+        try:
+            return sum(int(n) for n in pipe.execute())
+        except redis.RedisError as exc:
+            log.info("queue depth unreadable", extra={"queue": queue, "error": repr(exc)})
+            return None

@@ -46,6 +46,26 @@ RELAY_ERRORS = Counter("fms_relay_errors_total", "Relay batches that failed (bro
 WEBHOOK_ATTEMPTS = Counter("fms_webhook_attempts_total", "Webhook HTTP attempts by result.", ["result"])
 EMAILS = Counter("fms_emails_total", "Notification e-mails by result.", ["result"])
 
+# Inference (REQ-AI-003.5, FR-OBS-003.3), observed by the worker serving ``ai`` from each job's
+# result metrics (tasks.ai): ``kind`` is the job (fill, summarize, summarize_form, embed), ``model``
+# the model file's name (one series per configured model, not per upload).
+INFERENCE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300)
+RATE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+AI_INFERENCE = Histogram("fms_ai_inference_seconds", "Model time of one AI job (load excluded).",
+                         ["kind", "model"], buckets=INFERENCE_BUCKETS)
+AI_QUEUE_WAIT = Histogram("fms_ai_queue_wait_seconds", "Time an AI job waited in the ai queue before it started.",
+                          ["kind"], buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600))
+AI_MODEL_LOAD = Histogram("fms_ai_model_load_seconds", "Loading a model into an engine process (with warm-up).",
+                          ["engine", "model"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120))
+AI_PROMPT_RATE = Histogram("fms_ai_prompt_tokens_per_second", "Prompt (prefill) tokens per second of one AI job.",
+                           ["kind", "model"], buckets=RATE_BUCKETS)
+AI_GEN_RATE = Histogram("fms_ai_generation_tokens_per_second", "Generated tokens per second of one AI job.",
+                        ["kind", "model"], buckets=RATE_BUCKETS)
+AI_LLM_CALLS = Histogram("fms_ai_llm_calls", "LLM calls one fill made (one per field group the model decides).",
+                         ["kind", "model"], buckets=(0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64))
+AI_QUEUE_WAIT_EXCEEDED = Counter("fms_ai_queue_wait_exceeded_total",
+                                 "AI jobs failed unrun because they waited past FMS_AI_MAX_QUEUE_WAIT.", ["kind"])
+
 
 def record_heartbeat(client: Any, process: str, queues: Iterable[str], at: float) -> None:
     """Note this beat's time per (process, queue) in the broker Redis, where the API's ``/metrics``

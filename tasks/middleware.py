@@ -79,7 +79,7 @@ def backoff_ms(retries: int, min_backoff: int, max_backoff: int, rng: random.Ran
 
 
 def current_task() -> dict[str, Any] | None:
-    """The message being processed by this thread (id, actor, queue, retries so far, max_retries), or None."""
+    """The message this thread processes (id, actor, queue, retries so far, max_retries, enqueued_ms), or None."""
     return getattr(_local, "task", None)
 
 
@@ -104,7 +104,10 @@ def _json_safe(value: Any) -> Any:
 def _error(exc: BaseException, retryable: bool) -> dict[str, Any]:
     if isinstance(exc, TimeLimitExceeded):
         return {"type": "TimeLimitExceeded", "message": "time limit exceeded", "retryable": False}
-    return {"type": type(exc).__name__, "message": str(exc)[:2000], "retryable": retryable}
+    error = {"type": type(exc).__name__, "message": str(exc)[:2000], "retryable": retryable}
+    if isinstance(getattr(exc, "code", None), str):  # a machine-readable reason, e.g. queue_wait_exceeded
+        error["code"] = exc.code  # type: ignore[attr-defined]
+    return error
 
 
 class Lifecycle(Middleware):
@@ -193,6 +196,7 @@ class Lifecycle(Middleware):
                        "max_retries": self._max_retries(broker, message)}
         queue = message.queue_name
         enqueued = message.options.get("enqueued_ms") or message.message_timestamp
+        _local.task["enqueued_ms"] = enqueued  # when it became due in the broker: the queue wait starts here
         metrics.TASK_LATENCY.labels(queue, message.actor_name).observe(max(0.0, time.time() - enqueued / 1000))
         if not self._tracked(broker, message):
             return

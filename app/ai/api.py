@@ -8,6 +8,9 @@ task survives worker ``kill -9`` and Redis restarts. If Redis cannot take the
 message, it goes into the outbox instead (:mod:`tasks.deferred`): the caller
 still gets the 202 and a queued task, which the relay enqueues once Redis is back
 (both behind the dispatcher, :mod:`app.dispatch`, shared by every blueprint that starts work).
+
+Before that, each of them checks the ``ai`` queue's bound (:mod:`app.ai.capacity`): a full
+queue answers ``503 ai_queue_full`` with ``Retry-After`` and writes nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from app.ai import capacity
 from app.ai import service as ai
 from app.errors import BadRequest
 from app.http import accepted, json_body, json_response, principal, require_form, services
 from app.openapi import TASK_ACCEPTED_EXAMPLE, Operation
-from app.util import iso, parse_iso
 
 bp = Blueprint("ai", __name__, url_prefix="/api/v1")
 
@@ -39,6 +42,7 @@ def fill(form_id: str) -> Response:
     if ((form.get("settings") or {}).get("ai") or {}).get("fill") is False:
         raise BadRequest("AI fill is disabled for this form (settings.ai.fill = false)", code="ai_disabled")
     ai.require_available(svc.settings, svc.cache, "llama")
+    capacity.require_room(svc.settings, svc)
     return accepted(_enqueue("fill", form_id, text, user_id=me.user_id, task_form=form_id))
 
 
@@ -48,6 +52,7 @@ def summarize(sub_id: str) -> Response:
     sub, _ = ai.AIService(svc.store, svc.settings).get_submission_form(sub_id)
     require_form(sub["form_id"], "write")
     ai.require_available(svc.settings, svc.cache, "llama")
+    capacity.require_room(svc.settings, svc)
     return accepted(_enqueue("summarize", sub_id, task_form=sub["form_id"]))
 
 
@@ -56,20 +61,9 @@ def summarize_form(form_id: str) -> Response:
     """The submissions of a form in a date range (``created_after`` / ``created_before``, ISO 8601)."""
     require_form(form_id, "read")
     svc = services()
-    body = json_body() if request.get_data(cache=True) else {}
-    if not isinstance(body, dict):
-        raise BadRequest.field("", "body must be a JSON object")
-    bounds = {}
-    for key in ("created_after", "created_before"):
-        if key not in body:
-            continue
-        try:  # present means a date-time string: null or a number is an error, not "no bound"
-            if not isinstance(body[key], str):
-                raise ValueError(key)
-            bounds[key] = iso(parse_iso(body[key]))
-        except ValueError as exc:
-            raise BadRequest.field(f"/{key}", f"{key} must be an ISO 8601 date-time") from exc
+    bounds = ai.check_range(json_body() if request.get_data(cache=True) else {})
     ai.require_available(svc.settings, svc.cache, "llama")
+    capacity.require_room(svc.settings, svc)
     return accepted(_enqueue("summarize_form", form_id, bounds.get("created_after"), bounds.get("created_before"),
                              task_form=form_id))
 
@@ -118,9 +112,7 @@ OPERATIONS = (
               response_example=TASK_ACCEPTED_EXAMPLE),
     Operation("post", "/api/v1/forms/{form_id}/summarize", "ai",
               "Summarize a form's submissions in a date range (202 + task id)", 202,
-              {"type": "object", "properties": {"created_after": {"type": "string", "format": "date-time"},
-                                                "created_before": {"type": "string", "format": "date-time"}}},
-              optional_body=True,
+              ai.SUMMARIZE_FORM_BODY_SCHEMA, optional_body=True,
               request_example={"created_after": "2026-03-01T00:00:00Z", "created_before": "2026-04-01T00:00:00Z"},
               response_example=TASK_ACCEPTED_EXAMPLE),
     Operation("get", "/api/v1/forms/{form_id}/duplicates", "ai", "Probable duplicate groups from stored embeddings",

@@ -7,6 +7,7 @@ import time
 
 from flask import Blueprint, Response, request
 
+from app.ai import capacity
 from app.ai.service import embedder_probe
 from app.ai.service import ready_probe as models_ready
 from app.errors import Forbidden
@@ -27,10 +28,14 @@ def health() -> Response:
 
 
 def _check(fn: object) -> dict[str, object]:
+    """One probe's entry: ``ok`` and its time; a probe that returns a dict adds its details (``ok`` included)."""
     start = time.perf_counter()
     try:
         ok = fn()  # type: ignore[operator]
-        return {"ok": ok is not False, "ms": round((time.perf_counter() - start) * 1000, 2)}
+        ms = round((time.perf_counter() - start) * 1000, 2)
+        if isinstance(ok, dict):
+            return {**ok, "ok": bool(ok.get("ok")), "ms": ms}
+        return {"ok": ok is not False, "ms": ms}
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return {"ok": False, "error": type(exc).__name__}
 
@@ -54,8 +59,14 @@ def workers_ready(svc: Services) -> bool:
     return svc.dispatch.workers_ready()
 
 
+def model_ready(svc: Services) -> dict[str, object]:
+    """The model files and breakers (``ok``), and whether the AI worker has the LLM loaded (``means`` says so)."""
+    return capacity.model_probe(svc, models_ready(svc))
+
+
 # Other packages (workers' heartbeats, the model) add readiness probes here.
-READY_PROBES: dict[str, object] = {"workers": workers_ready, "model": models_ready, "embedder": embedder_probe}
+READY_PROBES: dict[str, object] = {"workers": workers_ready, "model": model_ready, "embedder": embedder_probe,
+                                   "ai_queue": capacity.queue_probe}
 
 
 @bp.get("/metrics")
@@ -80,6 +91,12 @@ OPERATIONS = (
     Operation("get", "/ready", "health", "Readiness of store, Redis, workers and model", public=True,
               response_example={"status": "degraded", "checks": {
                   "store": {"ok": True, "ms": 0.4}, "redis": {"ok": True, "ms": 0.3},
-                  "workers": {"ok": False, "ms": 1.1}, "model": {"ok": True, "ms": 2.0}}}),
+                  "workers": {"ok": False, "ms": 1.1},
+                  "model": {"ok": True, "ms": 2.0, "loaded": True, "state": "loaded", "means": capacity.MODEL_MEANS,
+                            "engine": {"state": "loaded", "model": "gemma-3-270m-q4_k_m.gguf",
+                                       "model_sha256": "c2b6…", "load_ms": 812.4,
+                                       "loaded_at": "2026-03-01T08:00:00Z", "error": None,
+                                       "worker": "host-1:4242"}},
+                  "ai_queue": {"ok": True, "ms": 0.3, "depth": 3, "max": 32}}}),
     Operation("get", "/metrics", "health", "Prometheus metrics (loopback clients only by default)", public=True),
 )
