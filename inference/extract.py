@@ -40,6 +40,9 @@ DATE_PATTERNS = [
 RELATIVE = {"today": 0, "yesterday": -1, "tomorrow": 1}
 PHONE_RE = re.compile(r"(?<![\w-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![\w-])")
 CODE_RE = re.compile(r"(?<![\w@.])#?(?P<code>[A-Z]{1,4}-?\d{3,}[A-Z0-9-]*|\d{5,}(?:-[A-Z0-9]+)*)(?![\w@])")
+#: ISO 4217 codes and currency words/signs that mark a number as money (before or after it).
+CURRENCY_CODES = ("INR|USD|EUR|GBP|JPY|CNY|RMB|PLN|GHS|KES|NGN|ARS|SGD|AUD|CAD|CHF|AED|SAR|ZAR|BRL|MXN|"
+                  "SEK|NOK|DKK|CZK|HUF|TRY|RUB|KRW|IDR|MYR|THB|PHP|VND|PKR|BDT|LKR|NPR|EGP|NZD|HKD|TWD|ILS")
 NUMBER_WORDS = {w: i for i, w in enumerate(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
      "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -107,11 +110,49 @@ def phones(text: str) -> list[Mention]:
     return out
 
 
+#: Groups of capitals or digits joined by '-', '/' or '.', or by single spaces between a letter and a
+#: digit group ('MH 12 AB 1234'): one alphanumeric code is never cut in half.
+_GROUP = r"(?:[A-Z]{1,5}|\d{1,10})"
+LONG_CODE_RE = re.compile(rf"(?<![\w@.])#?(?P<code>{_GROUP}(?:(?:[-/.]| (?=[A-Z0-9]))?{_GROUP}){{0,6}})(?![\w@])")
+#: Capitals that label a code or mark money rather than belong to one ('ID 88123', 'USD 890').
+_NOT_CODE_PART = {"ID", "NO", "NR", "REF", "AWB", "PO", "SN", "TEL", "PH", "ORDER", "BIB", "CARD", "LIC",
+                  *CURRENCY_CODES.split("|")}
+
+
+def _long_codes(text: str) -> list[Mention]:
+    out = []
+    for m in LONG_CODE_RE.finditer(text):
+        code, start = m.group("code"), m.start("code")
+        # a space may only join a letter group to a digit group (or back): 'CC 4410', not 'AB CD'
+        parts = re.split(r"( )", code)
+        while len(parts) > 1 and parts[0].isalpha() and \
+                (parts[0] in _NOT_CODE_PART or len(parts[0]) > 4 or len(parts[2]) > 4):
+            start += len(parts[0]) + 1
+            parts = parts[2:]
+        keep = parts[0]
+        for sep, part in zip(parts[1::2], parts[2::2], strict=False):
+            prev = re.split(r"[-/. ]", keep)[-1]
+            if prev.isdigit() == part[:1].isdigit() or part in _NOT_CODE_PART or max(len(prev), len(part)) > 4:
+                break
+            keep += sep + part
+        keep = keep.rstrip(".-/")
+        has_letter, has_digit = bool(re.search(r"[A-Z]", keep)), bool(re.search(r"\d", keep))
+        if (has_letter and has_digit and len(re.sub(r"\W", "", keep)) >= 4) or \
+                (re.fullmatch(r"[\d-]+", keep) and len(re.sub(r"\D", "", keep)) >= 5):
+            out.append(Mention(keep, start, start + len(keep)))
+    return out
+
+
 def codes(text: str) -> list[Mention]:
-    """Order/reference codes such as ``AB-48213`` or ``#PR-77120`` (letters+digits)."""
-    blocked = dates(text) + phones(text) + emails(text)
-    return [Mention(m.group("code"), m.start("code"), m.end("code")) for m in CODE_RE.finditer(text)
-            if not _overlaps(m.start(), m.end(), blocked)]
+    """Order/reference/registration codes: ``AB-48213``, ``#PR-77120``, ``MH12AB1234``,
+    ``KA 05 MN 2231``, ``INV/2024/0087`` (letters and digits, or 5+ digits), whole."""
+    blocked = dates(text) + phones(text) + emails(text) + amounts(text)
+    found = [Mention(m.group("code"), m.start("code"), m.end("code")) for m in CODE_RE.finditer(text)]
+    for m in _long_codes(text):
+        found = [f for f in found if not (m.start <= f.start and f.end <= m.end)]
+        if not _overlaps(m.start, m.end, found):
+            found.append(m)
+    return sorted((m for m in found if not _overlaps(m.start, m.end, blocked)), key=lambda m: m.start)
 
 
 def numbers(text: str) -> list[Mention]:
@@ -128,3 +169,90 @@ def numbers(text: str) -> list[Mention]:
             continue
         out.append(Mention(value, m.start(), m.end()))
     return out
+
+
+# -- amounts, ages, schema patterns, labelled values --------------------------------------------
+_CUR_BEFORE = (rf"(?:(?:US|A|C|S|NZ|HK)?\$|[₹€£¥₦₵₱₩₪₽]|Rs\.?|INR\.?|(?:{CURRENCY_CODES})(?![A-Za-z]))")
+_CUR_AFTER = (rf"(?:(?:{CURRENCY_CODES})(?![A-Za-z])|rupees?|dollars?|euros?|pounds?|yen|yuan|naira|cedis?|"
+              r"shillings?|pesos?|francs?|dirhams?|riyals?|rand|ringgit|baht|won|/-)")
+_AMOUNT_NUM = r"(?:\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?"
+_SCALE = r"(?:\s?(?P<scale>lakhs?|lacs?|crores?|million|mn|k)\b)?"
+AMOUNT_RE = re.compile(
+    rf"(?P<cur1>{_CUR_BEFORE})\s?(?P<n1>{_AMOUNT_NUM}){_SCALE.replace('scale', 'scale1')}"
+    rf"|(?<![\w.,/-])(?P<n2>{_AMOUNT_NUM}){_SCALE.replace('scale', 'scale2')}\s?(?P<cur2>{_CUR_AFTER})(?![a-z])",
+    re.I)
+SCALES = {"lakh": 100_000, "lac": 100_000, "crore": 10_000_000, "million": 1_000_000, "mn": 1_000_000,
+          "k": 1_000}
+
+
+def _number(raw: str) -> int | float:
+    """'1,25,000' -> 125000, '1,240.50' -> 1240.5 (grouping commas of any style are dropped)."""
+    value = float(raw.replace(",", ""))
+    return int(value) if value.is_integer() else value
+
+
+def amounts(text: str) -> list[Mention]:
+    """Money: a number next to a currency sign, code or word (Indian lakh grouping, thousands
+    separators, decimals, 'lakh'/'crore'/'million' scales). Values are numbers, spans cover the sign."""
+    out = []
+    for m in AMOUNT_RE.finditer(text):
+        raw = m.group("n1") or m.group("n2")
+        scale = (m.group("scale1") or m.group("scale2") or "").lower().rstrip("s")
+        value = _number(raw) * SCALES.get(scale, 1)
+        value = int(value) if float(value).is_integer() else value
+        out.append(Mention(value, m.start(), m.end()))
+    return out
+
+
+AGE_PATTERNS = [
+    re.compile(r"\b(?P<n>\d{1,3})[- ](?:years?|yrs?)[- ]old\b", re.I),
+    re.compile(r"\b(?P<n>\d{1,3})\s?(?:y/o|y\.o\.|yo|yrs?|years?)\b(?!\s*(?:ago|of|experience|in|with|at))",
+               re.I),
+    re.compile(r"\((?:\s*[MF]\s*[,/]\s*)(?P<n>\d{1,3})\s*\)|\(\s*(?P<n2>\d{1,3})\s*[,/]?\s*[MF]\s*\)"),
+    re.compile(r"\b(?:aged?|age\s*:)\s*(?P<n>\d{1,3})\b", re.I),
+    re.compile(r"(?<![\w.,-])(?P<n>\d{1,3}),\s*(?:male|female|man|woman|boy|girl|non-binary|[MF])\b"),
+    re.compile(r"\b(?:male|female|man|woman|non-binary|[MF]),\s*(?P<n>\d{1,3})(?!\w|[.,]\d)"),
+    re.compile(r"\b(?P<n>\d{1,3})\s?(?P<sex>[MF])\b(?![-\w])"),
+]
+
+
+def ages(text: str) -> list[Mention]:
+    """Ages written the way people and clinicians write them: '67-year-old', '72 y/o', '(M, 40)',
+    'aged 40', '45, M', 'female, 23', '40M'."""
+    out: list[Mention] = []
+    for pat in AGE_PATTERNS:
+        for m in pat.finditer(text):
+            group = "n" if m.group("n") else "n2"
+            value = int(m.group(group))
+            if 0 < value < 125 and not _overlaps(m.start(), m.end(), out):
+                out.append(Mention(value, m.start(group), m.end(group)))
+    return sorted(out, key=lambda x: x.start)
+
+
+def pattern_matches(text: str, pattern: str) -> list[Mention]:
+    """Where a JSON Schema ``pattern`` matches inside the text (anchors dropped, token-bounded).
+    A pattern Python's ``re`` cannot compile finds nothing."""
+    body = pattern[1:] if pattern.startswith("^") else pattern
+    body = body[:-1] if body.endswith("$") and not body.endswith("\\$") else body
+    try:
+        rx = re.compile(rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])")
+        full = re.compile(pattern)
+    except re.error:
+        return []
+    return [Mention(m.group(0), m.start(), m.end()) for m in rx.finditer(text)
+            if m.group(0) and full.search(m.group(0))]
+
+
+_LABEL_END = r"(?=\s*(?:[,;|\n]|\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
+
+
+def labelled_values(text: str, label: str) -> list[Mention]:
+    """'Label: value' (or 'Label = value') pairs for a label (its words in order, any separator);
+    the value runs to the next comma, semicolon, bar, line break or sentence end."""
+    words = [re.escape(w) for w in re.split(r"[\s_/-]+", label.strip()) if w]
+    if not words:
+        return []
+    rx = re.compile(r"(?<![\w])" + r"[\s_/-]*".join(words) +
+                    r"(?:\s*(?:no\.?|number|#))?\s*[:=]\s*(?P<v>[^\s,;|\n][^,;|\n]*?)" + _LABEL_END, re.I)
+    return [Mention(m.group("v").strip(), m.start("v"), m.start("v") + len(m.group("v").strip()))
+            for m in rx.finditer(text)]

@@ -54,7 +54,7 @@ FEW_SHOT = (
 
 NEGATION = re.compile(
     r"\b(no|not|nobody|none|never|without|unhurt|uninjured|unharmed|expired|ended|lapsed|"
-    r"out of|don't|doesn't|didn't|won't|isn't|wasn't|weren't|aren't|no one|n't)\b|n't\b", re.I)
+    r"out of|don't|doesn't|didn't|won't|isn't|wasn't|weren't|aren't|no one|nothing|n't)\b|n't\b", re.I)
 
 #: Generic synonyms for frequent form concepts (used for enum/boolean/integer cue matching).
 SYNONYMS: dict[str, list[str]] = {
@@ -102,6 +102,8 @@ SYNONYMS: dict[str, list[str]] = {
                  "participants"],
     "people": ["people", "persons", "men", "women", "drivers", "individuals", "involved"],
     "day": ["days", "working days", "day"],
+    "guest": ["guests", "people", "persons", "person", "adults", "pax", "of us", "travellers", "travelers"],
+    "photo": ["photos", "pictures", "picture", "images", "photographs"],
 }
 STOP = {"the", "a", "an", "of", "is", "was", "to", "number", "type", "your", "you", "needs", "need",
         "did", "do", "does", "anyone", "any", "what", "which", "requirements", "under"}
@@ -118,6 +120,13 @@ PERSON_PATTERNS = [
     rf"(?<=, )({_NT} {_NT})(?=,|\s*$)",
     rf"(?:^|(?<=[.!?])\s+)({_NT} {_NT}) (?i:reported|says|said|called|wrote|writes|would like|wants|needs|"
     r"here|asked|complained|noticed|saw)\b",
+]
+#: A name after an honorific ('Mrs Lakshmi Narayan'), before an age/sex bracket as clinicians write
+#: ('Arjun Mehta (M, 40)'), or after 'by' (an agent: 'inspected by Deepa Kulkarni').
+TITLED_NAME_PATTERNS = [
+    rf"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+({_NT}(?: {_NT}){{1,2}})(?![\w'’-])",
+    rf"\b({_NT} {_NT}(?: {_NT})?)\s*\((?:\s*[MF]\b|\s*\d{{1,3}}\s*[,/)])",
+    rf"\bby\s+({_NT} {_NT})\b",
 ]
 ORG_SUFFIX = r"(?:Inc|Corp|Corporation|Ltd|LLC|GmbH|Labs|Industries|Traders|Robotics|Group|Company|" \
              r"Technologies|Solutions|Systems|Partners|Bank|University)"
@@ -139,6 +148,44 @@ PLACE_RE = re.compile(
     r"((?:the\s+)?[\w'’-]+(?:\s+[\w'’-]+){0,5}?)"
     r"(?=\s*[,.;!?()]|\s+(?:on|when|while|during|and|but|since|last|yesterday|today|this|for|because|"
     r"overnight|after|before|where|with|by|in)\b|\s*$)")
+#: Words of a field's name/title that say "this number is money" / "this number counts things".
+MONEY_WORDS = {"amount", "price", "cost", "fee", "fees", "value", "claim", "claimed", "fine", "penalty", "total",
+               "salary", "wage", "budget", "premium", "charge", "charges", "paid", "payment", "rate", "deposit",
+               "income", "loss", "compensation", "currency", "rupees", "inr", "usd", "eur", "money", "expense",
+               "expenses", "bill", "refund", "ctc", "pay", "sum", "worth", "estimate", "est"}
+COUNT_WORDS = {"number", "count", "qty", "quantity", "people", "persons", "items", "units", "pieces", "days",
+               "nights", "guests", "violations", "packages", "attendees", "num", "no"}
+#: Role nouns a field may be named after when it holds a person's name.
+PERSON_ROLES = {"applicant", "entrant", "reporter", "author", "attendee", "submitter", "registrant", "subscriber",
+                "caller", "inspector", "consignee", "participant", "guest", "receiver", "recipient", "patient",
+                "claimant",
+                "complainant", "informant", "owner", "holder", "member", "candidate", "passenger", "driver",
+                "victim", "witness", "insured", "policyholder", "requester", "requestor", "doctor", "physician",
+                "nurse", "officer", "agent", "employee", "student", "tenant", "buyer", "seller", "sender",
+                "runner", "athlete", "customer", "client", "visitor", "person", "approver", "manager",
+                "supervisor", "referee", "nominee", "beneficiary", "father", "mother", "spouse", "guardian"}
+#: Words of a field's name/title that say "this string is a place".
+PLACE_WORDS = {"location", "place", "address", "where", "venue", "site", "city", "town", "village", "district",
+               "state", "country", "region", "area", "branch", "origin", "destination", "hometown", "locality",
+               "neighbourhood", "neighborhood", "suburb", "county", "province", "premises", "port", "station",
+               "office", "depot", "warehouse", "pickup", "dropoff", "route", "birthplace", "residence",
+               "landmark", "street", "zone", "ward", "taluk", "tehsil", "municipality", "campus", "airport"}
+#: Generic words people put next to a name or place that are not part of it.
+HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sri|shri|smt|kumari|sir|madam|mister)\.?\s+)+", re.I)
+#: Where a field's role implies a preposition: an origin follows "from", a destination "to".
+ROLE_PREPOSITIONS = {"origin": "from", "source": "from", "departure": "from", "pickup": "from", "sender": "from",
+                     "destination": "to", "dest": "to", "arrival": "to", "delivery": "to", "dropoff": "to"}
+#: Sex/gender vocabulary for enum options (male/female/M/F) when the field is about sex or gender.
+SEX_WORDS = {"male": ["male", "man", "boy", "gentleman"], "female": ["female", "woman", "girl", "lady", "mrs",
+             "ms", "miss"], "non_binary": ["non-binary", "nonbinary", "non binary", "enby"]}
+#: Place words that describe an address rather than name a settlement.
+ADDRESS_WORDS = {"location", "place", "address", "where", "venue", "premises", "street", "landmark", "route"}
+#: Nouns that follow a place name and are not part of it ('the Leeds depot', 'our Jaipur property').
+PLACE_NOUNS_AFTER = {"office", "branch", "district", "site", "depot", "property", "hotel", "plant", "campus",
+                     "city", "town", "area", "region", "state", "hq", "headquarters", "store", "warehouse"}
+#: Words a boolean's name starts with that say nothing about its subject ('has_insurance').
+BOOL_STOP = {"has", "have", "is", "are", "was", "were", "any", "needs", "requires", "required", "with", "include",
+             "includes", "included", "wants", "want", "can", "should", "will", "under", "via", "by"}
 CATCH_ALL = {"other", "others", "unknown", "misc", "miscellaneous", "none", "n/a", "general"}
 CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
@@ -169,6 +216,7 @@ class _Stats:
         self.gen_ms = 0.0
         self.t0 = time.perf_counter()
         self.valid = True
+        self.missing_required: list[str] = []
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
@@ -176,7 +224,8 @@ class _Stats:
 
     def as_dict(self) -> dict:
         total = (time.perf_counter() - self.t0) * 1000
-        return {"valid": self.valid, "prompt_tokens": self.prompt_tokens, "gen_tokens": self.gen_tokens,
+        return {"valid": self.valid, "missing_required": self.missing_required,
+                "prompt_tokens": self.prompt_tokens, "gen_tokens": self.gen_tokens,
                 "evaluated_tokens": self.eval_tokens, "llm_calls": self.llm_calls,
                 "ttft_ms": round(self.ttft_ms if self.ttft_ms is not None else total, 1),
                 "total_ms": round(total, 1),
@@ -201,7 +250,12 @@ def field_kind(name: str, spec: dict) -> str:
         return "enum"
     if typ == "boolean":
         return "boolean"
+    hint = words | set(_words(spec.get("title", "")))
     if typ in ("integer", "number"):
+        if hint & {"age", "aged"}:
+            return "age"
+        if typ == "number" or hint & MONEY_WORDS or set(_words(spec.get("description", ""))) & MONEY_WORDS:
+            return "amount" if not hint & COUNT_WORDS else "integer"
         return "integer"
     if typ != "string":
         return "unsupported"
@@ -214,6 +268,8 @@ def field_kind(name: str, spec: dict) -> str:
         return "string"
     if words & {"phone", "mobile", "tel", "telephone", "cell"}:
         return "phone"
+    if spec.get("pattern"):
+        return "pattern"
     if words & {"order", "invoice", "tracking", "reference", "ref", "serial", "sku", "code"} or \
             (words & {"number", "id", "no"} and not words & {"name", "phone"}):
         return "code"
@@ -222,14 +278,23 @@ def field_kind(name: str, spec: dict) -> str:
     if ("name" in words and not words & {"product", "event", "file", "venue", "model", "item"}) or \
             words & {"reporter", "requester", "submitter", "applicant", "attendee", "participant", "author"} or \
             (words & {"by"} and words & {"reported", "submitted", "filed", "requested", "written", "sent"}) or \
-            words in ({"customer"}, {"employee"}, {"contact"}, {"reporter"}, {"guest"}):
+            words in ({"customer"}, {"employee"}, {"contact"}, {"reporter"}, {"guest"}) or \
+            (len(words) <= 2 and words & PERSON_ROLES):
         return "person_name"
-    if words & {"location", "place", "address", "where", "venue", "site", "city"}:
+    if hint & PLACE_WORDS:
         return "location"
     if words & {"description", "details", "summary", "comments", "comment", "notes", "message",
                 "narrative", "body"}:
         return "long_text"
     return "string"
+
+
+def _stem(word: str) -> str:
+    """A crude stem so 'replacement', 'replaces' and 'replacing' meet ('replac')."""
+    for suffix in ("ments", "ment", "ings", "ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
 
 
 def _cues(name: str, spec: dict) -> list[str]:
@@ -301,10 +366,12 @@ class FormFiller:
         props: dict = self.schema.get("properties", {})
         required = set(self.schema.get("required", []))
         kinds = {name: field_kind(name, spec) for name, spec in props.items()}
-        order = ["email", "date", "phone", "code", "integer", "person_name", "organization", "enum",
-                 "enum_array", "boolean", "location", "long_text", "string", "unsupported"]
+        order = ["pattern", "email", "date", "phone", "amount", "age", "code", "integer", "person_name",
+                 "organization", "enum", "enum_array", "boolean", "location", "long_text", "string", "unsupported"]
         assigned_dates: set[int] = set()
         assigned_emails: set[int] = set()
+        assigned_amounts: set[int] = set()
+        amounts = ex.amounts(self.text)
         for i, kind in enumerate(order):
             for name, spec in props.items():
                 if kinds[name] != kind:
@@ -315,6 +382,8 @@ class FormFiller:
                 elif kind == "email":
                     self._fill_from_mentions(name, spec, ex.emails(self.text), assigned_emails, props,
                                              "email")
+                elif kind == "amount":
+                    self._fill_amount(name, spec, amounts, assigned_amounts, props)
                 else:
                     getattr(self, f"_fill_{kind}")(name, spec, name in required)
             if self.on_progress:
@@ -325,12 +394,19 @@ class FormFiller:
                           methods=self.methods)
 
     # -- helpers -----------------------------------------------------------------------
-    def _set(self, name: str, value, span: tuple[int, int] | None, method: str) -> None:
+    def _set(self, name: str, value, span: tuple[int, int] | None, method: str) -> bool:
+        """Record an answer, unless it is a string the text does not support (never invent)."""
+        spec = self.schema.get("properties", {}).get(name, {})
+        if not accept_answer(self.text, spec, value, span):
+            return False
         self.answers[name] = value
         self.evidence[name] = [span[0], span[1]] if span else None
         self.methods[name] = method
-        if span:
+        # only extracted values claim their span; a boolean's sentence or an option's word may still
+        # hold another field's value ('at the Malleswaram branch' in the sentence about membership)
+        if span and not isinstance(value, (bool, list)) and value not in (spec.get("enum") or []):
             self.used.append(span)
+        return True
 
     def _is_used(self, start: int, end: int) -> bool:
         return any(s < end and start < e for s, e in self.used)
@@ -373,6 +449,91 @@ class FormFiller:
             value = m.value[: spec.get("maxLength", len(m.value))]
             self._set(name, value, (m.start, m.end), "regex")
 
+    # -- schema hints: labels, patterns, amounts, ages ----------------------------------
+    def _labels(self, name: str, spec: dict) -> list[str]:
+        """How the text may label this field: its title, its humanised name, its longer words."""
+        title = re.sub(r"\(.*?\)|[?]", "", spec.get("title") or "").strip()
+        labels = {title.lower(), " ".join(_words(name))}
+        labels.update(w for w in _words(name) + _words(title) if len(w) >= 3 and w not in STOP)
+        if field_kind(name, spec) == "person_name":
+            labels.add("name")
+        return sorted((lb for lb in labels if lb), key=len, reverse=True)
+
+    def _labelled(self, name: str, spec: dict) -> list[ex.Mention]:
+        """'Label: value' mentions for this field (longest label first), not yet used by another."""
+        for label in self._labels(name, spec):
+            found = [m for m in ex.labelled_values(self.text, label) if not self._is_used(m.start, m.end)]
+            if found:
+                return found
+        return []
+
+    def _label_words(self, name: str, spec: dict) -> set[str]:
+        words = {w for w in _words(name) + _words(spec.get("title", "")) if len(w) >= 3 and w not in STOP}
+        return words | {w + "s" for w in words}
+
+    def _clean_value(self, name: str, spec: dict, start: int, end: int) -> tuple[int, int]:
+        """Trim what is not the value: a trailing parenthetical, an honorific, a leading article or the
+        field's own label words ('Inspector Meena Pillai', 'Pimpri district', 'the Chicago office')."""
+        own = self._label_words(name, spec)
+        while True:
+            seg = self.text[start:end]
+            before = (start, end)
+            paren = re.search(r"\s*\([^()]*\)?\s*$", seg)
+            if paren and paren.start() > 0:
+                end = start + paren.start()
+            hon = HONORIFICS.match(self.text[start:end])
+            if hon and hon.end() < end - start:
+                start += hon.end()
+            words = self.text[start:end].split()
+            if len(words) > 1 and words[0].lower() in own | {"the", "our", "your", "my"}:
+                start = self.text.index(words[1], start + len(words[0]))
+            elif len(words) > 1 and words[-1].lower().strip(".,") in own:
+                end = self.text.rindex(words[-2], start, end) + len(words[-2])
+            if (start, end) == before:
+                return start, end
+
+    def _fill_pattern(self, name: str, spec: dict, required: bool) -> None:
+        """A schema ``pattern``: search the text for it; the cue words pick among several matches."""
+        found = [m for m in ex.pattern_matches(self.text, spec["pattern"]) if not self._is_used(m.start, m.end)]
+        limit = spec.get("maxLength", 10**6)
+        found = [m for m in found if spec.get("minLength", 0) <= len(m.value) <= limit]
+        if found:
+            cues = _cues(name, spec)
+            m = max(found, key=lambda m: (_cue_near(self.text, m.start, m.end, cues), -m.start))
+            self._set(name, m.value, (m.start, m.end), "pattern")
+
+    def _fill_amount(self, name: str, spec: dict, amounts: list[ex.Mention], taken: set[int],
+                     props: dict) -> None:
+        """Money next to a currency sign/code/word, given to the amount field whose cues are nearest;
+        a bare number after the field's label ('Fee: 150') when no currency marks one."""
+        if amounts:
+            self._fill_from_mentions(name, spec, amounts, taken, props, "amount")
+        if name not in self.answers:
+            for m in self._labelled(name, spec):
+                num = re.match(r"\d[\d,]*(?:\.\d+)?", m.value)
+                if num:
+                    self._set(name, ex._number(num.group(0)), (m.start, m.start + num.end()), "label")
+                    break
+        value = self.answers.get(name)
+        if value is not None and (spec.get("type") == "integer" and not float(value).is_integer()):
+            self._unset(name)
+
+    def _unset(self, name: str) -> None:
+        span = self.evidence.pop(name, None)
+        self.answers.pop(name, None)
+        self.methods.pop(name, None)
+        if span and (span[0], span[1]) in self.used:
+            self.used.remove((span[0], span[1]))
+
+    def _fill_age(self, name: str, spec: dict, required: bool) -> None:
+        """'67-year-old', '(M, 40)', '72 y/o', 'aged 40', '45, M' before plain numbers near the cue."""
+        lo, hi = spec.get("minimum", 0), spec.get("maximum", 150)
+        for m in ex.ages(self.text):
+            if lo <= m.value <= hi and not self._is_used(m.start, m.end):
+                self._set(name, m.value, (m.start, m.end), "age")
+                return
+        self._fill_integer(name, spec, required)
+
     def _fill_code(self, name: str, spec: dict, required: bool) -> None:
         cues = _cues(name, spec)
         found = [m for m in ex.codes(self.text) if not self._is_used(m.start, m.end)]
@@ -385,8 +546,15 @@ class FormFiller:
         cues = _cues(name, spec)
         lo, hi = spec.get("minimum", -10**9), spec.get("maximum", 10**9)
         best = None
+        for m in self._labelled(name, spec):
+            num = re.match(r"\d+(?![\d.,])", m.value)
+            if num and lo <= int(num.group(0)) <= hi:
+                self._set(name, int(num.group(0)), (m.start, m.start + num.end()), "label")
+                return
+        other = ex.amounts(self.text) + ex.ages(self.text)
         for m in ex.numbers(self.text):
-            if self._is_used(m.start, m.end) or not (lo <= m.value <= hi):
+            if self._is_used(m.start, m.end) or not (lo <= m.value <= hi) or \
+                    any(o.start < m.end and m.start < o.end for o in other):
                 continue
             score = _cue_near(self.text, m.start, m.end, cues, before=12, after=25)
             if score and (best is None or score > best[0]):
@@ -396,7 +564,17 @@ class FormFiller:
             self._set(name, int(m.value), (m.start, m.end), "regex+cue")
 
     def _fill_person_name(self, name: str, spec: dict, required: bool) -> None:
-        for pat in PERSON_PATTERNS:
+        for m in self._labelled(name, spec):  # 'Guest: Marcus Reed', 'Inspector: Kavita Joshi'
+            start, end = self._clean_value(name, spec, m.start, m.end)
+            words = self.text[start:end].split()
+            if 1 <= len(words) <= 5 and words[0][:1].isupper() and \
+                    self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "label"):
+                return
+        roles = "|".join(sorted({re.escape(w) for w in self._label_words(name, spec) | PERSON_ROLES}, key=len,
+                                reverse=True))
+        role_pat = (rf"\b(?i:{roles})\b[:,]?\s+(?:(?i:mr|mrs|ms|miss|dr|prof)\.?\s+)?"
+                    rf"({_NT}(?: {_NT}){{1,2}})(?![\w'’-])")
+        for pat in [*PERSON_PATTERNS, role_pat, *TITLED_NAME_PATTERNS]:
             for m in re.finditer(pat, self.text):
                 cand = m.group(1).strip()
                 parts = cand.split()
@@ -405,8 +583,8 @@ class FormFiller:
                     continue
                 if self._is_used(m.start(1), m.end(1)) or self._org_like(m.start(1), m.end(1)):
                     continue
-                self._set(name, cand[: spec.get("maxLength", 200)], (m.start(1), m.start(1) + len(cand)),
-                          "pattern")
+                start, end = self._clean_value(name, spec, m.start(1), m.start(1) + len(cand))
+                self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "pattern")
                 return
         self._fill_string(name, spec, required, question="What is the person's name?", kind_hint="person_name")
 
@@ -430,6 +608,14 @@ class FormFiller:
                 return
 
     def _fill_location(self, name: str, spec: dict, required: bool) -> None:
+        for m in self._labelled(name, spec):  # 'City: Krakow', 'Origin: Frankfurt'
+            start, end = self._clean_value(name, spec, m.start, m.end)
+            if end > start and self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end),
+                                         "label"):
+                return
+        hint = set(_words(name)) | set(_words(spec.get("title", "")))
+        if hint & (PLACE_WORDS - ADDRESS_WORDS) and self._fill_place_name(name, spec, hint):
+            return
         title = spec.get("title") or "Where did it happen?"
         q = title if title.endswith("?") else "Where did it happen?"
         self._fill_string(name, spec, required, question=q, kind_hint="location")
@@ -438,9 +624,70 @@ class FormFiller:
             return
         cand = self._place_phrase()
         if cand is not None and len(self.text[cand[0]:cand[1]]) <= spec.get("maxLength", 10**6):
-            if got is not None:
+            if got is not None and self.evidence.get(name) and tuple(self.evidence[name]) in self.used:
                 self.used.remove(tuple(self.evidence[name]))
             self._set(name, self.text[cand[0]:cand[1]], cand, "pattern")
+
+    def _fill_place_name(self, name: str, spec: dict, hint: set[str]) -> bool:
+        """A named place (city, district, branch, origin, destination): proper nouns after a
+        preposition or before the field's own label word ('Pune office', 'Yaba branch'), the field's
+        role preposition first ('from' for an origin, 'to' for a destination); the model ranks ties."""
+        cands = self._place_candidates(name, spec, hint)
+        if not cands:
+            return False
+        top = max(score for score, _ in cands)
+        best = [span for score, span in cands if score == top]
+        span = best[0] if len(best) == 1 or self.engine is None else self._rank_spans(name, spec, best)
+        start, end = self._clean_value(name, spec, *span)
+        return self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end),
+                         "place-candidates" if len(best) == 1 else "place-candidates+llm")
+
+    def _place_candidates(self, name: str, spec: dict, hint: set[str]) -> list[tuple[int, tuple[int, int]]]:
+        proper = r"([A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){0,2})"
+        own = sorted(self._label_words(name, spec) | PLACE_NOUNS_AFTER, key=len, reverse=True)
+        role = next((ROLE_PREPOSITIONS[w] for w in hint if w in ROLE_PREPOSITIONS), None)
+        options = {str(o).lower().replace("_", " ") for sp in self.schema.get("properties", {}).values()
+                   if isinstance(sp, dict) for o in sp.get("enum", [])}
+        found: dict[tuple[int, int], int] = {}
+
+        def add(rx: str, score: int, flags: int = 0) -> None:
+            for m in re.finditer(rx, self.text, flags):
+                start, end = m.start(1), m.end(1)
+                words = self.text[start:end].split()
+                while words and (words[-1].lower() in own or words[-1] in MONTH_WORDS):
+                    words.pop()
+                if not words or words[0] in NOT_NAME or words[0] in MONTH_WORDS or \
+                        " ".join(words).lower() in options or words[0].upper() in ex.CURRENCY_CODES.split("|"):
+                    continue
+                end = start + len(" ".join(words))
+                if self.text[start:end] != " ".join(words) or self._is_used(start, end):
+                    continue
+                found[(start, end)] = max(score, found.get((start, end), 0))
+
+        if role == "from":
+            add(r"\bfrom\s+(?:the\s+)?" + proper, 3)
+            add(proper + r"\s+(?:to|->|→)\s+[A-Z]", 3)
+        elif role == "to":
+            add(r"\b(?:to|reached|into|arrived (?:at|in))\s+(?:the\s+)?" + proper, 3)
+            add(r"\b(?:delivered|arrived)\b[^.]*?\bin\s+" + proper, 2)
+        own_rx = "|".join(re.escape(w) for w in own)
+        add(proper + rf"\s+(?i:{own_rx})\b", 3)
+        add(rf"\b(?i:{own_rx})\s+(?:is\s+)?" + proper, 2)
+        add(r"\b(?:in|at|from|near|to|for|of)\s+(?:the\s+|our\s+|your\s+)?" + proper, 1)
+        if role == "from":  # an origin is never what follows "to"
+            for m in re.finditer(r"\bto\s+(?:the\s+)?" + proper, self.text):
+                found.pop((m.start(1), m.end(1)), None)
+        return sorted(((sc, sp) for sp, sc in found.items()), key=lambda x: (-x[0], x[1][0]))
+
+    def _rank_spans(self, name: str, spec: dict, spans: list[tuple[int, int]]) -> tuple[int, int]:
+        """Let the model rank candidate spans as answers to the field's question (calibrated
+        against the same question on an empty text, so a generally likely string does not win)."""
+        q = f"Question: What is the {self._label(name, spec)}?\nAnswer:"
+        opt_tokens = [self.engine.tokenize(" " + self.text[s:e] + "\n") for s, e in spans]
+        scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
+        base = self._score(f"Text: (empty)\n{q}", opt_tokens) if self.calibrate else [0.0] * len(spans)
+        best = max(range(len(spans)), key=lambda i: scores[i] - base[i])
+        return spans[best]
 
     def _place_phrase(self) -> tuple[int, int] | None:
         """First prepositional phrase naming a place ('on the number 12 bus'), as a fallback
@@ -463,12 +710,49 @@ class FormFiller:
         self._set(name, value, (start, start + len(value)), "text")
 
     # -- enums -------------------------------------------------------------------------
-    def _lexical_hits(self, option: str) -> list[tuple[int, int]]:
-        """Spans where an enum option (or its synonyms / word stems) occurs in the text."""
+    def _option_forms(self, option: str, field_words: set[str]) -> tuple[set[str], set[str]]:
+        """(lower-case phrases, case-sensitive tokens) that mean this option in a text: the option,
+        its spacing variants ('Blue Dart' for bluedart), its initials ('HR', 'XL'), a British/US
+        spelling, synonyms; for sex/gender fields the words for it ('woman' for F)."""
+        low = option.lower()
+        phrases = {low, low.replace("_", " "), low.replace("_", "-"), re.sub(r"licen[cs]e", "licence", low)}
+        phrases.update(s.lower() for s in SYNONYMS.get(low, []))
+        tokens: set[str] = set()
+        parts = [p for p in re.split(r"[_\s-]+", low) if p]
+        if len(parts) >= 2:
+            tokens.add("".join(p[0] for p in parts).upper())
+        elif len(low) >= 6 and low.isalpha():
+            phrases.update(low[:i] + " " + low[i:] for i in range(3, len(low) - 2))
+        if field_words & {"sex", "gender"}:
+            key = {"m": "male", "f": "female"}.get(low, low)
+            phrases.update(SEX_WORDS.get(key, []))
+            if key in ("male", "female"):
+                tokens.add(key[0].upper())
+            if len(low) == 1:
+                phrases.discard(low)
+        elif len(option) <= 2 and option.isalpha():
+            phrases.discard(low)
+            tokens.add(option)
+        return phrases, tokens
+
+    def _lexical_hits(self, option: str, field_words: set[str] | None = None,
+                      cues: list[str] | None = None) -> list[tuple[int, int]]:
+        """Spans where an enum option (or its synonyms / word stems) occurs in the text. Short
+        case-sensitive forms ('M', 'HR', 'C') count only next to the field's cue words, after a
+        label, or in an age/sex bracket ('(M, 40)', '45, M')."""
         low = self.text.lower()
-        phrases = {option.lower(), option.lower().replace("_", " "), option.lower().replace("_", "-")}
-        phrases.update(s.lower() for s in SYNONYMS.get(option.lower(), []))
+        phrases, tokens = self._option_forms(option, field_words or set())
         hits = []
+        for tok in tokens:
+            for m in re.finditer(r"(?<![A-Za-z0-9])" + re.escape(tok) + r"(?![A-Za-z0-9])", self.text):
+                near = cues and _cue_near(self.text, m.start(), m.end(), cues, before=20, after=0) >= 3
+                bracket = (re.search(r"[(,]\s*$", self.text[:m.start()]) and
+                           re.match(r"\s*[,)]", self.text[m.end():]) and
+                           re.search(r"\d", self.text[max(0, m.start() - 6):m.end() + 6])) or \
+                    re.search(r"\d\s?(?:y/o|yo|yrs?|years? old)\s*,?\s*$", self.text[:m.start()])
+                if near or bracket or (re.search(r":\s*$", self.text[:m.start()]) and near is not None and \
+                        _cue_near(self.text, m.start(), m.end(), cues or [], before=25, after=0)):
+                    hits.append((m.start(), m.end()))
         for ph in phrases:
             if not ph.strip():
                 continue
@@ -493,7 +777,15 @@ class FormFiller:
         options = [o for o in spec["enum"] if isinstance(o, str)]
         if not options:
             return
-        hits = {o: [h for h in self._lexical_hits(o) if not self._negated(h[0])] for o in options}
+        fwords = set(_words(name)) | set(_words(spec.get("title", "")))
+        cues = _cues(name, spec)
+        hits = {o: [h for h in self._lexical_hits(o, fwords, cues) if not self._negated(h[0])] for o in options}
+        labelled = self._labelled(name, spec)
+        for m in labelled:  # 'Tier: basic', 'Grade: C', 'Shirt: XL': the option named after the label
+            named = {o: h for o, h in hits.items() if any(m.start <= s < m.end + 1 for s, _ in h)}
+            if len(named) == 1:
+                hits = named
+                break
         direct = {o: h for o, h in hits.items() if h and o.lower() == self.text[h[0][0]:h[0][1]].lower()}
         pool = direct or {o: h for o, h in hits.items() if h}
         if len(pool) == 1:
@@ -579,13 +871,32 @@ class FormFiller:
 
     # -- booleans ----------------------------------------------------------------------
     def _fill_boolean(self, name: str, spec: dict, required: bool) -> None:
-        cues = [c for c in _cues(name, spec) if len(c) > 3]
+        """A labelled yes/no ('Photos: yes'), else the clause that mentions the field's head word
+        (the first content word of its name: 'breakfast', 'first', 'auto') and the most of its
+        other cue words; polarity from negation in that clause. Description words only score."""
+        for m in self._labelled(name, spec):
+            word = m.value.split()[0].lower().strip(".!") if m.value.split() else ""
+            if word in {"yes", "y", "true", "ja", "oui", "si", "sí"} | {"no", "n", "false", "none", "nil"}:
+                self._set(name, word in {"yes", "y", "true", "ja", "oui", "si", "sí"}, (m.start, m.end), "label")
+                return
+        content = [w for w in _words(name) if w not in STOP and w not in BOOL_STOP] or _words(name)
+        if not content:
+            return
+        head = [c for c in _cues(content[0], {}) if len(c) > 2] + [_stem(content[0])]
+        cues = [c for c in _cues(name, {"title": spec.get("title", "")}) if len(c) > 3] + \
+            [_stem(w) for w in content]
         low = self.text.lower()
-        for sent in re.finditer(r"[^.!?]+[.!?]?", self.text):
+        best = None
+        for sent in re.finditer(r"[^.!?;]+[.!?;]?", self.text):
             s_low = low[sent.start():sent.end()]
-            hit = next((c for c in cues if re.search(r"(?<![a-z])" + re.escape(c.lower().strip()), s_low)), None)
-            if not hit:
+            if not any(re.search(r"(?<![a-z])" + re.escape(c.lower().strip()), s_low) for c in head):
                 continue
+            score = sum(1 for c in set(cues) if re.search(r"(?<![a-z])" + re.escape(c.lower().strip()), s_low))
+            if best is None or score > best[0]:
+                best = (score, sent)
+        if best is not None:
+            sent = best[1]
+            s_low = low[sent.start():sent.end()]
             value = not bool(NEGATION.search(s_low))
             if re.search(r"\b(expired|ended|lapsed|out of warranty)\b", s_low):
                 value = False
@@ -593,7 +904,6 @@ class FormFiller:
                     "park" in " ".join(cues):
                 value = False
             self._set(name, value, (sent.start(), sent.end()), "cue+polarity")
-            return
 
     # -- strings through the LLM -------------------------------------------------------
     def _prefill_event(self, prompt_tokens: int) -> None:
@@ -677,7 +987,9 @@ class FormFiller:
                 self._set(name, [], None, "default") if spec.get("minItems", 0) == 0 else None
             elif kind == "date" and self.today is not None:
                 self._set(name, self.today.isoformat(), None, "default")
-        still = [n for n in missing if n not in self.answers]
+        # Free strings are not generated under the grammar: what the model writes there is not in
+        # the text (never invent), and ~100 tokens of it cost seconds. Only non-string fields go.
+        still = [n for n in missing if n not in self.answers and props[n].get("type") != "string"]
         if still and self.engine is not None:
             self._grammar_fill(props, still)
 
@@ -701,23 +1013,31 @@ class FormFiller:
                 self._set(n, val, span, "grammar")
 
     def _repair(self, props: dict, required: set[str]) -> None:
-        """Drop optional fields that fail validation so the draft always validates."""
+        """Drop fields that fail validation so the draft always validates as a draft.
+
+        A required field the text does not support stays out (never invent): the store accepts a
+        draft without its required fields and the person completes it; ``stats`` says which are
+        missing (``missing_required``) and whether the draft is complete (``valid``).
+        """
         validator = Draft202012Validator(self.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+        def errors() -> list:
+            return [e for e in validator.iter_errors(self.answers) if not (e.validator == "required" and not e.path)]
+
         for _ in range(len(props) + 1):
-            errors = list(validator.iter_errors(self.answers))
-            if not errors:
-                return
-            bad = {e.path[0] for e in errors if e.path and e.path[0] in self.answers}
+            errs = errors()
+            if not errs:
+                break
+            bad = {e.path[0] for e in errs if e.path and e.path[0] in self.answers}
             if not bad:
                 break
             for n in bad:
-                self.answers.pop(n, None)
-                self.evidence.pop(n, None)
-                self.methods.pop(n, None)
-        errors = list(validator.iter_errors(self.answers))
-        self.stats.valid = not errors
-        if errors and self.engine is not None:
-            raise FillError("could not produce a valid draft: " + "; ".join(e.message for e in errors[:3]))
+                self._unset(n)
+        errs = errors()
+        self.stats.missing_required = sorted(n for n in required if n not in self.answers)
+        self.stats.valid = not errs and not self.stats.missing_required
+        if errs and self.engine is not None:
+            raise FillError("could not produce a valid draft: " + "; ".join(e.message for e in errs[:3]))
 
 
 def _grammar_friendly(spec: dict) -> dict:
@@ -730,6 +1050,24 @@ def _grammar_friendly(spec: dict) -> dict:
 
 class FillError(RuntimeError):
     """The draft could not be made to validate (e.g. a required field of an unsupported type)."""
+
+
+def accept_answer(text: str, spec: dict, value: object, span: tuple[int, int] | list[int] | None) -> bool:
+    """Never invent: whether a proposed answer may go into the draft.
+
+    A string must be one of the field's enum options, or a normalised value (a date) whose
+    evidence span lies in the text, or occur in the text itself (case and spacing aside). Anything
+    else — a URL the model made up, a name from its prior — is refused, whoever proposed it.
+    Non-strings (numbers, booleans, lists of options) are checked by the schema, not here.
+    """
+    if not isinstance(value, str):
+        return True
+    if value in (spec.get("enum") or []):
+        return True
+    if spec.get("format") in ("date", "date-time"):
+        return span is not None and 0 <= span[0] < span[1] <= len(text)
+    needle = re.sub(r"\s+", " ", value).strip().casefold()
+    return bool(needle) and needle in re.sub(r"\s+", " ", text).casefold()
 
 
 def align_span(text: str, answer: str) -> tuple[int, int] | None:

@@ -11,7 +11,9 @@ Splits (tune on ``dev`` only; the other two are for reporting):
 Each forms folder has a ``kinds.json`` (``{"<form>": {"<field>": "<kind>"}}``, kinds among name,
 place, date, amount, count, code, enum, boolean, free_text, email, phone) so accuracy is reported
 per field kind as well as per form. Accuracy counts over the union of expected and predicted
-fields, so a wrong value, a missed field and an invented field each count as one error. Enum fields
+fields, so a wrong value, a missed field and an invented field each count as one error.
+``schema_valid`` is validity as a draft (every answer validates; a required field the text does not
+support is left out rather than invented); ``complete`` is validity including ``required``. Enum fields
 get a per-option confusion table (expected option -> predicted option, ``(none)`` = omitted /
 not expected). Latency is wall time per fill (p50/p95) plus CPU time, with the load average, because
 the machine is shared and wall time under load is pessimistic.
@@ -106,6 +108,13 @@ def load_forms(split: str) -> tuple[dict[str, dict], dict[str, dict[str, str]]]:
     return schemas, kinds
 
 
+def draft_valid(schema: dict, answers: dict) -> bool:
+    """Valid as a draft: every answer validates; required fields may be left for the person
+    (what the store accepts for a draft)."""
+    v = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return not [e for e in v.iter_errors(answers) if not (e.validator == "required" and not e.path)]
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
@@ -118,6 +127,7 @@ class Tally:
     ok: int = 0
     total: int = 0
     valid: int = 0
+    complete: int = 0
     records: int = 0
     wall_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
@@ -153,6 +163,7 @@ class Tally:
             "split": name, "records": self.records, "fields": self.total,
             "field_accuracy": round(self.ok / self.total, 4) if self.total else None,
             "schema_valid": round(self.valid / self.records, 4) if self.records else None,
+            "complete": round(self.complete / self.records, 4) if self.records else None,
             "p50_ms": round(pct(self.wall_ms, 0.5), 1), "p95_ms": round(pct(self.wall_ms, 0.95), 1),
             "mean_ms": round(statistics.mean(self.wall_ms), 1),
             "cpu_p50_ms": round(pct(self.cpu_ms, 0.5), 1), "cpu_p95_ms": round(pct(self.cpu_ms, 0.95), 1),
@@ -188,9 +199,10 @@ def run_split(engine, name: str, args, verbose_out: list[dict]) -> dict:
         tally.wall_ms.append(ms)
         tally.cpu_ms.append(cpu)
         tally.llm_calls.append(int(res.stats.get("llm_calls", 0)))
-        is_valid = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).is_valid(
-            res.answers)
+        is_valid = draft_valid(schema, res.answers)
         tally.valid += is_valid
+        tally.complete += Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).is_valid(
+            res.answers)
         tally.records += 1
         errors = tally.add(row["form"], kinds.get(row["form"], {}), schema, row["expected"], res.answers)
         verbose_out.append({"split": name, "id": row["id"], "ms": round(ms, 1), "valid": is_valid,
@@ -231,9 +243,9 @@ def main() -> int:
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "splits": splits,
     }
-    brief = {n: {k: s[k] for k in ("records", "fields", "field_accuracy", "schema_valid", "p50_ms", "p95_ms",
-                                   "cpu_p50_ms", "cpu_p95_ms")} | {"per_kind": {
-                                       k: v["accuracy"] for k, v in s["per_kind"].items()}}
+    keys = ("records", "fields", "field_accuracy", "schema_valid", "complete", "p50_ms", "p95_ms", "cpu_p50_ms",
+            "cpu_p95_ms")
+    brief = {n: {k: s[k] for k in keys} | {"per_kind": {k: v["accuracy"] for k, v in s["per_kind"].items()}}
              for n, s in splits.items()}
     print(json.dumps({k: v for k, v in report.items() if k != "splits"} | {"splits": brief}, indent=2))
     if args.json:
