@@ -148,3 +148,30 @@ def test_fill_is_documented_with_the_schema_it_is_checked_with(client: Any, body
         accepted = False
         assert exc.details[0]["pointer"] == "/text"
     assert accepted == valid
+
+
+def test_bodies_once_checked_by_hand_are_checked_with_their_documented_schema(api: Api, client: Any,
+                                                                              form: dict[str, Any]) -> None:
+    """Form summaries, model registration and benchmarks: the document's schema is the view's validator's."""
+    from app.models import api as models_api
+
+    doc = client.get("/openapi.json").json
+
+    def schema(method: str, path: str) -> Any:
+        return _op(doc, method, path)["requestBody"]["content"]["application/json"]["schema"]
+
+    assert schema("post", "/api/v1/forms/{form_id}/summarize") == ai.SUMMARIZE_FORM_BODY_SCHEMA
+    assert schema("post", "/api/v1/models") == models_api.REGISTER_BODY_SCHEMA
+    assert schema("post", "/api/v1/models/{model_id}/benchmarks") == models_api.BENCH_BODY_SCHEMA
+    summarize = f"/api/v1/forms/{form['id']}/summarize"
+    for body, where in (([], ""), ({"created_after": None}, "/created_after"),
+                        ({"created_before": 5}, "/created_before"), ({"created_after": "yesterday"}, "/created_after")):
+        resp = api.post(summarize, body)
+        assert resp.status_code == 400 and resp.json["error"]["details"][0]["pointer"] == where, (body, resp.json)
+    assert api.post(summarize, {"created_after": "2026-03-01T00:00:00Z"}).status_code != 400
+    for body, where in (({"path": ""}, "/path"), ({"name": "x"}, "/path"),
+                        ({"path": "/srv/m.gguf", "name": 5}, "/name")):
+        resp = api.post("/api/v1/models", body)
+        assert resp.status_code == 422 and resp.json["error"]["details"][0]["pointer"] == where, (body, resp.json)
+    assert models_api.BENCH_BODY.is_valid({"threads": [1, 2], "reps": 5})
+    assert not models_api.BENCH_BODY.is_valid({"threads": "all"}) and not models_api.BENCH_BODY.is_valid({"reps": 1})

@@ -29,7 +29,7 @@ from app.errors import ApiError, BadRequest, NotFound
 from app.settings import Settings
 from app.store import FmsStore, Record
 from app.submissions.service import SubmissionService
-from app.util import now_iso
+from app.util import iso, now_iso, parse_iso
 from app.validation import body_validator
 
 if TYPE_CHECKING:  # numpy is imported by the request paths that need it, not at API worker start
@@ -210,6 +210,33 @@ def check_text(body: Any, field: str = "text", limit: int = MAX_FILL_TEXT) -> st
     if errors:
         raise BadRequest.field(f"/{field}", f"{field} must be a non-empty string")
     return str(body[field])
+
+
+RANGE_KEYS = ("created_after", "created_before")
+SUMMARIZE_FORM_BODY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    key: {"type": "string", "format": "date-time", "description": f"ISO 8601 date-time with offset ({key})."}
+    for key in RANGE_KEYS}}
+_SUMMARIZE_FORM_BODY = body_validator(SUMMARIZE_FORM_BODY_SCHEMA)
+
+
+def check_range(body: Any) -> dict[str, str]:
+    """A form summary's bounds, normalised, when ``body`` matches :data:`SUMMARIZE_FORM_BODY_SCHEMA`; else 400.
+
+    Present means a date-time: ``null`` or a number is an error, not "no bound".
+    """
+    for error in _SUMMARIZE_FORM_BODY.iter_errors(body):
+        key = next((str(p) for p in error.absolute_path), None)
+        if key is None:
+            raise BadRequest.field("", "body must be a JSON object")
+        raise BadRequest.field(f"/{key}", f"{key} must be an ISO 8601 date-time")
+    bounds = {}
+    for key in RANGE_KEYS:
+        if key in body:
+            try:
+                bounds[key] = iso(parse_iso(body[key]))
+            except ValueError as exc:
+                raise BadRequest.field(f"/{key}", f"{key} must be an ISO 8601 date-time") from exc
+    return bounds
 
 
 def form_embeds(form: Record) -> bool:

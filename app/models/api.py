@@ -20,8 +20,21 @@ from app.http import accepted, json_body, json_response, principal, services
 from app.models.service import ModelService, public_model
 from app.openapi import TASK_ACCEPTED_EXAMPLE, Operation
 from app.util import new_id
+from app.validation import body_validator, check
 
 bp = Blueprint("models", __name__, url_prefix="/api/v1")
+REGISTER_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["path"],
+    "properties": {"path": {"type": "string", "minLength": 1, "description": "The model file's path on the server."},
+                   "name": {"type": "string", "maxLength": 200}}}
+REGISTER_BODY = body_validator(REGISTER_BODY_SCHEMA)
+BENCH_BODY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "threads": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+    "n_batch": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+    "levels": {"type": "array", "items": {"type": "string"}},
+    "reps": {"type": "integer", "minimum": 5},
+    "constraints": {"type": "array", "items": {"type": "string"}}}}
+BENCH_BODY = body_validator(BENCH_BODY_SCHEMA)
 
 
 def _models() -> ModelService:
@@ -56,10 +69,8 @@ def register_model() -> Response:
         rec = models.upload(request.stream, request.args.get("filename", ""), request.args.get("name"), me.user_id)
     else:
         body = json_body()
-        if not isinstance(body, dict) or not isinstance(body.get("path"), str) or not body["path"]:
-            raise BadRequest.field("/path", "give the model file's server-side path, or upload the file")
-        name = body.get("name") if isinstance(body.get("name"), str) else None
-        rec = models.register_server_path(body["path"], name, me.user_id)
+        check(REGISTER_BODY, body, "give the model file's server-side path, or upload the file")
+        rec = models.register_server_path(body["path"], body.get("name"), me.user_id)
     return json_response(public_model(rec), 201, headers={"Location": f"/api/v1/models/{rec['id']}"})
 
 
@@ -111,8 +122,7 @@ def start_benchmark(model_id: str) -> Response:
     me.require_admin()
     _models().get(model_id)
     body = json_body() if request.get_data(cache=True) else {}
-    if not isinstance(body, dict):
-        raise BadRequest.field("", "body must be a JSON object")
+    check(BENCH_BODY, body, "benchmark request is invalid")
     opts = {k: body[k] for k in ("threads", "n_batch", "levels", "reps", "constraints") if k in body}
     task_id = services().dispatch.enqueue_tracked("ai.bench", (model_id,), {"user_id": me.user_id, **opts},
                                                   created_by=me.user_id)
@@ -137,20 +147,15 @@ OPERATIONS = (
     Operation("get", "/api/v1/models", "models", "Registered models"),
     Operation("post", "/api/v1/models", "models",
               "Register a model by server path (JSON {path, name}) or upload (multipart `file`, <= 1 GB); admin", 201,
-              {"type": "object", "required": ["path"],
-               "properties": {"path": {"type": "string"}, "name": {"type": "string"}}},
+              REGISTER_BODY_SCHEMA,
               query=(("filename", "string", "File name for a raw application/octet-stream upload."),),
               content=UPLOAD_CONTENT,
               request_example={"path": "/var/lib/fms/models/gemma-3-270m-it-Q4_K_M.gguf", "name": "gemma-270m"}),
     Operation("get", "/api/v1/models/{model_id}", "models", "One registered model"),
     Operation("delete", "/api/v1/models/{model_id}", "models", "Forget a model (admin)", 204),
     Operation("post", "/api/v1/models/{model_id}/benchmarks", "models", "Benchmark a model over a grid (202; admin)",
-              202, {"type": "object", "properties": {"threads": {"type": "array", "items": {"type": "integer"}},
-                                                     "n_batch": {"type": "array", "items": {"type": "integer"}},
-                                                     "levels": {"type": "array", "items": {"type": "string"}},
-                                                     "reps": {"type": "integer", "minimum": 5},
-                                                     "constraints": {"type": "array", "items": {"type": "string"}}}},
-              optional_body=True, request_example={"threads": [1, 2], "n_batch": [512], "reps": 5},
+              202, BENCH_BODY_SCHEMA, request_example={"threads": [1, 2], "n_batch": [512], "reps": 5},
+              optional_body=True,
               response_example={"benchmark_id": TASK_ACCEPTED_EXAMPLE["task_id"], **TASK_ACCEPTED_EXAMPLE}),
     Operation("get", "/api/v1/benchmarks/{bench_id}", "models", "A benchmark report",
               query=(("format", "string", "json, csv, html, text or simple."),)),
