@@ -143,8 +143,22 @@ def _families(module: ModuleType) -> Iterator[Metric]:
     for value in vars(module).values():
         if isinstance(value, MetricWrapperBase):
             yield from value.describe()
-        elif inspect.isclass(value) and value.__module__ == module.__name__ and Collector in inspect.getmro(value):
+        elif _declaring_collector(value, module):
             yield from value().describe()
+
+
+def _declaring_collector(value: object, module: ModuleType) -> bool:
+    """A collector class of this module that declares its families (``describe``) and needs no
+    arguments for that; collectors that only merge other files (no ``describe``) declare nothing."""
+    if not (inspect.isclass(value) and value.__module__ == module.__name__ and Collector in inspect.getmro(value)):
+        return False
+    if not callable(getattr(value, "describe", None)):
+        return False
+    try:
+        inspect.signature(value).bind()
+    except TypeError:
+        return False
+    return True
 
 
 def declared_metrics() -> set[str]:
