@@ -11,7 +11,9 @@ Across processes (gunicorn workers) the leaders queue on one ``flock`` next to
 the database rather than in SQLite's busy handler: that handler sleeps 1, 2,
 5 … up to 100 ms between retries of a locked ``BEGIN IMMEDIATE``, which is what
 made ingest's p99 ten times its median, while a blocked ``flock`` returns the
-moment the holder lets go. A batch of one write needs no SAVEPOINT (its
+moment the holder lets go. A leader takes its batch only once it holds the
+lock, so whatever its worker's threads queued while another process was
+committing goes into the same fsync. A batch of one write needs no SAVEPOINT (its
 failure rolls back the transaction, which holds nothing else).
 """
 
@@ -68,19 +70,27 @@ class GroupCommitter:
             return batch
 
     def _lead(self) -> None:
-        while batch := self._take():
-            try:
-                with self._writer(), self._transaction() as conn:
-                    if len(batch) == 1:
-                        batch[0].write(conn)
-                    else:
-                        for job in batch:
-                            self._apply(conn, job)
-            except BaseException as exc:  # noqa: BLE001 - COMMIT failed: no write in it is durable
-                for job in batch:
-                    job.error = job.error or exc
+        while True:
+            with self._writer():
+                # Taken once the write lock is ours: what queued while another process committed joins.
+                batch = self._take()
+                if not batch:
+                    return
+                self._commit(batch)
             for job in batch:
                 job.done.set()
+
+    def _commit(self, batch: list[_Job]) -> None:
+        try:
+            with self._transaction() as conn:
+                if len(batch) == 1:
+                    batch[0].write(conn)
+                else:
+                    for job in batch:
+                        self._apply(conn, job)
+        except BaseException as exc:  # noqa: BLE001 - COMMIT failed: no write in it is durable
+            for job in batch:
+                job.error = job.error or exc
 
     @contextmanager
     def _writer(self) -> Iterator[None]:
