@@ -1,8 +1,9 @@
 """Enqueue now, or through the outbox while Redis is down.
 
-Work started through the API (fill, summarize, redelivery, benchmarks) is
-written to the store first — the task record, state ``queued`` — and then
-enqueued. When Redis cannot take the message, answering 503 would throw away
+Work started through the API (fill, summarize, redelivery, benchmarks) goes
+through :class:`tasks.dispatch.TaskDispatcher` (the HTTP layer sees only
+:class:`app.dispatch.Dispatcher`): it is written to the store first — the
+task record, state ``queued`` — and then enqueued. When Redis cannot take the message, answering 503 would throw away
 work the store already holds; instead the message itself goes into the
 outbox as a ``task.enqueue`` event (one store write), the API keeps its 202,
 and the relay enqueues the very same message (same id, so the same task
