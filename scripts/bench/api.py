@@ -117,6 +117,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sqlite-synchronous", choices=["OFF", "NORMAL", "FULL", "EXTRA"], default=None,
                    help="pass FMS_SQLITE_SYNCHRONOUS to fms (default: fms's own default, FULL)")
     p.add_argument("--keep-logs", type=Path, default=None, help="copy server logs into this directory")
+    p.add_argument("--gunicorn-arg", action="append", default=[], metavar="ARG",
+                   help="extra gunicorn command-line argument for both servers, e.g. --gunicorn-arg=--threads=8 "
+                        "(a layout experiment; the shipped layout is app/process_tree.py's)")
     p.add_argument("--rounds", type=int, default=3,
                    help="slices per scenario, run in turn with the others (default 3; at most one per second)")
     check = p.add_mutually_exclusive_group()
@@ -209,11 +212,11 @@ def run_interleaved(scenarios: dict[str, Scenario], args: argparse.Namespace, pr
     return results
 
 
-def start_bare(procs: Processes, tmp: Path) -> dict[str, Scenario]:
+def start_bare(procs: Processes, tmp: Path, extra: list[str]) -> dict[str, Scenario]:
     """The bare app under gunicorn (fms's worker settings); returns its scenarios."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [str(VENV_BIN / "gunicorn"), "-c", "scripts/bench/baseline_app.py",
+    cmd = [str(VENV_BIN / "gunicorn"), "-c", "scripts/bench/baseline_app.py", *extra,
            "--pythonpath", "scripts/bench", "baseline_app:application"]
     master = procs.start("bare gunicorn", cmd, tmp / "bare.log", env=server_env(tmp / "bare", port, None)).pid
     wait_http_ok(f"{base}/ready", procs, 60, "the bare app to answer /ready")
@@ -227,12 +230,13 @@ def start_bare(procs: Processes, tmp: Path) -> dict[str, Scenario]:
     }
 
 
-def start_fms(procs: Processes, tmp: Path, synchronous: str | None) -> tuple[dict[str, Scenario], str, str]:
+def start_fms(procs: Processes, tmp: Path, synchronous: str | None,
+              extra: list[str]) -> tuple[dict[str, Scenario], str, str]:
     """redis-server and fms under its own gunicorn config; returns scenarios, token, submissions URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     redis_url = start_redis(procs, tmp / "redis")
-    cmd = [str(VENV_BIN / "gunicorn"), "-c", "app/gunicorn_conf.py", "app.wsgi:application"]
+    cmd = [str(VENV_BIN / "gunicorn"), "-c", "app/gunicorn_conf.py", *extra, "app.wsgi:application"]
     env = server_env(tmp / "fms", port, redis_url, synchronous)
     master = procs.start("fms gunicorn", cmd, tmp / "fms.log", env=env).pid
     wait_http_ok(f"{base}/ready", procs, 60, "fms to answer /ready")
@@ -284,10 +288,10 @@ def run_all(tmp: Path, args: argparse.Namespace, results: dict[str, Any], checks
     with managed_processes() as procs:
         scenarios: dict[str, Scenario] = {}
         if any(s.startswith("bare_") for s in args.scenarios):
-            scenarios |= start_bare(procs, tmp)
+            scenarios |= start_bare(procs, tmp, args.gunicorn_arg)
         token = submit_url = ""
         if any(s.startswith("fms_") for s in args.scenarios):
-            fms, token, submit_url = start_fms(procs, tmp, args.sqlite_synchronous)
+            fms, token, submit_url = start_fms(procs, tmp, args.sqlite_synchronous, args.gunicorn_arg)
             scenarios |= fms
         results.update(run_interleaved(scenarios, args, procs))
         if "fms_post" in args.scenarios:
@@ -426,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
             "connections": args.connections,
             "wrk_threads": args.threads, "gunicorn": gunicorn_settings_isolated(),
+            "gunicorn_extra_args": args.gunicorn_arg,
             "fms_log_level": "INFO (default; access log line per request)",
             "sqlite_synchronous": args.sqlite_synchronous or "FULL (default)",
             "echo_body_bytes": len(json.dumps(ECHO_BODY)),
