@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from pathlib import Path
 
 from flask import Blueprint, Response, request
 
@@ -16,6 +17,7 @@ from app.observability.heartbeats import HeartbeatCollector
 from app.observability.metrics import exposition
 from app.openapi import Operation
 from app.services import Services
+from app.settings import Settings
 
 bp = Blueprint("health", __name__)
 
@@ -75,8 +77,20 @@ def metrics() -> Response:
     addr = request.remote_addr or ""
     if not services().settings.metrics_public and not _loopback(addr):
         raise Forbidden("metrics are served to loopback clients only")
-    body, content_type = exposition([HeartbeatCollector(services().settings.redis_url)])
+    settings = services().settings
+    body, content_type = exposition([HeartbeatCollector(settings.redis_url)], also_dirs=[workers_metrics_dir(settings)])
     return Response(body, mimetype=content_type.split(";")[0], headers={"Cache-Control": "no-store"})
+
+
+def workers_metrics_dir(settings: Settings) -> Path:
+    """Where the workers write their multiprocess files when nothing says otherwise (tasks.worker).
+
+    Under supervisord every process shares it; under systemd the API's own is its
+    runtime directory (``/run/fms-api``, emptied with the unit) while the workers,
+    which cannot write there, keep theirs in the state directory. ``/metrics`` merges
+    both, else no worker metric (task latency, queue depth, inference) would ever be scraped.
+    """
+    return Path(settings.data_dir) / "prometheus"
 
 
 def _loopback(addr: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -20,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -57,15 +59,33 @@ def observe_request(endpoint: str, method: str, status: int, seconds: float) -> 
     children[1].observe(seconds)
 
 
-def exposition(extra: Iterable[Collector] = ()) -> tuple[bytes, str]:
+class _FilesCollector(Collector):
+    """The multiprocess files of several directories, merged as one: a metric that processes of
+    both write (the store's query time, say) comes out once, summed, never as two families."""
+
+    def __init__(self, dirs: Iterable[str | os.PathLike[str]]) -> None:
+        seen: dict[str, None] = {}
+        for d in dirs:
+            seen.setdefault(os.path.realpath(d), None)  # the same directory twice would count twice
+        self.dirs = list(seen)
+
+    def collect(self) -> Iterable[Metric]:
+        files = [str(f) for d in self.dirs for f in sorted(Path(d).glob("*.db"))]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
+
+
+def exposition(extra: Iterable[Collector] = (), also_dirs: Iterable[str | os.PathLike[str]] = ()) -> tuple[bytes, str]:
     """The text format for ``/metrics``, aggregated across processes when needed.
 
     ``extra`` collectors read their values at scrape time from elsewhere (the
     workers' heartbeats in Redis) and are appended to the process metrics.
+    ``also_dirs``: other processes' multiprocess directories (the workers' under
+    systemd, where the API's own is its runtime directory), merged with this one's.
     """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        dirs = [os.environ["PROMETHEUS_MULTIPROC_DIR"], *(d for d in also_dirs if os.path.isdir(d))]
+        registry.register(_FilesCollector(dirs))
         body = generate_latest(registry)
     else:
         body = generate_latest()
