@@ -15,6 +15,7 @@ picks from.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -151,9 +152,9 @@ class ModelService:
             Path(rec["path"]).unlink(missing_ok=True)
 
     # benchmarks ------------------------------------------------------------------------------
-    def run_benchmark(self, model_id: str, bench_id: str, *, threads: list[int] | None = None,
-                      n_batch: list[int] | None = None, levels: list[str] | None = None, reps: int = 5,
-                      constraints: list[str] | None = None, created_by: str | None = None,
+    def run_benchmark(self, model_id: str, bench_id: str, *, threads: builtins.list[int] | None = None,
+                      n_batch: builtins.list[int] | None = None, levels: builtins.list[str] | None = None,
+                      reps: int = 5, constraints: builtins.list[str] | None = None, created_by: str | None = None,
                       on_progress: Callable[[dict[str, Any]], None] | None = None) -> Record:
         """Measure the model over its grid (threads x batch for GGUF, threads x graph level for ONNX)."""
         from app.ai.service import ai_threads, model_paths
@@ -203,7 +204,7 @@ class ModelService:
 def _blocks(stream: BinaryIO | Iterable[bytes]) -> Iterable[bytes]:
     read = getattr(stream, "read", None)
     if read is None:
-        yield from stream  # type: ignore[misc]
+        yield from stream
         return
     while True:
         block = read(BLOCK)

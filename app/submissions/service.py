@@ -7,6 +7,7 @@ an accepted submission can never lose its event, even if Redis is down.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,7 +167,7 @@ class SubmissionService:
         return self._apply(sub, changes, actor, self._events_for_patch(sub, updated))
 
     @staticmethod
-    def _events_for_patch(before: Record, after: Record) -> list[Record]:
+    def _events_for_patch(before: Record, after: Record) -> builtins.list[Record]:
         if after["status"] == "quarantined":
             return []
         if before["status"] in {"draft", "quarantined"} and after["status"] != "draft":
@@ -177,7 +178,7 @@ class SubmissionService:
             return [event("submission.updated", after)] if after["status"] != "draft" else []
         return []
 
-    def _apply(self, sub: Record, changes: Record, actor: str, events: list[Record]) -> Record:
+    def _apply(self, sub: Record, changes: Record, actor: str, events: builtins.list[Record]) -> Record:
         revision = {"submission_id": sub["id"], "rev": sub["rev"], "status": sub["status"],
                     "answers": sub["answers"], "changed_by": actor, "changed_at": changes["updated_at"]}
         updated = self.store.update_submission(sub["id"], changes, revision, events, sub["rev"])
@@ -199,7 +200,7 @@ class SubmissionService:
         return self._apply(sub, {"deleted_at": None, "updated_at": now_iso()}, actor,
                            [event("submission.restored", restored)] if sub["status"] != "quarantined" else [])
 
-    def revisions(self, sub_id: str) -> list[Record]:
+    def revisions(self, sub_id: str) -> builtins.list[Record]:
         return self.store.list_revisions(sub_id)
 
     def purge(self, older_than_days: int) -> int:

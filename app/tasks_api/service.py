@@ -8,6 +8,7 @@ the dispatcher of :mod:`app.dispatch`, or the CLI), which enqueues it.
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 from typing import Any
 
@@ -142,7 +143,7 @@ class TaskService:
             return running
         return self.cancel(task_id, me) if self.store.get_task(task_id) else self.get(task_id, me)
 
-    def dead(self, limit: int = 100) -> list[Record]:
+    def dead(self, limit: int = 100) -> builtins.list[Record]:
         return self.store.list_tasks("dead", None, None, limit)
 
     @staticmethod

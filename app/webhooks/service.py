@@ -8,6 +8,7 @@ one endpoint, and a delivery that succeeded is never sent again by a retry.
 
 from __future__ import annotations
 
+import builtins
 import random
 import time
 from collections.abc import Callable
@@ -198,7 +199,7 @@ class WebhookService:
         events = hook.get("events") or ["*"]
         return "*" in events or topic in events
 
-    def fan_out(self, event: Record) -> list[Record]:
+    def fan_out(self, event: Record) -> builtins.list[Record]:
         """Deliveries (created if missing) of ``event`` to the form's active endpoints that still need sending."""
         todo = []
         form = self.store.get_form(event["key"]) or {}
@@ -293,7 +294,7 @@ class WebhookService:
         return self.store.settle_delivery(delivery["id"], delivery.get("claim_token"), {
             "state": "skipped", "last_error": reason, "updated_at": self.now(), "next_attempt_at": None})
 
-    def owner_emails(self, hook: Record) -> list[str]:
+    def owner_emails(self, hook: Record) -> builtins.list[str]:
         """Who hears that an endpoint was disabled: the form's notify list, else the operator address."""
         form = self.store.get_form(hook["form_id"]) or {}
         emails = list((form.get("settings") or {}).get("notify_emails") or [])
@@ -303,7 +304,7 @@ class WebhookService:
 
     # delivery log and redelivery ----------------------------------------------------------------
     def deliveries(self, hook_id: str, state: str | None, cursor: str | None, limit: int
-                   ) -> tuple[list[Record], str | None]:
+                   ) -> tuple[builtins.list[Record], str | None]:
         self.get(hook_id)
         if not 1 <= limit <= 1000:
             raise BadRequest.field("limit", "limit must be between 1 and 1000")
@@ -334,7 +335,7 @@ class WebhookService:
         now = self.now()
         return {"state": "pending", "attempts": 0, "updated_at": now, "next_attempt_at": now}
 
-    def prepare_bulk(self, hook_id: str, body: Any, me: Principal) -> list[Record]:
+    def prepare_bulk(self, hook_id: str, body: Any, me: Principal) -> builtins.list[Record]:
         """Every delivery of an endpoint in ``state`` (default failed), optionally since a time."""
         hook = self.get(hook_id)
         require_form(self.store, me, hook["form_id"], "manage")  # first: an unseen form is 404, whatever the body
