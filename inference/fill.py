@@ -103,6 +103,9 @@ SYNONYMS: dict[str, list[str]] = {
     "people": ["people", "persons", "men", "women", "drivers", "individuals", "involved"],
     "day": ["days", "working days", "day"],
     "guest": ["guests", "people", "persons", "person", "adults", "pax", "of us", "travellers", "travelers"],
+    "package": ["packages", "boxes", "box", "cartons", "carton", "parcels", "parcel", "pallets", "pallet"],
+    "gender": ["sex"],
+    "sex": ["gender"],
     "photo": ["photos", "pictures", "picture", "images", "photographs"],
 }
 STOP = {"the", "a", "an", "of", "is", "was", "to", "number", "type", "your", "you", "needs", "need",
@@ -112,7 +115,7 @@ PERSON_PATTERNS = [
     rf"\b(?i:my name is|name'?s|my name's) ({_NT}(?: {_NT}){{0,2}})",
     rf"\b(?i:I'm|I am|this is|it's|it is|here is) ({_NT} {_NT}(?: {_NT})?)",
     r"\b(?i:reported by|reporter|contact|from|regards|best regards|kind regards|thanks|thank you|"
-    r"cheers|signed|sincerely|name|register|registration for|under the name|for|hi|hello|hey|dear|"
+    r"cheers|signed|sincerely|name|register|registration for|registration|entry|under the name|for|hi|hello|hey|dear|"
     r"filed by|submitted by|written by|sent by|requested by|on behalf of|best|yours)"
     rf"[:,]?\s+(?i:officer |security officer |mr\.? |mrs\.? |ms\.? |dr\.? )?({_NT} {_NT})",
     rf"(?:^|(?<=[.!?])\s+|(?<=[-–—])\s*)({_NT} {_NT})(?=[,.(]|\s*$|\s+\()",
@@ -186,6 +189,7 @@ PLACE_NOUNS_AFTER = {"office", "branch", "district", "site", "depot", "property"
 #: Words a boolean's name starts with that say nothing about its subject ('has_insurance').
 BOOL_STOP = {"has", "have", "is", "are", "was", "were", "any", "needs", "requires", "required", "with", "include",
              "includes", "included", "wants", "want", "can", "should", "will", "under", "via", "by"}
+QUANTITY_WORDS = {"qty", "quantity", "count", "units", "pieces", "items", "amount"}
 CATCH_ALL = {"other", "others", "unknown", "misc", "miscellaneous", "none", "n/a", "general"}
 CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
@@ -246,7 +250,7 @@ def field_kind(name: str, spec: dict) -> str:
     if typ == "array":
         items = spec.get("items", {})
         return "enum_array" if isinstance(items, dict) and "enum" in items else "unsupported"
-    if "enum" in spec:
+    if "enum" in spec or enum_options(spec):
         return "enum"
     if typ == "boolean":
         return "boolean"
@@ -297,11 +301,26 @@ def _stem(word: str) -> str:
     return word
 
 
+def enum_options(spec: dict) -> dict[str, str]:
+    """String options of a field -> how to say them: ``enum`` values, or ``oneOf``/``anyOf`` of
+    ``const`` with a ``title``/``description`` (JSON Schema's way to describe each option)."""
+    if isinstance(spec.get("enum"), list):
+        return {o: o.replace("_", " ") for o in spec["enum"] if isinstance(o, str)}
+    out = {}
+    for alt in spec.get("oneOf") or spec.get("anyOf") or []:
+        if isinstance(alt, dict) and isinstance(alt.get("const"), str):
+            out[alt["const"]] = (alt.get("title") or alt.get("description") or alt["const"]).replace("_", " ")
+    return out
+
+
 def _cues(name: str, spec: dict) -> list[str]:
     """Cue words for locating a field's value: name + title words, stems and synonyms."""
     words = [w for w in _words(name) + _words(spec.get("title", "")) + _words(spec.get("description", ""))
              if w not in STOP and len(w) > 2]
     cues = set(words)
+    for label in (_words(name), _words(spec.get("title", ""))):
+        if len(label) == 2:  # 'checkIn' -> 'check-in', 'check in', 'checkin' (its short words count here)
+            cues.update(sep.join(label) for sep in ("-", " ", ""))
     for w in words:
         stem = w.rstrip("s")
         cues.add(stem)
@@ -325,7 +344,7 @@ def _cue_near(text: str, start: int, end: int, cues: list[str], before: int = 40
         if any(c in m for m in matched):
             continue
         if re.search(r"(?<![a-z])" + re.escape(c), next_words) or \
-                re.search(re.escape(c) + r"[\s:#]*$", window_b):
+                re.search(re.escape(c) + r"(?:\s+(?:on|at|of|is|was|from|by|for))?[\s:#]*$", window_b):
             score += 3
         elif c in window_b or c in window_a:
             score += 1
@@ -404,7 +423,7 @@ class FormFiller:
         self.methods[name] = method
         # only extracted values claim their span; a boolean's sentence or an option's word may still
         # hold another field's value ('at the Malleswaram branch' in the sentence about membership)
-        if span and not isinstance(value, (bool, list)) and value not in (spec.get("enum") or []):
+        if span and not isinstance(value, (bool, list)) and value not in enum_options(spec):
             self.used.append(span)
         return True
 
@@ -562,6 +581,23 @@ class FormFiller:
         if best:
             m = best[1]
             self._set(name, int(m.value), (m.start, m.end), "regex+cue")
+        elif (set(_words(name)) | set(_words(spec.get("title", "")))) & QUANTITY_WORDS:
+            self._quantity_of_an_option(name, lo, hi, other)
+
+    def _quantity_of_an_option(self, name: str, lo: int, hi: int, other: list[ex.Mention]) -> None:
+        """A quantity field with no cue nearby: a number right before one of the form's enum
+        options ('2 monitors', 'Two mobile phones') counts that thing."""
+        opts = {str(o).lower().replace("_", " ") for sp in self.schema.get("properties", {}).values()
+                if isinstance(sp, dict) for o in (sp.get("enum") or sp.get("items", {}).get("enum") or [])}
+        opts = {o for o in opts if len(o) > 2}
+        for m in ex.numbers(self.text):
+            if self._is_used(m.start, m.end) or not (lo <= m.value <= hi) or \
+                    any(o.start < m.end and m.start < o.end for o in other):
+                continue
+            after = self.text[m.end:m.end + 40].lower()
+            if any(re.match(r"\s+(?:[a-z-]+\s+)?" + re.escape(o), after) for o in opts):
+                self._set(name, int(m.value), (m.start, m.end), "quantity-of-option")
+                return
 
     def _fill_person_name(self, name: str, spec: dict, required: bool) -> None:
         for m in self._labelled(name, spec):  # 'Guest: Marcus Reed', 'Inspector: Kavita Joshi'
@@ -745,7 +781,8 @@ class FormFiller:
         hits = []
         for tok in tokens:
             for m in re.finditer(r"(?<![A-Za-z0-9])" + re.escape(tok) + r"(?![A-Za-z0-9])", self.text):
-                near = cues and _cue_near(self.text, m.start(), m.end(), cues, before=20, after=0) >= 3
+                near = cues and _cue_near(self.text, m.start(), m.end(), cues, before=20, after=12) >= 3
+                near = near or (len(tok) >= 2 and tok.isupper())  # 'HR', 'XL': initials in capitals
                 bracket = (re.search(r"[(,]\s*$", self.text[:m.start()]) and
                            re.match(r"\s*[,)]", self.text[m.end():]) and
                            re.search(r"\d", self.text[max(0, m.start() - 6):m.end() + 6])) or \
@@ -774,12 +811,19 @@ class FormFiller:
         return bool(re.search(r"\b(no|not|without|never)\b\s*(?:\w+\s*){0,2}$", clause, re.I))
 
     def _fill_enum(self, name: str, spec: dict, required: bool) -> None:
-        options = [o for o in spec["enum"] if isinstance(o, str)]
+        """An option named in the text (or its synonyms, initials, the option's own title) wins;
+        several named -> the model ranks them; none named -> omitted unless required, then the
+        model's calibrated choice among all options."""
+        said = enum_options(spec)
+        options = list(said)
         if not options:
             return
         fwords = set(_words(name)) | set(_words(spec.get("title", "")))
         cues = _cues(name, spec)
         hits = {o: [h for h in self._lexical_hits(o, fwords, cues) if not self._negated(h[0])] for o in options}
+        for o in options:  # an option's title ('Motor vehicle' for const 'motor') is one of its names
+            if said[o].lower() != o.lower().replace("_", " ") and not hits[o]:
+                hits[o] = [h for h in self._lexical_hits(said[o], fwords, cues) if not self._negated(h[0])]
         labelled = self._labelled(name, spec)
         for m in labelled:  # 'Tier: basic', 'Grade: C', 'Shirt: XL': the option named after the label
             named = {o: h for o, h in hits.items() if any(m.start <= s < m.end + 1 for s, _ in h)}
@@ -803,7 +847,7 @@ class FormFiller:
             if required:
                 self._set(name, candidates[0], None, "default")
             return
-        scores = self._llm_option_scores(name, spec, candidates)
+        scores = self._llm_option_scores(name, spec, candidates, said)
         # A catch-all option ("other") soaks up probability for any text; it has to win clearly.
         scores = [s - CATCH_ALL_PENALTY if c.lower() in CATCH_ALL else s
                   for c, s in zip(candidates, scores, strict=True)]
@@ -830,19 +874,27 @@ class FormFiller:
     def _label(self, name: str, spec: dict) -> str:
         return (spec.get("title") or " ".join(_words(name))).rstrip("?").lower()
 
-    def _llm_option_scores(self, name: str, spec: dict, options: list[str]) -> list[float]:
+    def _llm_option_scores(self, name: str, spec: dict, options: list[str],
+                           said: dict[str, str] | None = None) -> list[float]:
+        """Each option's log-likelihood as the answer, calibrated (minus its likelihood for an empty
+        text: the model's prior for short or familiar options) and averaged over the options listed
+        in two orders (a 270M model copies the first option it was shown)."""
+        said = said or {o: o.replace("_", " ") for o in options}
         label = self._label(name, spec)
-        shown = ", ".join(o.replace("_", " ") for o in options)
-        q = f"Question: Which {label} fits the text best? Options: {shown}.\nAnswer:"
-        opt_tokens = [self.engine.tokenize(" " + o.replace("_", " ") + "\n") for o in options]
-        scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
-        if self.calibrate:
-            key = (id(self.engine), q, tuple(options))
-            base = _CALIBRATION.get(key)
-            if base is None:
-                base = _CALIBRATION[key] = self._score(f"Text: (empty)\n{q}", opt_tokens)
-            scores = [s - b for s, b in zip(scores, base, strict=False)]
-        return scores
+        opt_tokens = [self.engine.tokenize(" " + said[o] + "\n") for o in options]
+        total = [0.0] * len(options)
+        for shown_order in (options, options[::-1]):
+            shown = ", ".join(said[o] for o in shown_order)
+            q = f"Question: Which {label} fits the text best? Options: {shown}.\nAnswer:"
+            scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
+            if self.calibrate:
+                key = (id(self.engine), q, tuple(options))
+                base = _CALIBRATION.get(key)
+                if base is None:
+                    base = _CALIBRATION[key] = self._score(f"Text: (empty)\n{q}", opt_tokens)
+                scores = [s - b for s, b in zip(scores, base, strict=False)]
+            total = [t + sc / 2 for t, sc in zip(total, scores, strict=True)]
+        return total
 
     def _score(self, body: str, opt_tokens: list[list[int]]) -> list[float]:
         eng = self.engine
@@ -938,6 +990,12 @@ class FormFiller:
 
     def _fill_string(self, name: str, spec: dict, required: bool, question: str | None = None,
                      kind_hint: str = "string") -> None:
+        if kind_hint == "string":
+            for m in self._labelled(name, spec):  # 'Establishment: Hotel Annapurna (restaurant)'
+                start, end = self._clean_value(name, spec, m.start, m.end)
+                if end > start and self._set(name, self.text[start:end][: spec.get("maxLength", 10**6)],
+                                             (start, end), "label"):
+                    return
         if self.engine is None:
             return
         q = question or f"What is the {self._label(name, spec)}?"
@@ -1062,7 +1120,7 @@ def accept_answer(text: str, spec: dict, value: object, span: tuple[int, int] | 
     """
     if not isinstance(value, str):
         return True
-    if value in (spec.get("enum") or []):
+    if value in (spec.get("enum") or []) or value in enum_options(spec):
         return True
     if spec.get("format") in ("date", "date-time"):
         return span is not None and 0 <= span[0] < span[1] <= len(text)
