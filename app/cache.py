@@ -110,7 +110,7 @@ class LocalCache:
         self.max_age = max_age
         self.max_entries = max_entries
         self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._epoch: bytes | None = None
+        self._epoch: bytes | str | None = None  # redis-py types get() either way
         self._checked_at: float | None = None  # monotonic time of the last counter read; None: never
         self._usable = False
         self._generation = 0

@@ -86,7 +86,7 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     @app.before_request
     def start() -> None:
-        ctx = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not one per use
+        ctx = g._get_current_object()  # one proxy lookup, not one per use
         req = request._get_current_object()  # type: ignore[attr-defined]
         ctx.started = time.perf_counter()
         incoming = req.environ.get("HTTP_X_REQUEST_ID", "")
@@ -98,7 +98,7 @@ def _register_hooks(app: Flask) -> None:
 
     @app.after_request
     def finish(response: Response) -> Response:
-        ctx = g._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not one per use
+        ctx = g._get_current_object()  # one proxy lookup, not one per use
         req = request._get_current_object()  # type: ignore[attr-defined]
         response.headers["X-Request-ID"] = ctx.get("request_id", "")
         elapsed = time.perf_counter() - ctx.get("started", time.perf_counter())

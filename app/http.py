@@ -19,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def services() -> Services:
-    return current_app.extensions["fms"]  # type: ignore[no-any-return]
+    return current_app.extensions["fms"]
 
 
 def public(view: F) -> F:
@@ -30,7 +30,7 @@ def public(view: F) -> F:
 
 def principal() -> Principal:
     """The authenticated caller (the app authenticates before any non-public view)."""
-    return g.principal  # type: ignore[no-any-return]
+    return g.principal
 
 
 def require_form(form_id: str, need: str) -> Record:

@@ -159,5 +159,5 @@ def document(app: Flask) -> dict[str, Any]:
     doc = app.extensions.get("fms.openapi")
     if doc is None:
         doc = app.extensions["fms.openapi"] = build(app)
-    return doc  # type: ignore[no-any-return]
+    return doc
 

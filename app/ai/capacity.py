@@ -94,7 +94,7 @@ def retry_after_s(depth: int, bound: int, job_s: float | None) -> int:
 
 def queue_depth(svc: Any) -> int | None:
     """The ``ai`` queue's depth as the dispatcher reads it from the broker; None when unknown."""
-    return svc.dispatch.queue_depth(QUEUE)  # type: ignore[no-any-return]
+    return svc.dispatch.queue_depth(QUEUE)
 
 
 def require_room(settings: Settings, svc: Any) -> None:

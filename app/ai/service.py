@@ -295,7 +295,7 @@ class AIService:
         if not 0.0 < thr <= 1.0:
             raise BadRequest.field("threshold", "threshold must be in (0, 1]")
         mat, ids = self._matrix(form_id, model_sha256)
-        out = []
+        out: list[dict[str, Any]] = []
         for idx in duplicate_components(mat, thr):
             sims = mat[idx] @ mat[idx].T
             pair = sims[np.triu_indices(len(idx), k=1)]

@@ -43,7 +43,7 @@ def _analytics() -> ModuleType:
 
 
 def _default_limits() -> EngineLimits:
-    return _analytics().EngineLimits()  # type: ignore[no-any-return]
+    return _analytics().EngineLimits()
 
 NAMESPACE = "analytics"
 FORMATS = ("json", "csv")

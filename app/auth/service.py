@@ -101,7 +101,7 @@ class AuthService:
         if len(password) < 8:
             raise BadRequest.field("/password", "password must be at least 8 characters")
         now = now_iso()
-        user = {"id": new_id(), "username": username, "password_hash": hash_password(password),
+        user: Record = {"id": new_id(), "username": username, "password_hash": hash_password(password),
                 "role": role, "active": 1, "created_at": now, "updated_at": now}
         try:
             self.store.create_user(user)
@@ -197,7 +197,7 @@ class AuthService:
         if SCOPES.index(scope) > SCOPES.index(ROLE_SCOPE[user["role"]]):
             raise BadRequest.field("/scope", f"a {user['role']} cannot hold a '{scope}' key")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = {
+        record: Record = {
             "id": new_id(), "kind": "apikey", "token_hash": token_hash(key), "user_id": user_id,
             "name": name, "role": None, "scope": scope, "forms": sorted(forms) if forms else None,
             "prefix": key[:8], "expires_at": None, "revoked_at": None, "created_at": now_iso(),

@@ -66,7 +66,7 @@ class Gone(ApiError):
 def parse_format(raw: str | None, param: str = "format") -> str:
     if raw not in FORMATS:
         raise BadRequest.field(param, f"format must be one of {', '.join(FORMATS)}", code="invalid_format")
-    return raw  # type: ignore[return-value]
+    return raw
 
 
 def parse_export_args(args: Mapping[str, str], form: Record, codec: CursorCodec, prefix: str = "",
@@ -113,7 +113,7 @@ class ExportService:
 
     def meta(self, export_id: str) -> Record | None:
         try:
-            return json.loads(self._meta_path(export_id).read_text())  # type: ignore[no-any-return]
+            return json.loads(self._meta_path(export_id).read_text())
         except (FileNotFoundError, ValueError):
             return None
 

@@ -146,7 +146,7 @@ class FormService:
         hit = self._local.get("form_body", ident)
         if hit is not None:
             CACHE_EVENTS.labels(CACHE_NS, "hit").inc()  # a hit in this process's copy is a cache hit too
-            return hit  # type: ignore[no-any-return]
+            return hit
         generation = self._local.generation
         found = self._from_redis(form)
         if found is None:

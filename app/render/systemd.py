@@ -137,7 +137,8 @@ class HostConfig:
 def cpu_list(cpus: list[int]) -> str:
     """``[2, 3, 5]`` -> ``"2-3 5"`` (the syntax AllowedCPUs= and CPUAffinity= take)."""
     parts: list[str] = []
-    start = prev = None
+    start: int | None = None
+    prev = 0  # read only once start is set
     for c in sorted(cpus):
         if start is None:
             start = prev = c
