@@ -14,7 +14,8 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from app.docs.api import CSP, STATIC
+from app.docs.api import STATIC
+from app.pages import CSP
 from tests.chromium import Chromium, chromium_binary
 
 VENDOR = STATIC / "vendor" / "swagger-ui"

@@ -4,56 +4,36 @@ A blueprint of its own (not part of the analytics JSON API) so that the page
 and the data stay separate: the page is public HTML + JS and holds no data;
 everything it shows comes from the authenticated analytics endpoints with the
 token the visitor gets by logging in on the page. Being public, it is served
-with a strict Content-Security-Policy: scripts and styles from this origin
-only, no inline code, no framing, no form posts anywhere.
+with the strict Content-Security-Policy of every public page (:mod:`app.pages`):
+scripts and styles from this origin only, no inline code, no framing, no form posts.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, send_from_directory
+from flask import Blueprint, Response
 
 from app.http import public
 from app.openapi import Operation
+from app.pages import static_file
 
 bp = Blueprint("dashboard", __name__)
 STATIC = Path(__file__).resolve().parent / "static"
-CSP = "; ".join([
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-])
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-
-
-def _hardened(resp: Response) -> Response:
-    resp.headers.update(SECURITY_HEADERS)
-    return resp
 
 
 @bp.get("/dashboard")
 @public
 def dashboard() -> Response:
     """The page; ``no-cache`` + ETag so a deploy's new page is picked up at once."""
-    return _hardened(send_from_directory(STATIC, "dashboard.html", max_age=0))
+    return static_file(STATIC, "dashboard.html")
 
 
 @bp.get("/dashboard/static/<path:filename>")
 @public
 def dashboard_static(filename: str) -> Response:
     """Our JS/CSS and the vendored chart library (a path outside ``static/`` is 404)."""
-    return _hardened(send_from_directory(STATIC, filename, max_age=0))
+    return static_file(STATIC, filename)
 
 
 OPERATIONS = (

@@ -4,42 +4,22 @@ The page is public, holds no data and loads nothing from a CDN (hosts may be
 offline, and a CDN would see every visitor): Swagger UI's bundle and styles
 are served from ``static/vendor/swagger-ui`` (see ``static/README.md`` for the
 version, licence and hashes), our ``docs.js`` starts it on ``/openapi.json``.
-A strict Content-Security-Policy holds for it as for the dashboard: scripts,
-styles and connections to this origin only, no inline code, no framing.
+The strict Content-Security-Policy of every public page holds for it
+(:mod:`app.pages`): no inline code, nothing from another origin.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, send_from_directory
+from flask import Blueprint, Response, current_app
 
 from app.http import json_response, public
 from app.openapi import Operation, document
+from app.pages import static_file
 
 bp = Blueprint("docs", __name__)
 STATIC = Path(__file__).resolve().parent / "static"
-CSP = "; ".join([
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-])
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-
-
-def _hardened(resp: Response) -> Response:
-    resp.headers.update(SECURITY_HEADERS)
-    return resp
 
 
 @bp.get("/openapi.json")
@@ -52,14 +32,14 @@ def openapi() -> Response:
 @public
 def docs() -> Response:
     """The page; ``no-cache`` + ETag so that a deploy's new page is picked up at once."""
-    return _hardened(send_from_directory(STATIC, "docs.html", max_age=0))
+    return static_file(STATIC, "docs.html")
 
 
 @bp.get("/docs/static/<path:filename>")
 @public
 def docs_static(filename: str) -> Response:
     """``docs.js`` and the vendored Swagger UI (a path outside ``static/`` is 404)."""
-    return _hardened(send_from_directory(STATIC, filename, max_age=0))
+    return static_file(STATIC, filename)
 
 
 OPERATIONS = (
