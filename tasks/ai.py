@@ -220,7 +220,7 @@ def _flag(kind: str, reason: str, settings: Any) -> None:
 
 # -- engine state, published for /ready and the API's Retry-After (app.ai.capacity) ------------------
 _states: dict[str, dict[str, Any]] = {}
-_jobs = {"count": 0, "ewma_s": None}
+_jobs: dict[str, float | None] = {"count": 0, "ewma_s": None}
 JOB_EWMA_ALPHA = 0.3  # recent jobs weigh most: the pace the queue drains at now
 
 
@@ -528,7 +528,8 @@ def bench(model_id: str, threads: list[int] | None = None, n_batch: list[int] | 
 def on_submission_created(event: dict[str, Any]) -> str:
     """Runs on the ``default`` queue (cheap check per submission); only embedding forms reach ``ai``."""
     data = (event.get("payload") or {}).get("data") or {}
-    form = runtime.services().store.get_form(data.get("form_id") or event.get("key"))
+    form_id = data.get("form_id") or event.get("key")
+    form = runtime.services().store.get_form(form_id) if form_id else None
     if form is None or not ai.form_embeds(form) or not data.get("id"):
         return "not enabled"
     send(embed, data["id"])

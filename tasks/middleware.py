@@ -392,10 +392,11 @@ class Heartbeat(Middleware):
                 metrics.QUEUE_DEPTH.labels(queue).set(broker.maintain(queue))
         lifecycle = next((m for m in broker.middleware if isinstance(m, Lifecycle)), None)
         running = dict(lifecycle.running) if lifecycle else {}
-        payload = {"process": os.environ.get("FMS_PROCESS", ""), "host": socket.gethostname(), "pid": os.getpid(),
-                   "queues": queues, "running": len(running), "at": time.time()}
+        process, at = os.environ.get("FMS_PROCESS", ""), time.time()
+        payload = {"process": process, "host": socket.gethostname(), "pid": os.getpid(),
+                   "queues": queues, "running": len(running), "at": at}
         broker.client.set(self.key, json.dumps(payload), ex=self.settings.worker_heartbeat_ttl)
-        metrics.record_heartbeat(broker.client, payload["process"], queues, payload["at"])
+        metrics.record_heartbeat(broker.client, process, queues, at)
         if lifecycle is not None:
             lifecycle.renew_leases(broker.client)
         if running:

@@ -41,6 +41,7 @@ from typing import Any
 
 import pybreaker
 import redis
+from dramatiq import Message
 
 from app.util import parse_iso
 from app.webhooks.schedule import breaker_wait
@@ -176,7 +177,8 @@ def _send(svc: WebhookService, delivery: dict[str, Any]) -> Sent:
 
 def _drain(svc: WebhookService, endpoint_id: str) -> dict[str, Sent]:
     """Send the endpoint's due deliveries, oldest first, while a concurrency slot is free; what each came to."""
-    started, sent = time.monotonic(), {}
+    started = time.monotonic()
+    sent: dict[str, Sent] = {}
     while len(sent) < LANE_MAX and time.monotonic() - started < LANE_BUDGET_S:
         claimed = svc.store.claim_next_delivery(endpoint_id, svc.now(), svc.stale_before(),
                                                 svc.settings.webhook_concurrency)
@@ -226,7 +228,7 @@ def sweep(store: Any, broker: Any, settings: Any) -> int:
     message) are found by their ``next_attempt_at`` and sent.
     """
     svc = WebhookService(store, settings)
-    messages = []
+    messages: list[Message] = []
     for row in store.due_endpoints(svc.now(), svc.stale_before()):
         free = min(settings.webhook_concurrency - row["sending"], row["due"])
         if free <= 0 or not broker.client.set(LANE_MARK + row["endpoint_id"], "1", nx=True, ex=LANE_MARK_TTL):
