@@ -116,8 +116,8 @@ def _options(prop: Record, kind: str) -> list[Any] | None:
     if kind == "boolean":
         return [True, False]
     if kind == "array":
-        items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
-        return list(items["enum"]) if "enum" in items else None
+        items = prop.get("items")
+        return list(items["enum"]) if isinstance(items, dict) and "enum" in items else None
     return None
 
 
