@@ -303,6 +303,11 @@ def relay(once: bool) -> None:
     import os
     import signal
 
+    settings = load()
+    # as in tasks.worker: before prometheus_client loads, so the relay's counters land in files
+    # the API's /metrics merges, not in a registry nobody scrapes
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.prometheus_dir))
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     from app.observability import logging as fms_logging
     from tasks.broker import configure
     from tasks.registry import load_actors
@@ -310,7 +315,6 @@ def relay(once: bool) -> None:
     from tasks.timers import Scheduler
 
     load_actors()
-    settings = load()
     fms_logging.configure("relay", settings.log_level, settings.log_levels)
     svc = _services()
     scheduler = None if once else Scheduler.from_names(os.environ.get("FMS_TIMERS", ""), settings.data_dir)

@@ -49,3 +49,21 @@ def test_relay_once_moves_pending_events(api: Any, form: dict[str, Any], svc: Se
     names = sorted(json.loads(broker.client.hget("dramatiq:default.msgs", mid))["actor_name"]
                    for mid in broker.client.lrange("dramatiq:default", 0, -1))
     assert {"email.submission", "webhook.fanout"} <= set(names), names
+
+
+def test_relay_counts_into_the_directory_metrics_merges(api: Any, form: dict[str, Any], settings: Any,
+                                                        broker: Any) -> None:
+    """No PROMETHEUS_MULTIPROC_DIR in its environment (the systemd unit sets none): the relay's
+    counters still land in ``<data_dir>/prometheus``, which the API's /metrics merges."""
+    from prometheus_client import multiprocess
+
+    assert api.post(f"/api/v1/forms/{form['id']}/submissions",
+                    {"answers": {"name": "A", "email": "a@example.com"}}).status_code == 201
+    env = {k: v for k, v in worker_env(settings).items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    out = subprocess.run([FMS, "relay", "--once"], env=env, capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0 and "moved 1 events" in out.stdout, out.stderr
+    files = [str(f) for f in (Path(settings.data_dir) / "prometheus").glob("*.db")]
+    samples = {(s.name, s.labels.get("topic")): s.value for m in multiprocess.MultiProcessCollector.merge(files)
+               for s in m.samples}
+    assert samples.get(("fms_relay_events_total", "submission.created")) == 1.0, samples
