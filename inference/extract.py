@@ -32,13 +32,14 @@ _MON = (r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|jul
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d{2})"
 DATE_PATTERNS = [
-    re.compile(r"\b(?P<year>(?:19|20)\d{2})-(?P<m>[01]?\d)-(?P<d>[0-3]?\d)\b"),
-    re.compile(r"\b(?P<a>[0-3]?\d)[/.](?P<b>[0-3]?\d)[/.](?P<year>(?:19|20)\d{2})\b"),
+    re.compile(r"\b(?P<year>(?:19|20)\d{2})([-/.])(?P<m>[01]?\d)\2(?P<d>[0-3]?\d)\b"),
+    re.compile(r"\b(?P<a>[0-3]?\d)([/.-])(?P<b>[0-3]?\d)\2(?P<year>(?:19|20)\d{2})\b"),
     re.compile(rf"\b{_MON}\s+{_DAY},?\s+{_YEAR}\b", re.I),
     re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MON},?\s+{_YEAR}\b", re.I),
 ]
 RELATIVE = {"today": 0, "yesterday": -1, "tomorrow": 1}
-PHONE_RE = re.compile(r"(?<![\w-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![\w-])")
+PHONE_RE = re.compile(r"(?<![\w-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![\w-])"
+                      r"|(?<![\w-])(?:\+\d{1,3}[\s-]?)?[6-9]\d{9}(?![\w-])")
 CODE_RE = re.compile(r"(?<![\w@.])#?(?P<code>[A-Z]{1,4}-?\d{3,}[A-Z0-9-]*|\d{5,}(?:-[A-Z0-9]+)*)(?![\w@])")
 #: ISO 4217 codes and currency words/signs that mark a number as money (before or after it).
 CURRENCY_CODES = ("INR|USD|EUR|GBP|JPY|CNY|RMB|PLN|GHS|KES|NGN|ARS|SGD|AUD|CAD|CHF|AED|SAR|ZAR|BRL|MXN|"
@@ -179,7 +180,8 @@ _AMOUNT_NUM = r"(?:\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})
 _SCALE = r"(?:\s?(?P<scale>lakhs?|lacs?|crores?|million|mn|k)\b)?"
 AMOUNT_RE = re.compile(
     rf"(?P<cur1>{_CUR_BEFORE})\s?(?P<n1>{_AMOUNT_NUM}){_SCALE.replace('scale', 'scale1')}"
-    rf"|(?<![\w.,/-])(?P<n2>{_AMOUNT_NUM}){_SCALE.replace('scale', 'scale2')}\s?(?P<cur2>{_CUR_AFTER})(?![a-z])",
+    rf"|(?<![\w.,/-])(?P<n2>{_AMOUNT_NUM}){_SCALE.replace('scale', 'scale2')}\s?(?P<cur2>{_CUR_AFTER})(?![a-z])"
+    rf"|(?<![\w.,/-])(?P<n3>{_AMOUNT_NUM})\s?(?P<scale3>lakhs?|lacs?|crores?|LPA)\b",
     re.I)
 SCALES = {"lakh": 100_000, "lac": 100_000, "crore": 10_000_000, "million": 1_000_000, "mn": 1_000_000,
           "k": 1_000}
@@ -196,8 +198,9 @@ def amounts(text: str) -> list[Mention]:
     separators, decimals, 'lakh'/'crore'/'million' scales). Values are numbers, spans cover the sign."""
     out = []
     for m in AMOUNT_RE.finditer(text):
-        raw = m.group("n1") or m.group("n2")
-        scale = (m.group("scale1") or m.group("scale2") or "").lower().rstrip("s")
+        raw = m.group("n1") or m.group("n2") or m.group("n3")
+        scale = (m.group("scale1") or m.group("scale2") or m.group("scale3") or "").lower().rstrip("s")
+        scale = "lakh" if scale == "lpa" else scale
         value = _number(raw) * SCALES.get(scale, 1)
         value = int(value) if float(value).is_integer() else value
         out.append(Mention(value, m.start(), m.end()))

@@ -652,12 +652,17 @@ class FormFiller:
         hint = set(_words(name)) | set(_words(spec.get("title", "")))
         if hint & (PLACE_WORDS - ADDRESS_WORDS) and self._fill_place_name(name, spec, hint):
             return
-        title = spec.get("title") or "Where did it happen?"
-        q = title if title.endswith("?") else "Where did it happen?"
+        named = bool(hint & (PLACE_WORDS - ADDRESS_WORDS))
+        title = spec.get("title") or ""
+        q = title if title.endswith("?") else (f"What is the {self._label(name, spec)}?" if named
+                                               else "Where did it happen?")
         self._fill_string(name, spec, required, question=q, kind_hint="location")
         got = self.answers.get(name)
         if got is not None and PLACE_NOUN.search(got):
             return
+        if got is not None and not re.search(r"[A-Z0-9]", got):
+            self._unset(name)  # no place noun, no name, no number: 'my credit card details' is no place
+            got = None
         cand = self._place_phrase()
         if cand is not None and len(self.text[cand[0]:cand[1]]) <= spec.get("maxLength", 10**6):
             if got is not None and self.evidence.get(name) and tuple(self.evidence[name]) in self.used:
