@@ -1,11 +1,17 @@
-"""Embedding helpers (duplicates, top-k) with the real int8 MiniLM; summaries with Gemma."""
+"""Embedding helpers (duplicates, top-k, themes, the duplicate threshold) with the real int8 MiniLM;
+summaries with Gemma and the faithfulness guard."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-from inference.embeddings import cosine, duplicate_groups, embed_texts, top_k
-from inference.summarize import extractive_summary, summarize
+from inference.embeddings import cosine, duplicate_groups, duplicate_pairs, embed_texts, top_k
+from inference.engines.onnx import OnnxConfig, OnnxEmbedder
+from inference.summarize import _checked, extractive_summary, summarize, unsupported_terms
+from inference.themes import themes
 
 TEXTS = [
     "My laptop will not turn on since this morning.",
@@ -49,3 +55,78 @@ def test_extractive_fallback_is_bounded():
     s = extractive_summary(["First sentence here. Second one.", "Another text! More."], max_chars=30)
     assert s.startswith("First sentence here.") and len(s) <= 30
     assert summarize(None, ["A. B."]).method == "extractive"
+
+
+PAIRS = Path(__file__).resolve().parents[1] / "data" / "duplicates" / "pairs.jsonl"
+
+
+def test_default_duplicate_threshold_on_labelled_pairs(embedder):
+    """The shipped default separates hand-written paraphrases from same-topic non-duplicates."""
+    from app.settings import Settings
+
+    rows = [json.loads(line) for line in PAIRS.read_text().splitlines() if line.strip()]
+    labels = np.array([r["duplicate"] for r in rows])
+    assert labels.sum() >= 60 and (~labels).sum() >= 60 and len({r["domain"] for r in rows}) >= 10
+    cos = (embed_texts(embedder, [r["a"] for r in rows]) * embed_texts(embedder, [r["b"] for r in rows])).sum(axis=1)
+    pred = cos >= Settings().duplicate_threshold
+    tp = int((pred & labels).sum())
+    precision, recall = tp / max(1, int(pred.sum())), tp / int(labels.sum())
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+    old = cos >= 0.9  # the former default: precise but blind to paraphrases
+    assert int((old & labels).sum()) / int(labels.sum()) < 0.5
+
+
+def test_duplicate_pairs_match_brute_force_on_every_tiling():
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(30, 16))
+    mat = np.vstack([base, base[:12] + rng.normal(scale=0.1, size=(12, 16)), rng.normal(size=(25, 16))])
+    unit = mat / np.linalg.norm(mat, axis=1, keepdims=True)
+    full = unit @ unit.T
+    want = {(i, j) for i in range(len(unit)) for j in range(i + 1, len(unit)) if full[i, j] >= 0.8}
+    assert want
+    for block in (1, 7, 16, 67, 500):
+        assert {tuple(p) for p in duplicate_pairs(mat, 0.8, block=block).tolist()} == want
+
+
+def test_length_buckets_keep_order_and_vectors(model_paths):
+    texts = [TEXTS[i % len(TEXTS)] * (1 + i % 4) for i in range(23)] + ["Short."]
+    bucketed = OnnxEmbedder(model_paths["embedder"], model_paths["tokenizer"],
+                            OnnxConfig(threads=1, batch_size=4, max_batch_tokens=200))
+    plain = OnnxEmbedder(model_paths["embedder"], model_paths["tokenizer"], OnnxConfig(threads=1, bucket=False))
+    lengths = [len(e.ids) for e in bucketed.tokenizer.encode_batch(texts)]
+    batches = bucketed._batches(lengths)
+    assert sorted(i for b in batches for i in b) == list(range(len(texts)))
+    assert all(len(b) * max(lengths[i] for i in b) <= 200 or len(b) == 1 for b in batches)
+    one_by_one = np.vstack([plain.embed([t]) for t in texts])
+    assert np.allclose(bucketed.embed(texts), one_by_one, atol=1e-4)  # padding never leaks into a vector
+
+
+def test_themes_cluster_submissions_with_counts_and_quotes(embedder):
+    printers = ["The printer keeps jamming on every page.", "Paper gets stuck in the office printer all day.",
+                "Printer on floor two jams constantly.", "The printer is jammed again, paper stuck inside."]
+    heating = ["It is freezing, the heating in room 4 is off.", "No heating in the classrooms, pupils wear coats.",
+               "The radiators are cold and the heating does not work."]
+    leave = ["I would like annual leave from 1 to 5 May.", "Requesting holiday leave for two weeks in August."]
+    texts = printers + heating + leave + ["The canteen coffee is great."]
+    out = themes(texts, embed_texts(embedder, texts), max_themes=5)
+    counts = sorted(t["count"] for t in out["themes"])
+    assert sum(counts) + out["other"] == len(texts)
+    top = out["themes"][0]
+    assert top["count"] == 4 and all(q in printers for q in top["quotes"]) and "printer" in top["keywords"]
+    assert any(set(t["quotes"]) <= set(heating) and t["count"] >= 2 for t in out["themes"])
+    assert not any(set(t["quotes"]) & set(printers) and set(t["quotes"]) & set(leave) for t in out["themes"])
+    assert themes(texts, embed_texts(embedder, texts), max_themes=5) == out  # deterministic
+    assert themes([], np.zeros((0, 384)))["themes"] == []
+
+
+def test_unfaithful_model_summary_falls_back_to_extractive():
+    """A model answer naming a person and a date the text lacks is replaced by the text's own words."""
+    text = "The printer on the second floor keeps jamming every few pages. We replaced the tray."
+    invented = "Mr Jones reported on 12 June that the printer jams."
+    assert unsupported_terms(invented, text) == ["Mr", "Jones", "12", "June"]
+    assert unsupported_terms("The printer on the second floor keeps jamming.", text) == []
+    res = _checked(invented, [text], "llm-chat", {})
+    assert res.method == "extractive" and res.summary.startswith("The printer on the second floor")
+    assert res.stats["unsupported"] == ["Mr", "Jones", "12", "June"] and res.stats["rejected"] == invented
+    kept = _checked("The second-floor printer keeps jamming.", [text], "llm-chat", {})
+    assert kept.method == "llm-chat"
