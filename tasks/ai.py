@@ -472,11 +472,16 @@ def summarize_form(form_id: str, created_after: str | None = None, created_befor
                                                             timeout_s=call_timeout_s(runtime.settings())))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    from inference.themes import themes  # clusters of the same texts: counts and the submitters' own words
+
+    emb, _ = _guarded("onnx", lambda: engine("onnx"))
+    data["themes"] = themes(texts, _guarded("onnx", lambda: emb.embed(texts, timeout_s=call_timeout_s(
+        runtime.settings()))))["themes"]
     _announce(form_id, "ai.summarize_form", {"summary": data["summary"], "submissions": len(texts)})
     job = _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)
     _observe("summarize_form", ai.model_paths(runtime.settings())["llm"], job)
     return {"form_id": form_id, "summary": data["summary"], "method": data["method"], "submissions": len(texts),
-            "created_after": created_after, "created_before": created_before, "metrics": job}
+            "themes": data["themes"], "created_after": created_after, "created_before": created_before, "metrics": job}
 
 
 @actor("ai.embed", track=True, max_retries=2)
