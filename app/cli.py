@@ -365,10 +365,11 @@ def tasks_dead(limit: int) -> None:
 @tasks.command("replay")
 @click.argument("task_id")
 def tasks_replay(task_id: str) -> None:
-    """Enqueue a dead, failed or cancelled task again."""
+    """Enqueue a dead, failed or cancelled task again (through the outbox while Redis is down)."""
     from app.errors import ApiError
     from app.tasks_api.service import TaskService
-    from tasks.broker import configure, replay
+    from tasks.broker import configure
+    from tasks.dispatch import TaskDispatcher
 
     svc = _services()
     try:
@@ -379,8 +380,10 @@ def tasks_replay(task_id: str) -> None:
 
     configure(svc.settings, svc)
     load_actors()
-    replay(rec["message"])
-    click.echo(f"replayed {task_id} ({rec['actor']})")
+    if TaskDispatcher(svc.store, svc.settings).replay(rec["message"]):
+        click.echo(f"replayed {task_id} ({rec['actor']})")
+    else:  # the record is queued already: without the outbox it would wait for a message that never comes
+        click.echo(f"replayed {task_id} ({rec['actor']}); Redis is down, so it waits in the outbox for the relay")
 # --- end tasks -----------------------------------------------------------------
 
 

@@ -67,3 +67,25 @@ def test_relay_counts_into_the_directory_metrics_merges(api: Any, form: dict[str
     samples = {(s.name, s.labels.get("topic")): s.value for m in multiprocess.MultiProcessCollector.merge(files)
                for s in m.samples}
     assert samples.get(("fms_relay_events_total", "submission.created")) == 1.0, samples
+
+
+def test_replay_while_redis_is_down_waits_in_the_outbox(worker: Any, svc: Services, settings: Any,
+                                                        broker: Any) -> None:
+    """The record is queued again before the enqueue: without the outbox it would wait forever."""
+    from tests.helpers import free_port
+    from tests.tasks.actors import flaky
+
+    msg = tb.send(flaky, "cli2", 4, "retryable")
+    wait_for(lambda: (svc.store.get_task(msg.message_id) or {}).get("state") == "dead", timeout=15, what="dead")
+    down = {**worker_env(settings), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    out = subprocess.run([FMS, "tasks", "replay", msg.message_id], env=down, capture_output=True, text=True,
+                         timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0 and "waits in the outbox" in out.stdout, out.stderr
+    assert svc.store.get_task(msg.message_id)["state"] == "queued"
+    [event] = [e for e in svc.store.pending_events(100) if e["topic"] == "task.enqueue"]
+    assert event["payload"]["message"]["message_id"] == msg.message_id
+    moved = fms(settings, "relay", "--once")  # Redis is back (it never left for the worker)
+    assert moved.returncode == 0, moved.stderr
+    rec = wait_for(lambda: (svc.store.get_task(msg.message_id) or {}).get("state") == "succeeded"
+                   and svc.store.get_task(msg.message_id), what="run after the relay moved it")
+    assert rec["result"] == "ok after 5"
