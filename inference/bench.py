@@ -78,23 +78,27 @@ def _measure_child(cfg: BenchConfig, warmup: int, reps: int, prompt: str, max_to
     if cfg.kind == "gguf":
         from inference.engines.llama import LlamaConfig, LlamaEngine
 
-        eng = LlamaEngine(cfg.model_path, LlamaConfig(n_threads=cfg.param("threads", 2),
-                                                      n_batch=cfg.param("n_batch", 256), warmup=False))
+        llama = LlamaEngine(cfg.model_path, LlamaConfig(n_threads=cfg.param("threads", 2),
+                                                        n_batch=cfg.param("n_batch", 256), warmup=False))
+        close = llama.close
 
         def once() -> tuple[float, int, int]:
-            eng.llm.reset()  # measure prefill every time, not the prompt cache
-            out = eng.complete(prompt, max_tokens=max_tokens)
+            llama.llm.reset()  # measure prefill every time, not the prompt cache
+            out = llama.complete(prompt, max_tokens=max_tokens)
             return out.total_ms, out.gen_tokens, out.prompt_tokens
     else:
         from inference.engines.onnx import OnnxConfig, OnnxEmbedder
 
-        eng = OnnxEmbedder(cfg.model_path, cfg.tokenizer_path,
-                           OnnxConfig(threads=cfg.param("threads", 2),
-                                      graph_optimization=cfg.param("graph_optimization", "all")))
+        if cfg.tokenizer_path is None:
+            raise ValueError("an onnx configuration needs tokenizer_path")
+        embedder = OnnxEmbedder(cfg.model_path, cfg.tokenizer_path,
+                                OnnxConfig(threads=cfg.param("threads", 2),
+                                           graph_optimization=cfg.param("graph_optimization", "all")))
+        close = embedder.close
 
         def once() -> tuple[float, int, int]:
             t = time.perf_counter()
-            eng.embed(texts)
+            embedder.embed(texts)
             return (time.perf_counter() - t) * 1000, len(texts), 0
     load_ms = (time.perf_counter() - t_load) * 1000
     for _ in range(warmup):
@@ -109,7 +113,7 @@ def _measure_child(cfg: BenchConfig, warmup: int, reps: int, prompt: str, max_to
     wall = time.perf_counter() - wall0
     cpu1 = os.times()
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    eng.close()
+    close()
     return {"latencies_ms": lat, "units": units, "prompt_tokens": prompt_tokens, "load_ms": load_ms,
             "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -171,6 +175,7 @@ def host_facts(model_paths: list[str]) -> dict:
             versions[mod] = __import__(mod).__version__
         except ImportError:
             versions[mod] = None
+    affinity: int | None
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -21,7 +21,11 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import SpawnProcess
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -74,6 +78,8 @@ class _ChildState:
         elif s.kind == "onnx":
             from inference.engines.onnx import OnnxConfig, OnnxEmbedder
 
+            if s.tokenizer_path is None:
+                raise ValueError("an onnx engine needs tokenizer_path")
             self.engine = OnnxEmbedder(s.model_path, s.tokenizer_path, OnnxConfig(**s.config))
         else:
             raise ValueError(f"unknown engine kind {s.kind!r}")
@@ -135,7 +141,7 @@ def _child_main(conn, spec: dict | None) -> None:
             break
         try:
             if method == "load":
-                result = state.load(*args, progress_for(call_id))
+                result = state.load(args[0], progress_for(call_id))  # the parent sends (spec,)
             else:
                 result = getattr(state, method)(progress_for(call_id), *args, **kwargs)
             conn.send(("result", call_id, result))
@@ -161,8 +167,8 @@ class EngineProcess:
         self.poll_interval_s = poll_interval_s
         self._ctx = mp.get_context("spawn")
         self._lock = threading.RLock()
-        self._proc = None
-        self._conn = None
+        self._proc: SpawnProcess | None = None
+        self._conn: Connection | None = None
         self._next_id = 1
         self.restarts = 0
         self.load_info: dict = {}
@@ -234,6 +240,7 @@ class EngineProcess:
     def _send(self, method: str, args: tuple, kwargs: dict) -> int:
         call_id = self._next_id
         self._next_id += 1
+        assert self._conn is not None, "the engine process is started in __init__ and on every restart"
         self._conn.send((call_id, method, args, kwargs))
         return call_id
 
@@ -252,6 +259,8 @@ class EngineProcess:
 
     def _wait(self, call_id: int, timeout_s: float, on_progress, restart_on_timeout: bool = True) -> Any:
         deadline = time.monotonic() + timeout_s
+        proc, conn = self._proc, self._conn  # _start() below is always followed by a raise
+        assert proc is not None and conn is not None, "the engine process is started before any wait"
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -261,15 +270,15 @@ class EngineProcess:
                     self._start()
                 raise EngineTimeout(f"model call exceeded {timeout_s:.0f} s; engine process restarted")
             try:
-                ready = self._conn.poll(min(self.poll_interval_s, left))
+                ready = conn.poll(min(self.poll_interval_s, left))
             except (OSError, EOFError):
                 ready = True
             if not ready:
-                if not self._proc.is_alive():
+                if not proc.is_alive():
                     return self._crashed()
                 continue
             try:
-                kind, msg_id, *payload = self._conn.recv()
+                kind, msg_id, *payload = conn.recv()
             except (EOFError, OSError):
                 return self._crashed()
             if msg_id != call_id:

@@ -14,11 +14,19 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import (
+        ChatCompletionRequestMessage,
+        CreateChatCompletionResponse,
+        CreateCompletionStreamResponse,
+    )
 
 # llama.cpp's OpenMP threads busy-wait at barriers by default. On a host where
 # other processes compete for the cores that turns a 2-thread decode from
@@ -141,10 +149,11 @@ class LlamaEngine:
         parts: list[str] = []
         n_gen = 0
         finish = "length"
-        stream = self.llm.create_completion(
+        # stream=True yields chunks; llama-cpp-python's return type does not narrow on it
+        stream = cast("Iterator[CreateCompletionStreamResponse]", self.llm.create_completion(
             tokens, max_tokens=max_tokens, temperature=temperature, top_k=1 if temperature == 0 else 40,
             repeat_penalty=1.0, stop=stop or [], grammar=grammar, stream=True, seed=self.config.seed,
-        )
+        ))
         for chunk in stream:
             choice = chunk["choices"][0]
             if ttft is None:
@@ -155,17 +164,18 @@ class LlamaEngine:
             n_gen += 1
             if on_progress and n_gen % progress_every == 0:
                 on_progress({"phase": "generating", "tokens": n_gen})
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
+            if reason := choice.get("finish_reason"):
+                finish = reason
         total = (time.perf_counter() - t0) * 1000
         return Completion(text="".join(parts), prompt_tokens=len(tokens), gen_tokens=n_gen,
                           cached_tokens=cached, ttft_ms=ttft if ttft is not None else total,
                           total_ms=total, finish_reason=finish)
 
-    def chat(self, messages: list[dict], max_tokens: int = 256, grammar=None) -> str:
+    def chat(self, messages: list[ChatCompletionRequestMessage], max_tokens: int = 256, grammar=None) -> str:
         """Chat completion using the model's chat format (instruction-tuned models)."""
-        out = self.llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
-                                              temperature=0.0, grammar=grammar)
+        # not streamed, so one response; llama-cpp-python's return type does not narrow on stream
+        out = cast("CreateChatCompletionResponse", self.llm.create_chat_completion(
+            messages=messages, max_tokens=max_tokens, temperature=0.0, grammar=grammar))
         return out["choices"][0]["message"]["content"] or ""
 
     # -- scoring ------------------------------------------------------------------------
@@ -250,7 +260,7 @@ def compile_json_schema_grammar(schema: dict):
     return grammar
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def _common_prefix(a: Iterable[int], b: Iterable[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

@@ -81,7 +81,8 @@ class OnnxEmbedder:
         if not self.config.bucket:
             return [list(range(i, min(n, i + bs))) for i in range(0, n, bs)]
         order = sorted(range(n), key=lambda i: lengths[i])
-        batches, cur = [], []
+        batches: list[list[int]] = []
+        cur: list[int] = []
         for i in order:
             if cur and (len(cur) >= 4 * bs or (len(cur) + 1) * lengths[i] > self.config.max_batch_tokens):
                 batches.append(cur)
@@ -107,4 +108,4 @@ class OnnxEmbedder:
 
     def close(self) -> None:
         """Drop the session (frees its arena) — call on model switch."""
-        self.session = None  # type: ignore[assignment]
+        self.session = None
