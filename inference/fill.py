@@ -105,6 +105,7 @@ SYNONYMS: dict[str, list[str]] = {
     "guest": ["guests", "people", "persons", "person", "adults", "pax", "of us", "travellers", "travelers"],
     "package": ["packages", "boxes", "box", "cartons", "carton", "parcels", "parcel", "pallets", "pallet"],
     "gender": ["sex"],
+    "birth": ["born", "dob", "d.o.b"],
     "sex": ["gender"],
     "photo": ["photos", "pictures", "picture", "images", "photographs"],
 }
@@ -294,8 +295,9 @@ def field_kind(name: str, spec: dict) -> str:
 
 
 def _stem(word: str) -> str:
-    """A crude stem so 'replacement', 'replaces' and 'replacing' meet ('replac')."""
-    for suffix in ("ments", "ment", "ings", "ing", "ed", "es", "s", "e"):
+    """A crude stem so 'replacement', 'replaces' and 'replacing' meet ('replac'), and 'smoker',
+    'diabetic', 'allergy' meet 'smokes', 'diabetes', 'allergies'."""
+    for suffix in ("ments", "ment", "ings", "ing", "ers", "er", "ies", "ics", "ic", "ed", "es", "s", "e", "y"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]
     return word
@@ -606,12 +608,22 @@ class FormFiller:
             if 1 <= len(words) <= 5 and words[0][:1].isupper() and \
                     self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "label"):
                 return
-        roles = "|".join(sorted({re.escape(w) for w in self._label_words(name, spec) | PERSON_ROLES}, key=len,
-                                reverse=True))
-        role_pat = (rf"\b(?i:{roles})\b[:,]?\s+(?:(?i:mr|mrs|ms|miss|dr|prof)\.?\s+)?"
+        own = self._label_words(name, spec) - {"name", "names", "full", "first", "last"}
+        # another person field's role word right before a name makes it that field's ('accused X')
+        others = set().union(*[self._label_words(n, sp) for n, sp in self.schema.get("properties", {}).items()
+                               if n != name and field_kind(n, sp) == "person_name"]) - own - {"name", "names"}
+
+        def role_pattern(words: set[str]) -> str:
+            roles = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+            return (rf"\b(?i:{roles})\b[:,]?\s+(?:(?i:mr|mrs|ms|miss|dr|prof)\.?\s+)?"
                     rf"({_NT}(?: {_NT}){{1,2}})(?![\w'’-])")
-        for pat in [*PERSON_PATTERNS, role_pat, *TITLED_NAME_PATTERNS]:
+
+        own_first = [role_pattern(own)] if own else []
+        for pat in [*own_first, *PERSON_PATTERNS, role_pattern(PERSON_ROLES - others), *TITLED_NAME_PATTERNS]:
             for m in re.finditer(pat, self.text):
+                before = self.text[max(0, m.start(1) - 25):m.start(1)].lower()
+                if others and any(re.search(rf"\b{re.escape(w)}\b", before) for w in others):
+                    continue
                 cand = m.group(1).strip()
                 parts = cand.split()
                 if parts[0] in NOT_NAME or any(p in MONTH_WORDS for p in parts) or \
