@@ -33,11 +33,13 @@ too, and a program over it misses as well. ``--check`` exits 1 on a miss.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -272,8 +274,50 @@ def start_tree(procs: Processes, data: Path, web_workers: int | None) -> Tree:
                    timeout=120)
     procs.start("supervisord", [str(VENV_BIN / "supervisord"), "-c", str(conf)], data / "tree.log", env=env)
     tree = Tree(conf, f"http://127.0.0.1:{port}", ADMIN)
-    wait_ready(tree, procs, 300)
+    try:
+        wait_ready(tree, procs, 300)
+    except BaseException:
+        stop_tree(conf, data)
+        raise
     return tree
+
+
+def tree_processes(conf: Path, data: Path) -> set[int]:
+    """Every process of a tree we started: by its data dir in the environment, plus what supervisord
+    names (redis-server rewrites its environment for its process title) with their children."""
+    marker = f"FMS_DATA_DIR={data}".encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    kids = _children()
+    for root in supervised_pids(conf).values():
+        found.update(tree_pids(root, kids))
+    return found
+
+
+def stop_tree(conf: Path, data: Path, grace: float = 30.0) -> None:
+    """Stop a tree we started and leave nothing behind.
+
+    supervisord stops its programs one at a time, waiting up to each one's ``stopwaitsecs``
+    (330 s for worker-ai), so signalling it and killing it after a grace period left the
+    programs it had not reached yet running (api, relay and embedder, after the first runs of
+    this benchmark): every process gets SIGTERM at once, and SIGKILL after ``grace``.
+    """
+    pids = tree_processes(conf, data)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.2)
+    for pid in tree_processes(conf, data) | pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def wait_ready(tree: Tree, procs: Processes | None, timeout: float) -> dict[str, Any]:
@@ -487,7 +531,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                     time.sleep(args.settle)
                     phases["after_use"] = snapshot(tree.pids())
             finally:
-                if not args.attach:  # the tree's log outlives its temporary data dir
+                if not args.attach:  # stop everything; the tree's log outlives its temporary data dir
+                    stop_tree(tree.conf, Path(tmp) / "data")
                     args.out.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(Path(tmp) / "data" / "tree.log", args.out.with_suffix(".tree.log"))
     result = verdicts(phases, peaks, unit_limits_mb())
