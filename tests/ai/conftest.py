@@ -9,6 +9,7 @@ load. ``close_engines`` runs at session end.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def embedder_socket(model_paths: dict[str, Path]) -> Iterator[Path]:
     yield sock
     proc.send_signal(signal.SIGTERM)
     proc.wait(15)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
