@@ -10,13 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+V = TypeVar("V", covariant=True)
 
 
 @dataclass(frozen=True)
-class Mention:
-    """A value found in the text and where (``text[start:end]``)."""
+class Mention(Generic[V]):
+    """A value found in the text and where (``text[start:end]``); ``V`` is what the extractor yields."""
 
-    value: object
+    value: V
     start: int
     end: int
 
@@ -53,7 +56,7 @@ NUMBER_RE = re.compile(r"(?<![\w.,/:-])(\d{1,6})(?![\w.,/:-]|\.\d|,\d)|\b(" + "|
     sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True)) + r")\b", re.I)
 
 
-def emails(text: str) -> list[Mention]:
+def emails(text: str) -> list[Mention[str]]:
     """E-mail addresses in order of appearance (trailing dots excluded)."""
     return [Mention(m.group(0), m.start(), m.end()) for m in EMAIL_RE.finditer(text)]
 
@@ -65,7 +68,7 @@ def _valid(year: int, month: int, day: int) -> dt.date | None:
         return None
 
 
-def dates(text: str, today: dt.date | None = None, dayfirst: bool = False) -> list[Mention]:
+def dates(text: str, today: dt.date | None = None, dayfirst: bool = False) -> list[Mention[str]]:
     """Calendar dates as ISO strings. ``a/b/yyyy`` is month-first unless a>12 or ``dayfirst``."""
     found: list[Mention] = []
     taken: list[tuple[int, int]] = []
@@ -100,7 +103,7 @@ def _overlaps(start: int, end: int, spans: list[Mention]) -> bool:
     return any(s.start < end and start < s.end for s in spans)
 
 
-def phones(text: str) -> list[Mention]:
+def phones(text: str) -> list[Mention[str]]:
     """Phone-like digit groups (>= 7 digits) that are not dates."""
     blocked = dates(text)
     out = []
@@ -120,7 +123,7 @@ _NOT_CODE_PART = {"ID", "NO", "NR", "REF", "AWB", "PO", "SN", "TEL", "PH", "ORDE
                   *CURRENCY_CODES.split("|")}
 
 
-def _long_codes(text: str) -> list[Mention]:
+def _long_codes(text: str) -> list[Mention[str]]:
     out = []
     for m in LONG_CODE_RE.finditer(text):
         code, start = m.group("code"), m.start("code")
@@ -144,7 +147,7 @@ def _long_codes(text: str) -> list[Mention]:
     return out
 
 
-def codes(text: str) -> list[Mention]:
+def codes(text: str) -> list[Mention[str]]:
     """Order/reference/registration codes: ``AB-48213``, ``#PR-77120``, ``MH12AB1234``,
     ``KA 05 MN 2231``, ``INV/2024/0087`` (letters and digits, or 5+ digits), whole."""
     blocked = dates(text) + phones(text) + emails(text) + amounts(text)
@@ -156,7 +159,7 @@ def codes(text: str) -> list[Mention]:
     return sorted((m for m in found if not _overlaps(m.start, m.end, blocked)), key=lambda m: m.start)
 
 
-def numbers(text: str) -> list[Mention]:
+def numbers(text: str) -> list[Mention[int]]:
     """Small integers (digits or words) that are not part of dates, phones, codes, e-mails, money."""
     blocked = dates(text) + phones(text) + codes(text) + emails(text)
     out = []
@@ -193,7 +196,7 @@ def _number(raw: str) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-def amounts(text: str) -> list[Mention]:
+def amounts(text: str) -> list[Mention[int | float]]:
     """Money: a number next to a currency sign, code or word (Indian lakh grouping, thousands
     separators, decimals, 'lakh'/'crore'/'million' scales). Values are numbers, spans cover the sign."""
     out = []
@@ -219,7 +222,7 @@ AGE_PATTERNS = [
 ]
 
 
-def ages(text: str) -> list[Mention]:
+def ages(text: str) -> list[Mention[int]]:
     """Ages written the way people and clinicians write them: '67-year-old', '72 y/o', '(M, 40)',
     'aged 40', '45, M', 'female, 23', '40M'."""
     out: list[Mention] = []
@@ -232,7 +235,7 @@ def ages(text: str) -> list[Mention]:
     return sorted(out, key=lambda x: x.start)
 
 
-def pattern_matches(text: str, pattern: str) -> list[Mention]:
+def pattern_matches(text: str, pattern: str) -> list[Mention[str]]:
     """Where a JSON Schema ``pattern`` matches inside the text (anchors dropped, token-bounded).
     A pattern Python's ``re`` cannot compile finds nothing."""
     body = pattern[1:] if pattern.startswith("^") else pattern
@@ -249,7 +252,7 @@ def pattern_matches(text: str, pattern: str) -> list[Mention]:
 _LABEL_END = r"(?=\s*(?:[,;|\n]|\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
 
 
-def labelled_values(text: str, label: str) -> list[Mention]:
+def labelled_values(text: str, label: str) -> list[Mention[str]]:
     """'Label: value' (or 'Label = value') pairs for a label (its words in order, any separator);
     the value runs to the next comma, semicolon, bar, line break or sentence end."""
     words = [re.escape(w) for w in re.split(r"[\s_/-]+", label.strip()) if w]
