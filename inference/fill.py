@@ -223,9 +223,11 @@ class _Stats:
         self.valid = True
         self.missing_required: list[str] = []
 
-    def first_token(self) -> None:
+    def first_token(self) -> float:
+        """Time to the first token/score, stamped on the first call."""
         if self.ttft_ms is None:
             self.ttft_ms = (time.perf_counter() - self.t0) * 1000
+        return self.ttft_ms
 
     def as_dict(self) -> dict:
         total = (time.perf_counter() - self.t0) * 1000
@@ -415,6 +417,13 @@ class FormFiller:
                           methods=self.methods)
 
     # -- helpers -----------------------------------------------------------------------
+    @property
+    def _model(self) -> LlamaEngine:
+        """The engine, for the steps that only run when there is one (extractors need none)."""
+        if self.engine is None:
+            raise RuntimeError("this fill step needs a model and the filler has none")
+        return self.engine
+
     def _set(self, name: str, value, span: tuple[int, int] | None, method: str) -> bool:
         """Record an answer, unless it is a string the text does not support (never invent)."""
         spec = self.schema.get("properties", {}).get(name, {})
@@ -602,8 +611,8 @@ class FormFiller:
                 return
 
     def _fill_person_name(self, name: str, spec: dict, required: bool) -> None:
-        for m in self._labelled(name, spec):  # 'Guest: Marcus Reed', 'Inspector: Kavita Joshi'
-            start, end = self._clean_value(name, spec, m.start, m.end)
+        for lab in self._labelled(name, spec):  # 'Guest: Marcus Reed', 'Inspector: Kavita Joshi'
+            start, end = self._clean_value(name, spec, lab.start, lab.end)
             words = self.text[start:end].split()
             if 1 <= len(words) <= 5 and words[0][:1].isupper() and \
                     self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "label"):
@@ -677,8 +686,9 @@ class FormFiller:
             got = None
         cand = self._place_phrase()
         if cand is not None and len(self.text[cand[0]:cand[1]]) <= spec.get("maxLength", 10**6):
-            if got is not None and self.evidence.get(name) and tuple(self.evidence[name]) in self.used:
-                self.used.remove(tuple(self.evidence[name]))
+            span = self.evidence.get(name)
+            if got is not None and span and (span[0], span[1]) in self.used:
+                self.used.remove((span[0], span[1]))
             self._set(name, self.text[cand[0]:cand[1]], cand, "pattern")
 
     def _fill_place_name(self, name: str, spec: dict, hint: set[str]) -> bool:
@@ -736,7 +746,7 @@ class FormFiller:
         """Let the model rank candidate spans as answers to the field's question (calibrated
         against the same question on an empty text, so a generally likely string does not win)."""
         q = f"Question: What is the {self._label(name, spec)}?\nAnswer:"
-        opt_tokens = [self.engine.tokenize(" " + self.text[s:e] + "\n") for s, e in spans]
+        opt_tokens = [self._model.tokenize(" " + self.text[s:e] + "\n") for s, e in spans]
         scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
         base = self._score(f"Text: (empty)\n{q}", opt_tokens) if self.calibrate else [0.0] * len(spans)
         best = max(range(len(spans)), key=lambda i: scores[i] - base[i])
@@ -877,8 +887,9 @@ class FormFiller:
         """P1..Pn / Sev1..n scales (1 = most severe): map the text's severity cues onto the scale."""
         if not set(_words(name)) & {"severity", "priority", "urgency", "impact", "sev", "prio"}:
             return None
-        nums = [re.fullmatch(r"(?:p|sev|severity|priority|prio)\s*[-_ ]?(\d)", o.strip().lower()) for o in options]
-        if not all(nums) or len(options) < 2:
+        found = [re.fullmatch(r"(?:p|sev|severity|priority|prio)\s*[-_ ]?(\d)", o.strip().lower()) for o in options]
+        nums = [m for m in found if m is not None]
+        if len(nums) < len(options) or len(options) < 2:
             return None
         ranked = sorted(zip((int(m.group(1)) for m in nums), options, strict=True))
         for level, key in enumerate(("critical", "high", "medium", "low")):
@@ -898,7 +909,7 @@ class FormFiller:
         in two orders (a 270M model copies the first option it was shown)."""
         said = said or {o: o.replace("_", " ") for o in options}
         label = self._label(name, spec)
-        opt_tokens = [self.engine.tokenize(" " + said[o] + "\n") for o in options]
+        opt_tokens = [self._model.tokenize(" " + said[o] + "\n") for o in options]
         total = [0.0] * len(options)
         for shown_order in (options, options[::-1]):
             shown = ", ".join(said[o] for o in shown_order)
@@ -914,7 +925,7 @@ class FormFiller:
         return total
 
     def _score(self, body: str, opt_tokens: list[list[int]]) -> list[float]:
-        eng = self.engine
+        eng = self._model
         prefix = [eng.llm.token_bos(), *eng.tokenize(FEW_SHOT + body)]
         before = eng.llm.n_tokens
         scores = eng.score_options(prefix, opt_tokens)
@@ -978,10 +989,10 @@ class FormFiller:
     def _prefill_event(self, prompt_tokens: int) -> None:
         """First model use of this fill: report time to first token/score once (progress + stats)."""
         first = self.stats.ttft_ms is None
-        self.stats.first_token()
+        ttft = self.stats.first_token()
         if first and self.on_progress:
             self.on_progress({"phase": "prefill_done", "prompt_tokens": prompt_tokens,
-                              "ttft_ms": round(self.stats.ttft_ms, 1)})
+                              "ttft_ms": round(ttft, 1)})
 
     def _inside_email(self, start: int, end: int) -> bool:
         return any(m.start <= start and end <= m.end for m in ex.emails(self.text))
@@ -1072,9 +1083,9 @@ class FormFiller:
         """Required fields no extractor found: generate them under an explicit grammar."""
         sub = {"type": "object", "properties": {n: _grammar_friendly(props[n]) for n in names},
                "required": names, "additionalProperties": False}
-        grammar = self.engine.grammar_from_schema(sub)
+        grammar = self._model.grammar_from_schema(sub)
         prompt = f"Text: {self.llm_text}\nFill this JSON for the text.\nJSON:"
-        out = self.engine.complete(prompt, max_tokens=192, grammar=grammar)
+        out = self._model.complete(prompt, max_tokens=192, grammar=grammar)
         self.stats.llm_calls += 1
         self.stats.gen_tokens += out.gen_tokens
         try:
