@@ -104,9 +104,10 @@ class LocalCache:
     """
 
     def __init__(self, client: redis.Redis | None, check_every: float = 0.25, max_age: float = 30.0,
-                 max_entries: int = 20_000) -> None:
+                 max_entries: int = 20_000, retry_after: float = 2.0) -> None:
         self._client = client
         self.check_every = check_every
+        self.retry_after = retry_after
         self.max_age = max_age
         self.max_entries = max_entries
         self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
@@ -168,6 +169,9 @@ class LocalCache:
         except redis.RedisError:
             self._usable = False
             self._drop()
+            # Nothing is kept while Redis fails, so checking less often risks nothing and spares
+            # a request the connect timeout every check_every seconds.
+            self._checked_at = now + self.retry_after - self.check_every
             return
         if epoch != self._epoch or not self._usable:
             self._drop()

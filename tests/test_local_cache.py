@@ -37,6 +37,26 @@ def test_a_copy_read_before_a_drop_is_not_kept(redis_server: RedisServer) -> Non
     assert local.get("identity", "b") is None and local.get("identity", "a") is None
 
 
+def test_while_redis_fails_nothing_is_kept_and_copies_come_back_after(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        local = LocalCache(server.client(0), check_every=0.0, retry_after=0.0)
+        local.put("identity", "a", "kept", local.generation)
+        assert local.get("identity", "a") == "kept"
+        server.stop()
+        assert local.get("identity", "a") is None  # the failed check dropped it
+        local.put("identity", "a", "again", local.generation)
+        assert local.get("identity", "a") is None  # and nothing is kept while Redis fails
+    finally:
+        server.stop()
+    server.start()
+    try:
+        local.put("identity", "a", "back", local.generation)
+        assert local.get("identity", "a") == "back"
+    finally:
+        server.stop()
+
+
 def test_without_redis_nothing_is_kept() -> None:
     local = LocalCache(None)
     local.put("form", "f", {"id": "f"}, local.generation)
