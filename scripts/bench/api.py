@@ -409,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     checks: dict[str, Any] = {}
     started = dt.datetime.now(dt.UTC)
     load_start = list(os.getloadavg())
+    host = host_facts()  # now, so its load average is the one at start
     with tempfile.TemporaryDirectory(prefix="fms-bench-api-") as tmp_name:
         tmp = Path(tmp_name)
         try:
@@ -425,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "benchmark": "api",
         "started_at": started.isoformat(timespec="seconds"),
-        "host": host_facts(),
+        "host": host,
         "config": {
             "duration_s": args.duration, "rounds": args.rounds, "warmup_s": args.warmup,
             "connections": args.connections,
