@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +37,8 @@ def _unit(m: np.ndarray) -> np.ndarray:
 
 def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, restarts: int = 4) -> np.ndarray:
     """Labels of the best of ``restarts`` spherical k-means runs (highest total cosine to the centres)."""
-    best, best_fit = None, -np.inf
-    for _ in range(restarts):
+    best, best_fit = _kmeans_once(x, k, rng)
+    for _ in range(restarts - 1):
         labels, fit = _kmeans_once(x, k, rng)
         if fit > best_fit + 1e-6:
             best, best_fit = labels, fit
@@ -107,14 +108,16 @@ def themes(texts: Sequence[str], vectors: np.ndarray, *, max_themes: int = 6, mi
     if n < 2 * min_size:
         labels, k = np.zeros(n, dtype=int), 1
     else:
-        best = None
+        best: tuple[float, np.ndarray, int] | None = None
         for k in range(2, max(2, min(max_themes, n // min_size)) + 1):
             lab = _kmeans(x, k, np.random.default_rng(seed))
             score = _silhouette(x, lab)
             if best is None or score > best[0] + 1e-6:
                 best = (score, lab, k)
+        assert best is not None, "the range of k always holds 2"
         _, labels, k = best
-    out, other = [], 0
+    out: list[dict[str, Any]] = []
+    other = 0
     for j in np.unique(labels):
         members = np.flatnonzero(labels == j)
         if len(members) < min_size:
