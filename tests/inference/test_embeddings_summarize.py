@@ -130,3 +130,15 @@ def test_unfaithful_model_summary_falls_back_to_extractive():
     assert res.stats["unsupported"] == ["Mr", "Jones", "12", "June"] and res.stats["rejected"] == invented
     kept = _checked("The second-floor printer keeps jamming.", [text], "llm-chat", {})
     assert kept.method == "llm-chat"
+
+
+def test_exact_fp32_minilm_is_derived_offline_and_agrees_with_the_shipped_int8(model_paths, embedder):
+    """The fp32 reference comes from the int8 graph + the tokenizer package's safetensors, sha256-pinned."""
+    from inference.models.defaults import MINILM_FP32_SHA256, ensure_fp32_minilm, sha256_file
+
+    path = ensure_fp32_minilm(model_paths["models_dir"])
+    assert sha256_file(path) == MINILM_FP32_SHA256
+    assert ensure_fp32_minilm(model_paths["models_dir"]) == path  # idempotent: the sidecar short-cuts
+    fp32 = OnnxEmbedder(path, model_paths["tokenizer"], OnnxConfig(threads=1))
+    cos = (fp32.embed(TEXTS) * embedder.embed(TEXTS)).sum(axis=1)
+    assert cos.min() > 0.998 and cos.max() < 1.0 - 1e-7  # close to the int8 file, but not the same weights
