@@ -104,13 +104,17 @@ class LocalCache:
     """
 
     def __init__(self, client: redis.Redis | None, check_every: float = 0.25, max_age: float = 30.0,
-                 max_entries: int = 20_000, retry_after: float = 2.0) -> None:
+                 max_entries: int = 20_000, retry_after: float = 2.0,
+                 limits: dict[str, int] | None = None) -> None:
         self._client = client
         self.check_every = check_every
         self.retry_after = retry_after
         self.max_age = max_age
-        self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
+        self.max_entries = max_entries  # per namespace, unless ``limits`` names it
+        # Forms can be large (a schema of tens of KB, parsed): few are hot, so few are kept,
+        # which bounds a worker's memory (NFR-PERF-004: the API within 512 MB).
+        self.limits = {"form": 256, "form_body": 256} if limits is None else limits
+        self._entries: dict[str, dict[str, tuple[float, Any]]] = {}
         self._epoch: bytes | str | None = None  # redis-py types get() either way
         self._checked_at: float | None = None  # monotonic time of the last counter read; None: never
         self._usable = False
@@ -126,7 +130,7 @@ class LocalCache:
     def get(self, namespace: str, key: str) -> Any:
         """The copy, or None (a miss: read the store, then :meth:`put`)."""
         self._maybe_check()
-        hit = self._entries.get((namespace, key))
+        hit = self._entries.get(namespace, {}).get(key)
         if hit is None or time.monotonic() - hit[0] > self.max_age:
             return None
         return hit[1]
@@ -136,9 +140,10 @@ class LocalCache:
         with self._lock:
             if not self._usable or generation != self._generation:
                 return
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[(namespace, key)] = (time.monotonic(), value)
+            entries = self._entries.setdefault(namespace, {})
+            if len(entries) >= self.limits.get(namespace, self.max_entries):
+                entries.clear()  # crude, and rare: a miss costs one store read
+            entries[key] = (time.monotonic(), value)
 
     def bump(self) -> None:
         """Tell every process (this one at once) that cached credentials or forms changed."""

@@ -57,6 +57,15 @@ def test_while_redis_fails_nothing_is_kept_and_copies_come_back_after(tmp_path: 
         server.stop()
 
 
+def test_forms_are_kept_within_their_own_small_limit(redis_server: RedisServer) -> None:
+    local = LocalCache(redis_server.client(0), limits={"form": 2})
+    for i in range(3):
+        local.put("form", f"f{i}", {"id": i}, local.generation)
+        local.put("identity", f"k{i}", i, local.generation)
+    assert [local.get("form", f"f{i}") for i in range(3)] == [None, None, {"id": 2}]  # the third emptied it
+    assert [local.get("identity", f"k{i}") for i in range(3)] == [0, 1, 2]  # other namespaces untouched
+
+
 def test_without_redis_nothing_is_kept() -> None:
     local = LocalCache(None)
     local.put("form", "f", {"id": "f"}, local.generation)

@@ -50,6 +50,7 @@ FORM_BODY = body_validator({
     },
 })
 CACHE_NS = "form"  # Redis value: b"<version> <etag>\n" + the body, so a hit is neither hashed nor mistaken
+LOCAL_COPY_MAX_BYTES = 64 * 1024  # a larger form is not kept per process (read from the store / Redis each time)
 
 
 
@@ -131,7 +132,8 @@ class FormService:
             hit = self.store.get_form(form_id)
             if hit is None:  # unknown or deleted: not kept, so a form made later is seen at once
                 return None
-            self._local.put("form", form_id, hit, generation)
+            if len(fastjson.dumps(hit["schema"])) <= LOCAL_COPY_MAX_BYTES:  # once per miss, not per request
+                self._local.put("form", form_id, hit, generation)
         return dict(hit)
 
     def cached_body(self, form: Record) -> tuple[bytes, str]:
@@ -153,7 +155,8 @@ class FormService:
             body = fastjson.dumps(public_form(form))
             found = (body, hashlib.blake2b(body, digest_size=16).hexdigest())
             self.cache.set(CACHE_NS, form["id"], f"{form['version']} {found[1]}\n".encode() + body)
-        self._local.put("form_body", ident, found, generation)
+        if len(found[0]) <= LOCAL_COPY_MAX_BYTES:
+            self._local.put("form_body", ident, found, generation)
         return found
 
     def _from_redis(self, form: Record) -> tuple[bytes, str] | None:
