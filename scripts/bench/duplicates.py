@@ -171,7 +171,8 @@ def main() -> int:
                  "mean_chars": round(sum(map(len, texts)) / len(texts), 1)}
     cfg = OnnxConfig(threads=args.threads)
     vecs, res["embed_s"] = timed(OnnxEmbedder(paths["embedder"], paths["tokenizer"], cfg).embed, texts)
-    print(f"embed ({paths['embedder'].name}): {res['embed_s']:.1f} s, {args.n / res['embed_s']:.1f} texts/s", flush=True)
+    rate = args.n / res["embed_s"]
+    print(f"embed ({paths['embedder'].name}): {res['embed_s']:.1f} s, {rate:.1f} texts/s", flush=True)
     if Path(paths["embedder"]).resolve() == Path(fp32).resolve():
         ref, res["embed_fp32_s"] = vecs, 0.0
     else:
@@ -187,7 +188,8 @@ def main() -> int:
                 "precision_vs_fp32": round(both / len(found), 4) if found else 1.0})
     if args.n < 100_000:
         k = 100_000 / args.n
-        res["extrapolated_100k"] = {"embed_s": round(res["embed_s"] * k, 1), "group_s": round(res["group_s"] * k * k, 1)}
+        res["extrapolated_100k"] = {"embed_s": round(res["embed_s"] * k, 1),
+                                    "group_s": round(res["group_s"] * k * k, 1)}
     if args.group_n > args.n:
         big = rotated_copies(vecs, args.group_n)
         _, res["group_s_at_group_n"] = timed(duplicate_groups, big, list(range(args.group_n)), args.threshold)
