@@ -23,8 +23,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import signal
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.settings import Settings
 from inference.models.defaults import ensure_default_models
+from tests.ai.conftest import start_embedder
 from tests.conftest import Api, make_settings
 from tests.helpers import RedisServer
 
@@ -60,13 +65,29 @@ RUN_BUDGET_S = 5.0
 KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 
+def _models() -> dict[str, Path]:
+    return ensure_default_models(os.environ.get("FMS_TEST_MODELS_DIR", Path(__file__).parents[1] / "var"))
+
+
+@pytest.fixture(scope="module")
+def embedder_socket() -> Iterator[Path]:
+    """The real ``fms embedder`` (the process tree's), so ``similar`` answers instead of 503."""
+    root = Path(tempfile.mkdtemp(prefix="fms-emb-", dir="/tmp"))  # a short path: sun_path is 108 bytes
+    proc = start_embedder(root / "embedder.sock", _models(), root)
+    yield root / "embedder.sock"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(15)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
+def settings(tmp_path: Path, redis_server: RedisServer, embedder_socket: Path) -> Settings:
     """The installed default models, so the AI endpoints run for real instead of answering 503."""
     redis_server.client(0).flushall()
-    models = ensure_default_models(os.environ.get("FMS_TEST_MODELS_DIR", Path(__file__).parents[1] / "var"))
+    models = _models()
     return make_settings(tmp_path, redis_server.url, llm_model=str(models["llm"]),
-                         embed_model=str(models["embedder"]), embed_tokenizer=str(models["tokenizer"]))
+                         embed_model=str(models["embedder"]), embed_tokenizer=str(models["tokenizer"]),
+                         embedder_socket=str(embedder_socket))
 
 
 def _seed(api: Api) -> dict[str, str]:
