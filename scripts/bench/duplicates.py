@@ -183,7 +183,8 @@ def main() -> int:
     found = {tuple(p) for p in duplicate_pairs(vecs, args.threshold).tolist()}
     exact = {tuple(p) for p in duplicate_pairs(ref, args.threshold).tolist()}
     both = len(found & exact)
-    res.update({"groups": len(groups), "pairs_default": len(found), "pairs_fp32": len(exact),
+    res.update({"groups": len(groups), "largest_group": max(map(len, groups), default=0),
+                "grouped_items": sum(map(len, groups)), "pairs_default": len(found), "pairs_fp32": len(exact),
                 "recall_vs_fp32": round(both / len(exact), 4) if exact else 1.0,
                 "precision_vs_fp32": round(both / len(found), 4) if found else 1.0})
     if args.n < 100_000:
