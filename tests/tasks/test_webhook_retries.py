@@ -336,9 +336,11 @@ def test_backlog_after_an_outage_goes_out_oldest_first_within_the_endpoint_limit
     relay.store.schedule_waiting(hook["id"], svc.now())
     from tasks.webhooks import sweep
 
-    # One lane message per free slot: 2, or 1 when the lane that recorded the last failure is still
-    # looking for work and has just claimed one of the deliveries made due (a race on a loaded host).
-    assert 1 <= sweep(relay.store, relay.broker, settings) <= 2, "one lane message per free slot"
+    # At most one lane message per free slot: 2, fewer when a lane that recorded a failure is still
+    # looking for work and has claimed deliveries made due, or 0 when the relay's own sweeper has just
+    # prompted the endpoint (its lane mark is set): races on a loaded host. The drain below must
+    # happen either way.
+    assert 0 <= sweep(relay.store, relay.broker, settings) <= 2, "at most one lane message per free slot"
     wait_for(lambda: all(r["state"] == "succeeded" for r in deliveries(api, hook["id"])), timeout=30,
              what="the backlog to drain")
     assert receiver.max_active["/lane"] <= settings.webhook_concurrency == 2
