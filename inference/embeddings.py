@@ -36,16 +36,9 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return ua @ (ua if b is None else _unit(b)).T
 
 
-def duplicate_pairs(vectors: np.ndarray, threshold: float, block: int = 2048) -> np.ndarray:
-    """``(m, 2)`` int64 array of index pairs ``i < j`` with cosine >= ``threshold``.
-
-    Only the upper triangle is computed, ``block x block`` tiles at a time (one BLAS
-    matrix product each), so memory stays ``block * block`` floats whatever ``n`` is
-    (2048: 16 MB) and the work is half of the full ``n x n`` product.
-    """
-    unit = _unit(vectors)
+def _tile_pairs(unit: np.ndarray, threshold: float, block: int):
+    """Yield ``(m, 2)`` index pairs ``i < j`` with cosine >= ``threshold``, one upper-triangle tile at a time."""
     n = unit.shape[0]
-    found: list[np.ndarray] = []
     for r0 in range(0, n, block):
         rows = unit[r0:r0 + block]
         for c0 in range(r0, n, block):
@@ -54,8 +47,38 @@ def duplicate_pairs(vectors: np.ndarray, threshold: float, block: int = 2048) ->
                 sims[np.tril_indices(sims.shape[0], m=sims.shape[1])] = -2.0
             r, c = np.nonzero(sims >= threshold)
             if r.size:
-                found.append(np.stack([r + r0, c + c0], axis=1))
+                yield np.stack([r + r0, c + c0], axis=1)
+
+
+def duplicate_pairs(vectors: np.ndarray, threshold: float, block: int = 2048) -> np.ndarray:
+    """``(m, 2)`` int64 array of index pairs ``i < j`` with cosine >= ``threshold``.
+
+    Only the upper triangle is computed, ``block x block`` tiles at a time (one BLAS
+    matrix product each): half the work of the full ``n x n`` product.
+    """
+    found = list(_tile_pairs(_unit(vectors), threshold, block))
     return np.concatenate(found).astype(np.int64) if found else np.zeros((0, 2), dtype=np.int64)
+
+
+def _roots(parent: np.ndarray, x: np.ndarray) -> np.ndarray:
+    r = parent[x]
+    while True:
+        up = parent[r]
+        if np.array_equal(up, r):
+            return r
+        r = up
+
+
+def _union(parent: np.ndarray, pairs: np.ndarray) -> None:
+    """Merge the components of every pair, vectorised: each root is hooked under a smaller one
+    (so a component's root is its smallest index), repeated until every pair shares a root."""
+    i, j = pairs[:, 0], pairs[:, 1]
+    while True:
+        ri, rj = _roots(parent, i), _roots(parent, j)
+        diff = ri != rj
+        if not diff.any():
+            return
+        np.minimum.at(parent, np.maximum(ri[diff], rj[diff]), np.minimum(ri[diff], rj[diff]))
 
 
 def duplicate_groups(vectors: np.ndarray, ids: Sequence, threshold: float = 0.9, block: int = 2048) -> list[list]:
@@ -63,28 +86,20 @@ def duplicate_groups(vectors: np.ndarray, ids: Sequence, threshold: float = 0.9,
 
     Only groups of two or more are returned; each group is sorted by the order of
     ``ids``, and groups are ordered by their first member — deterministic output.
-    Similarities come from :func:`duplicate_pairs` (tiled upper triangle, bounded memory);
-    100 000 items on 2 cores take about a minute, the matrix products being all of it.
+    Pairs come tile by tile (:func:`_tile_pairs`) and are merged at once, so memory is
+    ``block x block`` similarities plus one int per item whatever the number of pairs.
+    100 000 items on 2 cores: see docs/benchmarks.md (the matrix products dominate).
     """
     n = len(ids)
     if n < 2:
         return []
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in duplicate_pairs(vectors, threshold, block).tolist():
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    return [[ids[i] for i in sorted(g)] for _, g in sorted(groups.items()) if len(g) > 1]
+    parent = np.arange(n)
+    for pairs in _tile_pairs(_unit(vectors), threshold, block):
+        _union(parent, pairs)
+        parent = _roots(parent, np.arange(n))  # flatten: later lookups are one step
+    order = np.argsort(parent, kind="stable")
+    cuts = np.flatnonzero(np.diff(parent[order])) + 1
+    return [[ids[i] for i in g.tolist()] for g in np.split(order, cuts) if len(g) > 1]
 
 
 def top_k(query: np.ndarray, vectors: np.ndarray, ids: Sequence, k: int = 10,

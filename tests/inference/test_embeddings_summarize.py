@@ -142,3 +142,32 @@ def test_exact_fp32_minilm_is_derived_offline_and_agrees_with_the_shipped_int8(m
     fp32 = OnnxEmbedder(path, model_paths["tokenizer"], OnnxConfig(threads=1))
     cos = (fp32.embed(TEXTS) * embedder.embed(TEXTS)).sum(axis=1)
     assert cos.min() > 0.998 and cos.max() < 1.0 - 1e-7  # close to the int8 file, but not the same weights
+
+
+def test_duplicate_groups_match_components_of_the_full_matrix():
+    """Chains (a~b, b~c, a!~c) and many small groups: same components as a breadth-first search."""
+    rng = np.random.default_rng(11)
+    walk = np.cumsum(rng.normal(scale=0.25, size=(40, 24)), axis=0) + 3 * rng.normal(size=24)  # a long chain
+    blobs = np.vstack([c + rng.normal(scale=0.15, size=(4, 24)) for c in rng.normal(size=(15, 24))])
+    mat = np.vstack([rng.normal(size=(30, 24)), walk, blobs]).astype(np.float32)
+    order = rng.permutation(len(mat))
+    mat = mat[order]
+    unit = mat / np.linalg.norm(mat, axis=1, keepdims=True)
+    adj = unit @ unit.T >= 0.85
+    seen, want = set(), []
+    for s in range(len(mat)):
+        if s in seen:
+            continue
+        comp, todo = {s}, [s]
+        while todo:
+            for j in np.flatnonzero(adj[todo.pop()]).tolist():
+                if j not in comp:
+                    comp.add(j)
+                    todo.append(j)
+        seen |= comp
+        if len(comp) > 1:
+            want.append(sorted(comp))
+    assert max(map(len, want)) > 10  # the walk really chains
+    ids = [f"s{i:03d}" for i in range(len(mat))]
+    for block in (5, 64, 2048):
+        assert duplicate_groups(mat, ids, threshold=0.85, block=block) == [[ids[i] for i in g] for g in want]
