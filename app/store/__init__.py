@@ -16,12 +16,12 @@ from app.store.base import (
     SubmissionQuery,
 )
 from app.store.interface import FmsStore
-from app.store.migrations import MigrationLockTimeout, MigrationResult, SchemaError, SchemaTooNew
+from app.store.migrations import MigrationLockLost, MigrationLockTimeout, MigrationResult, SchemaError, SchemaTooNew
 
 __all__ = [
     "SHARE_ROLES", "SUBMISSION_STATUSES", "AnswerFilter", "Conflict", "FmsStore", "IdempotencyReplay", "LastAdmin",
-    "MigrationLockTimeout", "MigrationResult", "Record", "SchemaError", "SchemaTooNew", "Store", "StoreError",
-    "SubmissionQuery", "connect_store", "open_store",
+    "MigrationLockLost", "MigrationLockTimeout", "MigrationResult", "Record", "SchemaError", "SchemaTooNew", "Store",
+    "StoreError", "SubmissionQuery", "connect_store", "open_store",
 ]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from app.store.interface import FmsStore
-from app.store.migrations import Migration, MigrationLockTimeout, SchemaTooNew, check_table
+from app.store.migrations import Migration, MigrationLockLost, MigrationLockTimeout, SchemaTooNew, check_table
 from app.store.migrations import mongo as mongo_migrations
 from app.store.migrations import sqlite as sqlite_migrations
 from app.store.sqlite import SQLiteStore
@@ -267,6 +267,32 @@ def test_a_held_mongo_lock_makes_others_wait_and_an_expired_one_is_taken_over(mo
     schema = db.meta.find_one({"_id": mongo_migrations.SCHEMA_ID})
     assert [a["version"] for a in schema["applied"]] == list(range(1, HEAD + 2))  # what ran, and by whom
     assert schema["applied"][-1]["by"].split(":")[1] == str(os.getpid())
+
+
+def _taken_over(db: Any, version: int) -> None:
+    """What a slow holder finds after its step: its lock expired, another process took it and got further."""
+    db.meta.update_one({"_id": mongo_migrations.LOCK_ID}, {"$set": {"owner": "other-host:2"}})
+    db.meta.update_one({"_id": mongo_migrations.SCHEMA_ID}, {"$set": {"version": version}})
+
+
+def test_a_holder_that_lost_the_mongo_lock_aborts_and_never_moves_the_version_back(
+        mongo_store: FmsStore) -> None:
+    """A step outlived the lock's TTL (mongomock, or a real server when ``MONGODB_URI`` is set).
+
+    The new holder is at HEAD+2 by the time the slow one's step HEAD+1 ends:
+    the slow one's version write must not lower it (``$max``), and its renewal
+    finds the lock gone, so it stops before step HEAD+2 instead of running it
+    a second time alongside the new holder.
+    """
+    db = mongo_store.db  # type: ignore[attr-defined]
+    ran: list[int] = []
+    slow = Migration(HEAD + 1, "test: slow step", lambda d: (ran.append(HEAD + 1), _taken_over(d, HEAD + 2)))
+    later = Migration(HEAD + 2, "test: later step", lambda d: ran.append(HEAD + 2))
+    with pytest.raises(MigrationLockLost, match="other-host:2"):
+        mongo_migrations.migrate(db, (*mongo_store.migrations, slow, later))
+    assert ran == [HEAD + 1]  # aborted after the step during which the lock was lost
+    assert mongo_migrations.version(db) == HEAD + 2  # not moved back to HEAD + 1
+    assert db.meta.find_one({"_id": mongo_migrations.LOCK_ID})["owner"] == "other-host:2"  # theirs, untouched
 
 
 def test_every_process_start_refuses_a_newer_schema(tmp_path: Path) -> None:

@@ -72,6 +72,10 @@ class MigrationLockTimeout(SchemaError):
     """Another process held the migration lock for longer than we were willing to wait."""
 
 
+class MigrationLockLost(SchemaError):
+    """Our lock expired mid-run and another process took it: stop, so two runners never apply steps at once."""
+
+
 def head(migrations: Sequence[Migration]) -> int:
     """The version the table ends at (0 for an empty table)."""
     return migrations[-1].version if migrations else 0

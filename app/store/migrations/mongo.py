@@ -5,7 +5,10 @@ document: ``{"_id": "migration_lock", "owner", "expires_at"}`` in ``meta``,
 taken with one ``find_one_and_update`` upsert that matches only a free or
 expired lock (a held one makes the upsert collide on ``_id``:
 ``DuplicateKeyError``, someone else has it). The expiry lets a process take
-over from one that died mid-migration; the holder renews it after each step.
+over from one that died mid-migration; the holder renews it after each step
+and stops (``MigrationLockLost``) if a step outlived the TTL and the lock is
+someone else's now. The version only moves up (``$max``), so a slow former
+holder's late write cannot move it back.
 Steps must be idempotent (index creation is), because a crash between a
 step and its version bump runs that step again.
 """
@@ -26,6 +29,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.store.migrations import (
     Migration,
+    MigrationLockLost,
     MigrationLockTimeout,
     MigrationResult,
     check_table,
@@ -148,8 +152,18 @@ def lock(db: Any, ttl_s: float = LOCK_TTL_S, wait_s: float | None = None) -> Ite
 
 
 def _renew(db: Any, owner: str, ttl_s: float) -> None:
-    db[META].update_one({"_id": LOCK_ID, "owner": owner},
-                        {"$set": {"expires_at": _now() + timedelta(seconds=ttl_s)}})
+    """Push our lock's expiry on; :class:`MigrationLockLost` when it is no longer ours.
+
+    A step that ran past the TTL lets another process take the lock over; going
+    on would run the next steps twice, concurrently, so the run stops here.
+    """
+    renewed = db[META].update_one({"_id": LOCK_ID, "owner": owner},
+                                  {"$set": {"expires_at": _now() + timedelta(seconds=ttl_s)}})
+    if renewed.matched_count == 0:
+        held = db[META].find_one({"_id": LOCK_ID}) or {}
+        raise MigrationLockLost(f"the MongoDB migration lock expired during a step (TTL {ttl_s:g} s) and is now "
+                                f"held by {held.get('owner')}; this run stopped so that only one process "
+                                f"applies steps. The schema is at version {version(db)}; start again to resume")
 
 
 def migrate(db: Any, migrations: Sequence[Migration] = MIGRATIONS, ttl_s: float = LOCK_TTL_S,
@@ -166,7 +180,7 @@ def migrate(db: Any, migrations: Sequence[Migration] = MIGRATIONS, ttl_s: float 
             step.apply(db)
             db[META].update_one(
                 {"_id": SCHEMA_ID},
-                {"$set": {"version": step.version},
+                {"$max": {"version": step.version},  # a holder that lost the lock never moves it back
                  "$push": {"applied": {"version": step.version, "name": step.name, "at": _now(), "by": owner}}},
                 upsert=True)
             _renew(db, owner, ttl_s)
