@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 from app.ai import capacity
 from app.ai.service import embedder_probe
 from app.ai.service import ready_probe as models_ready
-from app.errors import Forbidden
+from app.errors import ApiError, Forbidden
 from app.http import json_response, public, services
 from app.observability.heartbeats import HeartbeatCollector
 from app.observability.metrics import exposition
@@ -42,6 +42,12 @@ def _check(fn: object) -> dict[str, object]:
         return {"ok": False, "error": type(exc).__name__}
 
 
+# What /ready tells a caller without an admin credential: booleans, state enums, the queue depth and what
+# "ok"/"loaded" mean. Everything else (the AI worker's host:pid, model file, sha256, load errors, exception
+# names, the queue bound) only to an administrator: /ready is public, and those help an attacker, not a probe.
+PUBLIC_CHECK_KEYS = frozenset({"ok", "ms", "loaded", "state", "depth", "means"})
+
+
 @bp.get("/ready")
 @public
 def ready() -> Response:
@@ -53,7 +59,24 @@ def ready() -> Response:
     status = "ok" if all(c["ok"] for c in checks.values()) else "degraded"
     if not checks["store"]["ok"]:
         status = "unavailable"
+    if not _admin_asking(svc):
+        checks = {name: {k: v for k, v in c.items() if k in PUBLIC_CHECK_KEYS} for name, c in checks.items()}
     return json_response({"status": status, "checks": checks}, 503 if status == "unavailable" else 200)
+
+
+def _admin_asking(svc: Services) -> bool:
+    """Whether this public view's caller sent an administrator's credential (only then the details).
+
+    A missing, bad or non-admin credential is simply anonymous here, never a 401: probes
+    and load balancers must keep getting their answer whatever header they send.
+    """
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return False
+    try:
+        return svc.auth.authenticate(value.strip()).is_admin
+    except ApiError:
+        return False
 
 
 def workers_ready(svc: Services) -> bool:
