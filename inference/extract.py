@@ -52,7 +52,8 @@ NUMBER_WORDS = {w: i for i, w in enumerate(
      "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
      "eighteen", "nineteen", "twenty"])}
 NUMBER_WORDS.update({"a couple of": 2, "both": 2, "single": 1, "alone": 1, "myself": 1})
-NUMBER_RE = re.compile(r"(?<![\w.,/:-])(\d{1,6})(?![\w.,/:-]|\.\d|,\d)|\b(" + "|".join(
+NUMBER_RE = re.compile(r"(?<![\w.,/:-])(\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d{1,6})"
+                       r"(?![\w.,/:-]|\.\d|,\d)|\b(" + "|".join(
     sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True)) + r")\b", re.I)
 
 
@@ -126,24 +127,30 @@ _NOT_CODE_PART = {"ID", "NO", "NR", "REF", "AWB", "PO", "SN", "TEL", "PH", "ORDE
 def _long_codes(text: str) -> list[Mention[str]]:
     out = []
     for m in LONG_CODE_RE.finditer(text):
-        code, start = m.group("code"), m.start("code")
-        # a space may only join a letter group to a digit group (or back): 'CC 4410', not 'AB CD'
-        parts = re.split(r"( )", code)
-        while len(parts) > 1 and parts[0].isalpha() and \
-                (parts[0] in _NOT_CODE_PART or len(parts[0]) > 4 or len(parts[2]) > 4):
-            start += len(parts[0]) + 1
-            parts = parts[2:]
-        keep = parts[0]
-        for sep, part in zip(parts[1::2], parts[2::2], strict=False):
-            prev = re.split(r"[-/. ]", keep)[-1]
-            if prev.isdigit() == part[:1].isdigit() or part in _NOT_CODE_PART or max(len(prev), len(part)) > 4:
-                break
-            keep += sep + part
-        keep = keep.rstrip(".-/")
-        has_letter, has_digit = bool(re.search(r"[A-Z]", keep)), bool(re.search(r"\d", keep))
-        if (has_letter and has_digit and len(re.sub(r"\W", "", keep)) >= 4) or \
-                (re.fullmatch(r"[\d-]+", keep) and len(re.sub(r"\D", "", keep)) >= 5):
-            out.append(Mention(keep, start, start + len(keep)))
+        # a space may only join a letter group to a digit group (or back), short groups only:
+        # 'CC 4410', 'KA 05 MN 2231', not 'AB CD'; what is left after a break is scanned again
+        parts, start = re.split(r"( )", m.group("code")), m.start("code")
+        while parts:
+            while len(parts) > 1 and parts[0].isalpha() and \
+                    (parts[0] in _NOT_CODE_PART or len(parts[0]) > 4 or len(parts[2]) > 4):
+                start += len(parts[0]) + 1
+                parts = parts[2:]
+            keep, used = parts[0], 1
+            for sep, part in zip(parts[1::2], parts[2::2], strict=False):
+                prev = re.split(r"[-/. ]", keep)[-1]
+                mixed = bool(re.search(r"[A-Z]", keep)) and bool(re.search(r"\d", keep))
+                same_type = prev[-1:].isdigit() == part[:1].isdigit() and not re.search(r"\d[A-Z]$", prev)
+                if (same_type and not mixed) or part in _NOT_CODE_PART or max(len(prev), len(part)) > 4:
+                    break
+                keep += sep + part
+                used += 2
+            clean = keep.rstrip(".-/")
+            has_letter, has_digit = bool(re.search(r"[A-Z]", clean)), bool(re.search(r"\d", clean))
+            if (has_letter and has_digit and len(re.sub(r"\W", "", clean)) >= 4) or \
+                    (re.fullmatch(r"[\d-]+", clean) and len(re.sub(r"\D", "", clean)) >= 5):
+                out.append(Mention(clean, start, start + len(clean)))
+            start += len(keep) + 1
+            parts = parts[used + 1:]
     return out
 
 
@@ -167,7 +174,8 @@ def numbers(text: str) -> list[Mention[int]]:
         if _overlaps(m.start(), m.end(), blocked):
             continue
         raw = m.group(0)
-        value = int(raw) if raw.isdigit() else NUMBER_WORDS[raw.lower()]
+        digits = raw.replace(",", "")
+        value = int(digits) if digits.isdigit() else NUMBER_WORDS[raw.lower()]
         after = text[m.end():m.end() + 6].lower()
         if re.match(r"\s*(%|am\b|pm\b|euros?|dollars?|usd|eur|gbp|h\b|hours?\b|minutes?\b)", after):
             continue
@@ -249,7 +257,7 @@ def pattern_matches(text: str, pattern: str) -> list[Mention[str]]:
             if m.group(0) and full.search(m.group(0))]
 
 
-_LABEL_END = r"(?=\s*(?:[,;|\n]|\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
+_LABEL_END = r"(?=\s*(?:[;|\n]|,(?!\d{2,3}\b)|\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
 
 
 def labelled_values(text: str, label: str) -> list[Mention[str]]:
@@ -259,6 +267,7 @@ def labelled_values(text: str, label: str) -> list[Mention[str]]:
     if not words:
         return []
     rx = re.compile(r"(?<![\w])" + r"[\s_/-]*".join(words) +
-                    r"(?:\s*(?:no\.?|number|#))?\s*[:=]\s*(?P<v>[^\s,;|\n][^,;|\n]*?)" + _LABEL_END, re.I)
+                    r"(?:\s*(?:no\.?|number|#))?\s*[:=]\s*(?P<v>[^\s,;|\n](?:[^,;|\n]|,(?=\d{2,3}\b))*?)" +
+                    _LABEL_END, re.I)
     return [Mention(m.group("v").strip(), m.start("v"), m.start("v") + len(m.group("v").strip()))
             for m in rx.finditer(text)]

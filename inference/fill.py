@@ -131,6 +131,7 @@ TITLED_NAME_PATTERNS = [
     rf"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+({_NT}(?: {_NT}){{1,2}})(?![\w'’-])",
     rf"\b({_NT} {_NT}(?: {_NT})?)\s*\((?:\s*[MF]\b|\s*\d{{1,3}}\s*[,/)])",
     rf"\bby\s+({_NT} {_NT})\b",
+    rf"(?:^|(?<=[.!?,;])\s+)({_NT} {_NT})(?=,?\s+\+?\d[\d\s-]{{6,}})",
 ]
 ORG_SUFFIX = r"(?:Inc|Corp|Corporation|Ltd|LLC|GmbH|Labs|Industries|Traders|Robotics|Group|Company|" \
              r"Technologies|Solutions|Systems|Partners|Bank|University)"
@@ -173,7 +174,10 @@ PLACE_WORDS = {"location", "place", "address", "where", "venue", "site", "city",
                "state", "country", "region", "area", "branch", "origin", "destination", "hometown", "locality",
                "neighbourhood", "neighborhood", "suburb", "county", "province", "premises", "port", "station",
                "office", "depot", "warehouse", "pickup", "dropoff", "route", "birthplace", "residence",
-               "landmark", "street", "zone", "ward", "taluk", "tehsil", "municipality", "campus", "airport"}
+               "landmark", "street", "zone", "ward", "taluk", "tehsil", "municipality", "campus", "airport",
+               "workshop", "centre", "center", "outlet", "showroom", "hub", "facility", "plant", "building",
+               "hostel", "block", "tower", "society", "estate", "complex", "mall", "hospital", "school",
+               "college", "store", "shop", "restaurant", "hotel"}
 #: Generic words people put next to a name or place that are not part of it.
 HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sri|shri|smt|kumari|sir|madam|mister)\.?\s+)+", re.I)
 #: Where a field's role implies a preposition: an origin follows "from", a destination "to".
@@ -186,11 +190,17 @@ SEX_WORDS = {"male": ["male", "man", "boy", "gentleman"], "female": ["female", "
 ADDRESS_WORDS = {"location", "place", "address", "where", "venue", "premises", "street", "landmark", "route"}
 #: Nouns that follow a place name and are not part of it ('the Leeds depot', 'our Jaipur property').
 PLACE_NOUNS_AFTER = {"office", "branch", "district", "site", "depot", "property", "hotel", "plant", "campus",
+                     "workshop", "centre", "center", "garage", "showroom", "outlet",
                      "city", "town", "area", "region", "state", "hq", "headquarters", "store", "warehouse"}
 #: Words a boolean's name starts with that say nothing about its subject ('has_insurance').
 BOOL_STOP = {"has", "have", "is", "are", "was", "were", "any", "needs", "requires", "required", "with", "include",
              "includes", "included", "wants", "want", "can", "should", "will", "under", "via", "by"}
 QUANTITY_WORDS = {"qty", "quantity", "count", "units", "pieces", "items", "amount"}
+#: Words of a field's name that say "this string is an identifier".
+CODE_WORDS = {"order", "invoice", "tracking", "reference", "ref", "serial", "sku", "code", "reg", "registration",
+              "plate", "vin", "unit", "flat", "apartment", "policy", "account", "acct", "ticket", "case", "passport",
+              "licence", "license", "permit", "booking", "reservation", "confirmation", "folio", "mrn", "uhid",
+              "bib", "awb", "waybill", "docket", "voucher", "receipt", "pnr", "chassis", "engine"}
 CATCH_ALL = {"other", "others", "unknown", "misc", "miscellaneous", "none", "n/a", "general"}
 CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
@@ -277,7 +287,7 @@ def field_kind(name: str, spec: dict) -> str:
         return "phone"
     if spec.get("pattern"):
         return "pattern"
-    if words & {"order", "invoice", "tracking", "reference", "ref", "serial", "sku", "code"} or \
+    if words & CODE_WORDS or \
             (words & {"number", "id", "no"} and not words & {"name", "phone"}):
         return "code"
     if words & {"company", "organization", "organisation", "employer", "business", "org"}:
@@ -322,6 +332,8 @@ def _cues(name: str, spec: dict) -> list[str]:
     words = [w for w in _words(name) + _words(spec.get("title", "")) + _words(spec.get("description", ""))
              if w not in STOP and len(w) > 2]
     cues = set(words)
+    for unit in re.findall(r"\(([^)]{1,12})\)", name + " " + spec.get("title", "")):
+        cues.update(_words(unit))  # 'Odometer (km)': a number followed by 'km'
     for label in (_words(name), _words(spec.get("title", ""))):
         if len(label) == 2:  # 'checkIn' -> 'check-in', 'check in', 'checkin' (its short words count here)
             cues.update(sep.join(label) for sep in ("-", " ", ""))
@@ -380,6 +392,7 @@ class FormFiller:
         self.evidence: dict[str, list[int] | None] = {}
         self.methods: dict[str, str] = {}
         self.used: list[tuple[int, int]] = []
+        self._distinctive: dict[str, set[str]] = {}
         # What the LLM sees is bounded so few-shot prefix + text + question fit the context
         # (2048 tokens); extractors and evidence spans always use the full text.
         self.llm_text = text.strip()[:MAX_LLM_CHARS]
@@ -565,10 +578,20 @@ class FormFiller:
         self._fill_integer(name, spec, required)
 
     def _fill_code(self, name: str, spec: dict, required: bool) -> None:
+        """Identifiers: whole alphanumeric codes nearest the field's cue words; a short one
+        ('7A', 'A-14', '901') only right after a cue ('flat 901', 'unit 7A')."""
         cues = _cues(name, spec)
         found = [m for m in ex.codes(self.text) if not self._is_used(m.start, m.end)]
+        if not found:
+            for m in re.finditer(r"(?<![\w@.,/-])([A-Z]{0,2}-?\d{1,4}[A-Z]?)(?![\w@/-]|[.,]\d)", self.text):
+                before = self.text[max(0, m.start() - 20):m.start()].lower()
+                if not self._is_used(m.start(1), m.end(1)) and \
+                        any(re.search(rf"(?<![a-z]){re.escape(c)}\s*(?:no\.?|number|#)?\s*:?\s*$", before)
+                            for c in cues):
+                    found = [ex.Mention(m.group(1), m.start(1), m.end(1))]
+                    break
         if found:
-            m = max(found, key=lambda m: _cue_near(self.text, m.start, m.end, cues))
+            m = max(found, key=lambda m: (_cue_near(self.text, m.start, m.end, cues), len(m.value)))
             if len(m.value) <= spec.get("maxLength", 10**6):
                 self._set(name, m.value, (m.start, m.end), "regex")
 
@@ -586,7 +609,7 @@ class FormFiller:
             if self._is_used(m.start, m.end) or not (lo <= m.value <= hi) or \
                     any(o.start < m.end and m.start < o.end for o in other):
                 continue
-            score = _cue_near(self.text, m.start, m.end, cues, before=12, after=25)
+            score = _cue_near(self.text, m.start, m.end, cues, before=20, after=25)
             if score and (best is None or score > best[0]):
                 best = (score, m)
         if best:
@@ -719,7 +742,7 @@ class FormFiller:
                 words = self.text[start:end].split()
                 while words and (words[-1].lower() in own or words[-1] in MONTH_WORDS):
                     words.pop()
-                if not words or words[0] in NOT_NAME or words[0] in MONTH_WORDS or \
+                if not words or words[0] in NOT_NAME or words[0] in MONTH_WORDS or re.search(r"\d", words[0]) or \
                         " ".join(words).lower() in options or words[0].upper() in ex.CURRENCY_CODES.split("|"):
                     continue
                 end = start + len(" ".join(words))
@@ -737,19 +760,21 @@ class FormFiller:
         add(proper + rf"\s+(?i:{own_rx})\b", 3)
         add(rf"\b(?i:{own_rx})\s+(?:is\s+)?" + proper, 2)
         add(r"\b(?:in|at|from|near|to|for|of)\s+(?:the\s+|our\s+|your\s+)?" + proper, 1)
+        # after a unit number: '901, Skyline Heights,'
+        add(r"(?<![\w-])[A-Z]?-?\d+[A-Z]?,\s+" + proper + r"(?=[,.;]|\s+[a-z])", 1)
         if role == "from":  # an origin is never what follows "to"
             for m in re.finditer(r"\bto\s+(?:the\s+)?" + proper, self.text):
                 found.pop((m.start(1), m.end(1)), None)
         return sorted(((sc, sp) for sp, sc in found.items()), key=lambda x: (-x[0], x[1][0]))
 
     def _rank_spans(self, name: str, spec: dict, spans: list[tuple[int, int]]) -> tuple[int, int]:
-        """Let the model rank candidate spans as answers to the field's question (calibrated
-        against the same question on an empty text, so a generally likely string does not win)."""
+        """Let the model rank candidate spans as answers to the field's question, by mean
+        log-likelihood per token (no empty-text calibration here: the candidates change with every
+        text, so its prior cannot be cached and scoring it would evict the text from the KV cache)."""
         q = f"Question: What is the {self._label(name, spec)}?\nAnswer:"
         opt_tokens = [self._model.tokenize(" " + self.text[s:e] + "\n") for s, e in spans]
         scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
-        base = self._score(f"Text: (empty)\n{q}", opt_tokens) if self.calibrate else [0.0] * len(spans)
-        best = max(range(len(spans)), key=lambda i: scores[i] - base[i])
+        best = max(range(len(spans)), key=lambda i: scores[i] / max(1, len(opt_tokens[i])))
         return spans[best]
 
     def _place_phrase(self) -> tuple[int, int] | None:
@@ -782,6 +807,10 @@ class FormFiller:
         phrases.update(s.lower() for s in SYNONYMS.get(low, []))
         tokens: set[str] = set()
         parts = [p for p in re.split(r"[_\s-]+", low) if p]
+        if len(parts) == 1 and len(low) >= 5 and len(_stem(low)) >= 4:
+            phrases.add(_stem(low) + "*")  # 'locks' -> 'lock*' (locked), 'heating' -> 'heat*' (heater)
+            if low.endswith("al") and len(low) >= 8:
+                phrases.add(low[:-2] + "*")  # 'electrical' -> 'electric*' (electrician)
         if len(parts) >= 2:
             tokens.add("".join(p[0] for p in parts).upper())
         elif len(low) >= 6 and low.isalpha():
@@ -805,6 +834,9 @@ class FormFiller:
         label, or in an age/sex bracket ('(M, 40)', '45, M')."""
         low = self.text.lower()
         phrases, tokens = self._option_forms(option, field_words or set())
+        distinctive = self._distinctive.get(option, set())
+        phrases.update(w for w in distinctive if len(w.rstrip("*")) >= 3)
+        tokens.update(w.upper() for w in distinctive if len(w) == 2)
         hits = []
         for tok in tokens:
             for m in re.finditer(r"(?<![A-Za-z0-9])" + re.escape(tok) + r"(?![A-Za-z0-9])", self.text):
@@ -820,7 +852,8 @@ class FormFiller:
         for ph in phrases:
             if not ph.strip():
                 continue
-            for m in re.finditer(r"(?<![a-z])" + re.escape(ph.strip()) + r"(?:s|es|ed|ing)?(?![a-z])", low):
+            tail = r"[a-z]*" if ph.endswith("*") else r"(?:s|es|ed|ing)?(?![a-z])"  # 'lock*': a stem
+            for m in re.finditer(r"(?<![a-z])" + re.escape(ph.strip().rstrip("*")) + tail, low):
                 if re.match(r"\s*(?:number|no\b|:|\+?\d)", low[m.end():]):
                     continue  # "phone number: ..." is contact data, not the product
                 hits.append((m.start(), m.end()))
@@ -837,6 +870,24 @@ class FormFiller:
         clause = re.split(r"[.;!?]|,\s*(?:but|and)\b", self.text[max(0, start - 30):start])[-1]
         return bool(re.search(r"\b(no|not|without|never)\b\s*(?:\w+\s*){0,2}$", clause, re.I))
 
+    def _distinctive_words(self, options: list[str], field_words: set[str]) -> dict[str, set[str]]:
+        """The first word of a multi-word option when no other option shares it and it is not the
+        field's own word ('brake' in brake_repair next to ac_repair, 'tyre' in tyre_change): naming
+        it names the option ('the brakes squeal'). English compounds put the thing first; the
+        later word ('repair', 'replacement') is what several options have in common."""
+        words = {o: [w for w in re.split(r"[_\s-]+", o.lower()) if w] for o in options}
+        count: dict[str, int] = {}
+        for ws in words.values():
+            for w in set(ws):
+                count[w] = count.get(w, 0) + 1
+        out: dict[str, set[str]] = {}
+        for o, ws in words.items():
+            w = ws[0]
+            if len(ws) >= 2 and count[w] == 1 and (len(w) >= 4 or len(w) == 2) and w not in STOP and \
+                    _stem(w) not in {_stem(f) for f in field_words}:
+                out[o] = {_stem(w) + "*" if len(w) > 4 else w}
+        return out
+
     def _fill_enum(self, name: str, spec: dict, required: bool) -> None:
         """An option named in the text (or its synonyms, initials, the option's own title) wins;
         several named -> the model ranks them; none named -> omitted unless required, then the
@@ -847,7 +898,9 @@ class FormFiller:
             return
         fwords = set(_words(name)) | set(_words(spec.get("title", "")))
         cues = _cues(name, spec)
+        self._distinctive = self._distinctive_words(options, fwords)
         hits = {o: [h for h in self._lexical_hits(o, fwords, cues) if not self._negated(h[0])] for o in options}
+        self._distinctive = {}
         for o in options:  # an option's title ('Motor vehicle' for const 'motor') is one of its names
             if said[o].lower() != o.lower().replace("_", " ") and not hits[o]:
                 hits[o] = [h for h in self._lexical_hits(said[o], fwords, cues) if not self._negated(h[0])]
@@ -974,6 +1027,15 @@ class FormFiller:
             score = sum(1 for c in set(cues) if re.search(r"(?<![a-z])" + re.escape(c.lower().strip()), s_low))
             if best is None or score > best[0]:
                 best = (score, sent)
+        if best is None:  # the head word is not used: a longer word of the title ('enter', 'access')
+            fields = {w for n in self.schema.get("properties", {}) for w in _words(n)}
+            title_words = [_stem(w) for w in _words(spec.get("title", ""))
+                           if len(w) >= 5 and w not in STOP and w not in fields]
+            for sent in re.finditer(r"[^.!?;]+[.!?;]?", self.text):
+                s_low = low[sent.start():sent.end()]
+                if any(re.search(r"(?<![a-z])" + re.escape(w), s_low) for w in title_words):
+                    best = (0, sent)
+                    break
         if best is not None:
             sent = best[1]
             s_low = low[sent.start():sent.end()]

@@ -180,6 +180,44 @@ DEV_FORMS = [
   {"participant": "Rohan Kapoor", "age": 17, "sex": "M", "home_town": "Chandigarh", "event": "10k", "race_day": "2024-11-24", "bib": "T0917", "entry_fee": 650, "tshirt": "x_large", "emergency_phone": "98140 77889", "first_race": False}),
 ]
 
+#: Two more dev forms written as people write prose (few labels): keys with spaces, counts and
+#: amounts in words and symbols, places without a preposition, booleans said in passing.
+DEV_PROSE = [
+ ("vehicle_service_booking", "Hi, this is Suresh Iyer. My Hyundai i20, KA 05 MN 2231, is due for its periodic service; it has done about 42,000 km. I can drop it at your Indiranagar workshop on 14 March 2025. You quoted Rs 4,850 last time. Call me on 98450 33211.",
+  {"Customer Name": "Suresh Iyer", "Make": "hyundai", "Vehicle Reg": "KA 05 MN 2231", "Service Type": "periodic_service", "Odometer (km)": 42000, "Workshop": "Indiranagar", "Drop-off Date": "2025-03-14", "Estimate": 4850, "Mobile": "98450 33211"}),
+ ("vehicle_service_booking", "The brakes on our Toyota Innova are squealing badly. Registration MH12AB1234, odometer reads 88500. Please send someone to pick the car up from home, I can't drive it in. Booking for 2025-02-03 at the Baner branch. - Kavya Reddy, 99220 11876",
+  {"Make": "toyota", "Service Type": "brake_repair", "Vehicle Reg": "MH12AB1234", "Odometer (km)": 88500, "Pickup Needed": True, "Drop-off Date": "2025-02-03", "Workshop": "Baner", "Customer Name": "Kavya Reddy", "Mobile": "99220 11876"}),
+ ("vehicle_service_booking", "AC not cooling in my Honda City since last week. I'll bring it myself to Whitefield on 5 Jan 2025, no pickup needed. The advisor estimated ₹6,200 for the AC repair. Name: Farah Khan, mobile 9900112233.",
+  {"Make": "honda", "Service Type": "ac_repair", "Workshop": "Whitefield", "Drop-off Date": "2025-01-05", "Pickup Needed": False, "Estimate": 6200, "Customer Name": "Farah Khan", "Mobile": "9900112233"}),
+ ("vehicle_service_booking", "Mahindra XUV700 TN 09 BX 4521 needs all four tyres replaced. Current reading 61,230 kilometres. Quote was INR 38,400. Could you collect it from my office? Drop-off 2025-04-11, Anna Nagar workshop. Regards, Prakash Subramaniam",
+  {"Make": "mahindra", "Vehicle Reg": "TN 09 BX 4521", "Service Type": "tyre_change", "Odometer (km)": 61230, "Estimate": 38400, "Pickup Needed": True, "Drop-off Date": "2025-04-11", "Workshop": "Anna Nagar", "Customer Name": "Prakash Subramaniam"}),
+ ("vehicle_service_booking", "Battery died this morning on my Tata Nexon (DL 3C AB 7788). 23,900 km on the clock. Replacement quoted at Rs. 7,499. I'd like to come in on 2025-01-27 to the Dwarka centre. Thanks, Rohit Malhotra 98110 45623",
+  {"Make": "tata", "Vehicle Reg": "DL 3C AB 7788", "Service Type": "battery_replacement", "Odometer (km)": 23900, "Estimate": 7499, "Drop-off Date": "2025-01-27", "Workshop": "Dwarka", "Customer Name": "Rohit Malhotra", "Mobile": "98110 45623"}),
+ ("vehicle_service_booking", "Someone scraped the rear bumper of my Kia Seltos in a parking lot, it needs denting and painting. Reg no. KA 03 NP 9090. Estimate ₹12,750. I will drop it at Koramangala on 9 February 2025 and take a cab back. Meera Shankar",
+  {"Make": "kia", "Service Type": "denting_painting", "Vehicle Reg": "KA 03 NP 9090", "Estimate": 12750, "Workshop": "Koramangala", "Drop-off Date": "2025-02-09", "Customer Name": "Meera Shankar"}),
+ ("vehicle_service_booking", "Customer: Vikram Sethi. Car: Maruti Swift, GJ01KL5566, 15,400 km. Job: periodic service. Date: 2025-03-02. Location: Satellite. Pickup: yes. Estimate: 3,950. Phone: 98250 77120.",
+  {"Customer Name": "Vikram Sethi", "Make": "maruti", "Vehicle Reg": "GJ01KL5566", "Odometer (km)": 15400, "Service Type": "periodic_service", "Drop-off Date": "2025-03-02", "Workshop": "Satellite", "Pickup Needed": True, "Estimate": 3950, "Mobile": "98250 77120"}),
+ ("vehicle_service_booking", "My Honda Amaze is pulling to one side when I brake. Odometer 1,02,340 km. Registration PB10CD4321. Please book brake repair at your Ludhiana workshop for 18 March 2025; my driver will bring it so no pickup. Gurpreet Singh",
+  {"Make": "honda", "Service Type": "brake_repair", "Odometer (km)": 102340, "Vehicle Reg": "PB10CD4321", "Workshop": "Ludhiana", "Drop-off Date": "2025-03-18", "Pickup Needed": False, "Customer Name": "Gurpreet Singh"}),
+
+ ("tenant_maintenance_request", "Hello, the kitchen sink in flat B-1204 at Lakeview Towers has been leaking since Monday and now there is water under the cabinet. It's not an emergency but please fix it soon. You can let yourselves in if I'm at work. Anita Desai, 98765 12345. Reported 2025-01-13.",
+  {"issue": "plumbing", "unit": "B-1204", "building": "Lakeview Towers", "urgency": "soon", "access_permitted": True, "tenant": "Anita Desai", "contact_phone": "98765 12345", "reported_on": "2025-01-13"}),
+ ("tenant_maintenance_request", "URGENT: sparks coming from the main switchboard in 3C, Maple Court. We switched off the mains. This is an emergency. Tenant Joseph Mathew, call 99001 22334. 14 Feb 2025.",
+  {"issue": "electrical", "urgency": "emergency", "unit": "3C", "building": "Maple Court", "tenant": "Joseph Mathew", "contact_phone": "99001 22334", "reported_on": "2025-02-14"}),
+ ("tenant_maintenance_request", "The radiator in my bedroom has not warmed up all week. Flat 12, Rosewood House. Routine fix is fine, no rush. Please do not enter unless I'm home. Claire Dubois, reported on 3 December 2024.",
+  {"issue": "heating", "unit": "12", "building": "Rosewood House", "urgency": "routine", "access_permitted": False, "tenant": "Claire Dubois", "reported_on": "2024-12-03"}),
+ ("tenant_maintenance_request", "We have cockroaches in the kitchen again, unit 7A of Palm Residency. Please arrange pest control in the next few days. Staff may enter with the master key. Contact Imran Sheikh on 97311 55660.",
+  {"issue": "pest_control", "unit": "7A", "building": "Palm Residency", "urgency": "soon", "access_permitted": True, "tenant": "Imran Sheikh", "contact_phone": "97311 55660"}),
+ ("tenant_maintenance_request", "Tenant: Lucy Fernandes\nUnit: D-302\nBuilding: Silver Oaks\nIssue: washing machine supplied with the flat won't drain\nUrgency: routine\nAccess when out: no\nPhone: 98201 66778\nDate: 2025-02-20",
+  {"tenant": "Lucy Fernandes", "unit": "D-302", "building": "Silver Oaks", "issue": "appliance", "urgency": "routine", "access_permitted": False, "contact_phone": "98201 66778", "reported_on": "2025-02-20"}),
+ ("tenant_maintenance_request", "I'm locked out! The front door lock of A-14, Green Meadows jammed and the key broke inside. Need someone right now, it's an emergency. Rahul Nair 90040 12121, 2025-03-07.",
+  {"issue": "locks", "unit": "A-14", "building": "Green Meadows", "urgency": "emergency", "tenant": "Rahul Nair", "contact_phone": "90040 12121", "reported_on": "2025-03-07"}),
+ ("tenant_maintenance_request", "Hi, the toilet cistern in 5B keeps running all night. Building: Harbour View. Whenever convenient is fine. Feel free to go in while I'm away. Thanks, Sneha Kulkarni",
+  {"issue": "plumbing", "unit": "5B", "building": "Harbour View", "urgency": "routine", "access_permitted": True, "tenant": "Sneha Kulkarni"}),
+ ("tenant_maintenance_request", "The ceiling light and two sockets in the living room of flat 901, Skyline Heights, stopped working after the storm on 2025-01-30. Please send an electrician soon. I'd rather be present when someone comes in. Arjun Rao, 98860 43210",
+  {"unit": "901", "building": "Skyline Heights", "issue": "electrical", "reported_on": "2025-01-30", "urgency": "soon", "access_permitted": False, "tenant": "Arjun Rao", "contact_phone": "98860 43210"}),
+]
+
 HELDOUT = [
  ("incident_report", "I am Henrik Larsen. Yesterday evening, 2024-08-08, somebody smashed the windscreen of my car in the Westgate car park. Nothing was taken and nobody got hurt. Email me at henrik.larsen@example.dk.",
   {"reporter_name": "Henrik Larsen", "incident_date": "2024-08-08", "incident_type": "vandalism", "location": "Westgate car park", "injuries": False, "reporter_email": "henrik.larsen@example.dk"}),
@@ -232,6 +270,6 @@ def write(name, rows):
 
 
 if __name__ == "__main__":
-    write("dev.jsonl", DEV + DEV_FORMS)
+    write("dev.jsonl", DEV + DEV_FORMS + DEV_PROSE)
     write("heldout.jsonl", HELDOUT)
-    print(len(DEV) + len(DEV_FORMS), len(HELDOUT))
+    print(len(DEV) + len(DEV_FORMS) + len(DEV_PROSE), len(HELDOUT))
