@@ -583,12 +583,12 @@ class FormFiller:
         cues = _cues(name, spec)
         found = [m for m in ex.codes(self.text) if not self._is_used(m.start, m.end)]
         if not found:
-            for m in re.finditer(r"(?<![\w@.,/-])([A-Z]{0,2}-?\d{1,4}[A-Z]?)(?![\w@/-]|[.,]\d)", self.text):
-                before = self.text[max(0, m.start() - 20):m.start()].lower()
-                if not self._is_used(m.start(1), m.end(1)) and \
+            for hit in re.finditer(r"(?<![\w@.,/-])([A-Z]{0,2}-?\d{1,4}[A-Z]?)(?![\w@/-]|[.,]\d)", self.text):
+                before = self.text[max(0, hit.start() - 20):hit.start()].lower()
+                if not self._is_used(hit.start(1), hit.end(1)) and \
                         any(re.search(rf"(?<![a-z]){re.escape(c)}\s*(?:no\.?|number|#)?\s*:?\s*$", before)
                             for c in cues):
-                    found = [ex.Mention(m.group(1), m.start(1), m.end(1))]
+                    found = [ex.Mention(hit.group(1), hit.start(1), hit.end(1))]
                     break
         if found:
             m = max(found, key=lambda m: (_cue_near(self.text, m.start, m.end, cues), len(m.value)))
