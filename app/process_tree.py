@@ -54,6 +54,9 @@ class Process:
     oom_policy: str = "stop"  # systemd OOMPolicy=: "continue" where the process replaces a killed child
     egress: bool = False  # connects anywhere (webhooks, e-mail), not only to the data services
     runs_timers: bool = False  # runs TIMERS itself under a service manager without timers
+    # the CREDENTIALS settings it reads (systemd loads only those); None: every one the host has
+    credentials: tuple[str, ...] | None = None
+    runtime_dir: bool = True  # systemd RuntimeDirectory=/run/fms-<name> ({runtime_dir}: the api's metrics files)
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,10 @@ PROCESSES: tuple[Process, ...] = (
         memory_max="384M",
         cpu_weight=100,  # a caller waits on every query: ahead of worker-ai's batch work
         stop_timeout=10,
+        # it reads the model files and listens on <data_dir>/embedder.sock (the state directory, which the api
+        # units mount too; /run/fms-embedder would be invisible to them): no store, Redis, key or runtime dir
+        credentials=(),
+        runtime_dir=False,
     ),
     Process(
         name="relay",

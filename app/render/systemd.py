@@ -217,7 +217,15 @@ def _sandbox(relaxed_for_ai: bool) -> list[str]:
     return lines
 
 
-def _common_service(host: HostConfig, name: str, tier: str, state_dirs: tuple[str, ...]) -> list[str]:
+def process_credentials(process: Process, host: HostConfig) -> dict[str, str]:
+    """Setting -> file of the host's credentials this process reads (all of them unless the row narrows it)."""
+    if process.credentials is None:
+        return host.credentials
+    return {s: f for s, f in host.credentials.items() if s in process.credentials}
+
+
+def _common_service(host: HostConfig, name: str, tier: str, state_dirs: tuple[str, ...],
+                    creds: dict[str, str] | None = None, runtime_dir: bool = True) -> list[str]:
     lines = [
         f"User={host.user}",
         f"Group={host.group}",
@@ -228,8 +236,7 @@ def _common_service(host: HostConfig, name: str, tier: str, state_dirs: tuple[st
         f"Environment=FMS_DATA_DIR=/var/lib/{state_dirs[0]}",
         f"StateDirectory={' '.join(state_dirs)}",
         "StateDirectoryMode=0750",
-        f"RuntimeDirectory=fms-{name}",
-        "RuntimeDirectoryMode=0750",
+        *([f"RuntimeDirectory=fms-{name}", "RuntimeDirectoryMode=0750"] if runtime_dir else []),
         "LogsDirectory=fms",
         "LogsDirectoryMode=0750",
         # a private root: only /usr, /etc and the install are visible (the
@@ -239,7 +246,7 @@ def _common_service(host: HostConfig, name: str, tier: str, state_dirs: tuple[st
         "MountAPIVFS=yes",
         f"BindReadOnlyPaths=/usr /etc {host.prefix} -/run/systemd/resolve",
     ]
-    for setting, cred in sorted(host.credentials.items()):
+    for setting, cred in sorted((host.credentials if creds is None else creds).items()):
         lines.append(f"LoadCredential={cred}:{host.credentials_dir}/{cred}")
         lines.append(f"Environment={setting}_FILE=%d/{cred}")
     if host.apparmor:
@@ -273,7 +280,7 @@ def _start_and_reload(process: Process, host: HostConfig, values: dict[str, Any]
     if process.reload_check is not None:
         # systemd 252 does not mount the credentials into RootDirectory= for
         # ExecReload=, so the check runs without the *_FILE secrets.
-        unset = " ".join(f"-u {setting}_FILE" for setting in sorted(host.credentials))
+        unset = " ".join(f"-u {setting}_FILE" for setting in sorted(process_credentials(process, host)))
         lines.append(f"ExecReload=/usr/bin/env {unset} {_exec(process.reload_check, **values)}")
     if process.reload_signal is not None:
         lines.append(f"ExecReload=/bin/kill -{process.reload_signal} $MAINPID")
@@ -311,7 +318,8 @@ def render_service(process: Process, host: HostConfig) -> str:
         "RestartSec=2",
         f"OOMPolicy={process.oom_policy}",
         *_limits(process),
-        *_common_service(host, process.name, process.tier, ("fms",)),
+        *_common_service(host, process.name, process.tier, ("fms",), process_credentials(process, host),
+                         process.runtime_dir),
     ]
     allow = host.egress_allow if process.egress else host.ip_allow
     unit += ["IPAddressDeny=any", f"IPAddressAllow={' '.join(allow)}"]

@@ -108,7 +108,7 @@ def test_service_policies() -> None:
         assert _one(text, "Slice") == f"fms-{p.tier}.slice"
         assert _one(text, "OOMPolicy") in {"continue", "stop", "kill"}
         assert _one(text, "StateDirectory") == "fms"
-        assert _one(text, "RuntimeDirectory") == f"fms-{p.name}"
+        assert _directives(text, "RuntimeDirectory") == ([f"fms-{p.name}"] if p.runtime_dir else [])
         assert _one(text, "LogsDirectory") == "fms"
         assert _one(text, "WorkingDirectory") == "/opt/fms/current"
         if p.memory_max:
@@ -149,3 +149,34 @@ def test_credentials_are_the_declared_ones_a_host_has() -> None:
     assert "ExecReload=/usr/bin/env -u FMS_SECRET_KEY_FILE -u MONGODB_URI_FILE -u REDIS_URL_FILE" in api
     with pytest.raises(ValueError, match="MONGO_URL"):
         HostConfig.from_json({"credentials": ["MONGO_URL"]})
+
+
+def test_a_process_loads_only_the_credentials_its_row_names() -> None:
+    """The embedder reads model files and a socket: a leak of it must not hand out the key or Redis."""
+    declared = {c.setting for c in CREDENTIALS}
+    for p in PROCESSES:
+        assert p.credentials is None or set(p.credentials) <= declared, p.name
+    host = HostConfig.from_json({"credentials": [c.setting for c in CREDENTIALS if not c.always]})
+    units = render_all(host)
+    embedder = units["fms-embedder.service"]
+    assert _directives(embedder, "LoadCredential") == []
+    assert not [e for e in _directives(embedder, "Environment") if "_FILE=" in e]
+    api = units["fms-api.service"]
+    assert len(_directives(api, "LoadCredential")) == len(CREDENTIALS)  # the others keep every one
+
+
+def test_the_embedder_socket_is_in_a_directory_the_embedder_and_the_api_both_mount() -> None:
+    """Default ``<data_dir>/embedder.sock``: the state directory; a runtime directory would be the embedder's
+    alone (each unit has its own private root), so the embedder declares none."""
+    from app.ai.service import embedder_socket
+    from app.render.systemd import DATA_DIR
+    from app.settings import Settings
+
+    units = render_all()
+    sock = embedder_socket(Settings.from_env(environ={}, dotenv=None, data_dir=Path(DATA_DIR), secret_key="k"))
+    for name in ("fms-embedder.service", "fms-api.service"):
+        text = units[name]
+        mounted = {Path("/var/lib") / d for d in _one(text, "StateDirectory").split()}
+        assert sock.parent in mounted, (name, sock)
+    assert _directives(units["fms-embedder.service"], "RuntimeDirectory") == []
+    assert "RuntimeDirectory" not in (UNIT_DIR / "fms-embedder.service").read_text()  # as committed
