@@ -64,3 +64,18 @@ def test_an_admin_sees_the_engine_details(api: Api, svc: Services) -> None:
     assert model["engine"] == {"state": "failed", "model": "secret-model.gguf", "model_sha256": SHA,
                                "load_ms": 812.4, "loaded_at": "2026-03-01T08:00:00Z", "error": ERROR,
                                "worker": WORKER}
+
+
+def _shape(value: Any) -> Any:
+    """Keys all the way down (values differ between the example and a live answer, the keys must not)."""
+    return {k: _shape(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
+def test_the_openapi_example_is_a_real_admin_answer(api: Api, svc: Services) -> None:
+    """Every check /ready runs, and every key of each, as an administrator sees them (anonymous: a subset)."""
+    _publish(svc, "loaded")
+    op = api.get("/openapi.json").json["paths"]["/ready"]["get"]
+    example = op["responses"]["200"]["content"]["application/json"]["example"]
+    live = api.get("/ready").json
+    assert _shape(live) == _shape(example)
+    assert set(example["checks"]) >= {"store", "redis", "workers", "model", "embedder", "ai_queue"}

@@ -125,7 +125,9 @@ def _loopback(addr: str) -> bool:
 
 OPERATIONS = (
     Operation("get", "/health", "health", "Liveness", public=True, response_example={"status": "ok"}),
-    Operation("get", "/ready", "health", "Readiness of store, Redis, workers and model", public=True,
+    # the example is what an administrator sees; anonymous callers get PUBLIC_CHECK_KEYS of each check
+    Operation("get", "/ready", "health", "Readiness of store, Redis, workers, model, embedder and the AI queue "
+              "(engine details and the queue bound for administrators only)", public=True,
               response_example={"status": "degraded", "checks": {
                   "store": {"ok": True, "ms": 0.4}, "redis": {"ok": True, "ms": 0.3},
                   "workers": {"ok": False, "ms": 1.1},
@@ -134,6 +136,7 @@ OPERATIONS = (
                                        "model_sha256": "c2b6…", "load_ms": 812.4,
                                        "loaded_at": "2026-03-01T08:00:00Z", "error": None,
                                        "worker": "host-1:4242"}},
+                  "embedder": {"ok": True, "ms": 0.6},
                   "ai_queue": {"ok": True, "ms": 0.3, "depth": 3, "max": 32}}}),
     Operation("get", "/metrics", "health", "Prometheus metrics (loopback clients only by default)", public=True),
 )
