@@ -202,8 +202,8 @@ def main() -> int:
     both = len(np.intersect1d(found, exact, assume_unique=True))
     res.update({"groups": len(groups), "largest_group": max(map(len, groups), default=0),
                 "grouped_items": sum(map(len, groups)), "pairs_default": len(found), "pairs_fp32": len(exact),
-                "recall_vs_fp32": round(both / len(exact), 4) if exact else 1.0,
-                "precision_vs_fp32": round(both / len(found), 4) if found else 1.0})
+                "recall_vs_fp32": round(both / len(exact), 4) if len(exact) else 1.0,
+                "precision_vs_fp32": round(both / len(found), 4) if len(found) else 1.0})
     if args.n < 100_000:
         k = 100_000 / args.n
         res["extrapolated_100k"] = {"embed_s": round(res["embed_s"] * k, 1),
