@@ -57,6 +57,7 @@ def run_config(path: Path, tokenizer: Path, texts: list[str], **cfg) -> tuple[fl
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--variants", default="", help="comma list: only these, at 2 threads and level all")
     ap.add_argument("--texts", type=int, default=125, help="every k-th narrative, about this many")
     ap.add_argument("--work", default=str(ROOT / "bench-results" / "embeddings-models"))
     ap.add_argument("--json", default=str(ROOT / "bench-results" / "embeddings.json"))
@@ -80,7 +81,9 @@ def main() -> int:
     load_before = [round(x, 2) for x in os.getloadavg()]
     _, ref = run_config(fp32, tok, texts, threads=2)
     configs = [(name, {"threads": t}) for name in models for t in (1, 2)]
-    for name in ("fp32", "fused-u8u8-mixed") if "fused-u8u8-mixed" in models else ("fp32",):
+    if args.variants:  # a focused A/B: more rounds on fewer configurations
+        configs = [(name, {"threads": 2}) for name in args.variants.split(",")]
+    for name in () if args.variants else ("fp32", "fused-u8u8-mixed") if "fused-u8u8-mixed" in models else ("fp32",):
         configs += [(name, {"threads": 2, "graph_optimization": g}) for g in ("disable", "basic", "extended")]
         configs.append((name, {"threads": 2, "bucket": False}))
     best: dict[int, float] = {}
