@@ -454,6 +454,25 @@ def summarize(submission_id: str) -> dict[str, Any]:
     return {"submission_id": submission_id, "summary": data["summary"], "method": data["method"], "metrics": job}
 
 
+def _themes(texts: list[str]) -> list[dict[str, Any]] | None:
+    """Clusters of the range's texts with counts and the submitters' own words, or None.
+
+    An extra on top of the summary the LLM already wrote: an embedder that fails
+    (breaker open, timeout) costs the themes, not the whole task and its summary.
+    """
+    from inference.themes import themes
+
+    try:
+        emb, _ = _guarded("onnx", lambda: engine("onnx"))
+        vectors = _guarded("onnx", lambda: emb.embed(texts, timeout_s=call_timeout_s(runtime.settings())))
+        return list(themes(texts, vectors)["themes"])
+    except TaskCancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any embedder failure: the summary stands without themes
+        log.warning("themes left out", extra={"error": str(exc)[:200]})
+        return None
+
+
 @actor("ai.summarize_form", track=True, max_retries=1)
 def summarize_form(form_id: str, created_after: str | None = None, created_before: str | None = None
                    ) -> dict[str, Any]:
@@ -464,7 +483,8 @@ def summarize_form(form_id: str, created_after: str | None = None, created_befor
     except Exception as exc:
         raise Permanent(str(exc)) from exc
     if not texts:
-        return {"form_id": form_id, "summary": "", "method": "empty", "submissions": 0, "metrics": {}}
+        return {"form_id": form_id, "summary": "", "method": "empty", "submissions": 0, "themes": [],
+                "metrics": {}}
     t0 = time.perf_counter()
     eng, load_ms = _guarded("llama", lambda: engine("llama"))
     tracker = _Progress()
@@ -472,11 +492,7 @@ def summarize_form(form_id: str, created_after: str | None = None, created_befor
                                                             timeout_s=call_timeout_s(runtime.settings())))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-    from inference.themes import themes  # clusters of the same texts: counts and the submitters' own words
-
-    emb, _ = _guarded("onnx", lambda: engine("onnx"))
-    data["themes"] = themes(texts, _guarded("onnx", lambda: emb.embed(texts, timeout_s=call_timeout_s(
-        runtime.settings()))))["themes"]
+    data["themes"] = _themes(texts)
     _announce(form_id, "ai.summarize_form", {"summary": data["summary"], "submissions": len(texts)})
     job = _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)
     _observe("summarize_form", ai.model_paths(runtime.settings())["llm"], job)

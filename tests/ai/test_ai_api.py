@@ -131,6 +131,11 @@ def test_summarize_a_submission(api: Api, svc: Any, worker: Any) -> None:
     assert whole.status_code == 202, whole.json
     task = wait_task(api, whole.json["task_id"])
     assert task["state"] == "succeeded" and task["result"]["submissions"] == 2 and task["result"]["summary"].strip()
+    themes = task["result"]["themes"]  # embedding clusters: counts and the submitters' own words
+    assert isinstance(themes, list) and sum(t["count"] for t in themes) <= 2, themes
+    texts = ("The heating in room 12 has been broken for three days. It is cold.",
+             "The lift in building B is out of order again since this morning.")
+    assert all(any(text in q for text in texts) for t in themes for q in t["quotes"]), themes  # "field: answer"
     none = api.post(f"/api/v1/forms/{form['id']}/summarize", {"created_before": "2000-01-01T00:00:00Z"})
     assert wait_task(api, none.json["task_id"])["result"]["submissions"] == 0
     assert api.post(f"/api/v1/forms/{form['id']}/summarize", {"created_after": "yesterday"}).status_code == 400
