@@ -87,7 +87,8 @@ def settings(tmp_path: Path, redis_server: RedisServer, embedder_socket: Path) -
     models = _models()
     return make_settings(tmp_path, redis_server.url, llm_model=str(models["llm"]),
                          embed_model=str(models["embedder"]), embed_tokenizer=str(models["tokenizer"]),
-                         embedder_socket=str(embedder_socket))
+                         embedder_socket=str(embedder_socket),
+                         ai_queue_max=0)  # no AI worker consumes here: a bound would turn fuzzing into 503s
 
 
 def _seed(api: Api) -> dict[str, str]:
