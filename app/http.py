@@ -56,9 +56,12 @@ def json_body() -> Any:
 
 
 def loads(raw: bytes) -> Any:
-    """Parse a JSON body (orjson with the standard library's results, :mod:`app.fastjson`), or 400."""
+    """Parse a JSON body (orjson with the standard library's results, :mod:`app.fastjson`), or 400.
+
+    NaN, Infinity and out-of-range numbers are refused too: they would be stored as null.
+    """
     try:
-        return fastjson.loads(raw)
+        return fastjson.loads_standard(raw)
     except ValueError as exc:
         raise BadRequest.field("", f"malformed JSON: {exc}", code="malformed_json") from exc
 
