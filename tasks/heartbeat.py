@@ -18,6 +18,8 @@ import redis
 from tasks.routing import QUEUES
 
 HEARTBEAT_PREFIX = "fms:heartbeat:"
+# Seconds between two beats of one process: tasks.middleware.Heartbeat's default, and the relay's.
+BEAT_INTERVAL = 1.0
 EXPECTED_QUEUES = QUEUES  # every routed queue needs a live worker
 _clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()

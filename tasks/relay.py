@@ -16,11 +16,19 @@ Under supervisord, which has no timers, the relay doubles as the scheduler:
 given a :class:`tasks.timers.Scheduler` (``FMS_TIMERS``, rendered from the
 process tree) it runs the tree's timers (purge, export, backup) beside the
 loop. Under systemd the same timers are ``fms-<name>.timer`` units.
+
+The loop beats like a worker (:func:`tasks.metrics.record_heartbeat`, every
+:data:`tasks.heartbeat.BEAT_INTERVAL`), as process ``FMS_PROCESS`` (``relay``)
+and queue ``outbox`` (:data:`HEARTBEAT_QUEUE`), so FmsWorkerHeartbeatMissing
+also says when the relay died or its loop hangs. It beats from the loop itself,
+not a thread: a loop stuck in a store call must stop beating. It writes no
+``fms:heartbeat:*`` key: ``/ready`` counts workers, and the relay serves no queue.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -33,11 +41,15 @@ from dramatiq.message import Message
 from app.util import new_id, now_iso
 from tasks import metrics
 from tasks.deferred import DEFERRED_TOPIC, deferred_message
+from tasks.heartbeat import BEAT_INTERVAL
 from tasks.routing import queue_for
 from tasks.timers import Scheduler
 from tasks.webhooks import Sweeper
 
 log = logging.getLogger("tasks.relay")
+# The `queue` label of the relay's heartbeat (fms_worker_last_heartbeat_timestamp_seconds):
+# what it moves, the outbox; no broker queue is called that.
+HEARTBEAT_QUEUE = "outbox"
 
 # Which actors each outbox topic becomes: the one routing table for events, for exactly the
 # topics endpoints subscribe to (app.webhooks.service.TOPICS; tests/tasks/test_relay_routing.py).
@@ -119,6 +131,8 @@ class Relay:
         self.scheduler = scheduler
         self._maintenance: threading.Thread | None = None
         self._recent = RecentlySent(clock)
+        self._clock = clock
+        self._last_beat: float | None = None  # none yet: the first pass beats, whatever the uptime
 
     def run_once(self) -> int:
         """Move one batch; the number of events moved (0: outbox empty)."""
@@ -149,6 +163,7 @@ class Relay:
         timers = [job.timer.name for job in self.scheduler.jobs] if self.scheduler else []
         log.info("relay started", extra={"batch": self.batch, "timers": timers})
         while not self.stop.is_set():
+            self.beat()
             try:
                 moved = self.run_once()
                 if failures:
@@ -166,6 +181,24 @@ class Relay:
                 self.stop.wait(self.interval)
         if self.scheduler is not None:
             self.scheduler.stop()  # a job still running does not outlive the relay
+
+    def beat(self) -> bool:
+        """Record the relay's heartbeat if :data:`BEAT_INTERVAL` has passed; True when it was written.
+
+        A failed write (Redis down) is retried on the next pass; the batch's own
+        failure already logs the outage.
+        """
+        now = self._clock()
+        if self._last_beat is not None and now - self._last_beat < BEAT_INTERVAL:
+            return False
+        try:
+            metrics.record_heartbeat(self.broker.client, os.environ.get("FMS_PROCESS") or "relay",
+                                     (HEARTBEAT_QUEUE,), time.time())
+        except Exception as exc:  # noqa: BLE001 - keep moving events; the next pass beats again
+            log.debug("relay heartbeat failed", extra={"error": repr(exc)})
+            return False
+        self._last_beat = now
+        return True
 
     def _start_maintenance(self) -> None:
         """Run the due timers (:meth:`run_timers`) beside the loop, one at a time.

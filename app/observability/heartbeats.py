@@ -8,6 +8,8 @@ expire with their worker, so each beat also records its time in one hash,
 reads that hash on every scrape and exports
 ``fms_worker_last_heartbeat_timestamp_seconds{process, queue}``; the
 ``FmsWorkerHeartbeatMissing`` rule alerts on ``time() - that > 120``.
+The outbox relay beats into the same hash as ``relay|outbox`` (``outbox`` is
+no broker queue, just the label for what it moves: :data:`tasks.relay.HEARTBEAT_QUEUE`).
 Reading goes through the broker Redis the workers write to, so it works
 whether or not the processes share a metrics directory.
 
