@@ -1,1 +1,4 @@
-"""Liveness, readiness, metrics, OpenAPI and docs: the unauthenticated surface."""
+"""Liveness, readiness and metrics (``/health``, ``/ready``, ``/metrics``): the unauthenticated probes.
+
+``/openapi.json`` and ``/docs``, also unauthenticated, are :mod:`app.docs`.
+"""
