@@ -9,6 +9,7 @@ seconds so a dead Redis does not add a connect timeout to every request.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 import weakref
@@ -20,7 +21,7 @@ from app.observability.metrics import CACHE_EVENTS
 
 log = logging.getLogger(__name__)
 NAMESPACE = "fms:cache:v1"
-EPOCH_KEY = f"{NAMESPACE}:epoch"  # bumped on every change a per-process copy must not outlive
+EPOCH_KEY = f"{NAMESPACE}:epoch"  # a new random value on every change a per-process copy must not outlive
 
 
 class Cache:
@@ -90,10 +91,10 @@ class LocalCache:
 
     Why: authenticating and loading the form cost two SQLite reads (or a Redis
     round trip) per request, as much CPU as Flask itself. A revoke, a user change
-    or a form edit anywhere calls :meth:`bump`, which increments one Redis counter
-    (``EPOCH_KEY``); each process reads that counter at most every
+    or a form edit anywhere calls :meth:`bump`, which sets one Redis key to a new random
+    value (``EPOCH_KEY``); each process reads that key at most every
     ``check_every`` seconds (one GET, not one per request) and drops all its
-    copies when it moved, so a change reaches every worker within
+    copies when it changed, so a change reaches every worker within
     ``check_every`` plus one request. The bumping process drops its own copies
     at once. Without Redis, or while Redis fails, nothing is kept and every
     request reads the store, as before. ``max_age`` bounds an entry's life in
@@ -151,7 +152,9 @@ class LocalCache:
         if self._client is None:
             return
         try:
-            self._client.incr(EPOCH_KEY)
+            # a fresh random value, not a counter: after a restart or an eviction of the key a
+            # counter would count 1 again, the value other processes saw before, and go unnoticed
+            self._client.set(EPOCH_KEY, secrets.token_hex(8))
         except redis.RedisError as exc:
             # Other processes then notice within max_age only (or at once, if Redis is down for them too).
             log.warning("cache epoch not bumped; other processes may serve a stale copy up to max_age",

@@ -37,6 +37,20 @@ def test_a_copy_read_before_a_drop_is_not_kept(redis_server: RedisServer) -> Non
     assert local.get("identity", "b") is None and local.get("identity", "a") is None
 
 
+def test_a_change_after_the_cache_redis_lost_its_data_still_drops_other_copies(redis_server: RedisServer) -> None:
+    """A cache Redis restarted empty (or the key evicted), then one change: a counter would read
+    the same value as before the restart and the other process would keep its stale copy."""
+    client = redis_server.client(0)
+    client.flushall()
+    reader, writer = LocalCache(client, check_every=0.0), LocalCache(client, check_every=0.0)
+    writer.bump()  # the epoch exists before the restart
+    reader.put("identity", "key", "before", reader.generation)
+    assert reader.get("identity", "key") == "before"
+    client.flushall()  # the restart
+    writer.bump()  # the one change after it (a revoke)
+    assert reader.get("identity", "key") is None
+
+
 def test_while_redis_fails_nothing_is_kept_and_copies_come_back_after(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis").start()
     try:
