@@ -131,3 +131,16 @@ def drain_queues(broker: Any, worker: Any = None, queues: tuple[str, ...] = ("de
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"queues {queues} not drained after {timeout}s")
+
+
+def heartbeats_on_metrics(client: Any) -> dict[tuple[str, str], float]:
+    """``{(process, queue): last beat}`` as the API's ``/metrics`` exports them (a Flask test client)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from app.observability.heartbeats import METRIC
+
+    resp = client.get("/metrics")
+    assert resp.status_code == 200
+    return {(s.labels["process"], s.labels["queue"]): s.value
+            for fam in text_string_to_metric_families(resp.get_data(as_text=True)) if fam.name == METRIC
+            for s in fam.samples}

@@ -23,13 +23,12 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from app.factory import create_app
 from app.observability.heartbeats import LAST_BEAT_KEY, METRIC, HeartbeatCollector
 from app.services import Services
-from tests.helpers import RedisServer, free_port, wait_for
+from tests.helpers import RedisServer, free_port, heartbeats_on_metrics, wait_for
 from tests.ops.conftest import ROOT, run
 from tests.ops.rendering import render_templates
 from tests.workers import configure_broker, fresh_settings, running_worker
@@ -227,14 +226,6 @@ def test_every_alert_names_exported_metrics() -> None:
 # --- the heartbeat gauge -----------------------------------------------------------------------
 
 
-def _heartbeats(client: Any) -> dict[tuple[str, str], float]:
-    resp = client.get("/metrics")
-    assert resp.status_code == 200
-    return {(s.labels["process"], s.labels["queue"]): s.value
-            for fam in text_string_to_metric_families(resp.get_data(as_text=True)) if fam.name == METRIC
-            for s in fam.samples}
-
-
 def test_a_real_workers_heartbeat_is_exported_and_outlives_the_worker(
         tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FMS_PROCESS", "worker-high")
@@ -242,16 +233,17 @@ def test_a_real_workers_heartbeat_is_exported_and_outlives_the_worker(
     app = create_app(settings)
     svc: Services = app.extensions["fms"]
     client = app.test_client()
-    assert _heartbeats(client) == {}, "no worker has beaten into this Redis yet"
+    assert heartbeats_on_metrics(client) == {}, "no worker has beaten into this Redis yet"
     broker = configure_broker(settings, svc, "tasks.system")
     started = time.time()
     with running_worker(broker, threads=1, stop_timeout_ms=2000, queues={"high"}):
-        beats = wait_for(lambda: _heartbeats(client), timeout=15, what="a heartbeat on /metrics")
+        beats = wait_for(lambda: heartbeats_on_metrics(client), timeout=15, what="a heartbeat on /metrics")
         assert set(beats) == {("worker-high", "high")}
         assert started - 1 <= beats[("worker-high", "high")] <= time.time() + 1
-    last = _heartbeats(client)[("worker-high", "high")]
+    last = heartbeats_on_metrics(client)[("worker-high", "high")]
     assert not redis_server.client(0).keys("fms:heartbeat:*"), "the worker's own key went with it"
-    assert _heartbeats(client) == {("worker-high", "high"): last}, "its last beat stays exported for the alert"
+    assert heartbeats_on_metrics(client) == {("worker-high", "high"): last}, \
+        "its last beat stays exported for the alert"
 
 
 def test_heartbeats_forget_pairs_not_seen_for_a_week(tmp_path: Path, redis_server: RedisServer) -> None:
@@ -259,7 +251,7 @@ def test_heartbeats_forget_pairs_not_seen_for_a_week(tmp_path: Path, redis_serve
     redis_server.client(0).hset(LAST_BEAT_KEY, mapping={
         "relay-old|default": time.time() - 8 * 86400, "worker-ai|ai": time.time() - 600, "garbage": "x"})
     client = create_app(settings).test_client()
-    assert set(_heartbeats(client)) == {("worker-ai", "ai")}
+    assert set(heartbeats_on_metrics(client)) == {("worker-ai", "ai")}
 
 
 def test_metrics_answer_quickly_without_redis() -> None:

@@ -10,24 +10,14 @@ import time
 from pathlib import Path
 
 from flask import Flask
-from flask.testing import FlaskClient
-from prometheus_client.parser import text_string_to_metric_families
 
-from app.observability.heartbeats import METRIC
 from app.settings import Settings
 from tasks.relay import HEARTBEAT_QUEUE
 from tests.helpers import RedisServer, wait_for
+from tests.helpers import heartbeats_on_metrics as beats
 from tests.tasks.conftest import VENV_BIN, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def beats(client: FlaskClient) -> dict[tuple[str, str], float]:
-    resp = client.get("/metrics")
-    assert resp.status_code == 200
-    return {(s.labels["process"], s.labels["queue"]): s.value
-            for fam in text_string_to_metric_families(resp.get_data(as_text=True)) if fam.name == METRIC
-            for s in fam.samples}
 
 
 def test_a_running_relay_beats_into_metrics_and_its_last_beat_outlives_it(
