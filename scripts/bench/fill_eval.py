@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Evaluate ``inference.fill`` on tests/data/fill_eval, split by form: field accuracy, validity, latency.
 
-Splits (tune on ``dev`` only; the other two are for reporting):
+Splits (``SPLITS`` below; a split is a forms folder plus a narratives file):
 
-* ``dev`` — the dev forms (``forms/*.json``) and their narratives (``dev.jsonl``);
+* ``dev`` — the dev forms (``forms/*.json``) and their narratives (``dev.jsonl``); tuning data;
 * ``heldout-narratives`` — new narratives of the dev forms (``heldout.jsonl``);
-* ``heldout-forms`` — forms the filler was never tuned on (``heldout_forms/*.json``, narratives in
-  ``heldout_forms.jsonl``).
+* ``seen-forms`` — forms written apart from the filler (``seen_forms/*.json``, narratives in
+  ``seen_forms.jsonl``); they were held out until scored twice, and are tuning data now.
 
 Each forms folder has a ``kinds.json`` (``{"<form>": {"<field>": "<kind>"}}``, kinds among name,
 place, date, amount, count, code, enum, boolean, free_text, email, phone) so accuracy is reported
@@ -18,7 +18,7 @@ get a per-option confusion table (expected option -> predicted option, ``(none)`
 not expected). Latency is wall time per fill (p50/p95) plus CPU time, with the load average, because
 the machine is shared and wall time under load is pessimistic.
 
-Usage: .venv/bin/python scripts/bench/fill_eval.py [--split dev,heldout-narratives|heldout-forms|all]
+Usage: .venv/bin/python scripts/bench/fill_eval.py [--split dev,heldout-narratives,seen-forms|all]
        [--naive] [--threads 2] [--json out.json] [--no-calibrate] [-v]
 """
 
@@ -46,7 +46,7 @@ DATA = ROOT / "tests" / "data" / "fill_eval"
 SPLITS = {
     "dev": ("forms", "dev.jsonl"),
     "heldout-narratives": ("forms", "heldout.jsonl"),
-    "heldout-forms": ("heldout_forms", "heldout_forms.jsonl"),
+    "seen-forms": ("seen_forms", "seen_forms.jsonl"),
 }
 ALIASES = {"heldout": "heldout-narratives"}
 NONE = "(none)"
@@ -220,7 +220,7 @@ def main() -> int:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="dev,heldout-narratives",
-                    help="comma list of dev, heldout-narratives, heldout-forms; or all")
+                    help="comma list of " + ", ".join(SPLITS) + "; or all")
     ap.add_argument("--naive", action="store_true", help="baseline: whole-schema grammar, one prompt")
     ap.add_argument("--no-calibrate", action="store_true")
     ap.add_argument("--threads", type=int, default=2)

@@ -1,9 +1,10 @@
-"""The held-out AI-fill evaluation data is sound (no model needed).
+"""The seen-forms AI-fill evaluation data is sound (no model needed).
 
 A wrong expected answer in an evaluation set silently turns into a wrong accuracy figure, so
 the data is checked like code: every answer validates against its form, every field has a kind
 for the per-kind table, the set is large enough to mean something, and its forms are not the
-dev forms the extractor is tuned on.
+dev forms (so the two splits measure different forms). The seen forms were the held-out set
+until they had been scored twice; they are tuning data now.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "fill_eval"
-FORMS = DATA / "heldout_forms"
+FORMS = DATA / "seen_forms"
 KINDS = {"name", "place", "date", "time", "amount", "count", "code", "enum", "boolean",
          "free_text", "email", "phone"}
 MIN_FORMS, MIN_ROWS, MIN_PER_FORM = 7, 100, 12
@@ -29,12 +30,12 @@ def _forms(folder: Path) -> dict[str, dict]:
 
 
 def _rows() -> list[dict]:
-    lines = (DATA / "heldout_forms.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (DATA / "seen_forms.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 
 def _builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("heldout_forms_build", FORMS / "_build.py")
+    spec = importlib.util.spec_from_file_location("seen_forms_build", FORMS / "_build.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -82,7 +83,7 @@ def test_counts_reach_the_thresholds() -> None:
     assert len({r["id"] for r in rows}) == len(rows)
 
 
-def test_heldout_forms_are_not_the_dev_forms() -> None:
+def test_seen_forms_are_not_the_dev_forms() -> None:
     dev = set(_forms(DATA / "forms"))
     assert dev, "dev forms missing"
     assert not dev & set(_forms(FORMS))

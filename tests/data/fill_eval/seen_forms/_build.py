@@ -1,5 +1,5 @@
 # ruff: noqa: E501
-"""Source of ../heldout_forms.jsonl: narratives for forms the extractor was never tuned on.
+"""Source of ../seen_forms.jsonl: narratives for forms written apart from the extractor (tuning data now).
 
 Kept as Python for readability. Run it to regenerate the JSONL; it refuses to write if any
 expected answer breaks its form's schema (formats checked), names a field without a kind, or
@@ -14,7 +14,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, FormatChecker
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE.parent / "heldout_forms.jsonl"
+OUT = HERE.parent / "seen_forms.jsonl"
 SPAN_KINDS = {"name", "place", "code", "email", "phone", "free_text"}
 MIN_PER_FORM = 12
 
