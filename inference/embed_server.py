@@ -6,16 +6,24 @@ the model in each gunicorn worker that served one cost about 235 MB per
 worker (2 x cores + 1 of them under one ``MemoryMax=512M``); the ``ai``
 queue is serial, so a query sent there would wait behind a running fill.
 Here the model is loaded once, runs on one intra-op thread (the process
-shares the AI tier's cores with the pinned AI worker), and callers queue on
-a lock for the few milliseconds one query takes.
+shares the AI tier's cores with the pinned AI worker), and callers take
+turns on the engine. The AI worker embeds through it too (new submissions,
+a range summary's themes: one MiniLM per host instead of two, ~190 MB
+each); its requests are ``bulk``: the engine runs them one length-bucketed
+batch at a time (:meth:`inference.engines.onnx.OnnxEmbedder.iter_batches`)
+and a waiting query takes the engine before the next batch
+(:class:`PriorityGate`), so a query waits for at most one batch, not for a
+whole bulk request.
 
 Protocol: each message is a 4-byte big-endian length and that many bytes of
 UTF-8 JSON, one request and one reply per message (a client may send more
 on one connection):
 
 * ``{"op": "ping"}`` -> ``{"ok": true, "loaded": bool, "model_sha256": str | null, "error": str | null}``
-* ``{"op": "embed", "texts": [str, ...]}`` -> ``{"ok": true, "model_sha256": str, "dim": int,
-  "vectors": [[float, ...], ...]}`` (unit vectors)
+* ``{"op": "embed", "texts": [str, ...], "priority": "interactive" | "bulk"}`` -> ``{"ok": true,
+  "model_sha256": str, "dim": int, "vectors": [[float, ...], ...]}`` (unit vectors; every vector of
+  one reply from the same model). ``priority`` defaults to ``interactive`` (at most
+  :data:`MAX_TEXTS` texts); ``bulk`` allows :data:`MAX_BULK_TEXTS` and yields to queries.
 * failures -> ``{"ok": false, "error": {"code": "bad_request" | "model_unavailable", "message": str}}``
 
 The model file is watched (size and mtime, checked per request): replacing
@@ -37,16 +45,19 @@ import socketserver
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("inference.embed_server")
 HEADER = struct.Struct(">I")
-MAX_MESSAGE = 1 << 20  # 1 MiB: a request is a few short texts, a reply a few 384-float vectors
-MAX_TEXTS = 16
+MAX_MESSAGE = 4 << 20  # 4 MiB: a bulk reply of 256 384-float vectors is ~2.3 MB of JSON
+MAX_TEXTS = 16  # an interactive request (a ``similar`` query is one text)
+MAX_BULK_TEXTS = 256  # a bulk request (the AI worker); the client splits longer lists
+MAX_BULK_REQUEST = 2 << 20  # JSON bytes of texts per bulk request (ensure_ascii: up to 6 bytes a character)
 MAX_CHARS = 8_000
+PRIORITIES = ("interactive", "bulk")
 RETRY_LOAD_S = 5.0
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with the terminating NUL
 
@@ -103,6 +114,41 @@ def recv_message(sock: socket.socket) -> Any:
 
 
 # -- the model -------------------------------------------------------------------------------
+class PriorityGate:
+    """One holder at a time; a waiting interactive caller goes before every waiting bulk one.
+
+    A plain lock held for a whole bulk request would leave an API query (2 s
+    budget) waiting behind hundreds of texts. Bulk work takes the gate per
+    engine batch, and before each one it lets every waiting query go first.
+    Queries could starve bulk work only while they arrive back to back, which
+    the API's few workers cannot sustain for long; bulk work has no caller waiting.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._interactive_waiting = 0
+
+    @contextlib.contextmanager
+    def hold(self, interactive: bool) -> Iterator[None]:
+        with self._cond:
+            if interactive:
+                self._interactive_waiting += 1
+                try:
+                    self._cond.wait_for(lambda: not self._busy)
+                finally:
+                    self._interactive_waiting -= 1
+            else:
+                self._cond.wait_for(lambda: not self._busy and not self._interactive_waiting)
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
 class LoadedModel:
     """The embedder engine, loaded once and reloaded only when the model file changes."""
 
@@ -112,7 +158,8 @@ class LoadedModel:
         self.tokenizer_path = tokenizer_path
         self.threads = threads
         self.retry_load_s = retry_load_s
-        self.lock = threading.Lock()  # the engine is not thread-safe; a query takes milliseconds
+        self.gate = PriorityGate()  # the engine is not thread-safe: one batch at a time
+        self.batches_run = 0  # engine batches run since start (tests watch a bulk request progress)
         self.engine: Any = None
         self.sha256: str | None = None
         self.error: str | None = None
@@ -154,27 +201,52 @@ class LoadedModel:
             self._failed_at = time.monotonic()
             log.warning("embedder cannot load %s: %s", self.model_path, self.error)
 
-    def embed(self, texts: list[str]) -> dict[str, Any]:
-        with self.lock:
-            self.load()
-            if self.engine is None:
-                raise EmbedderError("unavailable", f"the embedder has no model: {self.error}")
-            vectors = self.engine.embed(texts)
-            return {"ok": True, "model_sha256": self.sha256, "dim": int(vectors.shape[1]),
-                    "vectors": vectors.tolist()}
+    def embed(self, texts: list[str], bulk: bool = False) -> dict[str, Any]:
+        """Unit vectors for ``texts``, one engine batch per turn at the gate (see :class:`PriorityGate`).
+
+        All from one engine: a model reloaded by another request between two
+        batches fails this one (``unavailable``; the caller sends it again)
+        rather than mixing two models' vectors in one reply.
+        """
+        vectors: list[list[float] | None] = [None] * len(texts)
+        engine: Any = None
+        sha: str | None = None
+        steps: Iterator[tuple[list[int], Any]] = iter(())
+        while True:
+            with self.gate.hold(interactive=not bulk):
+                if engine is None:
+                    self.load()
+                    if self.engine is None:
+                        raise EmbedderError("unavailable", f"the embedder has no model: {self.error}")
+                    engine, sha, steps = self.engine, self.sha256, self.engine.iter_batches(texts)
+                elif self.engine is not engine:
+                    raise EmbedderError("unavailable", "the model was reloaded during the request; send it again")
+                step = next(steps, None)
+                if step is not None:
+                    self.batches_run += 1
+            if step is None:
+                break
+            for i, vector in zip(step[0], step[1].tolist(), strict=True):
+                vectors[i] = vector
+        return {"ok": True, "model_sha256": sha, "dim": int(engine.dim), "vectors": vectors}
 
     def status(self) -> dict[str, Any]:
         """What ``ping`` answers; never waits for a running query."""
         return {"ok": True, "loaded": self.engine is not None, "model_sha256": self.sha256, "error": self.error}
 
 
-def _check_texts(request: dict[str, Any]) -> list[str]:
+def _check_texts(request: dict[str, Any]) -> tuple[list[str], bool]:
+    """The request's texts and whether it is bulk work; the bounds depend on the priority."""
+    priority = request.get("priority", "interactive")
+    if priority not in PRIORITIES:
+        raise EmbedderError("bad_request", f"priority must be one of {', '.join(PRIORITIES)}")
     texts = request.get("texts")
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
         raise EmbedderError("bad_request", "texts must be a non-empty list of strings")
-    if len(texts) > MAX_TEXTS or any(len(t) > MAX_CHARS for t in texts):
-        raise EmbedderError("bad_request", f"at most {MAX_TEXTS} texts of at most {MAX_CHARS} characters")
-    return texts
+    limit = MAX_BULK_TEXTS if priority == "bulk" else MAX_TEXTS
+    if len(texts) > limit or any(len(t) > MAX_CHARS for t in texts):
+        raise EmbedderError("bad_request", f"at most {limit} texts ({priority}) of at most {MAX_CHARS} characters")
+    return texts, priority == "bulk"
 
 
 def answer(model: LoadedModel, request: Any) -> dict[str, Any]:
@@ -184,7 +256,8 @@ def answer(model: LoadedModel, request: Any) -> dict[str, Any]:
             raise EmbedderError("bad_request", 'op must be "ping" or "embed"')
         if request["op"] == "ping":
             return model.status()
-        return model.embed(_check_texts(request))
+        texts, bulk = _check_texts(request)
+        return model.embed(texts, bulk=bulk)
     except EmbedderError as exc:
         code = "model_unavailable" if exc.code == "unavailable" else exc.code
         return {"ok": False, "error": {"code": code, "message": exc.message}}
@@ -293,9 +366,45 @@ def ping(socket_path: Path, timeout_s: float = 0.5) -> dict[str, Any]:
     return _call(socket_path, {"op": "ping"}, timeout_s)
 
 
-def embed(socket_path: Path, texts: list[str], timeout_s: float = 2.0) -> Embedding:
-    """Unit vectors for ``texts`` from the embedder process; :class:`EmbedderError` when it cannot."""
-    reply = _call(socket_path, {"op": "embed", "texts": texts}, timeout_s)
+def embed(socket_path: Path, texts: list[str], timeout_s: float = 2.0, *, bulk: bool = False) -> Embedding:
+    """Unit vectors for ``texts`` from the embedder process; :class:`EmbedderError` when it cannot.
+
+    ``bulk`` (the AI worker): any number of texts, sent in requests of at most
+    :data:`MAX_BULK_TEXTS` texts / :data:`MAX_BULK_REQUEST` bytes, each within
+    ``timeout_s``, that yield to interactive queries; the vectors all come from one model.
+    """
+    if not bulk:
+        return _embed_once(socket_path, {"op": "embed", "texts": texts}, timeout_s)
+    vectors: list[list[float]] = []
+    sha: str | None = None
+    for group in bulk_groups(texts):
+        got = _embed_once(socket_path, {"op": "embed", "texts": group, "priority": "bulk"}, timeout_s)
+        if sha is not None and got.model_sha256 != sha:
+            raise EmbedderError("unavailable", "the embedder switched models between two requests; send it again")
+        sha = got.model_sha256
+        vectors.extend(got.vectors)
+    if sha is None:
+        raise EmbedderError("bad_request", "texts must be a non-empty list of strings")
+    return Embedding(vectors=vectors, model_sha256=sha)
+
+
+def bulk_groups(texts: list[str]) -> list[list[str]]:
+    """``texts`` cut into consecutive requests within the bulk bounds (count and JSON bytes)."""
+    groups: list[list[str]] = []
+    cur: list[str] = []
+    size = 0
+    for text in texts:
+        n = len(json.dumps(text)) + 1
+        if cur and (len(cur) >= MAX_BULK_TEXTS or size + n > MAX_BULK_REQUEST):
+            groups.append(cur)
+            cur, size = [], 0
+        cur.append(text)
+        size += n
+    return [*groups, cur] if cur else groups
+
+
+def _embed_once(socket_path: Path, request: dict[str, Any], timeout_s: float) -> Embedding:
+    reply = _call(socket_path, request, timeout_s)
     if not reply.get("ok"):
         err = reply.get("error") or {}
         code = "bad_request" if err.get("code") == "bad_request" else "unavailable"

@@ -8,6 +8,7 @@ ORT's busy-waiting threads burn CPU that the API and other workers share.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,13 +69,22 @@ class OnnxEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Return an (n, dim) float32 array of unit-length vectors, in the order of ``texts``."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        encs = self.tokenizer.encode_batch(list(texts))  # one tokenisation pass, unpadded
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for idx in self._batches([len(e.ids) for e in encs]):
-            out[idx] = self._embed_batch([encs[j] for j in idx])
+        for idx, vectors in self.iter_batches(texts):
+            out[idx] = vectors
         return out
+
+    def iter_batches(self, texts: list[str]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """The vectors of ``texts`` one length-bucketed batch at a time: ``(indices into texts, vectors)``.
+
+        What :meth:`embed` runs; the shared embedder steps through it so that a waiting
+        query can take the engine between two batches of a long bulk request.
+        """
+        if not texts:
+            return
+        encs = self.tokenizer.encode_batch(list(texts))  # one tokenisation pass, unpadded
+        for idx in self._batches([len(e.ids) for e in encs]):
+            yield idx, self._embed_batch([encs[j] for j in idx])
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Index batches: by length bucket (padding to the longest of a mixed batch cost ~30 %)."""

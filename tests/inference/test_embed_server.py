@@ -6,6 +6,7 @@ import math
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +14,11 @@ import pytest
 
 from inference.embed_server import (
     HEADER,
+    MAX_BULK_TEXTS,
     EmbedderError,
     EmbedServer,
     LoadedModel,
+    bulk_groups,
     embed,
     ping,
     recv_message,
@@ -99,7 +102,7 @@ def test_an_oversized_frame_ends_that_connection_only(served: tuple[Path, EmbedS
 
 def test_a_busy_embedder_times_out_within_the_callers_budget(served: tuple[Path, EmbedServer]) -> None:
     sock, server = served
-    with server.model.lock:  # a long query holds the engine
+    with server.model.gate.hold(interactive=True):  # a long query holds the engine
         with pytest.raises(EmbedderError) as err:
             embed(sock, ["hello"], timeout_s=0.2)
         assert err.value.code == "unavailable" and "did not answer within 0.2 s" in err.value.message
@@ -148,3 +151,71 @@ def test_a_stale_socket_is_replaced_and_a_live_one_refused(short_dir: Path, mode
     assert not sock.exists()  # a clean stop removes its socket
     with pytest.raises(ValueError, match="longer than"):
         EmbedServer(Path("/tmp/" + "x" * 120), model)
+
+
+BASE_TEXT = "the printer on the second floor jams when I print more than two pages again"
+
+
+def _texts(n: int, words: int) -> list[str]:
+    """``n`` distinct texts of about ``words`` words (lengths vary, so the engine buckets them)."""
+    base = BASE_TEXT.split()
+    return [" ".join([f"case {i}:", *(base * 20)[: words - i % 7]]) for i in range(n)]
+
+
+def test_a_bulk_request_keeps_order_and_matches_the_engine(served: tuple[Path, EmbedServer], embedder) -> None:
+    sock, server = served
+    texts = _texts(MAX_BULK_TEXTS + 44, 12)  # two requests: the client splits at MAX_BULK_TEXTS
+    assert [len(g) for g in bulk_groups(texts)] == [MAX_BULK_TEXTS, 44]
+    before = server.model.batches_run
+    got = embed(sock, texts, timeout_s=120, bulk=True)
+    assert len(got.vectors) == len(texts)
+    assert server.model.batches_run - before >= len(texts) // 16  # one engine batch per turn, 16 texts at most
+    direct = embedder.embed(texts)
+    for remote, local in zip(got.vectors, direct.tolist(), strict=True):
+        assert math.isclose(sum(a * b for a, b in zip(remote, local, strict=True)), 1.0, abs_tol=1e-4)
+
+
+def test_bulk_bounds_and_priority_are_checked(served: tuple[Path, EmbedServer]) -> None:
+    sock, _ = served
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(30)
+        conn.connect(str(sock))
+        for bad in ({"op": "embed", "texts": ["a"] * (MAX_BULK_TEXTS + 1), "priority": "bulk"},
+                    {"op": "embed", "texts": ["a"], "priority": "urgent"}):
+            send_message(conn, bad)
+            reply = recv_message(conn)
+            assert reply["ok"] is False and reply["error"]["code"] == "bad_request", reply
+        send_message(conn, {"op": "embed", "texts": ["a"] * 17, "priority": "bulk"})  # over the interactive 16
+        assert len(recv_message(conn)["vectors"]) == 17
+    long_texts = ["\u00e9" * 8_000] * 60  # ensure_ascii: 48 kB of JSON each, so a request holds fewer
+    groups = bulk_groups(long_texts)
+    assert len(groups) > 1 and sum(map(len, groups)) == 60
+
+
+def test_a_query_goes_between_the_batches_of_a_long_bulk_request(served: tuple[Path, EmbedServer]) -> None:
+    """The query waits for the batch running when it arrives, not for the whole bulk request."""
+    sock, server = served
+    model = server.model
+    texts = _texts(MAX_BULK_TEXTS, 120)  # ~150 tokens each: 6 a batch under the 1024-token budget, ~40 batches
+    start = model.batches_run
+    bulk: dict[str, float] = {}
+
+    def run_bulk() -> None:
+        t0 = time.perf_counter()
+        embed(sock, texts, timeout_s=300, bulk=True)
+        bulk["s"], bulk["done_at"] = time.perf_counter() - t0, time.perf_counter()
+
+    thread = threading.Thread(target=run_bulk, daemon=True)
+    thread.start()
+    wait_for(lambda: model.batches_run - start >= 2, 120, interval=0.005, what="the bulk request to run")
+    asked = model.batches_run - start
+    t0 = time.perf_counter()
+    assert len(embed(sock, ["cannot sign in"], timeout_s=60).vectors) == 1
+    answered_at, query_s = time.perf_counter(), time.perf_counter() - t0
+    during = model.batches_run - start - asked  # bulk batches that ran while the query waited
+    thread.join(300)
+    total = model.batches_run - start - 1  # the query was one batch too
+    assert "s" in bulk and total >= 30, (bulk, total)
+    assert answered_at < bulk["done_at"], "the query waited for the whole bulk request"
+    assert during <= 2, f"{during} bulk batches ran before the query (of {total}): it did not get priority"
+    print(f"query {query_s * 1000:.0f} ms while a {total}-batch bulk request ran ({bulk['s']:.1f} s)")
