@@ -6,13 +6,21 @@ Routing additions (made at import, which every worker and the relay do via
 ``settings.ai.embed``), and the ``ai.completed`` topic — written to the outbox
 when a fill or summary finishes — goes to ``webhook.fanout``.
 
-One engine process per kind (``llama`` for the LLM, ``onnx`` for the
-embedder) per worker process, created on first use and kept: loading costs
-~1 s, a fill ~1-5 s, so reloading per task would dominate. The engines run in
-child processes (:class:`inference.isolation.EngineProcess`), so the hard
-FMS_AI_TIMEOUT kills only the child and the worker's heartbeat thread keeps
-running during long native calls. Threads = the cores this process may run on
-(``os.sched_getaffinity``), i.e. what systemd pinned the AI worker to.
+One LLM engine process (``llama``) per worker process, created on first use
+and kept: loading costs ~1 s, a fill ~1-5 s, so reloading per task would
+dominate. It runs in a child process (:class:`inference.isolation.EngineProcess`),
+so the hard FMS_AI_TIMEOUT kills only the child and the worker's heartbeat
+thread keeps running during long native calls. Threads = the cores this
+process may run on (``os.sched_getaffinity``), i.e. what systemd pinned the AI
+worker to.
+
+Embeddings (``ai.embed``, a range summary's themes) come from the host's one
+``embedder`` process (:mod:`inference.embed_server`, the one that embeds the
+API's ``similar`` queries) as ``bulk`` requests, which yield to those queries:
+MiniLM is loaded once per host, not once more here (~190 MB). The embedder
+down, slow or serving another model fails ``ai.embed`` as Retryable, and
+Dramatiq retries it with backoff (:data:`EMBED_MAX_RETRIES`) until it is back;
+nothing is stored before the vectors are in hand.
 
 A circuit breaker (:mod:`tasks.breaker`) wraps every engine call: load
 failures, crashes and timeouts count; bad input does not. When it opens, the
@@ -65,6 +73,9 @@ _flagged: set[str] = set()
 INPUT_ERRORS = ("FillError", "GrammarError", "ValueError", "KeyError", "TypeError")
 PROGRESS_EVERY_S = 0.25
 QUEUE_LIMIT_MARGIN_S = 10.0
+# ai.embed retries: backoff doubles from FMS_TASK_MIN_BACKOFF_MS up to FMS_TASK_MAX_BACKOFF_MS, so with the
+# defaults (1 s, 5 min) 20 retries span about an hour of embedder downtime before the task is dead (replayable)
+EMBED_MAX_RETRIES = 20
 
 
 class _InputError(Exception):
@@ -81,14 +92,13 @@ class QueueWaitExceeded(Permanent):
 def _spec(kind: str) -> Any:
     from inference.isolation import EngineSpec
 
+    if kind != "llama":  # embeddings come from the embedder process (_embed_remote)
+        raise ValueError(f"no {kind} engine in the AI worker")
     settings = runtime.settings()
     paths = ai.model_paths(settings)
     threads = ai.ai_threads(settings)
-    if kind == "llama":
-        return EngineSpec("llama", str(paths["llm"]), config={"n_threads": threads, "n_threads_batch": threads,
-                                                               "n_ctx": 2048})
-    return EngineSpec("onnx", str(paths["embedder"]), tokenizer_path=str(paths["tokenizer"]),
-                      config={"threads": threads})
+    return EngineSpec("llama", str(paths["llm"]), config={"n_threads": threads, "n_threads_batch": threads,
+                                                           "n_ctx": 2048})
 
 
 def engine(kind: str) -> tuple[Any, float]:
@@ -454,18 +464,53 @@ def summarize(submission_id: str) -> dict[str, Any]:
     return {"submission_id": submission_id, "summary": data["summary"], "method": data["method"], "metrics": job}
 
 
+def _embedder_timeout_s(settings: Any, n_texts: int) -> float:
+    """Per request to the embedder: what an API query gets (FMS_EMBEDDER_TIMEOUT) for each 16 texts, up to
+    FMS_AI_TIMEOUT; a bulk request also waits for the queries that go before it."""
+    from inference.embed_server import MAX_BULK_TEXTS, MAX_TEXTS
+
+    chunks = -(-min(max(1, n_texts), MAX_BULK_TEXTS) // MAX_TEXTS)
+    return min(call_timeout_s(settings), float(settings.embedder_timeout) * chunks)
+
+
+def _embed_remote(texts: list[str]) -> tuple[list[list[float]], str]:
+    """Unit vectors for ``texts`` from the host's embedder process and the sha256 of its model.
+
+    Down, too slow or serving another model than the configured one (a model
+    switch half rolled out): Retryable, so the task runs again later and no
+    vector of the wrong model is stored. A refused input (too long) is Permanent.
+    """
+    from inference.embed_server import EmbedderError
+    from inference.embed_server import embed as embed_via_server
+
+    settings = runtime.settings()
+    want = ai.file_sha256(ai.model_paths(settings)["embedder"])
+    try:
+        got = embed_via_server(ai.embedder_socket(settings), texts, _embedder_timeout_s(settings, len(texts)),
+                               bulk=True)
+    except EmbedderError as exc:
+        if exc.code == "bad_request":
+            raise Permanent(f"cannot process this input: {exc.message}") from exc
+        raise Retryable(f"embedder_unavailable: {exc.message}") from exc
+    if got.model_sha256 != want:
+        raise Retryable(f"embedder_unavailable: the embedder serves model {got.model_sha256[:12]}, not the "
+                        f"configured {want[:12]} (FMS_EMBED_MODEL differs between worker-ai and the embedder)")
+    return got.vectors, want
+
+
 def _themes(texts: list[str]) -> list[dict[str, Any]] | None:
     """Clusters of the range's texts with counts and the submitters' own words, or None.
 
     An extra on top of the summary the LLM already wrote: an embedder that fails
-    (breaker open, timeout) costs the themes, not the whole task and its summary.
+    (down, timeout) costs the themes, not the whole task and its summary.
     """
+    import numpy as np
+
     from inference.themes import themes
 
     try:
-        emb, _ = _guarded("onnx", lambda: engine("onnx"))
-        vectors = _guarded("onnx", lambda: emb.embed(texts, timeout_s=call_timeout_s(runtime.settings())))
-        return list(themes(texts, vectors)["themes"])
+        vectors, _ = _embed_remote(texts)
+        return list(themes(texts, np.asarray(vectors, dtype=np.float32))["themes"])
     except TaskCancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - any embedder failure: the summary stands without themes
@@ -500,13 +545,17 @@ def summarize_form(form_id: str, created_after: str | None = None, created_befor
             "themes": data["themes"], "created_after": created_after, "created_before": created_before, "metrics": job}
 
 
-@actor("ai.embed", track=True, max_retries=2)
+@actor("ai.embed", track=True, max_retries=EMBED_MAX_RETRIES)
 def embed(submission_id: str) -> dict[str, Any]:
-    """Embed one submission's text answers; idempotent (same text and model: nothing to do).
+    """Embed one submission's text answers through the embedder process; idempotent (same text and model:
+    nothing to do).
 
     Not bound by FMS_AI_MAX_QUEUE_WAIT: nobody waits on it, and dropping it would leave the
-    submission out of duplicate detection for good.
+    submission out of duplicate detection for good; for the same reason it retries for about an
+    hour while the embedder is down (the submission itself was stored long before).
     """
+    import numpy as np
+
     queue_ms = _queue_wait_ms("embed", limited=False)
     svc = _svc()
     sub, text = _submission_text(svc, submission_id)
@@ -517,11 +566,9 @@ def embed(submission_id: str) -> dict[str, Any]:
     if old is not None and old["model_sha256"] == sha and old["text_hash"] == ai.text_hash(text):
         return {"submission_id": submission_id, "embedded": True, "unchanged": True}
     t0 = time.perf_counter()
-    eng, load_ms = _guarded("onnx", lambda: engine("onnx"))
-    vecs = _guarded("onnx", lambda: eng.embed([text], timeout_s=call_timeout_s(runtime.settings())))
-    svc.store_embedding(sub, vecs[0], sha, text)
-    job = {"queue_wait_ms": queue_ms, "load_ms": round(load_ms, 1),
-           "total_ms": round((time.perf_counter() - t0) * 1000 - load_ms, 1)}
+    vecs, sha = _embed_remote([text])
+    svc.store_embedding(sub, np.asarray(vecs[0], dtype=np.float32), sha, text)
+    job = {"queue_wait_ms": queue_ms, "load_ms": 0.0, "total_ms": round((time.perf_counter() - t0) * 1000, 1)}
     _observe("embed", ai.model_paths(runtime.settings())["embedder"], job)
     return {"submission_id": submission_id, "embedded": True, "dim": len(vecs[0]), "model_sha256": sha,
             "metrics": job}
