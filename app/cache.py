@@ -68,6 +68,18 @@ class Cache:
         except redis.RedisError as exc:
             self._failed(exc)
 
+    def add(self, namespace: str, ident: str, value: bytes, ttl: int | None = None) -> bool | None:
+        """Set only if absent (``SET NX``): True if this call set it, False if the key exists,
+        None while Redis is unusable (a claim nobody can see is no claim)."""
+        if not self._usable():
+            return None
+        try:
+            done = self._client.set(self.key(namespace, ident), value, ex=ttl or self.ttl, nx=True)  # type: ignore[union-attr]
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return None
+        return bool(done)
+
     def delete(self, namespace: str, *idents: str) -> None:
         """Invalidate on write. A failure here is logged: the TTL bounds staleness."""
         if self._client is None or not idents:

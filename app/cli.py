@@ -232,7 +232,7 @@ def analytics_cmd(form_id: str, fmt: str, split_by: str | None, include_sensitiv
         hide = frozenset() if include_sensitive else frozenset(form.get("sensitive") or ())
         args = {"split_by": split_by} if split_by else {}
         service = AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors)
-        result, _ = service.summary(form, args, hide)
+        result = service.compute("summary", form, args, hide)  # here, whatever the form's size
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     text = summary_csv(result) if fmt == "csv" else json.dumps(result, indent=2, ensure_ascii=False) + "\n"

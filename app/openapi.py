@@ -66,6 +66,7 @@ class Operation:
     ``content``: request media types besides JSON (uploads), by media type.
     ``request_example`` / ``response_example``: shown by ``/docs`` and tried by
     the fuzzer; a response example is only given where the answer is always JSON.
+    ``descriptions``: what a status means, where it is not the summary (a 202 beside a 200).
     """
 
     method: str
@@ -80,6 +81,7 @@ class Operation:
     content: Mapping[str, Any] = field(default_factory=dict)
     request_example: Any = None
     response_example: Any = None
+    descriptions: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def statuses(self) -> tuple[int, ...]:
@@ -113,7 +115,7 @@ class Operation:
         return out
 
     def _response(self, code: int) -> dict[str, Any]:
-        response: dict[str, Any] = {"description": self.summary}
+        response: dict[str, Any] = {"description": self.descriptions.get(code, self.summary)}
         if self.response_example is not None and code == self.statuses[0]:
             response["content"] = {"application/json": {"example": self.response_example}}
         return response

@@ -51,8 +51,10 @@ class Settings:
     cache_redis_url: str = _setting("FMS_CACHE_REDIS_URL", "", "Cache Redis; empty means database 1 of REDIS_URL.", secret=True)
     cache_ttl: int = _setting("FMS_CACHE_TTL", 300, "Seconds a cached form or list stays in Redis.")
     analytics_cache_ttl: int = _setting("FMS_ANALYTICS_CACHE_TTL", 3600, "Seconds a form summary or time series stays in Redis; a new submission invalidates it sooner.")
-    analytics_memory_limit: str = _setting("FMS_ANALYTICS_MEMORY_LIMIT", "128MB", "DuckDB `memory_limit` of one summary or time series, computed in the API worker that asks (the api unit's `MemoryMax` covers all its workers); past it DuckDB spills to `<data_dir>/analytics-tmp`.")
+    analytics_memory_limit: str = _setting("FMS_ANALYTICS_MEMORY_LIMIT", "128MB", "DuckDB `memory_limit` of one summary or time series, computed in the API worker that asks (the api unit's `MemoryMax` covers all its workers) or, for a big form, on the `analytics` queue; past it DuckDB spills to `<data_dir>/analytics-tmp`.")
     analytics_threads: int = _setting("FMS_ANALYTICS_THREADS", 2, "DuckDB `threads` of one summary or time series.")
+    analytics_inline_max_rows: int = _setting("FMS_ANALYTICS_INLINE_MAX_ROWS", 20000, "An uncached summary or time series of a form with at most this many stored submissions is computed in the API worker that asks; a bigger one runs on the `analytics` queue (202 + task id, `Retry-After`; the next GET is answered from the cache). 0: always queued.")
+    analytics_lock_wait: float = _setting("FMS_ANALYTICS_LOCK_WAIT", 5.0, "Seconds an API request waits for the host's one-at-a-time analytics lock (inline summaries, time series, streamed exports) before a summary goes to the queue and an export answers `503 analytics_busy`.")
     # --- auth ---------------------------------------------------------------
     token_ttl: int = _setting("FMS_TOKEN_TTL", 86_400, "Login token lifetime, seconds.")
     login_max_failures: int = _setting("FMS_LOGIN_MAX_FAILURES", 5, "Failed logins per user and IP before 429.")
@@ -165,6 +167,8 @@ class Settings:
             raise SettingsError("FMS_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
         if self.max_body_bytes < 1024:
             raise SettingsError("FMS_MAX_BODY_BYTES must be at least 1024")
+        if self.analytics_inline_max_rows < 0 or self.analytics_lock_wait < 0:
+            raise SettingsError("FMS_ANALYTICS_INLINE_MAX_ROWS and FMS_ANALYTICS_LOCK_WAIT must not be negative")
         if self.ai_queue_max < 0 or self.ai_max_queue_wait < 0:
             raise SettingsError("FMS_AI_QUEUE_MAX and FMS_AI_MAX_QUEUE_WAIT must not be negative (0: no bound)")
         self._validate_webhooks()

@@ -1,9 +1,11 @@
-"""Analytics actors (queue ``analytics``): admin SQL in the DuckDB sandbox, large exports to a file.
+"""Analytics actors (queue ``analytics``): admin SQL in the DuckDB sandbox, large exports to a file,
+summaries and time series of forms too big to compute in the API.
 
-Both are tracked tasks started by the API (202 + task id). Neither retries a
+All are tracked tasks started by the API (202 + task id). None retries a
 failure that the input caused: a forbidden or timed-out query fails at once
 with the reason in the task's error; an export is retried once, because a
-store hiccup mid-way is worth one more pass (the file is rewritten whole).
+store hiccup mid-way is worth one more pass (the file is rewritten whole); a
+summary is retried once for the same reason (it only rewrites a cache entry).
 """
 
 from __future__ import annotations
@@ -34,6 +36,32 @@ def sql_query(sql: str, max_rows: int | None = None) -> dict[str, Any]:
     except sandbox.SqlError as exc:
         raise Permanent(f"{exc.code}: {exc}") from exc
     return result.to_dict()
+
+
+@actor("analytics.summary", track=True, max_retries=1)
+def summary(kind: str, form_id: str, args: dict[str, str], hide: list[str], claim: str) -> dict[str, Any]:
+    """Compute a form's summary or time series (``kind``) into the analytics cache, where the API's next GET
+    finds it; ``claim`` is the cache key the API claimed for this task, dropped however the task ends.
+
+    The result itself stays in the cache (the task record only says what was computed): whoever
+    may read the form reads it there, with the redaction ``hide`` the request had.
+    """
+    from app.analytics.service import AnalyticsService
+    from app.errors import ApiError
+
+    svc = runtime.services()
+    analytics = AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors)
+    try:
+        progress(1.0, f"computing {kind}")
+        try:
+            form = svc.forms.get(form_id)
+            result = analytics.compute(kind, form, args, frozenset(hide))
+        except ApiError as exc:  # the form went or changed under the request (a field gone): no retry helps
+            raise Permanent(exc.message) from exc
+    finally:
+        analytics.release_claim(claim)
+    progress(100.0, kind)
+    return {"form_id": form_id, "kind": kind, "as_of": result.get("as_of"), "total": result.get("total")}
 
 
 class _Ticker:

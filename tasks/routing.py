@@ -14,7 +14,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("webhook.", "default"),
     ("email.", "default"),
     ("hooks.", "default"),  # reactions to events, e.g. hooks.ai_embed deciding whether to embed
-    ("analytics.", "analytics"),  # exports and admin SQL
+    ("analytics.", "analytics"),  # exports, admin SQL, summaries too big for the API
     ("validate.", "high"),
     ("system.", "high"),
 )

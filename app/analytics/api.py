@@ -20,10 +20,11 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from app.analytics.service import AnalyticsService
+from app.analytics.service import RETRY_AFTER_S, AnalyticsService, Pending
 from app.errors import BadRequest
 from app.http import accepted, hidden_fields, json_body, json_response, principal, require_form, services
 from app.openapi import FILTER_PARAMS, TASK_ACCEPTED_EXAMPLE, Operation
+from app.store import Record
 from app.validation import body_validator, check
 
 bp = Blueprint("analytics", __name__, url_prefix="/api/v1")
@@ -44,13 +45,23 @@ QUERY_BODY = body_validator(QUERY_BODY_SCHEMA)
 
 def _service() -> AnalyticsService:
     svc = services()
-    return AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors)
+    return AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors, svc.dispatch)
+
+
+def _computing(pending: Pending, form: Record) -> Response:
+    """202 while a worker computes: GitHub's statistics API does the same; the client GETs again after
+    ``Retry-After`` (the task writes the cache entry that GET reads) or follows the task."""
+    response = accepted(pending.task_id, form_id=form["id"], retry_after=RETRY_AFTER_S)
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 @bp.get("/forms/<form_id>/analytics")
 def summary(form_id: str) -> Response:
     form = require_form(form_id, "read")
-    result, fmt = _service().summary(form, request.args, hidden_fields(form))
+    result, fmt = _service().summary(form, request.args, hidden_fields(form), principal().user_id)
+    if isinstance(result, Pending):
+        return _computing(result, form)
     if fmt == "csv":
         from etl.analytics import summary_csv  # DuckDB and pyarrow load on the first analytics request
 
@@ -62,7 +73,10 @@ def summary(form_id: str) -> Response:
 @bp.get("/forms/<form_id>/analytics/timeseries")
 def timeseries(form_id: str) -> Response:
     form = require_form(form_id, "read")
-    return json_response(_service().timeseries(form, request.args, hidden_fields(form)))
+    result = _service().timeseries(form, request.args, hidden_fields(form), principal().user_id)
+    if isinstance(result, Pending):
+        return _computing(result, form)
+    return json_response(result)
 
 
 @bp.post("/analytics/query")
@@ -85,15 +99,23 @@ def sql_query() -> Response:
                                                         created_by=me.user_id))
 
 
+_COMPUTING = ("The form holds more than FMS_ANALYTICS_INLINE_MAX_ROWS submissions (or the host's analytics lock "
+              "stayed busy): the result is being computed on the `analytics` queue. `Retry-After` says when to "
+              "GET again (that GET answers 200 from the cache once the task is done); `task_id`/`status_url` "
+              "(also `Location`) name the task, visible to whoever started it. Concurrent requests for the same "
+              "result share one task.")
+_COMPUTING_EXAMPLE = {"form_id": "01JD8W9T3K6N2P4R7V1X5Z8B0C", "retry_after": RETRY_AFTER_S, **TASK_ACCEPTED_EXAMPLE}
 OPERATIONS = (
     Operation("get", "/api/v1/forms/{form_id}/analytics", "analytics",
-              "Summary of every field by its type, status and drafts; cached, `as_of` says when computed",
+              "Summary of every field by its type, status and drafts; cached, `as_of` says when computed", (200, 202),
               query=(*FILTER_PARAMS, ("split_by", "string", "An enum or boolean field: the summary per top option."),
-                     ("format", "string", "`json` (default) or `csv` (one long table)."))),
+                     ("format", "string", "`json` (default) or `csv` (one long table).")),
+              descriptions={202: _COMPUTING}),
     Operation("get", "/api/v1/forms/{form_id}/analytics/timeseries", "analytics",
-              "Submissions per day, week or month in a time zone, by status",
+              "Submissions per day, week or month in a time zone, by status", (200, 202),
               query=(*FILTER_PARAMS, ("interval", "string", "`day` (default), `week` (from Monday) or `month`."),
-                     ("tz", "string", "IANA time zone of the buckets (default UTC)."))),
+                     ("tz", "string", "IANA time zone of the buckets (default UTC).")),
+              descriptions={202: _COMPUTING}),
     Operation("post", "/api/v1/analytics/query", "analytics",
               "Admin SQL over the exported submissions, sandboxed (202 + task id; result on the task)", 202,
               QUERY_BODY_SCHEMA,

@@ -12,23 +12,40 @@ write moves (``AnalyticsStore.data_version``). The version is read before
 computing, so a new submission makes the next request compute afresh and a
 result is never cached under a version older than the data it saw. With
 Redis down the cache misses and every request computes.
+
+Where an uncached result is computed (issue 10, memory): the API's service
+(built with a dispatcher) computes it inline only when the form holds at
+most ``FMS_ANALYTICS_INLINE_MAX_ROWS`` submissions (the store's index count,
+:meth:`AnalyticsStore.form_row_count`), and then under the host's analytics
+lock (:mod:`app.analytics.gate`), so no two API workers add their peaks. A
+bigger form, or a small one whose lock wait ran out, becomes one tracked
+``analytics.summary`` task per cache key on the ``analytics`` queue (whose
+worker has 1 GB): :class:`Pending` carries its id, a second request for the
+same key while it runs gets the same id (a ``SET NX`` claim in Redis that
+the task drops when it ends), and the task writes the very cache entry the
+next GET reads. Without Redis nothing can be claimed or cached, so the API
+computes inline under the lock as before (503 ``analytics_busy`` once the
+wait runs out). The CLI, the benchmarks and the task itself build the
+service without a dispatcher and always compute.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from app.analytics.gate import HeavyGate, lock_path
 from app.cache import Cache
+from app.dispatch import Dispatcher
 from app.errors import BadRequest
 from app.settings import Settings
 from app.store import FmsStore, Record, SubmissionQuery
 from app.submissions.query import FILTER_RE, CursorCodec, parse_list_args, refuse_hidden
-from app.util import canonical_json, sha256_hex
+from app.util import canonical_json, new_id, sha256_hex
 
 if TYPE_CHECKING:
     from etl.analytics import EngineLimits
@@ -46,8 +63,32 @@ def _default_limits() -> EngineLimits:
     return _analytics().EngineLimits()
 
 NAMESPACE = "analytics"
+PENDING_NAMESPACE = "analytics-pending"  # cache key -> id of the task computing it
+ACTOR = "analytics.summary"
+KINDS = ("summary", "timeseries")
 FORMATS = ("json", "csv")
 _FILTER_PARAMS = {"created_after", "created_before"}
+# Seconds a claim lives if its task never ends. A task drops its claim when it ends; a worker killed
+# mid-way gets its message redelivered (at least once) and the rerun drops it. This bounds the rest:
+# after it a request starts a new task (a duplicate computation, never a wrong answer).
+CLAIM_TTL_S = 600
+RETRY_AFTER_S = 5  # what a 202 tells the client to wait: a queued 500k-row split summary took ~18 s
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The result is being computed on the ``analytics`` queue by task ``task_id``: answer 202."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Offload:
+    """What the API's service needs to send work away and to keep the rest one at a time."""
+
+    dispatch: Dispatcher
+    gate: HeavyGate
+    inline_max_rows: int  # 0: every uncached result is queued
 
 
 @dataclass
@@ -58,13 +99,20 @@ class AnalyticsService:
     ttl: int
     cursors: CursorCodec
     limits: EngineLimits = field(default_factory=_default_limits)
+    offload: Offload | None = None  # None: compute every uncached result here (CLI, benchmark, the task)
 
     @classmethod
-    def from_settings(cls, store: FmsStore, cache: Cache, settings: Settings, cursors: CursorCodec) -> AnalyticsService:
-        """The service as the API, the CLI and the benchmark run it: the settings' TTL and DuckDB budget."""
+    def from_settings(cls, store: FmsStore, cache: Cache, settings: Settings, cursors: CursorCodec,
+                      dispatch: Dispatcher | None = None) -> AnalyticsService:
+        """The service as the API (with ``dispatch``), the CLI, the benchmark and the task run it:
+        the settings' TTL and DuckDB budget; with ``dispatch`` also the inline limit and the host lock."""
         limits = _analytics().EngineLimits(settings.analytics_memory_limit, settings.analytics_threads,
                                             settings.data_dir / "analytics-tmp")
-        return cls(store, cache, settings.export_dir, settings.analytics_cache_ttl, cursors, limits)
+        offload = None
+        if dispatch is not None:
+            offload = Offload(dispatch, HeavyGate(lock_path(settings.data_dir), settings.analytics_lock_wait),
+                              settings.analytics_inline_max_rows)
+        return cls(store, cache, settings.export_dir, settings.analytics_cache_ttl, cursors, limits, offload)
 
     # --- arguments ------------------------------------------------------------------
     def _query(self, args: Mapping[str, str], form: Record, own: set[str], hide: frozenset[str]) -> SubmissionQuery:
@@ -124,21 +172,25 @@ class AnalyticsService:
         self.cache.set(NAMESPACE, key, json.dumps(result, separators=(",", ":")).encode(), self.ttl)
 
     # --- the two results --------------------------------------------------------------
-    def summary(self, form: Record, args: Mapping[str, str], hide: frozenset[str]) -> tuple[Record, str]:
-        """The summary (cached or fresh) and the format asked for (``json`` or ``csv``)."""
+    def summary(self, form: Record, args: Mapping[str, str], hide: frozenset[str],
+                requester: str | None = None) -> tuple[Record | Pending, str]:
+        """The summary (cached or fresh, or :class:`Pending` from the API's service for a big form) and
+        the format asked for (``json`` or ``csv``); ``requester`` owns a task this call starts."""
         fmt = self._format(args)
         split_by = self._split(args, form, hide)
         query = self._query(args, form, {"split_by", "format"}, hide)
         key = self._key("summary", form, args, hide)  # data version read before computing
-        result = self._cached(key)
-        if result is None:
-            engine = _analytics()
-            result = engine.summarize(self.store, self.export_dir,
-                                      engine.SummaryRequest(form, query, split_by, hide), limits=self.limits)
-            self._store(key, result)
-        return result, fmt
+        cached = self._cached(key)
+        if cached is not None:
+            return cached, fmt
+        engine = _analytics()
+        return self._fresh(
+            Job("summary", key, form, args, hide, requester),
+            lambda: engine.summarize(self.store, self.export_dir,
+                                     engine.SummaryRequest(form, query, split_by, hide), limits=self.limits)), fmt
 
-    def timeseries(self, form: Record, args: Mapping[str, str], hide: frozenset[str] = frozenset()) -> Record:
+    def timeseries(self, form: Record, args: Mapping[str, str], hide: frozenset[str] = frozenset(),
+                   requester: str | None = None) -> Record | Pending:
         """Counts over time; ``hide`` only refuses filters on hidden fields (the points hold no answers)."""
         interval = args.get("interval", "day")
         if interval not in _analytics().INTERVALS:
@@ -149,9 +201,85 @@ class AnalyticsService:
             raise BadRequest.field("tz", f"{tz!r} is not an IANA time zone", code="invalid_timezone")
         query = self._query(args, form, {"interval", "tz"}, hide)
         key = self._key("timeseries", form, args, frozenset())
-        result = self._cached(key)
-        if result is None:
-            result = _analytics().timeseries(self.store, self.export_dir, form, query, interval, tz,
-                                             limits=self.limits)
-            self._store(key, result)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        return self._fresh(
+            Job("timeseries", key, form, args, hide, requester),
+            lambda: _analytics().timeseries(self.store, self.export_dir, form, query, interval, tz,
+                                            limits=self.limits))
+
+    def compute(self, kind: str, form: Record, args: Mapping[str, str], hide: frozenset[str]) -> Record:
+        """One result computed here whatever the form's size (the ``analytics.summary`` task's call): the
+        arguments are checked again, and the result lands under the key the API's next GET computes."""
+        if kind not in KINDS:
+            raise BadRequest.field("kind", f"kind must be one of {', '.join(KINDS)}")
+        here = replace(self, offload=None)
+        result = here.summary(form, args, hide)[0] if kind == "summary" else here.timeseries(form, args, hide)
+        if isinstance(result, Pending):  # cannot happen without an offload; says so if it ever does
+            raise RuntimeError("a service without offload queued a task")
         return result
+
+    # --- where an uncached result is computed ------------------------------------------
+    def _fresh(self, job: Job, compute: Callable[[], Record]) -> Record | Pending:
+        """Compute and cache, here (small form, lock free in time) or as a task (see the module doc)."""
+        off = self.offload
+        if off is None:
+            return self._computed(job.key, compute)
+        if off.inline_max_rows == 0 or self.store.form_row_count(job.form["id"]) > off.inline_max_rows:
+            pending = self._queued(job, off)
+            if pending is not None:
+                return pending
+        hold = off.gate.try_acquire()
+        if hold is None:  # another summary or export held the host's lock all the wait: let a worker do it
+            pending = self._queued(job, off)
+            if pending is not None:
+                return pending
+            raise off.gate.busy()
+        try:
+            return self._computed(job.key, compute)
+        finally:
+            hold.release()
+
+    def _computed(self, key: str, compute: Callable[[], Record]) -> Record:
+        result = compute()
+        self._store(key, result)
+        return result
+
+    def _queued(self, job: Job, off: Offload) -> Pending | None:
+        """The task computing ``job``'s key: the running one, or a new one; None without Redis."""
+        for _ in range(3):  # a claim that ends between our SET NX and our GET is looked at again
+            task_id = new_id()
+            claimed = self.cache.add(PENDING_NAMESPACE, job.key, task_id.encode(), CLAIM_TTL_S)
+            if claimed is None:
+                return None
+            if claimed:
+                try:
+                    off.dispatch.enqueue_tracked(ACTOR, (job.kind, job.form["id"], dict(job.args), sorted(job.hide),
+                                                         job.key), created_by=job.requester, form_id=job.form["id"],
+                                                 task_id=task_id)
+                except BaseException:
+                    self.cache.delete(PENDING_NAMESPACE, job.key)  # nothing runs: the next request may claim
+                    raise
+                return Pending(task_id)
+            holder = self.cache.get(PENDING_NAMESPACE, job.key)
+            if holder is not None:
+                return Pending(holder.decode())
+        return None
+
+    def release_claim(self, key: str) -> None:
+        """Called by the task when it ends, done or failed: the next request for ``key`` may start another."""
+        self.cache.delete(PENDING_NAMESPACE, key)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One uncached result: its kind, cache key, the request's form, arguments, hidden fields and caller."""
+
+    kind: str
+    key: str
+    form: Record
+    args: Mapping[str, str]
+    hide: frozenset[str]
+    requester: str | None = None
+

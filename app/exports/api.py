@@ -5,7 +5,11 @@ read, so memory stays flat and the first bytes leave at once (XLSX excepted:
 a zip is finished at the end, so its rows go to a temporary file first).
 A large export can instead run as an ``analytics`` task with progress; its
 file is kept for FMS_EXPORT_LINK_TTL seconds and only its creator can
-download it.
+download it. A streamed export holds the host's analytics lock
+(:mod:`app.analytics.gate`) until its last byte, so it never adds its peak
+(~70 MB for Parquet) to a summary's or another export's in the api unit; one
+that cannot get it within FMS_ANALYTICS_LOCK_WAIT answers 503
+``analytics_busy`` with ``Retry-After`` (or use ``POST .../exports``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, request, send_file
 
+from app.analytics.gate import HeavyGate, Hold, lock_path
 from app.auth import access
 from app.errors import NotFound
 from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
@@ -55,16 +60,23 @@ def stream_export(form_id: str) -> Response:
     tmp_dir.mkdir(parents=True, exist_ok=True)
     from etl.stream import export_stream  # pyarrow loads on the first export, not at worker start
 
-    chunks = export_stream(svc.store, form, query, fmt, hide, tmp_dir=tmp_dir)
-    headers = {"Content-Disposition": f'attachment; filename="{_filename(form, fmt)}"',
-               "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    return Response(_logged(chunks, form_id, fmt), content_type=MEDIA_TYPES[fmt],
-                    headers=headers)
+    hold = HeavyGate(lock_path(svc.settings.data_dir), svc.settings.analytics_lock_wait).acquire()
+    try:  # one summary or export at a time per host (503 analytics_busy after the wait), held while it streams
+        chunks = export_stream(svc.store, form, query, fmt, hide, tmp_dir=tmp_dir)
+        headers = {"Content-Disposition": f'attachment; filename="{_filename(form, fmt)}"',
+                   "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        response = Response(_logged(chunks, form_id, fmt, hold), content_type=MEDIA_TYPES[fmt], headers=headers)
+    except BaseException:
+        hold.release()
+        raise
+    response.call_on_close(hold.release)  # a body never iterated (HEAD, a client gone before the first byte)
+    return response
 
 
-def _logged(chunks: Iterator[bytes], form_id: str, fmt: str) -> Iterator[bytes]:
+def _logged(chunks: Iterator[bytes], form_id: str, fmt: str, hold: Hold) -> Iterator[bytes]:
     """Pass the bytes on; a failure mid-stream can no longer change the status, so it is logged and the
-    response is cut (the client sees an incomplete chunked body, never a short file that looks whole)."""
+    response is cut (the client sees an incomplete chunked body, never a short file that looks whole).
+    The analytics lock goes with the last chunk, a failure, or the server closing a body cut short."""
     try:
         for chunk in chunks:
             if chunk:
@@ -72,6 +84,8 @@ def _logged(chunks: Iterator[bytes], form_id: str, fmt: str) -> Iterator[bytes]:
     except Exception:
         log.exception("streamed export failed", extra={"form_id": form_id, "format": fmt})
         raise
+    finally:
+        hold.release()
 
 
 @bp.post("/forms/<form_id>/exports")

@@ -80,3 +80,13 @@ class AnalyticsStore(abc.ABC):
     @abc.abstractmethod
     def data_version(self, form_id: str) -> int:
         """A counter that moves on every insert or update of the form's submissions (cache key)."""
+
+    @abc.abstractmethod
+    def form_row_count(self, form_id: str) -> int:
+        """Every stored submission of the form, soft-deleted ones included, counted from the form index alone.
+
+        The API asks before each uncached summary whether it is small enough to compute
+        in the API worker (``FMS_ANALYTICS_INLINE_MAX_ROWS``): an upper bound of what the
+        summary reads is all that needs, and it must cost milliseconds where the summary
+        costs seconds, so no filter and no read of the rows themselves.
+        """

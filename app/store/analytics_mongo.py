@@ -97,6 +97,10 @@ class AnalyticsMongoMixin(AnalyticsStore):
         doc = self.db.forms.find_one({"_id": form_id}, {"data_version": 1})
         return int((doc or {}).get("data_version") or 0)
 
+    def form_row_count(self, form_id: str) -> int:
+        """``count_documents`` on ``form_id`` alone, which the submissions' form index answers."""
+        return int(self.db.submissions.count_documents({"form_id": form_id}))
+
     def _tombstone(self, docs: list[dict[str, Any]]) -> None:
         """Remember purged submissions (id, form, created_at): their exported copies must not count again."""
         for d in docs:  # one upsert each (idempotent; mongomock's bulk_write lags pymongo's)

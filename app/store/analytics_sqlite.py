@@ -134,3 +134,8 @@ class AnalyticsSQLiteMixin(AnalyticsStore):
     def data_version(self, form_id: str) -> int:
         row = self._one("SELECT version FROM form_data_versions WHERE form_id = ?", (form_id,))
         return int(row["version"]) if row else 0
+
+    def form_row_count(self, form_id: str) -> int:
+        """``COUNT(*)`` over the ``submissions_by_form`` index range (no table row is read)."""
+        row = self._one("SELECT COUNT(*) AS n FROM submissions WHERE form_id = ?", (form_id,))
+        return int(row["n"]) if row else 0

@@ -23,6 +23,7 @@
   const STATUS_COLOURS = {draft: "#98a2b3", submitted: "#2f6fdb", in_review: "#f79009", approved: "#12b76a",
                           rejected: "#f04438", quarantined: "#7a5af8"};
   const MAX_FORM_PAGES = 50;
+  const COMPUTE_TRIES = 60;  // a queued summary answered 202 is asked for again this often (~5 min at 5 s)
   const NUM = new Intl.NumberFormat("en-US", {maximumFractionDigits: 3});
   const EDGE = new Intl.NumberFormat("en-US", {maximumFractionDigits: 1});
   const charts = [];
@@ -112,6 +113,24 @@
     }
     if (!resp.ok) throw new ApiError(resp.status, body);
     return body;
+  }
+
+  /**
+   * A summary or time series. For a big form the first answer is 202 while a worker computes it
+   * (body: task_id, retry_after); the same GET after retry_after seconds answers 200 from the cache.
+   * Gives up after COMPUTE_TRIES or when a newer load (seq) started.
+   */
+  async function computed(path, seq) {
+    for (let tries = 1; ; tries++) {
+      const body = await api(path);
+      if (!body || !body.task_id) return body;
+      if (seq !== loadSeq) return body;  // superseded: the caller drops it
+      if (tries >= COMPUTE_TRIES) {
+        throw new ApiError(503, {error: {code: "still_computing",
+                                         message: "The summary is still being computed; try again shortly."}});
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000 * (body.retry_after || 5)));
+    }
   }
 
   // --- errors --------------------------------------------------------------------------------------
@@ -482,8 +501,8 @@
       seriesParams.set("interval", $("interval").value);
       seriesParams.set("tz", $("tz").value.trim() || "UTC");
       const base = `/api/v1/forms/${encodeURIComponent(formId)}/analytics`;
-      const [summary, series] = await Promise.all([api(`${base}?${summaryParams}`),
-                                                   api(`${base}/timeseries?${seriesParams}`)]);
+      const [summary, series] = await Promise.all([computed(`${base}?${summaryParams}`, seq),
+                                                   computed(`${base}/timeseries?${seriesParams}`, seq)]);
       if (seq !== loadSeq) return;
       destroyCharts();
       const form = currentForm();
