@@ -3,7 +3,9 @@
 Workers = 2 x cores + 1 (or FMS_WEB_WORKERS) with the threads of the tree's
 ``api`` row (app/process_tree.py), timeout 30 s. HUP reloads the
 workers gracefully (systemd ``ExecReload``). Prometheus multiprocess files
-live in one directory that is emptied at start and per dead worker.
+live in the api's own directory, emptied before each start (the process
+tree's first start step; under systemd the runtime directory is new anyway),
+and a dead worker's live gauges are dropped (``child_exit``).
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ def _forget_app_modules() -> None:
 
 
 def on_starting(server: Any) -> None:
-    # Workers and the relay share this directory, so it is emptied once before
-    # the whole tree starts (scripts/run, the systemd target), never here.
+    # Emptied by the process tree's start step (app.observability.multiproc), not
+    # here: a gunicorn started by hand may share its directory with workers.
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     # Migrations and the first admin, once per start, in a child process: the
     # master must not import the application (see _forget_app_modules).

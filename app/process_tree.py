@@ -13,6 +13,11 @@ directory), ``{bin}`` (where fms-backup/fms-restore live), ``{data_dir}``,
 ``{backup_dir}``, ``{redis_port}``, ``{cores}`` (of the process's slice),
 ``{processes}`` and ``{threads}`` (of the row). ``systemd_env`` may also use
 ``{api_bind}``, ``{log_dir}`` and ``{runtime_dir}``.
+
+A process with ``metrics`` writes Prometheus multiprocess files into its own
+directory, ``{data_dir}/prometheus/<name>`` (:func:`environment`), and empties
+it before each start (:func:`start_steps`), so restarting one unit never piles
+up files nor drops another's counters (``app.observability.multiproc``).
 """
 
 from __future__ import annotations
@@ -50,13 +55,14 @@ class Process:
     notify: bool = False  # reports readiness itself (sd_notify: Type=notify)
     reload_check: Command | None = None  # must succeed before a reload is signalled
     reload_signal: str | None = None  # what a reload sends the main process (HUP: graceful)
-    pre_start: tuple[Command, ...] = ()  # run, in order, before each start (e.g. migrations)
+    pre_start: tuple[Command, ...] = ()  # run, in order, before each start (e.g. migrations), after the metrics reset
     oom_policy: str = "stop"  # systemd OOMPolicy=: "continue" where the process replaces a killed child
     egress: bool = False  # connects anywhere (webhooks, e-mail), not only to the data services
     runs_timers: bool = False  # runs TIMERS itself under a service manager without timers
     # the CREDENTIALS settings it reads (systemd loads only those); None: every one the host has
     credentials: tuple[str, ...] | None = None
     runtime_dir: bool = True  # systemd RuntimeDirectory=/run/fms-<name> ({runtime_dir}: the api's metrics files)
+    metrics: bool = True  # writes Prometheus multiprocess files: its own directory, emptied at each start
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,7 @@ PROCESSES: tuple[Process, ...] = (
         tier="data",
         embedded_only=True,
         stop_timeout=15,
+        metrics=False,
     ),
     Process(
         name="api",
@@ -160,7 +167,7 @@ PROCESSES: tuple[Process, ...] = (
             "GUNICORN_CMD_ARGS": ("--chdir {root} --bind {api_bind} --access-logfile {log_dir}/api-access.log"
                                   " --error-logfile {log_dir}/api-error.log"),
             "FMS_WEB_WORKERS": "{processes}",  # of the api slice's cores, not the host's
-            "PROMETHEUS_MULTIPROC_DIR": "{runtime_dir}",
+            "PROMETHEUS_MULTIPROC_DIR": "{runtime_dir}",  # tmpfs, new at each start (not <data_dir>/prometheus/api)
         },
         notify=True,
         # the release `current` now points to must import, else the old workers keep serving
@@ -221,6 +228,7 @@ PROCESSES: tuple[Process, ...] = (
         # units mount too; /run/fms-embedder would be invisible to them): no store, Redis, key or runtime dir
         credentials=(),
         runtime_dir=False,
+        metrics=False,  # no prometheus_client in it
     ),
     Process(
         name="relay",
@@ -300,15 +308,30 @@ def fill(template: str, values: dict[str, Any]) -> str:
     return template.format(**values)
 
 
+# The first start step of every process with ``metrics``: empties its PROMETHEUS_MULTIPROC_DIR
+# (its own directory only) before dramatiq or gunicorn fork a child that writes there.
+METRICS_RESET: Command = ("{venv}/python", "-m", "app.observability.multiproc")
+
+
+def start_steps(proc: Process) -> tuple[Command, ...]:
+    """What runs, in order, before each start: the metrics reset (``metrics``), then the row's ``pre_start``."""
+    return ((METRICS_RESET,) if proc.metrics else ()) + proc.pre_start
+
+
 def environment(proc: Process, values: dict[str, Any], manager: str,
                 timers: tuple[Timer, ...] = TIMERS) -> dict[str, str]:
     """A process's environment, the same function for every renderer.
 
-    ``FMS_PROCESS`` names it in logs and heartbeats; the row's ``env``; under
-    systemd its ``systemd_env``; under a manager without timers (``supervisor``)
+    ``FMS_PROCESS`` names it in logs and heartbeats; with ``metrics``,
+    ``PROMETHEUS_MULTIPROC_DIR`` is its own ``{data_dir}/prometheus/<name>``;
+    the row's ``env``; under systemd its ``systemd_env`` (the api's metrics in
+    its runtime directory); under a manager without timers (``supervisor``)
     the process that ``runs_timers`` gets ``FMS_TIMERS``, the names it runs.
     """
-    env = {"FMS_PROCESS": proc.name, **proc.env}
+    env = {"FMS_PROCESS": proc.name}
+    if proc.metrics:
+        env["PROMETHEUS_MULTIPROC_DIR"] = "{data_dir}/prometheus/" + proc.name
+    env.update(proc.env)
     if manager == "systemd":
         env.update(proc.systemd_env)
     elif proc.runs_timers and timers:

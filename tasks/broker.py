@@ -204,13 +204,14 @@ _EXPLICIT_LIMIT: set[str] = set()
 
 def build_broker(settings: Settings) -> FmsRedisBroker:
     """A broker on ``settings.redis_url`` with the fms middleware stack."""
-    from tasks.middleware import Heartbeat, Lifecycle
+    from tasks.middleware import Heartbeat, Lifecycle, MetricsFiles
 
     limits = parse_time_limits(settings.task_time_limits)
     middleware: list[Middleware] = [
         TimeLimit(time_limit=max(limits.values(), default=600_000), interval=250),
         Lifecycle(settings),
         Heartbeat(settings),
+        MetricsFiles(),
     ]
     url = settings.redis_url or "redis://127.0.0.1:6379/0"
     broker = FmsRedisBroker(url=url, middleware=middleware, heartbeat_timeout=settings.broker_heartbeat_timeout)

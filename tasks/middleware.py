@@ -20,7 +20,7 @@ that requeue happens the dead run's lease is gone.
 :class:`Heartbeat` runs a thread per worker process that writes the worker
 heartbeat ``/ready`` reports, keeps the broker's own heartbeat fresh during
 long tasks, samples queue depth and interrupts tasks whose cancellation was
-requested.
+requested. :class:`MetricsFiles` drops a stopping worker process's live gauges.
 """
 
 from __future__ import annotations
@@ -410,3 +410,21 @@ class Heartbeat(Middleware):
             if rec is not None and rec["cancel_requested"] and rec["state"] == "running":
                 log.info("cancelling running task", extra={"task_id": task_id})
                 raise_thread_exception(thread_id, TaskCancelled)
+
+
+class MetricsFiles(Middleware):
+    """Drop this worker process's live gauges from the multiprocess directory when it stops.
+
+    Why here, in each child: dramatiq's main process runs none of our code (it imports ``tasks.worker``
+    only in the children it forks) and has no hook for a child's exit, so nothing there could call
+    ``mark_process_dead`` the way gunicorn's ``child_exit`` does. It never respawns a child either:
+    when one dies the main process stops the others and exits, the unit restarts, and its start step
+    (``app.observability.multiproc``) empties the whole directory. Left for a clean stop: a child's
+    ``live*`` gauges would count it as alive until then.
+    """
+
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())

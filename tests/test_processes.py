@@ -96,7 +96,8 @@ def test_a_pre_start_step_runs_before_the_process_under_both_managers() -> None:
     pre = unit.index("ExecStartPre=/opt/fms/current/.venv/bin/fms migrate")
     assert pre < next(i for i, line in enumerate(unit) if line.startswith("ExecStart="))
     program = render(reference_context(), (api,))
-    assert ("command=/bin/sh -c '/opt/fms/current/.venv/bin/fms migrate && exec /opt/fms/current/.venv/bin/gunicorn"
+    assert ("command=/bin/sh -c '/opt/fms/current/.venv/bin/python -m app.observability.multiproc"
+            " && /opt/fms/current/.venv/bin/fms migrate && exec /opt/fms/current/.venv/bin/gunicorn"
             " -c /opt/fms/current/app/gunicorn_conf.py app.wsgi:application'") in program.splitlines()
 
 

@@ -15,6 +15,8 @@ from app.errors import ApiError, Forbidden
 from app.http import json_response, public, services
 from app.observability.heartbeats import HeartbeatCollector
 from app.observability.metrics import exposition
+from app.observability.multiproc import base as multiproc_base
+from app.observability.multiproc import scrape_dirs
 from app.openapi import Operation
 from app.services import Services
 from app.settings import Settings
@@ -101,19 +103,21 @@ def metrics() -> Response:
     if not services().settings.metrics_public and not _loopback(addr):
         raise Forbidden("metrics are served to loopback clients only")
     settings = services().settings
-    body, content_type = exposition([HeartbeatCollector(settings.redis_url)], also_dirs=[workers_metrics_dir(settings)])
+    body, content_type = exposition([HeartbeatCollector(settings.redis_url)],
+                                    also_dirs=processes_metrics_dirs(settings))
     return Response(body, mimetype=content_type.split(";")[0], headers={"Cache-Control": "no-store"})
 
 
-def workers_metrics_dir(settings: Settings) -> Path:
-    """Where the workers write their multiprocess files when nothing says otherwise (tasks.worker).
+def processes_metrics_dirs(settings: Settings) -> list[Path]:
+    """Every other process's multiprocess directory, merged with the API's own at each scrape.
 
-    Under supervisord every process shares it; under systemd the API's own is its
-    runtime directory (``/run/fms-api``, emptied with the unit) while the workers,
-    which cannot write there, keep theirs in the state directory. ``/metrics`` merges
-    both, else no worker metric (task latency, queue depth, inference) would ever be scraped.
+    Each process of the tree writes ``<data_dir>/prometheus/<name>`` (app.observability.multiproc);
+    the API's own is ``<data_dir>/prometheus/api`` under supervisord and its runtime directory
+    (``/run/fms-api``) under systemd. A process started by hand without the tree's environment
+    writes the base itself, so that is merged too; without these no worker metric (task latency,
+    queue depth, inference) would ever be scraped.
     """
-    return Path(settings.data_dir) / "prometheus"
+    return scrape_dirs(multiproc_base(Path(settings.data_dir)))
 
 
 def _loopback(addr: str) -> bool:

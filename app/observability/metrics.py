@@ -79,8 +79,9 @@ def exposition(extra: Iterable[Collector] = (), also_dirs: Iterable[str | os.Pat
 
     ``extra`` collectors read their values at scrape time from elsewhere (the
     workers' heartbeats in Redis) and are appended to the process metrics.
-    ``also_dirs``: other processes' multiprocess directories (the workers' under
-    systemd, where the API's own is its runtime directory), merged with this one's.
+    ``also_dirs``: the other processes' multiprocess directories (one per process
+    of the tree, app.observability.multiproc), merged with this one's in one pass:
+    a directory listed twice counts once, a metric written by several comes out once.
     """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

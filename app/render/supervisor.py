@@ -24,6 +24,7 @@ from app.process_tree import (
     enabled,
     environment,
     resolve_count,
+    start_steps,
     timer_environment,
 )
 
@@ -73,11 +74,11 @@ def _values(proc: Process, ctx: Context) -> dict[str, Any]:
 
 
 def _command(proc: Process, values: dict[str, Any]) -> str:
-    """The program's command line; pre-start steps run first, in one shell."""
+    """The program's command line; the start steps (metrics reset, pre_start) run first, in one shell."""
     main = " ".join(argv(proc.command, values))
-    if not proc.pre_start:
+    if not start_steps(proc):
         return main
-    steps = [shlex.join(argv(cmd, values)) for cmd in proc.pre_start]
+    steps = [shlex.join(argv(cmd, values)) for cmd in start_steps(proc)]
     return "/bin/sh -c " + shlex.quote(" && ".join([*steps, f"exec {shlex.join(argv(proc.command, values))}"]))
 
 

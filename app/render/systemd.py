@@ -42,6 +42,7 @@ from app.process_tree import (
     Timer,
     environment,
     resolve_count,
+    start_steps,
     timer_environment,
 )
 
@@ -273,9 +274,9 @@ def _limits(process: Process) -> list[str]:
 
 
 def _start_and_reload(process: Process, host: HostConfig, values: dict[str, Any]) -> list[str]:
-    """Type=, the pre-start steps, ExecStart= and the reload steps the row declares."""
+    """Type=, the start steps (metrics reset, pre_start), ExecStart= and the reload steps the row declares."""
     lines = ["Type=notify", "NotifyAccess=main"] if process.notify else ["Type=exec"]
-    lines += [f"ExecStartPre={_exec(cmd, **values)}" for cmd in process.pre_start]
+    lines += [f"ExecStartPre={_exec(cmd, **values)}" for cmd in start_steps(process)]
     lines.append(f"ExecStart={_exec(process.command, **values)}")
     if process.reload_check is not None:
         # systemd 252 does not mount the credentials into RootDirectory= for
