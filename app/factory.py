@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.dispatch import NoDispatcher
 from app.errors import ApiError, PayloadTooLarge
+from app.forms.fastread import CachedFormReads
 from app.http import json_response, services
 from app.observability import context
 from app.observability import logging as fms_logging
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
     _register_hooks(app)
     _register_errors(app)
     _register_blueprints(app)
+    app.wsgi_app = CachedFormReads(app.wsgi_app, app.extensions["fms"], log,  # type: ignore[method-assign]
+                                   app.config["COMPRESS_MIN_SIZE"])
     return app
 
 

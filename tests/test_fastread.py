@@ -1,0 +1,161 @@
+"""Cached form reads answered before Flask give exactly Flask's answer (:mod:`app.forms.fastread`).
+
+Why: the middleware runs the view's checks outside Flask's dispatch. A header it
+forgot, a share or a revoke it did not see, or an error it answered its own way
+would reach clients only through that path. Each request here goes through the
+app as deployed (middleware in front) and straight to Flask (``inner``), with
+the same ``X-Request-ID`` so the two answers can be compared byte for byte, and
+``served`` shows which path answered.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from typing import Any
+
+from flask import Flask
+from werkzeug.test import EnvironBuilder
+
+from app.forms.fastread import CachedFormReads
+from app.observability.logging import configure
+from app.services import Services
+from tests.conftest import SAMPLE_SCHEMA, Api, grant, make_user_key
+
+Answer = tuple[str, list[tuple[str, str]], bytes]
+
+
+def _call(wsgi: Any, path: str, token: str | None, headers: dict[str, str] | None = None,
+          method: str = "GET", query: str = "") -> Answer:
+    hdrs = {"X-Request-ID": "same-id-both-ways", **(headers or {})}
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    env = EnvironBuilder(path=path, method=method, headers=hdrs, query_string=query).get_environ()
+    got: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], _exc: Any = None) -> None:
+        got["status"], got["headers"] = status, list(response_headers)
+
+    out = wsgi(env, start_response)
+    try:
+        body = b"".join(out)
+    finally:
+        getattr(out, "close", lambda: None)()
+    return got["status"], got["headers"], body
+
+
+def _both(app: Flask, path: str, token: str | None, **kw: Any) -> tuple[Answer, bool]:
+    """The deployed answer, whether the fast path gave it, and a check that Flask alone says the same."""
+    middleware: CachedFormReads = app.wsgi_app  # type: ignore[assignment]
+    before = middleware.served
+    deployed = _call(middleware, path, token, **kw)
+    fast = middleware.served == before + 1
+    flask_only = _call(middleware.inner, path, token, **kw)
+    assert deployed == flask_only, (deployed, flask_only)
+    return deployed, fast
+
+
+def test_a_plain_read_is_answered_before_flask_with_flasks_exact_answer(app: Flask, api: Api, form: dict[str, Any],
+                                                                        admin_token: str) -> None:
+    path = f"/api/v1/forms/{form['id']}"
+    (status, headers, body), fast = _both(app, path, admin_token)
+    assert fast and status == "200 OK"
+    assert json.loads(body)["id"] == form["id"]
+    assert [name for name, _ in headers] == ["Content-Type", "Content-Length", "ETag", "Cache-Control", "Vary",
+                                             "X-Request-ID"]
+    assert dict(headers)["X-Request-ID"] == "same-id-both-ways"
+
+
+def test_whatever_flask_must_answer_goes_to_flask(app: Flask, api: Api, form: dict[str, Any],
+                                                   admin_token: str) -> None:
+    path = f"/api/v1/forms/{form['id']}"
+    etag = dict(_call(app.wsgi_app, path, admin_token)[1])["ETag"]
+    cases: list[tuple[str, str | None, dict[str, Any], str]] = [
+        (path, None, {}, "401"),  # no credential
+        (path, "fms_not-a-real-key", {}, "401"),
+        (path, "", {"headers": {"Authorization": "Basic dXNlcjpwYXNz"}}, "401"),
+        ("/api/v1/forms/01NOSUCHFORM0000000000000", admin_token, {}, "404"),
+        (path, admin_token, {"headers": {"If-None-Match": etag}}, "304"),
+        (path, admin_token, {"query": "fields=id"}, "200"),
+        (path + "/", admin_token, {}, "404"),
+        (path, admin_token, {"method": "HEAD"}, "200"),
+    ]
+    for case_path, token, kw, status in cases:
+        (got, _headers, _body), fast = _both(app, case_path, token, **kw)
+        assert not fast, (case_path, kw)
+        assert got.startswith(status), (case_path, kw, got)
+
+
+def test_shares_scopes_and_revokes_are_checked_on_every_fast_read(app: Flask, api: Api, svc: Services,
+                                                                  form: dict[str, Any]) -> None:
+    path = f"/api/v1/forms/{form['id']}"
+    key = make_user_key(svc, "vera", "editor", "read")
+    (status, _h, _b), fast = _both(app, path, key)
+    assert status.startswith("404") and not fast  # no share, no form
+    grant(api, svc, form["id"], "vera", "viewer")
+    (status, _h, _b), fast = _both(app, path, key)
+    assert status == "200 OK" and fast
+    user = svc.store.get_user_by_name("vera")
+    assert user is not None
+    assert api.delete(f"/api/v1/forms/{form['id']}/shares/{user['id']}").status_code == 204
+    (status, _h, _b), fast = _both(app, path, key)  # shares are read live: the next read is refused
+    assert status.startswith("404") and not fast
+
+    other = api.post("/api/v1/forms", {"title": "Other", "schema": SAMPLE_SCHEMA}).json
+    scoped = make_user_key(svc, "root", "admin", "read", [other["id"]])
+    (status, _h, _b), fast = _both(app, path, scoped)  # a key for another form only
+    assert status.startswith("403") and not fast
+    (status, _h, _b), fast = _both(app, f"/api/v1/forms/{other['id']}", scoped)
+    assert status == "200 OK" and fast
+
+    keys = api.get("/api/v1/api-keys").json["items"]
+    mine = [k for k in keys if k["forms"] == [other["id"]]]
+    assert len(mine) == 1
+    assert api.delete(f"/api/v1/api-keys/{mine[0]['id']}").status_code == 204
+    (status, _h, _b), fast = _both(app, f"/api/v1/forms/{other['id']}", scoped)
+    assert status.startswith("401") and not fast
+
+
+def test_an_edit_and_a_delete_are_seen_by_the_next_fast_read(app: Flask, api: Api, form: dict[str, Any],
+                                                              admin_token: str) -> None:
+    path = f"/api/v1/forms/{form['id']}"
+    assert _both(app, path, admin_token)[1]
+    assert api.put(path, {"title": "Contact v2", "schema": SAMPLE_SCHEMA}).status_code == 200
+    (status, _h, body), fast = _both(app, path, admin_token)
+    assert fast and json.loads(body)["title"] == "Contact v2" and json.loads(body)["version"] == 2
+    assert api.delete(path).status_code == 204
+    (status, _h, _b), fast = _both(app, path, admin_token)
+    assert status.startswith("404") and not fast
+
+
+def test_a_body_the_client_would_get_gzipped_goes_to_flask_compress(app: Flask, api: Api, admin_token: str) -> None:
+    schema = {"type": "object", "properties": {f"field_{i}": {"type": "string", "title": "x" * 40} for i in range(40)}}
+    big = api.post("/api/v1/forms", {"title": "Big", "schema": schema}).json
+    path = f"/api/v1/forms/{big['id']}"
+    (_status, headers, body), fast = _both(app, path, admin_token, headers={"Accept-Encoding": "gzip"})
+    assert not fast and dict(headers)["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(body))["id"] == big["id"]
+    (_status, headers, body), fast = _both(app, path, admin_token)  # no gzip asked: served fast, plain
+    assert fast and "Content-Encoding" not in dict(headers) and len(body) >= 1024
+
+
+def test_a_fast_read_is_counted_and_logged_like_a_flask_one(app: Flask, client: Any, form: dict[str, Any],
+                                                             admin_token: str) -> None:
+    path = f"/api/v1/forms/{form['id']}"
+    stream = io.StringIO()
+    configure("api", "INFO", "", stream=stream)
+    try:
+        _call(app.wsgi_app, path, admin_token)  # fast
+        _call(app.wsgi_app.inner, path, admin_token)  # type: ignore[attr-defined]  # Flask
+    finally:
+        configure("api", "INFO", "")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if '"request"' in line]
+    assert len(lines) == 2
+    for line in lines:
+        line.pop("timestamp"), line.pop("duration_ms")
+    assert lines[0] == lines[1] and lines[0]["request_id"] == "same-id-both-ways" and lines[0]["status"] == 200
+    metrics = client.get("/metrics").data.decode()
+    count = [ln for ln in metrics.splitlines()
+             if ln.startswith('fms_http_requests_total{endpoint="/api/v1/forms/<form_id>",method="GET",status="200"}')]
+    assert count and float(count[0].split()[-1]) >= 2
