@@ -118,7 +118,8 @@ def phones(text: str) -> list[Mention[str]]:
 #: Groups of capitals or digits joined by '-', '/' or '.', or by single spaces between a letter and a
 #: digit group ('MH 12 AB 1234'): one alphanumeric code is never cut in half.
 _GROUP = r"(?:[A-Z]{1,5}|\d{1,10})"
-LONG_CODE_RE = re.compile(rf"(?<![\w@.])#?(?P<code>{_GROUP}(?:(?:[-/.]| (?=[A-Z0-9]))?{_GROUP}){{0,6}})(?![\w@])")
+LONG_CODE_RE = re.compile(
+    rf"(?<![\w@.])#?(?P<code>{_GROUP}(?:(?:[-/.]| (?=[A-Z0-9]))?{_GROUP}){{0,6}})(?![\w@]|[.,]\d)")
 #: Capitals that label a code or mark money rather than belong to one ('ID 88123', 'USD 890').
 _NOT_CODE_PART = {"ID", "NO", "NR", "REF", "AWB", "PO", "SN", "TEL", "PH", "ORDER", "BIB", "CARD", "LIC",
                   *CURRENCY_CODES.split("|")}
@@ -163,7 +164,12 @@ def codes(text: str) -> list[Mention[str]]:
         found = [f for f in found if not (m.start <= f.start and f.end <= m.end)]
         if not _overlaps(m.start, m.end, found):
             found.append(m)
-    return sorted((m for m in found if not _overlaps(m.start, m.end, blocked)), key=lambda m: m.start)
+    return sorted((m for m in found if not _overlaps(m.start, m.end, blocked) and not _MEASURE_RE.fullmatch(m.value)),
+                  key=lambda m: m.start)
+
+
+#: A decimal number with one letter before or after it is a measurement ('101.2 F', 'T 37.8'), not a code.
+_MEASURE_RE = re.compile(r"(?:[A-Z]\s?)?\d+\.\d+(?:\s?[A-Z])?")
 
 
 def numbers(text: str) -> list[Mention[int]]:
@@ -185,7 +191,7 @@ def numbers(text: str) -> list[Mention[int]]:
 
 # -- amounts, ages, schema patterns, labelled values --------------------------------------------
 _CUR_BEFORE = (rf"(?:(?:US|A|C|S|NZ|HK)?\$|[₹€£¥₦₵₱₩₪₽]|Rs\.?|INR\.?|(?:{CURRENCY_CODES})(?![A-Za-z]))")
-_CUR_AFTER = (rf"(?:(?:{CURRENCY_CODES})(?![A-Za-z])|rupees?|dollars?|euros?|pounds?|yen|yuan|naira|cedis?|"
+_CUR_AFTER = (rf"(?:(?:{CURRENCY_CODES})(?![A-Za-z])|[₹€£¥$]|rupees?|dollars?|euros?|pounds?|yen|yuan|naira|cedis?|"
               r"shillings?|pesos?|francs?|dirhams?|riyals?|rand|ringgit|baht|won|/-)")
 _AMOUNT_NUM = r"(?:\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?"
 _SCALE = r"(?:\s?(?P<scale>lakhs?|lacs?|crores?|million|mn|k)\b)?"
@@ -226,7 +232,7 @@ AGE_PATTERNS = [
     re.compile(r"\b(?:aged?|age\s*:)\s*(?P<n>\d{1,3})\b", re.I),
     re.compile(r"(?<![\w.,-])(?P<n>\d{1,3}),\s*(?:male|female|man|woman|boy|girl|non-binary|[MF])\b"),
     re.compile(r"\b(?:male|female|man|woman|non-binary|[MF]),\s*(?P<n>\d{1,3})(?!\w|[.,]\d)"),
-    re.compile(r"\b(?P<n>\d{1,3})\s?(?P<sex>[MF])\b(?![-\w])"),
+    re.compile(r"(?<![\d.,])\b(?P<n>\d{1,3})\s?(?P<sex>[MF])\b(?![-\w])"),
 ]
 
 
@@ -271,3 +277,212 @@ def labelled_values(text: str, label: str) -> list[Mention[str]]:
                     _LABEL_END, re.I)
     return [Mention(m.group("v").strip(), m.start("v"), m.start("v") + len(m.group("v").strip()))
             for m in rx.finditer(text)]
+
+
+# -- quantities: numbers with the unit written after them ----------------------------------------
+#: Canonical unit -> (dimension, size in the dimension's base unit, spellings after a number). Units
+#: of one dimension convert ('two-week notice' is 14 days); temperatures keep their own scale.
+UNITS: dict[str, tuple[str, float, str]] = {
+    "minute": ("time", 1 / 1440, r"min(?:ute)?s?"),
+    "hour": ("time", 1 / 24, r"h(?:ou)?rs?|h"),
+    "day": ("time", 1, r"days?|d"),
+    "week": ("time", 7, r"weeks?|wks?"),
+    "month": ("time", 30, r"months?|mos?"),
+    "year": ("time", 365, r"years?|yrs?|y"),
+    "km": ("km", 1, r"km|kms|kilomet(?:er|re)s?"),
+    "mile": ("mile", 1, r"miles?|mi"),
+    "m": ("m", 1, r"m|met(?:er|re)s?"),
+    "cm": ("cm", 1, r"cm|cms|centimet(?:er|re)s?"),
+    "mm": ("mm", 1, r"mm|millimet(?:er|re)s?"),
+    "kg": ("mass", 1, r"kg|kgs|kilo(?:gram)?s?"),
+    "g": ("mass", 0.001, r"g|gms?|grams?"),
+    "lb": ("lb", 1, r"lbs?"),
+    "litre": ("litre", 1, r"l|lit(?:er|re)s?|ltrs?"),
+    "percent": ("percent", 1, r"%|per ?cent|pct"),
+    "celsius": ("temperature", 1, r"°\s?C|º\s?C|C|deg(?:rees?)? ?C|celsius"),
+    "fahrenheit": ("temperature", 1, r"°\s?F|º\s?F|F|deg(?:rees?)? ?F|fahrenheit"),
+    "kwh": ("kwh", 1, r"kwh"),
+}
+#: Words of a field's name/title/description that name its unit.
+UNIT_WORDS = {"minutes": "minute", "mins": "minute", "min": "minute", "hours": "hour", "hrs": "hour", "hr": "hour",
+              "days": "day", "day": "day", "weeks": "week", "wks": "week", "months": "month", "month": "month",
+              "years": "year", "yrs": "year", "year": "year", "km": "km", "kms": "km", "kilometres": "km",
+              "kilometers": "km", "miles": "mile", "cm": "cm", "mm": "mm", "kg": "kg", "kgs": "kg", "kilograms": "kg",
+              "grams": "g", "lbs": "lb", "lb": "lb", "litres": "litre", "liters": "litre", "percent": "percent",
+              "pct": "percent", "percentage": "percent", "temperature": "celsius", "temp": "celsius",
+              "celsius": "celsius", "fahrenheit": "fahrenheit", "kwh": "kwh"}
+_QNUM = r"\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+_QWORD = "|".join(sorted((re.escape(w) for w in [*NUMBER_WORDS, "a", "an", "half a", "a dozen"]),
+                         key=len, reverse=True))
+_UNIT_ALT = "|".join(f"(?P<u_{k}>{rx})" for k, (_, _, rx) in UNITS.items())
+QUANTITY_RE = re.compile(
+    rf"(?<![\w.,/:-])(?:(?P<num>{_QNUM})(?P<k>k)?|(?P<word>{_QWORD}))(?P<sep>\s?-?\s?)(?:{_UNIT_ALT})(?![A-Za-z])"
+    r"|(?<![\w.,/:-])(?P<bare>" + _QNUM + r")(?![\w/:-]|[.,]\d)", re.I)
+_WORD_VALUES = {**NUMBER_WORDS, "a": 1, "an": 1, "half a": 0.5, "a dozen": 12}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number in the text, with the unit written right after it (``unit`` None when there is none)."""
+
+    value: float
+    unit: str | None
+    start: int
+    end: int
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Every number with its unit ('58.5 kg', '101.2 F', 'two-week', '18 hours', 'a week'); bare
+    numbers too ('2,400'). Number words count only before a unit (alone they are too often not
+    quantities: 'one of us'). Spans inside dates, phones, e-mails and codes are left out."""
+    blocked = dates(text) + phones(text) + emails(text) + codes(text)
+    out: list[Quantity] = []
+    for m in QUANTITY_RE.finditer(text):
+        if _overlaps(m.start(), m.end(), blocked):
+            continue
+        unit = next((k[2:] for k, v in m.groupdict().items() if k.startswith("u_") and v), None)
+        if m.group("bare"):
+            raw = m.group("bare")
+            value: float = float(raw.replace(",", ""))
+        elif m.group("num"):
+            value = float(m.group("num").replace(",", "")) * (1000 if m.group("k") else 1)
+        else:
+            value = _WORD_VALUES[m.group("word").lower()]
+        if unit in ("celsius", "fahrenheit") and len(m.group(f"u_{unit}")) == 1 and not m.group("num"):
+            continue  # 'a F' is no temperature
+        if unit in ("day", "year", "m", "g", "litre", "hour") and len(m.group(f"u_{unit}")) == 1 and \
+                not m.group("num"):
+            continue
+        out.append(Quantity(value, unit, m.start(), m.end()))
+    return out
+
+
+def convert(value: float, unit: str | None, to: str) -> float | None:
+    """``value`` in ``unit`` expressed in ``to`` (same dimension), else None; temperatures as written."""
+    if unit is None or unit not in UNITS or to not in UNITS:
+        return None
+    (dim_a, size_a, _), (dim_b, size_b, _) = UNITS[unit], UNITS[to]
+    if dim_a != dim_b:
+        return None
+    if dim_a == "temperature":
+        return value
+    out = value * _CALENDAR.get((unit, to), size_a / size_b)
+    if dim_a == "time" and size_a < size_b and abs(out * 2 - round(out * 2)) > 1e-6:
+        return None  # '3 weeks' is no number of years anyone would write; '18 months' is 1.5
+    return round(out) if abs(out - round(out)) < 1e-6 else round(out, 3)
+
+
+#: Calendar conversions people mean ('two-year programme' is 24 months, 'one month notice' 30 days).
+_CALENDAR = {("year", "month"): 12, ("month", "year"): 1 / 12, ("year", "week"): 52, ("year", "day"): 365,
+             ("month", "day"): 30, ("month", "week"): 4}
+
+
+# -- what a mention implies: currency of an amount, period of a rate ----------------------------
+_CURRENCY_SIGNS = [  # (regex on the amount's text, ISO code); the longer sign first
+    (r"US\$|USD|dollars?", "USD"), (r"A\$|AUD", "AUD"), (r"C\$|CA\$|CAD", "CAD"), (r"S\$|SGD", "SGD"),
+    (r"NZ\$|NZD", "NZD"), (r"HK\$|HKD", "HKD"), (r"\$", "USD"),
+    (r"₹|Rs\.?|INR|rupees?|lakhs?|lacs?|crores?|LPA", "INR"),
+    (r"€|EUR|euros?", "EUR"), (r"£|GBP|pounds?", "GBP"), (r"¥|JPY|yen", "JPY"), (r"CNY|RMB|yuan", "CNY"),
+    (r"₦|NGN|naira", "NGN"), (r"₵|GHS|cedis?", "GHS"), (r"KES|shillings?", "KES"), (r"AED|dirhams?", "AED"),
+    (r"SAR|riyals?", "SAR"), (r"ZAR|rand", "ZAR"), (r"₱|PHP|pesos?", "PHP"), (r"₩|KRW|won", "KRW"),
+    (r"CHF|francs?", "CHF"), (r"₪|ILS", "ILS"), (r"₽|RUB", "RUB"), (r"ringgit|MYR", "MYR"), (r"baht|THB", "THB"),
+]
+
+
+def currency_of(text: str, mention: Mention) -> str | None:
+    """The ISO 4217 code an amount is written in ('₹45,000' -> INR, '€10k' -> EUR), from its own
+    sign/code/word; None when only the number is there."""
+    span = text[mention.start:mention.end]
+    for rx, code in _CURRENCY_SIGNS:
+        if re.search(rf"(?<![A-Za-z])(?:{rx})(?![A-Za-z])", span, re.I):
+            return code
+    m = re.search(rf"(?<![A-Za-z])({CURRENCY_CODES})(?![A-Za-z])", span)
+    return m.group(1) if m else None
+
+
+#: Periods a rate is given in: how the text says it, and the words an option for it contains.
+PERIODS = {
+    "hour": (r"per hour|an hour|/hr|/h\b|hourly", {"hour", "hourly", "hr"}),
+    "day": (r"per day|a day|/day|daily", {"day", "daily", "diem"}),
+    "week": (r"per week|a week|/week|/wk|weekly", {"week", "weekly"}),
+    "month": (r"per month|a month|/month|/mo\b|p\.?m\.?(?![a-z])|monthly|per mensem", {"month", "monthly", "mensem",
+                                                                                       "pm"}),
+    "quarter": (r"per quarter|a quarter|quarterly", {"quarter", "quarterly"}),
+    "year": (r"per year|a year|/year|/yr|per annum|p\.?a\.?(?![a-z])|annual(?:ly)?|yearly|LPA",
+             {"year", "yearly", "annum", "annual", "annually", "pa", "yr"}),
+}
+
+
+def periods(text: str) -> list[Mention[str]]:
+    """Where the text says a rate's period ('per month', '/month', 'p.a.', '12 LPA')."""
+    out = []
+    for key, (rx, _) in PERIODS.items():
+        for m in re.finditer(rf"(?<![A-Za-z]){rx}", text, re.I):
+            out.append(Mention(key, m.start(), m.end()))
+    return sorted(out, key=lambda m: m.start)
+
+
+def unit_of_option(option: str) -> str | None:
+    """The canonical unit an enum option names ('C' -> celsius, 'kg', 'miles'), else None.
+    A one-letter option must match case exactly ('F', not 'f')."""
+    for key, (_, _, rx) in UNITS.items():
+        flags = 0 if len(option) == 1 else re.I
+        if re.fullmatch(rf"(?:{rx})", option.strip(), flags) and not (len(option) == 1 and option.islower()):
+            return key
+    return None
+
+
+# -- times of day ------------------------------------------------------------------------------
+_TIME_PATTERNS = [
+    re.compile(r"\bhalf past (?P<h>1[0-2]|0?[1-9])\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))?", re.I),
+    re.compile(r"(?<![\d:.])(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))?", re.I),
+    re.compile(r"(?<![\d:.])(?P<h>1[0-2]|0?[1-9])\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))", re.I),
+    re.compile(r"(?<![\d:.])(?P<h>1[0-2]|0?[1-9])(?:\s*o'?clock)?\s+(?:in the\s+)?"
+               r"(?P<part>morning|afternoon|evening|night)", re.I),
+    re.compile(r"\b(?P<noon>noon|midday|midnight)\b", re.I),
+]
+
+
+def times(text: str) -> list[Mention[str]]:
+    """Times of day as 24-hour 'HH:MM': '9:30 pm', '10.15 pm', '23:40', '8 am', '7 in the morning',
+    'half past 3 pm', 'noon'. A bare '9.30' with no am/pm is read as written (24-hour)."""
+    blocked = dates(text)
+    out: list[Mention[str]] = []
+    for pat in _TIME_PATTERNS:
+        for m in pat.finditer(text):
+            if _overlaps(m.start(), m.end(), blocked) or _overlaps(m.start(), m.end(), out):
+                continue
+            g = m.groupdict()
+            if g.get("noon"):
+                hh, mm = (0 if g["noon"].lower() == "midnight" else 12), 0
+            else:
+                hh = int(g["h"])
+                mm = int(g.get("m") or 0) + (30 if m.group(0).lower().startswith("half") else 0)
+                ap = (g.get("ap") or "").lower()[:1]
+                part = (g.get("part") or "").lower()
+                if ap == "p" or (part in ("afternoon", "evening") or (part == "night" and hh >= 6)):
+                    hh = hh + 12 if hh < 12 else hh
+                elif ap == "a" or part == "morning":
+                    hh = 0 if hh == 12 else hh
+                elif "." in m.group(0) and not g.get("ap") and hh < 7 and \
+                        not re.match(r"\s*(?:hrs?|hours|h)\b", text[m.end():]):
+                    continue  # '2.5' and '3.45' are more often numbers than times
+            out.append(Mention(f"{hh:02d}:{mm:02d}", m.start(), m.end()))
+    return sorted(out, key=lambda x: x.start)
+
+
+def compact(value: str) -> str:
+    """A code or number without its spacing and separators: '98110 23456' -> '9811023456'."""
+    return re.sub(r"[\s().\-/]", "", value)
+
+
+def normalised_readings(span_text: str) -> set[str]:
+    """The normalised values a span may honestly be written as: its times ('9:30 pm' -> '21:30'),
+    its compact form ('KL 07 CD 1234' -> 'KL07CD1234'), a phone without its country code or trunk 0."""
+    out = {m.value for m in times(span_text)}
+    c = compact(span_text)
+    out.add(c)
+    m = re.fullmatch(r"\+?(?:\d{1,3})?(\d{10})|0(\d{9,10})", c)
+    if m:
+        out.add(m.group(1) or m.group(2))
+    return out

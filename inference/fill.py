@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -157,7 +158,9 @@ PLACE_RE = re.compile(
 MONEY_WORDS = {"amount", "price", "cost", "fee", "fees", "value", "claim", "claimed", "fine", "penalty", "total",
                "salary", "wage", "budget", "premium", "charge", "charges", "paid", "payment", "rate", "deposit",
                "income", "loss", "compensation", "currency", "rupees", "inr", "usd", "eur", "money", "expense",
-               "expenses", "bill", "refund", "ctc", "pay", "sum", "worth", "estimate", "est"}
+               "expenses", "bill", "refund", "ctc", "pay", "sum", "worth", "estimate", "est", "rent", "fare",
+               "tuition", "stipend", "tax", "duty", "dutiable", "earnings", "revenue", "turnover", "donation",
+               "grant", "funding", "loan", "emi", "spend", "spent", "tip", "bid", "offer"}
 COUNT_WORDS = {"number", "count", "qty", "quantity", "people", "persons", "items", "units", "pieces", "days",
                "nights", "guests", "violations", "packages", "attendees", "num", "no"}
 #: Role nouns a field may be named after when it holds a person's name.
@@ -283,7 +286,10 @@ def field_kind(name: str, spec: dict) -> str:
         return "date"
     if fmt:
         return "string"
-    if words & {"phone", "mobile", "tel", "telephone", "cell"}:
+    if _time_like(spec, words):
+        return "time"
+    if words & {"phone", "mobile", "mob", "tel", "telephone", "cell", "whatsapp"} or \
+            (words & {"contact"} and words & {"no", "number", "num", "nr"}):
         return "phone"
     if spec.get("pattern"):
         return "pattern"
@@ -304,6 +310,27 @@ def field_kind(name: str, spec: dict) -> str:
                 "narrative", "body"}:
         return "long_text"
     return "string"
+
+
+def _search(pattern: str, value: str) -> bool:
+    """Whether a JSON Schema ``pattern`` matches (anywhere, as JSON Schema says); a bad one never does."""
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
+
+
+def _time_like(spec: dict, words: set[str]) -> bool:
+    """A string that holds a time of day: its pattern accepts '09:30' and '21:30', or (no pattern,
+    no format) its name says time."""
+    pattern = spec.get("pattern")
+    if pattern:
+        try:
+            return all(re.search(pattern, t) for t in ("09:30", "21:30")) and not re.search(pattern, "0930x")
+        except re.error:
+            return False
+    return "time" in words and not words & {"zone", "spent", "period", "full", "part", "times"} and \
+        spec.get("maxLength", 5) >= 5
 
 
 def _stem(word: str) -> str:
@@ -360,7 +387,8 @@ def _cue_near(text: str, start: int, end: int, cues: list[str], before: int = 40
         if any(c in m for m in matched):
             continue
         if re.search(r"(?<![a-z])" + re.escape(c), next_words) or \
-                re.search(re.escape(c) + r"(?:\s+(?:on|at|of|is|was|from|by|for))?[\s:#]*$", window_b):
+                re.search(re.escape(c) + r"(?:\s+(?:on|at|of|is|was|from|by|for|no\.?|nr\.?|number))?[\s:#.-]*$",
+                          window_b):
             score += 3
         elif c in window_b or c in window_a:
             score += 1
@@ -402,13 +430,14 @@ class FormFiller:
         props: dict = self.schema.get("properties", {})
         required = set(self.schema.get("required", []))
         kinds = {name: field_kind(name, spec) for name, spec in props.items()}
-        order = ["pattern", "email", "date", "phone", "amount", "age", "code", "integer", "person_name",
+        order = ["email", "date", "time", "phone", "pattern", "amount", "age", "code", "integer", "person_name",
                  "organization", "enum", "enum_array", "boolean", "location", "long_text", "string", "unsupported"]
         assigned_dates: set[int] = set()
         assigned_emails: set[int] = set()
-        assigned_amounts: set[int] = set()
         amounts = ex.amounts(self.text)
         for i, kind in enumerate(order):
+            if kind == "amount":
+                self._fill_numbers(props, kinds, amounts)
             for name, spec in props.items():
                 if kinds[name] != kind:
                     continue
@@ -418,8 +447,9 @@ class FormFiller:
                 elif kind == "email":
                     self._fill_from_mentions(name, spec, ex.emails(self.text), assigned_emails, props,
                                              "email")
-                elif kind == "amount":
-                    self._fill_amount(name, spec, amounts, assigned_amounts, props)
+                elif kind in ("amount", "integer", "age"):
+                    if name not in self.answers and kind != "amount":  # what the number pass left
+                        self._quantity_of_an_option(name, spec)
                 else:
                     getattr(self, f"_fill_{kind}")(name, spec, name in required)
             if self.on_progress:
@@ -486,11 +516,34 @@ class FormFiller:
         self._set(name, m.value, (m.start, m.end), method)
 
     def _fill_phone(self, name: str, spec: dict, required: bool) -> None:
-        found = ex.phones(self.text)
-        if found:
-            m = found[0]
-            value = m.value[: spec.get("maxLength", len(m.value))]
-            self._set(name, value, (m.start, m.end), "regex")
+        """The phone number nearest the field's cue words ('Emergency: Paul, +44 7700 900789');
+        a number too long for ``maxLength`` as written goes in compact form."""
+        props = self.schema.get("properties", {})
+        cues = _cues(name, spec)
+        others = [_cues(n, sp) for n, sp in props.items() if n != name and isinstance(sp, dict)]
+
+        def labelled_for_another(m: ex.Mention) -> bool:  # 'Consumer no. 6677889900' is no phone
+            own = _cue_near(self.text, m.start, m.end, cues, before=20, after=0)
+            return any(_cue_near(self.text, m.start, m.end, c, before=20, after=0) >= max(3, own + 1) for c in others)
+
+        found = [m for m in ex.phones(self.text) if not self._is_used(m.start, m.end) and not labelled_for_another(m)]
+        self._fill_from_mentions(name, spec, found, set(), props, "regex")
+        value = self.answers.get(name)
+        if not isinstance(value, str):
+            return
+        pattern = spec.get("pattern")
+        if len(value) > spec.get("maxLength", 10**6) or (pattern and not _search(pattern, value)):
+            self._unset(name)
+            m = next(m for m in found if m.value == value)
+            for reading in sorted(ex.normalised_readings(value), key=len, reverse=True):
+                if len(reading) <= spec.get("maxLength", 10**6) and (not pattern or _search(pattern, reading)):
+                    self._set(name, reading, (m.start, m.end), "regex")
+                    return
+
+    def _fill_time(self, name: str, spec: dict, required: bool) -> None:
+        """A time of day as 'HH:MM' (24 h), the one nearest the field's cue words."""
+        found = [m for m in ex.times(self.text) if not self._is_used(m.start, m.end)]
+        self._fill_from_mentions(name, spec, found, set(), self.schema.get("properties", {}), "time")
 
     # -- schema hints: labels, patterns, amounts, ages ----------------------------------
     def _labels(self, name: str, spec: dict) -> list[str]:
@@ -536,8 +589,20 @@ class FormFiller:
                 return start, end
 
     def _fill_pattern(self, name: str, spec: dict, required: bool) -> None:
-        """A schema ``pattern``: search the text for it; the cue words pick among several matches."""
+        """A schema ``pattern``: search the text for it; the cue words pick among several matches.
+        Nothing as written -> phone numbers and codes in compact form ('98110 23456' for
+        ``^[6-9]\\d{9}$``, 'KL 07 CD 1234' for ``^[A-Z]{2}\\d{2}[A-Z]{2}\\d{4}$``)."""
         found = [m for m in ex.pattern_matches(self.text, spec["pattern"]) if not self._is_used(m.start, m.end)]
+        if not found:
+            try:
+                full = re.compile(spec["pattern"])
+            except re.error:
+                full = None
+            for m in (ex.phones(self.text) + ex.codes(self.text)) if full else []:
+                for reading in sorted(ex.normalised_readings(m.value), key=len, reverse=True):
+                    if full and full.search(reading) and not self._is_used(m.start, m.end):
+                        found.append(ex.Mention(reading, m.start, m.end))
+                        break
         limit = spec.get("maxLength", 10**6)
         found = [m for m in found if spec.get("minLength", 0) <= len(m.value) <= limit]
         if found:
@@ -545,21 +610,94 @@ class FormFiller:
             m = max(found, key=lambda m: (_cue_near(self.text, m.start, m.end, cues), -m.start))
             self._set(name, m.value, (m.start, m.end), "pattern")
 
-    def _fill_amount(self, name: str, spec: dict, amounts: list[ex.Mention], taken: set[int],
-                     props: dict) -> None:
-        """Money next to a currency sign/code/word, given to the amount field whose cues are nearest;
-        a bare number after the field's label ('Fee: 150') when no currency marks one."""
-        if amounts:
-            self._fill_from_mentions(name, spec, amounts, taken, props, "amount")
-        if name not in self.answers:
-            for m in self._labelled(name, spec):
-                num = re.match(r"\d[\d,]*(?:\.\d+)?", m.value)
-                if num:
-                    self._set(name, ex._number(num.group(0)), (m.start, m.start + num.end()), "label")
-                    break
-        value = self.answers.get(name)
-        if value is not None and (spec.get("type") == "integer" and not float(value).is_integer()):
-            self._unset(name)
+    def _number_profile(self, name: str, spec: dict, kind: str) -> tuple[bool, str | None]:
+        """(is money, unit) of a numeric field from its own words: 'wt_kg' weighs in kg, 'durationDays'
+        counts days, 'Notice period (days)' too, 'Expected salary' is money; the name speaks before
+        the title, the title before the description."""
+        desc = spec.get("description", "")
+        hint = set(_words(name)) | set(_words(spec.get("title", "")))
+        money = (kind == "amount" and bool((hint | set(_words(desc))) & MONEY_WORDS)) or \
+            bool(re.search(r"\((?:rs\.?|inr|usd|eur|gbp|₹|\$|€|£)\)", spec.get("title", ""), re.I))
+        unit = "year" if kind == "age" else None
+        for text in (name, spec.get("title", ""), desc):
+            words = _words(text)
+            unit = unit or next((ex.UNIT_WORDS[w] for w in words if w in ex.UNIT_WORDS), None)
+        return money, unit
+
+    def _number_candidates(self, amounts: list[ex.Mention]) -> list[ex.Quantity]:
+        """Numbers of the text as quantities (with their unit), plus number words ('two adults')."""
+        cands = [q for q in ex.quantities(self.text) if not self._is_used(q.start, q.end)]
+        for m in ex.numbers(self.text):
+            if not self._is_used(m.start, m.end) and not any(q.start < m.end and m.start < q.end for q in cands):
+                cands.append(ex.Quantity(float(m.value), None, m.start, m.end))
+        return cands
+
+    def _fill_numbers(self, props: dict, kinds: dict[str, str], amounts: list[ex.Mention]) -> None:
+        """Every numeric field at once: each candidate number scores for each field by its unit
+        (the field's unit, converted: 'two-week notice' -> 14 days), currency (money fields take
+        amounts, others never do), the field's label before it and its cue words around it; then the
+        best (field, number) pairs are taken greedily so two fields never share a number.
+
+        A field whose words say 'total' prefers the largest of equal scores (a total is at least
+        each of its parts)."""
+        ages = ex.ages(self.text)
+        fields = [n for n in props if kinds[n] in ("amount", "integer", "age")]
+        for name in [n for n in fields if kinds[n] == "age"]:
+            self._fill_age_mention(name, props[name], ages)
+        cands = self._number_candidates(amounts)
+        pairs = []
+        for name in fields:
+            if name in self.answers:
+                continue
+            spec = props[name]
+            money, unit = self._number_profile(name, spec, kinds[name])
+            cues = _cues(name, spec)
+            lo, hi = spec.get("minimum", -math.inf), spec.get("maximum", math.inf)
+            labelled = [(m.start, m.end) for m in self._labelled(name, spec)]
+            total = "total" in set(_words(name)) | set(_words(spec.get("title", "")))
+            pool: list[tuple[float, int, int, str]] = []
+            if money:
+                pool += [(float(m.value), m.start, m.end, "amount") for m in amounts
+                         if not self._is_used(m.start, m.end)]
+            for q in cands:
+                if any(a.start < q.end and q.start < a.end for a in amounts):
+                    continue
+                if kinds[name] != "age" and any(a.start < q.end and q.start < a.end for a in ages) and \
+                        (q.unit is None or not unit or ex.convert(q.value, q.unit, unit) is None):
+                    continue  # an age is no other field's number, unless it is in the field's unit
+                if q.unit is not None:
+                    value = ex.convert(q.value, q.unit, unit) if unit else None
+                    if value is None:
+                        continue
+                    pool.append((value, q.start, q.end, "unit"))
+                else:
+                    pool.append((q.value, q.start, q.end, "number"))
+            for value, start, end, how in pool:
+                if not lo <= value <= hi or (spec.get("type") == "integer" and not float(value).is_integer()):
+                    continue
+                score = _cue_near(self.text, start, end, cues, before=25, after=25)
+                score += 4 if any(s <= start < e + 1 for s, e in labelled) else 0
+                score += {"amount": 5, "unit": 6, "number": 0}[how]
+                if how == "number" and money and not any(s <= start < e + 1 for s, e in labelled):
+                    score -= 2  # a bare number is money only when labelled or right by the cue
+                if score <= 0:
+                    continue
+                tie = value if total else -start
+                pairs.append((score, tie, name, value, start, end, how))
+        done: set[str] = set()
+        for _score, _, name, value, start, end, how in sorted(pairs, key=lambda p: (p[0], p[1]), reverse=True):
+            if name in done or name in self.answers or self._is_used(start, end):
+                continue
+            value = int(value) if float(value).is_integer() else value
+            if self._set(name, value, (start, end), f"number:{how}"):
+                done.add(name)
+
+    def _fill_age_mention(self, name: str, spec: dict, ages: list[ex.Mention]) -> None:
+        lo, hi = spec.get("minimum", 0), spec.get("maximum", 150)
+        for m in ages:
+            if lo <= m.value <= hi and not self._is_used(m.start, m.end):
+                self._set(name, m.value, (m.start, m.end), "age")
+                return
 
     def _unset(self, name: str) -> None:
         span = self.evidence.pop(name, None)
@@ -567,15 +705,6 @@ class FormFiller:
         self.methods.pop(name, None)
         if span and (span[0], span[1]) in self.used:
             self.used.remove((span[0], span[1]))
-
-    def _fill_age(self, name: str, spec: dict, required: bool) -> None:
-        """'67-year-old', '(M, 40)', '72 y/o', 'aged 40', '45, M' before plain numbers near the cue."""
-        lo, hi = spec.get("minimum", 0), spec.get("maximum", 150)
-        for m in ex.ages(self.text):
-            if lo <= m.value <= hi and not self._is_used(m.start, m.end):
-                self._set(name, m.value, (m.start, m.end), "age")
-                return
-        self._fill_integer(name, spec, required)
 
     def _fill_code(self, name: str, spec: dict, required: bool) -> None:
         """Identifiers: whole alphanumeric codes nearest the field's cue words; a short one
@@ -595,32 +724,13 @@ class FormFiller:
             if len(m.value) <= spec.get("maxLength", 10**6):
                 self._set(name, m.value, (m.start, m.end), "regex")
 
-    def _fill_integer(self, name: str, spec: dict, required: bool) -> None:
-        cues = _cues(name, spec)
-        lo, hi = spec.get("minimum", -10**9), spec.get("maximum", 10**9)
-        best = None
-        for m in self._labelled(name, spec):
-            num = re.match(r"\d+(?![\d.,])", m.value)
-            if num and lo <= int(num.group(0)) <= hi:
-                self._set(name, int(num.group(0)), (m.start, m.start + num.end()), "label")
-                return
-        other = ex.amounts(self.text) + ex.ages(self.text)
-        for m in ex.numbers(self.text):
-            if self._is_used(m.start, m.end) or not (lo <= m.value <= hi) or \
-                    any(o.start < m.end and m.start < o.end for o in other):
-                continue
-            score = _cue_near(self.text, m.start, m.end, cues, before=20, after=25)
-            if score and (best is None or score > best[0]):
-                best = (score, m)
-        if best:
-            m = best[1]
-            self._set(name, int(m.value), (m.start, m.end), "regex+cue")
-        elif (set(_words(name)) | set(_words(spec.get("title", "")))) & QUANTITY_WORDS:
-            self._quantity_of_an_option(name, lo, hi, other)
-
-    def _quantity_of_an_option(self, name: str, lo: int, hi: int, other: list[ex.Mention]) -> None:
+    def _quantity_of_an_option(self, name: str, spec: dict) -> None:
         """A quantity field with no cue nearby: a number right before one of the form's enum
         options ('2 monitors', 'Two mobile phones') counts that thing."""
+        if not (set(_words(name)) | set(_words(spec.get("title", "")))) & QUANTITY_WORDS:
+            return
+        lo, hi = spec.get("minimum", -10**9), spec.get("maximum", 10**9)
+        other = ex.amounts(self.text) + ex.ages(self.text)
         opts = {str(o).lower().replace("_", " ") for sp in self.schema.get("properties", {}).values()
                 if isinstance(sp, dict) for o in (sp.get("enum") or sp.get("items", {}).get("enum") or [])}
         opts = {o for o in opts if len(o) > 2}
@@ -904,6 +1014,10 @@ class FormFiller:
         for o in options:  # an option's title ('Motor vehicle' for const 'motor') is one of its names
             if said[o].lower() != o.lower().replace("_", " ") and not hits[o]:
                 hits[o] = [h for h in self._lexical_hits(said[o], fwords, cues) if not self._negated(h[0])]
+        implied = self._implied_option(options, hits)
+        if implied is not None:
+            self._set(name, implied[0], implied[1], "implied")
+            return
         labelled = self._labelled(name, spec)
         for m in labelled:  # 'Tier: basic', 'Grade: C', 'Shirt: XL': the option named after the label
             named = {o: h for o, h in hits.items() if any(m.start <= s < m.end + 1 for s, _ in h)}
@@ -935,6 +1049,48 @@ class FormFiller:
         opt = candidates[best]
         span = pool[opt][0] if opt in pool else None
         self._set(name, opt, span, "llm-likelihood" if not pool else "lexical+llm")
+
+    def _answer_spans(self) -> list[tuple[int, int]]:
+        """Evidence of the numbers answered so far: the amount or quantity an option may qualify."""
+        return [(e[0], e[1]) for n, e in self.evidence.items()
+                if e and isinstance(self.answers.get(n), (int, float)) and not isinstance(self.answers.get(n), bool)]
+
+    def _implied_option(self, options: list[str], hits: dict[str, list[tuple[int, int]]]
+                        ) -> tuple[str, tuple[int, int]] | None:
+        """An option the text implies without naming it: the currency of an amount (options that are
+        ISO 4217 codes: '₹45,000' -> INR), the unit of a quantity (options that are units: '101.2 F'
+        -> F), the period of a rate (options that name periods: '€10k per month' -> per_month).
+        The amount/quantity an answered numeric field took comes first, then the first in the text."""
+        answered = self._answer_spans()
+
+        def pick(found: list[tuple[str, int, int]]) -> tuple[str, tuple[int, int]] | None:
+            found = [f for f in found if f[0] in options]
+            if not found:
+                return None
+            own = [f for f in found if any(s <= f[1] < e or f[1] <= s < f[2] for s, e in answered)]
+            best = (own or found)[0]
+            return best[0], (best[1], best[2])
+
+        codes = [o for o in options if o.upper() in ex.CURRENCY_CODES.split("|")]
+        if len(codes) >= 2:
+            by_code = {o.upper(): o for o in codes}
+            found = []
+            for m in ex.amounts(self.text):
+                cur = ex.currency_of(self.text, m)
+                if cur in by_code:
+                    found.append((by_code[cur], m.start, m.end))
+            return pick(found)
+        units = {o: ex.unit_of_option(o) for o in options}
+        if sum(u is not None for u in units.values()) >= 2:
+            by_unit = {u: o for o, u in units.items() if u}
+            return pick([(by_unit[q.unit], q.start, q.end) for q in ex.quantities(self.text) if q.unit in by_unit])
+        per = {o: k for o in options for k, (_, names) in ex.PERIODS.items() if set(_words(o)) & names}
+        if len(set(per.values())) >= 2 and not any(hits.values()):
+            by_period = {k: o for o, k in per.items()}
+            found = [(by_period[m.value], m.start, m.end) for m in ex.periods(self.text) if m.value in by_period]
+            near = [f for f in found if any(0 <= f[1] - e <= 30 for _, e in answered)]
+            return pick(near or found)
+        return None
 
     def _severity_scale_choice(self, name: str, options: list[str]) -> tuple[str, tuple[int, int]] | None:
         """P1..Pn / Sev1..n scales (1 = most severe): map the text's severity cues onto the scale."""
@@ -1215,7 +1371,11 @@ def accept_answer(text: str, spec: dict, value: object, span: tuple[int, int] | 
     if spec.get("format") in ("date", "date-time"):
         return span is not None and 0 <= span[0] < span[1] <= len(text)
     needle = re.sub(r"\s+", " ", value).strip().casefold()
-    return bool(needle) and needle in re.sub(r"\s+", " ", text).casefold()
+    if bool(needle) and needle in re.sub(r"\s+", " ", text).casefold():
+        return True
+    # a normalised reading of its own evidence: '21:30' of '9:30 pm', '9811023456' of '98110 23456'
+    return span is not None and 0 <= span[0] < span[1] <= len(text) and \
+        value in ex.normalised_readings(text[span[0]:span[1]])
 
 
 def align_span(text: str, answer: str) -> tuple[int, int] | None:

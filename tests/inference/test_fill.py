@@ -227,3 +227,59 @@ def test_unseen_form_without_llm_uses_schema_hints():
     res = fill(None, schema, text)
     assert res.answers == {"regNo": "MH12AB1234", "claimed": 125000, "insuredAge": 40, "insuredSex": "M",
                            "town": "Nashik", "informant": "Ravi Kumar"}
+
+
+def test_quantities_times_currencies_periods():
+    t = "Temp 101.2 F, 58.5 kg, a two-week notice, 28k km, 35 g, 18 hours, BP 130/85"
+    assert [(q.value, q.unit) for q in ex.quantities(t)] == [
+        (101.2, "fahrenheit"), (58.5, "kg"), (2, "week"), (28000, "km"), (35, "g"), (18, "hour")]
+    assert ex.convert(2, "week", "day") == 14 and ex.convert(2, "year", "month") == 24
+    assert ex.convert(35, "g", "kg") == 0.035 and ex.convert(3, "week", "year") is None
+    t = "at about 9:30 pm, around 7 in the morning, 10.15 pm, 23:40, half past 3 pm, noon"
+    assert [m.value for m in ex.times(t)] == ["21:30", "07:00", "22:15", "23:40", "15:30", "12:00"]
+    t = "₹12,50,000, €10k per month, 65,000 € p.a., 12 LPA, S$ 300"
+    assert [ex.currency_of(t, m) for m in ex.amounts(t)] == ["INR", "EUR", "EUR", "INR", "SGD"]
+    assert [m.value for m in ex.periods(t)] == ["month", "year", "year"]
+    assert [ex.unit_of_option(o) for o in ("C", "F", "kg", "miles", "M", "Other")] == [
+        "celsius", "fahrenheit", "kg", "mile", None, None]
+
+
+def test_numeric_fields_by_unit_and_options_implied_without_llm():
+    """A form nobody wrote the filler for: each number goes to the field whose unit, currency or
+    label it carries (converted where the unit differs), options follow from the currency sign,
+    the unit and the period the text uses, a time of day is normalised, a phone compacted to its
+    pattern — and each of those strings cites its evidence."""
+    schema = {"type": "object", "properties": {
+        "stayNights": {"type": "integer", "minimum": 1, "maximum": 60},
+        "luggageKg": {"type": "number", "maximum": 100},
+        "feverTemp": {"type": "number", "title": "Body temperature"},
+        "tempScale": {"type": "string", "enum": ["C", "F"]},
+        "rent": {"type": "number", "title": "Rent offered"},
+        "rentCurrency": {"type": "string", "enum": ["USD", "EUR", "INR"]},
+        "rentBasis": {"type": "string", "enum": ["per_week", "per_month"]},
+        "checkinTime": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+        "mob": {"type": "string", "pattern": "^[6-9][0-9]{9}$"},
+        "noticeDays": {"type": "integer", "title": "Notice (days)"}}}
+    text = ("Arriving at half past 3 pm for 4 nights with one 23.5 kg bag; I had 38.2 °C yesterday. "
+            "I can pay ₹18,000 per month, with a two-week notice. Mob: 98110 23456.")
+    res = fill(None, schema, text)
+    assert res.answers == {"stayNights": 4, "luggageKg": 23.5, "feverTemp": 38.2, "tempScale": "C",
+                           "rent": 18000, "rentCurrency": "INR", "rentBasis": "per_month",
+                           "checkinTime": "15:30", "mob": "9811023456", "noticeDays": 14}
+    s, e = res.evidence["checkinTime"]
+    assert text[s:e] == "half past 3 pm"
+    s, e = res.evidence["mob"]
+    assert text[s:e] == "98110 23456"
+
+
+def test_a_normalised_string_needs_its_own_evidence():
+    """'21:30' and '9811023456' are accepted only as readings of the span they cite."""
+    from inference.fill import accept_answer
+
+    text = "Seen at 9:30 pm. Mob: 98110 23456."
+    spec = {"type": "string"}
+    assert accept_answer(text, spec, "21:30", (8, 15))
+    assert not accept_answer(text, spec, "21:30", None)
+    assert not accept_answer(text, spec, "22:30", (8, 15))
+    assert accept_answer(text, spec, "9811023456", (22, 33))
+    assert not accept_answer(text, spec, "9811023457", (22, 33))
