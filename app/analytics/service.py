@@ -32,6 +32,8 @@ service without a dispatcher and always compute.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,6 +64,7 @@ def _analytics() -> ModuleType:
 def _default_limits() -> EngineLimits:
     return _analytics().EngineLimits()
 
+log = logging.getLogger("app.analytics")
 NAMESPACE = "analytics"
 PENDING_NAMESPACE = "analytics-pending"  # cache key -> id of the task computing it
 ACTOR = "analytics.summary"
@@ -237,7 +240,12 @@ class AnalyticsService:
                 return pending
             raise off.gate.busy()
         try:
-            return self._computed(job.key, compute)
+            log.info("analytics lock taken", extra={"kind": job.kind, "form_id": job.form["id"]})
+            started = time.monotonic()
+            result = self._computed(job.key, compute)
+            log.info("analytics computed inline", extra={  # before the release: its time is inside the lock
+                "kind": job.kind, "form_id": job.form["id"], "duration_ms": round(1000 * (time.monotonic() - started))})
+            return result
         finally:
             hold.release()
 

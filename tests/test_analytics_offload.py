@@ -1,0 +1,200 @@
+"""Issue 10 (memory): big summaries go to the ``analytics`` queue, the rest wait for the host's analytics lock.
+
+Real parts throughout: SQLite, the daily Parquet export, DuckDB, the session's
+redis-server, a real Dramatiq worker on ``analytics`` (tests/analytics_worker.py)
+and the real ``flock`` in the data dir. The seeded form holds 7 stored
+submissions (tests/analytics_seed.py), so an inline limit of 3 makes it "big".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app.analytics.gate import HeavyGate, Hold, lock_path
+from app.analytics.service import ACTOR, AnalyticsService
+from app.services import Services
+from app.settings import Settings
+from tasks.broker import current
+from tests.analytics_seed import FORM_ID, seed
+from tests.analytics_worker import broker, worker  # noqa: F401 - the shared analytics worker
+from tests.conftest import Api
+from tests.helpers import RedisServer, wait_for
+from tests.sql.test_query_api import finished
+from tests.workers import ANALYTICS_FAST, fresh_settings, running_worker
+
+URL = f"/api/v1/forms/{FORM_ID}/analytics"
+VOLATILE = {"as_of", "cached"}  # when it was computed and whether from the cache: everything else must agree
+
+
+@pytest.fixture
+def inline_max_rows() -> int:
+    return 3
+
+
+@pytest.fixture
+def lock_wait() -> float:
+    return 30.0
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: RedisServer, inline_max_rows: int, lock_wait: float) -> Settings:
+    return fresh_settings(tmp_path, redis_server, analytics_inline_max_rows=inline_max_rows,
+                          analytics_lock_wait=lock_wait, **ANALYTICS_FAST)
+
+
+@pytest.fixture
+def seeded(svc: Services) -> dict[str, Any]:
+    return seed(svc.store, svc.settings.export_dir)
+
+
+@pytest.fixture
+def held(settings: Settings) -> Iterator[Hold]:
+    """The host's analytics lock, held by the test (a second descriptor, as another worker would)."""
+    hold = HeavyGate(lock_path(settings.data_dir), 1.0).acquire()
+    yield hold
+    hold.release()
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert {k: v for k, v in a.items() if k not in VOLATILE} == {k: v for k, v in b.items() if k not in VOLATILE}
+
+
+def _inline(svc: Services, kind: str, args: dict[str, str]) -> dict[str, Any]:
+    """What the inline path gives the admin with the limit lifted (the cache emptied first, so it computes)."""
+    svc.cache._client.flushdb()  # type: ignore[union-attr]
+    lifted = replace(svc.settings, analytics_inline_max_rows=1_000_000)
+    service = AnalyticsService.from_settings(svc.store, svc.cache, lifted, svc.cursors, svc.dispatch)
+    form = svc.forms.get(FORM_ID)
+    result = service.summary(form, args, frozenset())[0] if kind == "summary" else service.timeseries(form, args)
+    assert isinstance(result, dict) and result["cached"] is False
+    return result
+
+
+def _accepted(resp: Any) -> str:
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    body = resp.json
+    assert body["status_url"] == f"/api/v1/tasks/{body['task_id']}" == resp.headers["Location"]
+    assert body["form_id"] == FORM_ID and int(resp.headers["Retry-After"]) == body["retry_after"] > 0
+    return body["task_id"]
+
+
+@pytest.mark.usefixtures("worker")
+@pytest.mark.parametrize(("path", "args"), [
+    ("", {"split_by": "topic", "filter[status]": "submitted,approved"}),
+    ("/timeseries", {"interval": "week", "tz": "Europe/Berlin"}),
+])
+def test_a_big_form_is_computed_by_the_worker_and_then_served_from_the_cache(
+        api: Api, svc: Services, seeded: dict[str, Any], path: str, args: dict[str, str]) -> None:
+    task_id = _accepted(api.get(URL + path, query_string=args))
+    task = finished(api, task_id)
+    assert task["state"] == "succeeded" and task["queue"] == "analytics" and task["actor"] == ACTOR, task
+    assert task["result"]["form_id"] == FORM_ID and "fields" not in task["result"]  # the figures stay in the cache
+    after = api.get(URL + path, query_string=args)
+    assert after.status_code == 200 and after.json["cached"] is True
+    assert after.json["as_of"] == task["result"]["as_of"]  # the very entry the task wrote
+    kind = "timeseries" if path else "summary"
+    _same(after.json, _inline(svc, kind, args))
+
+
+@pytest.mark.usefixtures("broker")
+def test_requests_for_one_result_share_one_task(api: Api, svc: Services, seeded: dict[str, Any]) -> None:
+    first = _accepted(api.get(URL, query_string={"split_by": "topic"}))  # no worker yet: it stays queued
+    assert _accepted(api.get(URL, query_string={"split_by": "topic"})) == first
+    assert _accepted(api.get(URL, query_string={"split_by": "topic", "format": "csv"})) == first  # same figures
+    other = _accepted(api.get(URL))
+    assert other != first
+    tasks = [t for t in svc.store.list_tasks(None, None, None, 100) if t["actor"] == ACTOR]
+    assert sorted(t["id"] for t in tasks) == sorted([first, other])
+    with running_worker(current(), queues={"analytics"}, threads=1, stop_timeout_ms=10_000):
+        assert finished(api, first)["state"] == "succeeded" and finished(api, other)["state"] == "succeeded"
+    assert api.get(URL, query_string={"split_by": "topic"}).json["cached"] is True
+    created = api.post(f"/api/v1/forms/{FORM_ID}/submissions", {"answers": {"topic": "bug"}})
+    assert created.status_code == 201
+    again = _accepted(api.get(URL, query_string={"split_by": "topic"}))  # new data: a new key, a new task
+    assert again not in {first, other}  # the finished task let go of its claim
+
+
+def _lock_fds(path: Path) -> int:
+    """Descriptors of this process open on the lock file: the test's and every request's waiting for it."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += os.readlink(fd) == str(path)
+        except OSError:
+            continue
+    return count
+
+
+@pytest.mark.parametrize("inline_max_rows", [1_000])
+def test_the_lock_lets_one_inline_computation_run_at_a_time(
+        app: Flask, api: Api, svc: Services, seeded: dict[str, Any], held: Hold,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="app.analytics")
+    answers: dict[str, Any] = {}
+
+    def ask(name: str, args: dict[str, str]) -> None:
+        answers[name] = Api(app.test_client(), api.token).get(URL, query_string=args)
+
+    threads = [threading.Thread(target=ask, args=(n, a)) for n, a in
+               (("split", {"split_by": "topic"}), ("plain", {"filter[status]": "submitted"}))]
+    for t in threads:
+        t.start()
+    path = lock_path(svc.settings.data_dir)
+    wait_for(lambda: _lock_fds(path) == 3, what="both requests to wait on the lock the test holds")
+    released = time.time()
+    held.release()
+    for t in threads:
+        t.join(timeout=60)
+    assert {n: r.status_code for n, r in answers.items()} == {"split": 200, "plain": 200}
+    marks = [(r.created, r.getMessage()) for r in caplog.records if r.name == "app.analytics"]
+    taken = [at for at, msg in marks if msg == "analytics lock taken"]
+    done = [at for at, msg in marks if msg == "analytics computed inline"]
+    assert len(taken) == len(done) == 2, marks
+    (a_in, b_in), (a_out, b_out) = sorted(taken), sorted(done)
+    assert released <= a_in <= a_out <= b_in <= b_out  # the second began only after the first had finished
+
+
+@pytest.mark.parametrize(("inline_max_rows", "lock_wait"), [(1_000, 0.3)])
+def test_a_streamed_export_waits_a_bounded_time_then_answers_503(
+        api: Api, svc: Services, seeded: dict[str, Any], held: Hold) -> None:
+    started = time.monotonic()
+    busy = api.get(f"/api/v1/forms/{FORM_ID}/export", query_string={"format": "csv"})
+    waited = time.monotonic() - started
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5", busy.get_data(as_text=True)
+    err = busy.json["error"]
+    assert err["code"] == "analytics_busy" and set(err) == {"code", "message", "details", "request_id"}
+    assert 0.3 <= waited < 5.0  # it did wait, and not for long
+    held.release()
+    ok = api.get(f"/api/v1/forms/{FORM_ID}/export", query_string={"format": "csv"})
+    assert ok.status_code == 200 and len(ok.get_data(as_text=True).splitlines()) == 1 + 6  # header + live rows
+    assert api.get(f"/api/v1/forms/{FORM_ID}/export", query_string={"format": "csv"}).status_code == 200  # let go
+
+
+@pytest.mark.usefixtures("worker")
+@pytest.mark.parametrize(("inline_max_rows", "lock_wait"), [(1_000, 0.3)])
+def test_a_small_summary_whose_wait_runs_out_goes_to_the_queue(
+        api: Api, svc: Services, seeded: dict[str, Any], held: Hold) -> None:
+    task_id = _accepted(api.get(URL))  # under the limit, but the lock stayed busy past the wait
+    assert finished(api, task_id)["state"] == "succeeded"  # the worker does not take the API's lock
+    after = api.get(URL)
+    assert after.status_code == 200 and after.json["cached"] is True
+    held.release()
+    _same(after.json, _inline(svc, "summary", {}))
+
+
+def test_the_openapi_operation_documents_the_202(api: Api) -> None:
+    paths = api.get("/openapi.json").json["paths"]
+    for path in ("/api/v1/forms/{form_id}/analytics", "/api/v1/forms/{form_id}/analytics/timeseries"):
+        responses = paths[path]["get"]["responses"]
+        assert {"200", "202"} <= set(responses) and "FMS_ANALYTICS_INLINE_MAX_ROWS" in responses["202"]["description"]
