@@ -44,6 +44,9 @@ class Scheduler:
         self.jobs, self.stamp_dir, self._now, self.cwd = jobs, stamp_dir, now, cwd
         base = dict(os.environ if env is None else env)
         base.pop("FMS_TIMERS", None)  # the jobs are not schedulers themselves
+        # nor the relay: in its multiprocess directory each run's files would stay until it restarts
+        # (a timer unit under systemd has none either; a job's metrics end with it)
+        base.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self._env = base
         self._last = {job.timer.name: self._read_stamp(job.timer.name) for job in jobs}
         self._child: subprocess.Popen[str] | None = None

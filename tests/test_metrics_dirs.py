@@ -21,9 +21,10 @@ import pytest
 import requests
 
 from app.observability.multiproc import base, reset_own, scrape_dirs
-from app.process_tree import METRICS_RESET, PROCESSES, process, start_steps
-from app.render.supervisor import Context, reference_context, render
+from app.process_tree import METRICS_RESET, PROCESSES, TIMERS, process, start_steps
+from app.render.supervisor import Context, TimerJob, reference_context, render
 from app.render.systemd import render_all
+from tasks.timers import Scheduler
 from tests.helpers import ROOT, VENV_BIN, RedisServer, free_port, wait_for
 
 TREE = tuple(p for p in PROCESSES if p.metrics and not p.embedded_only)
@@ -75,6 +76,18 @@ def test_the_reset_empties_only_the_directory_of_its_own_process(tmp_path: Path)
     assert reset_own({"FMS_PROCESS": "relay"}, tmp_path) == (None, 0)
     assert scrape_dirs(base(tmp_path)) == [base(tmp_path), other, mine]
     assert scrape_dirs(tmp_path / "none") == []
+
+
+def test_a_timer_job_of_the_relay_writes_no_files_into_the_relays_directory(tmp_path: Path) -> None:
+    """Under supervisord the relay runs the timers; their files would stay in its directory until it
+    restarts (an hourly purge: 24 a day). As under systemd, a job gets no multiprocess directory."""
+    out = tmp_path / "env.txt"
+    job = TimerJob(TIMERS[0], ["/bin/sh", "-c", f"env > {out}"], {"FMS_PROCESS": TIMERS[0].name})
+    relay_env = {"PATH": "/usr/bin:/bin", "FMS_PROCESS": "relay",
+                 "PROMETHEUS_MULTIPROC_DIR": str(base(tmp_path) / "relay"), "FMS_TIMERS": TIMERS[0].name}
+    assert Scheduler([job], tmp_path / "timers", relay_env).run_due() == [TIMERS[0].name]
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert env["FMS_PROCESS"] == TIMERS[0].name and "PROMETHEUS_MULTIPROC_DIR" not in env
 
 
 @contextmanager

@@ -53,8 +53,9 @@ def test_relay_once_moves_pending_events(api: Any, form: dict[str, Any], svc: Se
 
 def test_relay_counts_into_the_directory_metrics_merges(api: Any, form: dict[str, Any], settings: Any,
                                                         broker: Any) -> None:
-    """No PROMETHEUS_MULTIPROC_DIR in its environment (the systemd unit sets none): the relay's
-    counters still land in ``<data_dir>/prometheus``, which the API's /metrics merges."""
+    """Started by hand, without PROMETHEUS_MULTIPROC_DIR (the tree's units set their own
+    ``<data_dir>/prometheus/relay``): the relay's counters still land in ``<data_dir>/prometheus``,
+    which the API's /metrics merges with every process's directory under it."""
     from prometheus_client import multiprocess
 
     assert api.post(f"/api/v1/forms/{form['id']}/submissions",
