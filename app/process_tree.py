@@ -63,6 +63,9 @@ class Process:
     credentials: tuple[str, ...] | None = None
     runtime_dir: bool = True  # systemd RuntimeDirectory=/run/fms-<name> ({runtime_dir}: the api's metrics files)
     metrics: bool = True  # writes Prometheus multiprocess files: its own directory, emptied at each start
+    # the fms processes it calls (worker-ai embeds through the embedder): started before it, never required
+    # (systemd After= and Wants=; supervisord's priority); without them it runs and its calls retry
+    wants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,7 @@ PROCESSES: tuple[Process, ...] = (
         pinned=True,
         stop_timeout=330,
         systemd_env={"FMS_AI_THREADS": "{cores}", "OMP_NUM_THREADS": "{cores}"},  # = its pinned cores
+        wants=("embedder",),  # ai.embed and a form summary's themes embed through it (tasks.ai._embed_remote)
         oom_policy="continue",  # the worker restarts its model child itself
     ),
     Process(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.process_tree import (
+    PROCESSES,
     TIMERS,
     Process,
     Timer,
@@ -82,6 +83,13 @@ def _command(proc: Process, values: dict[str, Any]) -> str:
     return "/bin/sh -c " + shlex.quote(" && ".join([*steps, f"exec {shlex.join(argv(proc.command, values))}"]))
 
 
+def _priority(proc: Process) -> int:
+    """Start order (lowest first): the data services, then what other processes want, then the rest."""
+    if proc.tier == "data":
+        return 10
+    return 50 if any(proc.name in other.wants for other in PROCESSES) else 100
+
+
 def _program(proc: Process, ctx: Context) -> str:
     values = _values(proc, ctx)
     lines = [
@@ -102,7 +110,7 @@ def _program(proc: Process, ctx: Context) -> str:
         "redirect_stderr=true",
         "stdout_logfile=/dev/stdout",
         "stdout_logfile_maxbytes=0",
-        f"priority={10 if proc.tier == 'data' else 100}",
+        f"priority={_priority(proc)}",
     ]
     env = environment(proc, values, "supervisor")
     lines.append("environment=" + ",".join(f'{k}="{v}"' for k, v in sorted(env.items())))

@@ -288,6 +288,11 @@ def _start_and_reload(process: Process, host: HostConfig, values: dict[str, Any]
     return lines
 
 
+def _units(names: tuple[str, ...]) -> str:
+    """`` fms-<name>.service`` for each fms process named (a Process row's ``wants``)."""
+    return "".join(f" fms-{name}.service" for name in names)
+
+
 def render_service(process: Process, host: HostConfig) -> str:
     """One ``fms-<name>.service`` from one declared Process."""
     cpus = host.tier_cpus(process.tier)
@@ -298,8 +303,8 @@ def render_service(process: Process, host: HostConfig) -> str:
         "[Unit]",
         f"Description={process.description}",
         "Documentation=file:///opt/fms/current/docs/operations.md",
-        "After=network-online.target redis-server.service docker.service",
-        "Wants=network-online.target",
+        f"After=network-online.target redis-server.service docker.service{_units(process.wants)}",
+        f"Wants=network-online.target{_units(process.wants)}",  # Wants: it starts without them
         "PartOf=fms.target",
         "StartLimitIntervalSec=120",
         "StartLimitBurst=5",
