@@ -486,3 +486,66 @@ def normalised_readings(span_text: str) -> set[str]:
     if m:
         out.add(m.group(1) or m.group(2))
     return out
+
+
+# -- addresses: runs of proper, comma-separated parts ------------------------------------------
+#: One word of an address part: capitalised or numbered ('22B', '8-2-293', '7/112'), a short abbreviation
+#: with its dot ('No.', 'St.'), or a small joiner; a longer word's dot ends the sentence, not the part.
+_ADDR_TOKEN = r"(?:[A-Z][a-z]{0,2}\.(?=\s)|[A-Z0-9][\w'’/-]*(?:\.\d+)?)"
+_ADDR_WORD = rf"(?:{_ADDR_TOKEN}|(?:no|of|the|de|la|el|al|upon)\b\.?)"
+_ADDR_LEAD = r"(?:(?i:village|flat|house|plot|door|shop|unit|block|sector)\s+)?"
+_ADDR_PART = rf"{_ADDR_LEAD}(?![RSDWC]/[oO]\b){_ADDR_TOKEN}(?:\s+{_ADDR_WORD})*"
+ADDRESS_RE = re.compile(rf"(?<![\w'’/.-])(?P<v>{_ADDR_PART}(?:,\s+{_ADDR_PART})*)")
+STREET_NOUNS = re.compile(
+    r"\b(?:road|rd|street|st|lane|ln|avenue|ave|nagar|sector|block|colony|apartments?|society|layout|close|"
+    r"crescent|drive|park|gardens?|court|place|square|terrace|way|marg|chowk|cross|main|phase|stage|enclave|"
+    r"vihar|bagh|tower|towers|residency|heights|villa|flat|house|plot|floor|village|tehsil|taluk|ward|"
+    r"lines|bazar|bazaar|market|junction|hospital|clinic|station|airport|mall|centre|"
+    r"center|hall|building|estate|complex)\b", re.I)
+HOME_CUES = re.compile(r"(?:resident of|residing at|resides at|r/o|live (?:at|in)|living (?:at|in)|lives (?:at|in)|"
+                       r"address(?: is)?\s*[:-]?|home (?:is )?(?:at|in)|stay(?:ing)? (?:at|in)|based (?:at|in)|"
+                       r"from)\s*$", re.I)
+AT_CUES = re.compile(r"\b(?:at|in|near|on|outside|inside|opposite|behind|to|of)\s+(?:the\s+|my\s+|our\s+)?$", re.I)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A run of proper, comma-separated parts ('Flat 12, Shivaji Apartments, Sector 9, Delhi')."""
+
+    start: int
+    end: int
+    parts: int
+    street: bool  # names a street-level thing (road, nagar, flat, hospital)
+    digit: bool
+    cue: str | None  # 'home' after 'resident of'/'live at', 'at' after a preposition
+
+
+def address_chains(text: str) -> list[Chain]:
+    """Every maximal run of capitalised or numbered parts joined by commas, with what precedes it.
+    Lower-case words end a part (so a sentence ends the run), except a leading address noun
+    ('village Kheri', 'flat 4B') and small joiners ('Road No. 12', 'Stratford upon Avon')."""
+    out = []
+    for m in ADDRESS_RE.finditer(text):
+        value = m.group("v")
+        # a part must start with a capital or digit (the regex is case-blind for the lead nouns)
+        parts = [p.strip() for p in value.split(",")]
+        keep = []
+        for p in parts:
+            first = re.sub(r"^" + _ADDR_LEAD, "", p, flags=re.I)
+            if not first[:1].isupper() and not first[:1].isdigit():
+                break
+            if any(w[:1].islower() and w.lower().rstrip(".") not in {"no", "of", "the", "de", "la", "el", "al", "upon"}
+                   for w in first.split()[1:]):
+                break
+            keep.append(p)
+        if not keep:
+            continue
+        start = m.start("v")
+        end = start + len(", ".join(keep)) if ", ".join(keep) == text[start:start + len(", ".join(keep))] \
+            else start + len(keep[0])
+        seg = text[start:end].rstrip(".")
+        end = start + len(seg)
+        before = text[max(0, start - 30):start]
+        cue = "home" if HOME_CUES.search(before) else "at" if AT_CUES.search(before) else None
+        out.append(Chain(start, end, len(keep), bool(STREET_NOUNS.search(seg)), bool(re.search(r"\d", seg)), cue))
+    return out

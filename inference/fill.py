@@ -110,6 +110,14 @@ SYNONYMS: dict[str, list[str]] = {
     "sex": ["gender"],
     "photo": ["photos", "pictures", "picture", "images", "photographs"],
 }
+#: Abbreviations field names are written with, and the word a text uses for them.
+ABBREVIATIONS = {"org": "organisation", "orgs": "organisations", "emg": "emergency", "mbr": "member",
+                 "amt": "amount", "qty": "quantity", "appt": "appointment", "svc": "service", "pref": "preferred",
+                 "ccy": "currency", "addr": "address", "tel": "telephone", "mob": "mobile", "dept": "department",
+                 "reg": "registration", "ref": "reference", "desc": "description", "loc": "location",
+                 "dob": "born", "dt": "date", "prev": "previous", "med": "medical", "cond": "condition",
+                 "ht": "height", "wt": "weight", "odo": "odometer", "temp": "temperature", "pt": "trainer",
+                 "info": "information", "yrs": "years", "mgr": "manager", "emp": "employee"}
 STOP = {"the", "a", "an", "of", "is", "was", "to", "number", "type", "your", "you", "needs", "need",
         "did", "do", "does", "anyone", "any", "what", "which", "requirements", "under"}
 _NT = r"[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:['’-][A-Z]?[a-z]+)?"  # Ana, McDonald, O'Brien, Jean-Luc
@@ -126,6 +134,15 @@ PERSON_PATTERNS = [
     rf"(?:^|(?<=[.!?])\s+)({_NT} {_NT}) (?i:reported|says|said|called|wrote|writes|would like|wants|needs|"
     r"here|asked|complained|noticed|saw)\b",
 ]
+_INITIALS_NAME = rf"(?:[A-Z]\.\s?){{0,2}}{_NT}(?: {_NT}){{0,2}}"
+#: How a text names someone by their relation to the person it is about.
+RELATION_MARK = re.compile(r"\s*,?\s*\b(?:[SDWC]/[oO]|son of|daughter of|wife of|husband of|widow of)\b", re.I)
+RELATION_RE = re.compile(r"\b(?:[SDW]/[oO]|(?i:son of|daughter of|wife of|husband of|widow of))\s+"
+                         r"(?:(?i:late|shri|sri|smt|mr\.?|mrs\.?)\s+)?(?P<n>" + _INITIALS_NAME + r")")
+CHILD_RE = re.compile(r"\b(?i:my|our|her|his)\s+(?i:son|daughter|child|kid|ward|boy|girl)\s*,?\s+(?P<n>" + _NT +
+                      r"(?: " + _NT + r"){0,2})")
+PARENT_WORDS = {"father", "husband", "mother", "spouse", "wife", "guardian", "parent", "parents"}
+CHILD_WORDS = {"student", "child", "pupil", "ward", "kid", "son", "daughter", "children", "learner"}
 #: A name after an honorific ('Mrs Lakshmi Narayan'), before an age/sex bracket as clinicians write
 #: ('Arjun Mehta (M, 40)'), or after 'by' (an agent: 'inspected by Deepa Kulkarni').
 TITLED_NAME_PATTERNS = [
@@ -135,7 +152,9 @@ TITLED_NAME_PATTERNS = [
     rf"(?:^|(?<=[.!?,;])\s+)({_NT} {_NT})(?=,?\s+\+?\d[\d\s-]{{6,}})",
 ]
 ORG_SUFFIX = r"(?:Inc|Corp|Corporation|Ltd|LLC|GmbH|Labs|Industries|Traders|Robotics|Group|Company|" \
-             r"Technologies|Solutions|Systems|Partners|Bank|University)"
+             r"Technologies|Solutions|Systems|Partners|Bank|University|Foundation|Trust|Society|Collective|" \
+             r"Association|Club|Institute|Council|Federation|Cooperative|Co-op|Alliance|Network|Initiative|" \
+             r"Fund|Charity|Sangh|Samiti|Sangha|Mission|League|Union|Agency|Studio|Studios|Academy)"
 NOT_NAME = {"The", "This", "My", "Our", "Hello", "Hi", "Hey", "Please", "Order", "Contact", "Email",
             "Regards", "Thanks", "Urgent", "Critical", "Reporter", "Phone", "Call", "Mobile", "Just",
             "Registration", "Register", "Requesting", "Someone", "Nobody", "Burglars", "Tablet",
@@ -189,6 +208,12 @@ ROLE_PREPOSITIONS = {"origin": "from", "source": "from", "departure": "from", "p
 #: Sex/gender vocabulary for enum options (male/female/M/F) when the field is about sex or gender.
 SEX_WORDS = {"male": ["male", "man", "boy", "gentleman"], "female": ["female", "woman", "girl", "lady", "mrs",
              "ms", "miss"], "non_binary": ["non-binary", "nonbinary", "non binary", "enby"]}
+#: Words of a field that say its value is a whole address or the place of an event, written as a run
+#: of parts ('Flat 12, Shivaji Apartments, Sector 9, Delhi'); HOME_WORDS: where someone lives.
+CHAIN_WORDS = {"address", "location", "place", "premises", "residence", "home", "locality", "site", "venue",
+               "occurrence"}
+HOME_WORDS = {"address", "residence", "home", "residential", "resident", "permanent", "postal", "correspondence",
+              "house"}
 #: Place words that describe an address rather than name a settlement.
 ADDRESS_WORDS = {"location", "place", "address", "where", "venue", "premises", "street", "landmark", "route"}
 #: Nouns that follow a place name and are not part of it ('the Leeds depot', 'our Jaipur property').
@@ -358,7 +383,7 @@ def _cues(name: str, spec: dict) -> list[str]:
     """Cue words for locating a field's value: name + title words, stems and synonyms."""
     words = [w for w in _words(name) + _words(spec.get("title", "")) + _words(spec.get("description", ""))
              if w not in STOP and len(w) > 2]
-    cues = set(words)
+    cues = set(words) | {ABBREVIATIONS[w] for w in words if w in ABBREVIATIONS}
     for unit in re.findall(r"\(([^)]{1,12})\)", name + " " + spec.get("title", "")):
         cues.update(_words(unit))  # 'Odometer (km)': a number followed by 'km'
     for label in (_words(name), _words(spec.get("title", ""))):
@@ -551,6 +576,10 @@ class FormFiller:
         title = re.sub(r"\(.*?\)|[?]", "", spec.get("title") or "").strip()
         labels = {title.lower(), " ".join(_words(name))}
         labels.update(w for w in _words(name) + _words(title) if len(w) >= 3 and w not in STOP)
+        long_name = [ABBREVIATIONS.get(w, w) for w in _words(name)]
+        if long_name != _words(name):  # 'emg_contact' is labelled 'Emergency contact', 'orgName' 'Organisation'
+            labels.add(" ".join(long_name))
+            labels.update(w for w in long_name if len(w) >= 5)
         if field_kind(name, spec) == "person_name":
             labels.add("name")
         return sorted((lb for lb in labels if lb), key=len, reverse=True)
@@ -743,9 +772,27 @@ class FormFiller:
                 self._set(name, int(m.value), (m.start, m.end), "quantity-of-option")
                 return
 
+    def _relative_name(self, name: str, spec: dict) -> bool:
+        """A relative's name by how the text relates them ('S/o Mahesh Yadav', 'wife of Hasmukh Patel',
+        'my son Aarav Singh') when the field names that relation (father, husband, son, child, student...)."""
+        words = set(_words(name)) | set(_words(spec.get("title", "")))
+        for rx, relations in ((RELATION_RE, PARENT_WORDS), (CHILD_RE, CHILD_WORDS)):
+            if not words & relations:
+                continue
+            for m in rx.finditer(self.text):
+                if not self._is_used(m.start("n"), m.end("n")):
+                    return self._set(name, m.group("n")[: spec.get("maxLength", 200)], (m.start("n"), m.end("n")),
+                                     "relation")
+        return False
+
     def _fill_person_name(self, name: str, spec: dict, required: bool) -> None:
+        if self._relative_name(name, spec):
+            return
+        relatives = [(m.start("n"), m.end("n")) for rx in (RELATION_RE, CHILD_RE) for m in rx.finditer(self.text)]
         for lab in self._labelled(name, spec):  # 'Guest: Marcus Reed', 'Inspector: Kavita Joshi'
             start, end = self._clean_value(name, spec, lab.start, lab.end)
+            cut = RELATION_MARK.search(self.text, start, end)  # 'Sunita Devi W/o Rajesh Sharma'
+            end = cut.start() if cut else end
             words = self.text[start:end].split()
             if 1 <= len(words) <= 5 and words[0][:1].isupper() and \
                     self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "label"):
@@ -771,8 +818,9 @@ class FormFiller:
                 if parts[0] in NOT_NAME or any(p in MONTH_WORDS for p in parts) or \
                         re.search(ORG_SUFFIX + r"\b", cand) or not all(p[0].isupper() for p in parts):
                     continue
-                if self._is_used(m.start(1), m.end(1)) or self._org_like(m.start(1), m.end(1)):
-                    continue
+                if self._is_used(m.start(1), m.end(1)) or self._org_like(m.start(1), m.end(1)) or \
+                        any(s <= m.start(1) < e for s, e in relatives):
+                    continue  # a relative named by their relation is not this person
                 start, end = self._clean_value(name, spec, m.start(1), m.start(1) + len(cand))
                 self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "pattern")
                 return
@@ -798,12 +846,20 @@ class FormFiller:
                 return
 
     def _fill_location(self, name: str, spec: dict, required: bool) -> None:
+        hint = set(_words(name)) | set(_words(spec.get("title", "")))
+        # a whole address, not a named place: 'home_town' and 'Workshop location' name one place
+        chains = self._chains() if hint & CHAIN_WORDS and not hint & (PLACE_WORDS - ADDRESS_WORDS - CHAIN_WORDS) \
+            else []
         for m in self._labelled(name, spec):  # 'City: Krakow', 'Origin: Frankfurt'
             start, end = self._clean_value(name, spec, m.start, m.end)
+            longer = [c for c in chains if c[0] == start and c[1] > end]  # 'Address: 18/3 Lake Gardens, Kolkata'
+            if longer:
+                end = longer[0][1]
             if end > start and self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end),
                                          "label"):
                 return
-        hint = set(_words(name)) | set(_words(spec.get("title", "")))
+        if chains and self._fill_address(name, spec, hint, chains):
+            return
         if hint & (PLACE_WORDS - ADDRESS_WORDS) and self._fill_place_name(name, spec, hint):
             return
         named = bool(hint & (PLACE_WORDS - ADDRESS_WORDS))
@@ -823,6 +879,56 @@ class FormFiller:
             if got is not None and span and (span[0], span[1]) in self.used:
                 self.used.remove((span[0], span[1]))
             self._set(name, self.text[cand[0]:cand[1]], cand, "pattern")
+
+    def _chains(self) -> list[tuple[int, int, int, str | None]]:
+        """Address-like runs of the text ('45 Gandhi Nagar, Kanpur') as (start, end, score, cue), cut where a
+        part holds another field's value ('flat 4B, 27 Elm Road, London SW1A 1AA' -> '27 Elm Road,
+        London' once 4B and the postcode are taken). A lone part must name a street-level thing or
+        carry a number ('Mahesh Yadav' alone is no address)."""
+        out = []
+        for c in ex.address_chains(self.text):
+            parts, pos = [], c.start
+            for piece in self.text[c.start:c.end].split(", "):
+                parts.append((pos, pos + len(piece)))
+                pos += len(piece) + 2
+            while parts and self._is_used(*parts[0]):
+                parts.pop(0)
+            kept = []
+            for s, e in parts:
+                if self._is_used(s, e):
+                    cut = min(us for us, ue in self.used if us < e and s < ue)
+                    if cut > s and self.text[s:cut].strip():
+                        kept.append((s, s + len(self.text[s:cut].rstrip(" ,"))))
+                    break
+                kept.append((s, e))
+            if not kept:
+                continue
+            start, end = kept[0][0], kept[-1][1]
+            tail = re.match(r"(?:\s+[a-z][\w'’-]*){0,2}?\s+" + PLACE_NOUN.pattern, self.text[end:end + 40], re.I)
+            if tail and not self._is_used(end, end + tail.end()):
+                end += tail.end()  # 'Elm Street community centre', 'Saki Naka metro station junction'
+            seg = self.text[start:end]
+            street, digit = bool(ex.STREET_NOUNS.search(seg)), bool(re.search(r"\d", seg))
+            if len(kept) == 1 and not street:
+                continue
+            out.append((start, end, min(len(kept), 4) + 2 * street + digit, c.cue))
+        return out
+
+    def _fill_address(self, name: str, spec: dict, hint: set[str],
+                      chains: list[tuple[int, int, int, str | None]]) -> bool:
+        """An address or a place of an event as the best address-like run: where the person lives
+        ('resident of', 'R/o', 'we live at') for a home address, after 'at'/'in'/'near' for where
+        something happened; a run with several parts, a street word and a number is more address-like."""
+        home = bool(hint & HOME_WORDS)
+        best = None
+        for start, end, base, cue in chains:
+            score = base + ((4 if cue == "home" else 1 if cue == "at" else 0) if home
+                            else (3 if cue == "at" else -2 if cue == "home" else 0))
+            if score >= 4 and (best is None or score > best[0]):
+                best = (score, start, end)
+        if best is None or best[2] - best[1] > spec.get("maxLength", 10**6):
+            return False
+        return self._set(name, self.text[best[1]:best[2]], (best[1], best[2]), "address")
 
     def _fill_place_name(self, name: str, spec: dict, hint: set[str]) -> bool:
         """A named place (city, district, branch, origin, destination): proper nouns after a
@@ -1192,6 +1298,11 @@ class FormFiller:
                 if any(re.search(r"(?<![a-z])" + re.escape(w), s_low) for w in title_words):
                     best = (0, sent)
                     break
+        if best is None:  # nor those: the clause with the most of the field's other words
+            clause = self._boolean_clause(name, spec)
+            if clause is not None:
+                self._set(name, clause[0], clause[1], "clause+polarity")
+            return
         if best is not None:
             sent = best[1]
             s_low = low[sent.start():sent.end()]
@@ -1202,6 +1313,43 @@ class FormFiller:
                     "park" in " ".join(cues):
                 value = False
             self._set(name, value, (sent.start(), sent.end()), "cue+polarity")
+
+    def _boolean_clause(self, name: str, spec: dict) -> tuple[bool, tuple[int, int]] | None:
+        """The clause that says most about a yes/no field, by the stems of its name's words (weight 2)
+        and of its title's and description's (weight 1), other fields' words left out; polarity from
+        a negation in that clause ('Not open to relocation', 'Nothing to declare') or an 'un-' on
+        the field's own word ('unknown persons' for accused_known)."""
+        fields = {w for n in self.schema.get("properties", {}) if n != name for w in _words(n)}
+        weights: dict[str, int] = {}
+        for source, weight in ((_words(name), 2), (_words(spec.get("title", "")) +
+                                                   _words(spec.get("description", "")), 1)):
+            for w in source:
+                w = ABBREVIATIONS.get(w, w)
+                if len(w) >= 4 and w not in STOP and w not in BOOL_STOP and (weight == 2 or w not in fields):
+                    stem = _stem(w)[:6] if len(_stem(w)) > 6 else _stem(w)
+                    weights[stem] = max(weights.get(stem, 0), weight)
+        if not weights:
+            return None
+        best = None
+        for clause in re.finditer(r"[^.!?;:,]+", self.text):
+            low = clause.group(0).lower()
+            score, flipped, distinct, longest = 0, False, 0, 0
+            for stem, weight in weights.items():
+                hit = re.search(rf"(?<![a-z])(un|non-?|dis)?{re.escape(stem)}", low)
+                if hit:
+                    score += weight
+                    distinct += 1
+                    longest = max(longest, len(stem) if weight == 2 else 0)
+                    flipped = flipped or bool(hit.group(1))
+            # one short word ('race', 'need') says too little; two words, or one long own word, say enough
+            if (distinct >= 2 or longest >= 6) and score >= 2 and (best is None or score > best[0]):
+                best = (score, clause, flipped)
+        if best is None:
+            return None
+        _, clause, flipped = best
+        negated = bool(NEGATION.search(clause.group(0))) or \
+            bool(re.search(r"\b(?:prefer not|rather not|not open|opt(?:ing)? out)\b", clause.group(0), re.I))
+        return (negated == flipped), (clause.start(), clause.end())
 
     # -- strings through the LLM -------------------------------------------------------
     def _prefill_event(self, prompt_tokens: int) -> None:
