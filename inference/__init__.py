@@ -50,6 +50,12 @@ Isolation (what the AI worker should use)
         and restarted), ``EngineCrashed`` (child died, restarted), ``EngineError`` (raised
         in the child; message carries type and text). All three derive from ``EngineError``.
 
+Shared embedder (one MiniLM per host)
+    ``inference.embed_server``: ``serve(socket_path, model_path, tokenizer_path)`` (``fms embedder``);
+        clients ``embed(socket_path, texts, timeout_s, bulk=False) -> Embedding`` and ``ping``.
+        ``bulk=True`` (the AI worker): any number of texts, run one engine batch at a time,
+        behind waiting interactive queries.
+
 Benchmarks
     ``inference.bench`` — grid benchmarks and deterministic reports (see its docstring).
 """

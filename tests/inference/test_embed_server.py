@@ -196,7 +196,7 @@ def test_a_query_goes_between_the_batches_of_a_long_bulk_request(served: tuple[P
     """The query waits for the batch running when it arrives, not for the whole bulk request."""
     sock, server = served
     model = server.model
-    texts = _texts(MAX_BULK_TEXTS, 120)  # ~150 tokens each: 6 a batch under the 1024-token budget, ~40 batches
+    texts = _texts(MAX_BULK_TEXTS, 60)  # ~70 tokens each: 13-14 a batch under the 1024-token budget, ~19 batches
     start = model.batches_run
     bulk: dict[str, float] = {}
 
@@ -215,7 +215,9 @@ def test_a_query_goes_between_the_batches_of_a_long_bulk_request(served: tuple[P
     during = model.batches_run - start - asked  # bulk batches that ran while the query waited
     thread.join(300)
     total = model.batches_run - start - 1  # the query was one batch too
-    assert "s" in bulk and total >= 30, (bulk, total)
+    assert "s" in bulk and total >= 15, (bulk, total)
     assert answered_at < bulk["done_at"], "the query waited for the whole bulk request"
-    assert during <= 2, f"{during} bulk batches ran before the query (of {total}): it did not get priority"
+    # the batch under way when it was asked, perhaps the next one (the query still in flight); one lock per
+    # request would let all ~19 run first
+    assert during <= 3, f"{during} bulk batches ran before the query (of {total}): it did not get priority"
     print(f"query {query_s * 1000:.0f} ms while a {total}-batch bulk request ran ({bulk['s']:.1f} s)")
