@@ -464,13 +464,19 @@ def summarize(submission_id: str) -> dict[str, Any]:
     return {"submission_id": submission_id, "summary": data["summary"], "method": data["method"], "metrics": job}
 
 
+# x FMS_EMBEDDER_TIMEOUT per 16 texts: a 1024-token batch took ~0.6 s on one thread at load 10, so 16 texts
+# of 256 tokens (4 batches) ~2.5 s
+EMBED_TIMEOUT_FACTOR = 5
+
+
 def _embedder_timeout_s(settings: Any, n_texts: int) -> float:
-    """Per request to the embedder: what an API query gets (FMS_EMBEDDER_TIMEOUT) for each 16 texts, up to
-    FMS_AI_TIMEOUT; a bulk request also waits for the queries that go before it."""
+    """Per request to the embedder: EMBED_TIMEOUT_FACTOR times what an API query gets (FMS_EMBEDDER_TIMEOUT)
+    for each 16 texts, up to FMS_AI_TIMEOUT; a bulk request also waits for the queries that go before it.
+    A down embedder refuses at once; this bounds only a stuck one (the ai queue is serial)."""
     from inference.embed_server import MAX_BULK_TEXTS, MAX_TEXTS
 
     chunks = -(-min(max(1, n_texts), MAX_BULK_TEXTS) // MAX_TEXTS)
-    return min(call_timeout_s(settings), float(settings.embedder_timeout) * chunks)
+    return min(call_timeout_s(settings), float(settings.embedder_timeout) * EMBED_TIMEOUT_FACTOR * chunks)
 
 
 def _embed_remote(texts: list[str]) -> tuple[list[list[float]], str]:
