@@ -33,6 +33,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import overload
 
 from jsonschema import Draft202012Validator
 
@@ -224,6 +225,10 @@ PLACE_NOUNS_AFTER = {"office", "branch", "district", "site", "depot", "property"
 BOOL_STOP = {"has", "have", "is", "are", "was", "were", "any", "needs", "requires", "required", "with", "include",
              "includes", "included", "wants", "want", "can", "should", "will", "under", "via", "by"}
 QUANTITY_WORDS = {"qty", "quantity", "count", "units", "pieces", "items", "amount"}
+#: Words of a field's name that say "this string describes something in the text's own words".
+DESCRIPTIVE_WORDS = {"remarks", "remark", "complaints", "complaint", "circumstances", "circumstance", "desc",
+                     "particulars", "explanation", "problem", "issue", "symptoms", "cond", "conditions", "condition",
+                     "injuries", "cause", "observations", "findings", "incident"}
 #: Words of a field's name that say "this string is an identifier".
 CODE_WORDS = {"order", "invoice", "tracking", "reference", "ref", "serial", "sku", "code", "reg", "registration",
               "plate", "vin", "unit", "flat", "apartment", "policy", "account", "acct", "ticket", "case", "passport",
@@ -290,7 +295,10 @@ def field_kind(name: str, spec: dict) -> str:
     typ = spec.get("type")
     if typ == "array":
         items = spec.get("items", {})
-        return "enum_array" if isinstance(items, dict) and "enum" in items else "unsupported"
+        if isinstance(items, dict) and "enum" in items:
+            return "enum_array"
+        return "string_array" if isinstance(items, dict) and items.get("type") == "string" and \
+            not items.get("format") and not items.get("pattern") else "unsupported"
     if "enum" in spec or enum_options(spec):
         return "enum"
     if typ == "boolean":
@@ -329,10 +337,14 @@ def field_kind(name: str, spec: dict) -> str:
             words in ({"customer"}, {"employee"}, {"contact"}, {"reporter"}, {"guest"}) or \
             (len(words) <= 2 and words & PERSON_ROLES):
         return "person_name"
-    if hint & PLACE_WORDS:
+    if words & {"nationality", "citizenship"}:
+        return "nationality"
+    if hint & PLACE_WORDS or set(_words(spec.get("description", ""))[:4]) & (PLACE_WORDS - ADDRESS_WORDS) or \
+            (words & {"from", "to"} and words & {"arriving", "arrival", "departing", "departure", "coming", "flying",
+                                                 "travelling", "traveling", "shipped", "sent", "moving"}):
         return "location"
     if words & {"description", "details", "summary", "comments", "comment", "notes", "message",
-                "narrative", "body"}:
+                "narrative", "body"} or words & DESCRIPTIVE_WORDS or spec.get("maxLength", 0) >= 150:
         return "long_text"
     return "string"
 
@@ -456,7 +468,8 @@ class FormFiller:
         required = set(self.schema.get("required", []))
         kinds = {name: field_kind(name, spec) for name, spec in props.items()}
         order = ["email", "date", "time", "phone", "pattern", "amount", "age", "code", "integer", "person_name",
-                 "organization", "enum", "enum_array", "boolean", "location", "long_text", "string", "unsupported"]
+                 "organization", "nationality", "enum", "enum_array", "boolean", "location", "long_text", "string",
+                 "string_array", "unsupported"]
         assigned_dates: set[int] = set()
         assigned_emails: set[int] = set()
         amounts = ex.amounts(self.text)
@@ -860,7 +873,9 @@ class FormFiller:
                 return
         if chains and self._fill_address(name, spec, hint, chains):
             return
-        if hint & (PLACE_WORDS - ADDRESS_WORDS) and self._fill_place_name(name, spec, hint):
+        named_hint = hint | set(_words(spec.get("description", ""))[:4]) | (set(_words(name)) & {"from", "to"})
+        if named_hint & (PLACE_WORDS - ADDRESS_WORDS | {"from", "to"}) and \
+                self._fill_place_name(name, spec, named_hint):
             return
         named = bool(hint & (PLACE_WORDS - ADDRESS_WORDS))
         title = spec.get("title") or ""
@@ -930,6 +945,26 @@ class FormFiller:
             return False
         return self._set(name, self.text[best[1]:best[2]], (best[1], best[2]), "address")
 
+    def _fill_nationality(self, name: str, spec: dict, required: bool) -> None:
+        """A nationality as the text writes it: after its label ('Nationality: Indian'), before
+        'national'/'citizen' ('Chinese national'), or a demonym-shaped word standing alone in the
+        sentence ('Omar Haddad, Jordanian, passport ...')."""
+        for m in self._labelled(name, spec):
+            if m.value[:1].isupper() and self._set(name, m.value.split(",")[0][: spec.get("maxLength", 60)],
+                                                   (m.start, m.start + len(m.value.split(",")[0])), "label"):
+                return
+        demonym = r"[A-Z][a-z]+(?:an|ese|ish|i|ch|ic)"
+        pats = [rf"\b(?i:nationality|citizenship)\s*(?:is\s+)?:?\s*({_NT}(?: {_NT})?)",
+                rf"\b({demonym})\s+(?i:national|citizen|passport(?:\s+holder)?)\b",
+                rf"\b(?i:citizen|national)\s+of\s+({_NT}(?: {_NT})?)",
+                rf"(?<=, )({demonym})(?=,|\s+(?:passport|national|citizen)\b)"]
+        for pat in pats:
+            for hit in re.finditer(pat, self.text):
+                if not self._is_used(hit.start(1), hit.end(1)) and hit.group(1) not in NOT_NAME and \
+                        self._set(name, hit.group(1)[: spec.get("maxLength", 60)], (hit.start(1), hit.end(1)),
+                                  "pattern"):
+                    return
+
     def _fill_place_name(self, name: str, spec: dict, hint: set[str]) -> bool:
         """A named place (city, district, branch, origin, destination): proper nouns after a
         preposition or before the field's own label word ('Pune office', 'Yaba branch'), the field's
@@ -947,7 +982,9 @@ class FormFiller:
     def _place_candidates(self, name: str, spec: dict, hint: set[str]) -> list[tuple[int, tuple[int, int]]]:
         proper = r"([A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){0,2})"
         own = sorted(self._label_words(name, spec) | PLACE_NOUNS_AFTER, key=len, reverse=True)
-        role = next((ROLE_PREPOSITIONS[w] for w in hint if w in ROLE_PREPOSITIONS), None)
+        hint = hint | set(_words(spec.get("description", "")))
+        role = "from" if "from" in _words(name) else "to" if "to" in _words(name) else \
+            next((ROLE_PREPOSITIONS[w] for w in hint if w in ROLE_PREPOSITIONS), None)
         options = {str(o).lower().replace("_", " ") for sp in self.schema.get("properties", {}).values()
                    if isinstance(sp, dict) for o in sp.get("enum", [])}
         found: dict[tuple[int, int], int] = {}
@@ -983,15 +1020,24 @@ class FormFiller:
                 found.pop((m.start(1), m.end(1)), None)
         return sorted(((sc, sp) for sp, sc in found.items()), key=lambda x: (-x[0], x[1][0]))
 
-    def _rank_spans(self, name: str, spec: dict, spans: list[tuple[int, int]]) -> tuple[int, int]:
+    @overload
+    def _rank_spans(self, name: str, spec: dict, spans: list[tuple[int, int]]) -> tuple[int, int]: ...
+
+    @overload
+    def _rank_spans(self, name: str, spec: dict, spans: list[tuple[int, int]],
+                    allow_none: bool) -> tuple[int, int] | None: ...
+
+    def _rank_spans(self, name: str, spec: dict, spans: list[tuple[int, int]],
+                    allow_none: bool = False) -> tuple[int, int] | None:
         """Let the model rank candidate spans as answers to the field's question, by mean
         log-likelihood per token (no empty-text calibration here: the candidates change with every
         text, so its prior cannot be cached and scoring it would evict the text from the KV cache)."""
         q = f"Question: What is the {self._label(name, spec)}?\nAnswer:"
-        opt_tokens = [self._model.tokenize(" " + self.text[s:e] + "\n") for s, e in spans]
+        texts = [self.text[s:e] for s, e in spans] + (["none"] if allow_none else [])
+        opt_tokens = [self._model.tokenize(" " + t + "\n") for t in texts]
         scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
-        best = max(range(len(spans)), key=lambda i: scores[i] / max(1, len(opt_tokens[i])))
-        return spans[best]
+        best = max(range(len(texts)), key=lambda i: scores[i] / max(1, len(opt_tokens[i])))
+        return spans[best] if best < len(spans) else None
 
     def _place_phrase(self) -> tuple[int, int] | None:
         """First prepositional phrase naming a place ('on the number 12 bus'), as a fallback
@@ -1003,15 +1049,43 @@ class FormFiller:
         return None
 
     def _fill_long_text(self, name: str, spec: dict, required: bool) -> None:
-        limit = spec.get("maxLength", len(self.text))
-        value = self.text.strip()
-        if not value:
-            return
-        if len(value) > limit:
-            cut = value[:limit].rsplit(" ", 1)[0]
-            value = cut if len(cut) >= spec.get("minLength", 0) else value[:limit]
-        start = self.text.find(value)
-        self._set(name, value, (start, start + len(value)), "text")
+        """A description in the text's own words: what follows the field's label, to the end of its
+        sentence ('Circumstances: an extension lead overheated ...'); else the clause that best
+        answers the field — ranked by the model when there is one, else the first clause that holds no
+        other field's value (a greeting, a request or a contact line is no description)."""
+        limit = spec.get("maxLength", 10**6)
+        for m in self._labelled(name, spec):
+            stop = re.search(r"[.;\n]|$", self.text[m.end:])
+            end = m.end + (stop.start() if stop else 0)
+            start, end = m.start, len(self.text[:end].rstrip(" .,;"))
+            if 0 < end - start <= limit and self._set(name, self.text[start:end], (start, end), "label"):
+                return
+        cands = [c for c in self._clauses() if c[1] - c[0] <= limit]
+        if not cands or self.engine is None:
+            return  # which clause describes the field is a question of meaning: no model, no guess
+        span = self._rank_spans(name, spec, cands[:6], allow_none=True)
+        if span is not None:
+            self._set(name, self.text[span[0]:span[1]], span, "clause+llm")
+
+    def _clauses(self) -> list[tuple[int, int]]:
+        """Descriptive clauses of the text in order: sentences and their parts after a colon or split at
+        '; ' / ' - ', without a trailing parenthetical; none that holds another field's value, greets,
+        asks or gives contact details, and none shorter than three words."""
+        out = []
+        for sent in re.finditer(r"[^.!?\n]+", self.text):
+            for part in re.finditer(r"[^:;()\u2013\u2014]+", sent.group(0)):
+                start, end = sent.start() + part.start(), sent.start() + part.end()
+                seg = self.text[start:end]
+                start += len(seg) - len(seg.lstrip(" ,-"))
+                end = start + len(self.text[start:end].rstrip(" ,-"))
+                seg = self.text[start:end]
+                if len(seg.split()) < 3 or self._is_used(start, end) or \
+                        re.match(r"(?i)(?:hi|hello|dear|please|can|could|would|thanks|thank|regards|i'?d like|"
+                                 r"we'?d like|i am|i'm|my name|this is)\b", seg) or \
+                        re.search(r"@|\d{6,}", seg):
+                    continue
+                out.append((start, end))
+        return out
 
     # -- enums -------------------------------------------------------------------------
     def _option_forms(self, option: str, field_words: set[str]) -> tuple[set[str], set[str]]:
@@ -1417,6 +1491,38 @@ class FormFiller:
         if len(value) < spec.get("minLength", 0):
             return
         self._set(name, value, (start, start + len(value)), "llm-extractive")
+
+    def _fill_string_array(self, name: str, spec: dict, required: bool) -> None:
+        """A list of short strings ('Allergies: penicillin', 'allergic to peanuts and eggs'): the
+        phrase right after a word of the field's name (or its stem), split at commas and 'and'/'or';
+        nothing when the phrase is negated ('no known allergies')."""
+        stems = {_stem(w)[:6] for w in _words(name) + _words(spec.get("title", "")) if len(w) >= 4 and w not in STOP}
+        item = spec.get("items", {})
+        for stem in sorted(stems, key=len, reverse=True):
+            rx = rf"(?<![a-z])(?i:{re.escape(stem)})[a-z]*\s*(?:to|:|-|=|of|are|is|include)?\s+(?P<v>[^.;()\n]+)"
+            for m in re.finditer(rx, self.text):
+                if self._negated(m.start()) or re.match(r"(?i)(?:none|nil|no\b|nothing|not\b)", m.group("v")):
+                    return
+                start = m.start("v")
+                items = []
+                for piece in re.finditer(r"[^,]+", m.group("v")):
+                    for part in re.split(r"\s+(?:and|or|&)\s+", piece.group(0)):
+                        part = part.strip()
+                        if not part:
+                            continue
+                        if len(part.split()) > 4 or not re.fullmatch(r"[\w' -]+", part):
+                            break
+                        pos = self.text.find(part, start)
+                        items.append((part, pos))
+                    else:
+                        continue
+                    break
+                values = [v for v, _ in items if len(v) <= item.get("maxLength", 10**6)][: spec.get("maxItems", 20)]
+                if values:
+                    span = (items[0][1], items[len(values) - 1][1] + len(values[-1]))
+                    if all(accept_answer(self.text, item, v, None) for v in values):
+                        self._set(name, values, span, "list")
+                        return
 
     def _fill_unsupported(self, name: str, spec: dict, required: bool) -> None:
         """Nested objects etc.: only filled when required (under the grammar, below)."""
