@@ -111,3 +111,10 @@ def test_data_version_moves_on_every_submission_write(store: Store) -> None:
     assert store.update_submission(sub["id"], {"status": "rejected"}, revision, [], sub["rev"]) is None  # stale rev
     assert store.data_version(FORM_ID) == before + 1  # type: ignore[attr-defined]
     assert store.data_version("01JNOSUCHFORM0000000000000") == 0  # type: ignore[attr-defined]
+
+
+def test_form_row_count_counts_every_stored_submission_of_the_form(store: Store) -> None:
+    """The API's inline-or-queue check: an upper bound (soft-deleted rows too), the same on every backend."""
+    seed(store, None)  # 7 submissions, r2 soft-deleted
+    assert store.form_row_count(FORM_ID) == 7  # type: ignore[attr-defined]
+    assert store.form_row_count("01JNOSUCHFORM0000000000000") == 0  # type: ignore[attr-defined]
