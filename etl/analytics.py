@@ -38,7 +38,6 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +47,18 @@ import pyarrow as pa
 from app.store import Record, SubmissionQuery
 from app.store.analytics_base import AnalyticsStore, LiveAggregates, LiveSpec, Segment
 from app.store.base import SUBMISSION_STATUSES, status_and_window_sql
+from etl.analytics_spec import (  # noqa: F401 - re-exported: the argument checks live there, without DuckDB
+    INTERVALS,
+    EngineLimits,
+    _json_type,
+    field_kind,
+    field_kinds,
+    known_timezone,
+    splittable,
+)
 from etl.csvsafe import SafeWriter
 
 log = logging.getLogger(__name__)
-INTERVALS = ("day", "week", "month")
 SPLIT_GROUPS = 10  # split_by breaks a summary down by this many top options
 TOP_VALUES = 10
 SAMPLES = 50
@@ -65,47 +72,6 @@ _NUMERIC_JSON = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')"
 
 
 # --- schema ---------------------------------------------------------------------
-def _json_type(prop: Record) -> str | None:
-    kind = prop.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), None)
-    return kind if isinstance(kind, str) else None
-
-
-def field_kind(prop: Record) -> str:
-    """enum | boolean | array | nps | number | date | datetime | string, from a JSON Schema property.
-
-    An integer from 0 to 10 reads as an NPS question; anything the other kinds
-    do not cover (objects, untyped) is summarised as strings of its JSON.
-    """
-    kind = _json_type(prop)
-    if "enum" in prop:
-        return "enum"
-    if kind == "boolean":
-        return "boolean"
-    if kind == "array":
-        return "array"
-    if kind == "integer" and prop.get("minimum") == 0 and prop.get("maximum") == 10:
-        return "nps"
-    if kind in {"integer", "number"}:
-        return "number"
-    if kind == "string" and prop.get("format") == "date":
-        return "date"
-    if kind == "string" and prop.get("format") == "date-time":
-        return "datetime"
-    return "string"
-
-
-def field_kinds(schema: Record) -> dict[str, str]:
-    return {name: field_kind(prop if isinstance(prop, dict) else {})
-            for name, prop in (schema.get("properties") or {}).items()}
-
-
-def splittable(schema: Record, name: str) -> bool:
-    """Only fields with a closed set of values make groups: enums and booleans."""
-    return field_kinds(schema).get(name) in {"enum", "boolean"}
-
-
 def _path(name: str) -> str:
     return "$." + json.dumps(name)
 
@@ -227,19 +193,6 @@ class SummaryRequest:
     query: SubmissionQuery
     split_by: str | None = None
     hide: frozenset[str] = frozenset()  # sensitive fields the caller may not see: counts only
-
-
-@dataclass(frozen=True)
-class EngineLimits:
-    """DuckDB's budget in the process that asks: an API worker shares its unit's ``MemoryMax``.
-
-    ``temp_dir``: where DuckDB spills past ``memory_limit`` (an in-memory database
-    would otherwise spill to ``.tmp`` in the working directory, read-only under systemd).
-    """
-
-    memory_limit: str = "128MB"
-    threads: int = 2
-    temp_dir: Path | None = None
 
 
 def _connect(limits: EngineLimits | None = None) -> duckdb.DuckDBPyConnection:
@@ -704,20 +657,6 @@ def _split_value(prop: Record, kind: str | None, sv: str | None) -> Any:
 
 
 # --- time series ---------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _zones() -> frozenset[str]:
-    con = duckdb.connect()
-    try:
-        return frozenset(r[0] for r in con.execute("SELECT name FROM pg_timezone_names()").fetchall())
-    finally:
-        con.close()
-
-
-def known_timezone(name: str) -> bool:
-    """A time zone DuckDB's ICU can bucket by (Python's zoneinfo also accepts files like ``localtime``)."""
-    return name in _zones()
-
-
 def _next(start: date, interval: str) -> date:
     if interval == "day":
         return start + timedelta(days=1)

@@ -50,6 +50,18 @@ def test_ready_checks_the_model_files_without_parsing_them(tmp_path: Path) -> No
 
 def test_the_request_paths_still_load_what_they_need(tmp_path: Path) -> None:
     """The lazy imports are real imports: the analytics and export paths pull their engines in."""
-    loaded = _modules_after("import app.wsgi\nfrom app.analytics.service import _default_limits\n_default_limits()\n"
+    loaded = _modules_after("import app.wsgi\nfrom app.analytics.service import _analytics\n_analytics()\n"
                             "from etl.stream import export_stream", tmp_path)
     assert {"duckdb", "pyarrow"} <= loaded
+
+
+def test_checking_and_queueing_a_summary_loads_neither_duckdb_nor_pyarrow(tmp_path: Path) -> None:
+    """A big form's summary is only checked and queued in the API (issue 10): that must not cost the engines."""
+    code = ("import app.wsgi\nfrom app.analytics.service import AnalyticsService\n"
+            "svc = app.wsgi.application.extensions['fms']\n"
+            "AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors, svc.dispatch)\n"
+            "from etl import analytics_spec as spec\n"
+            "assert spec.splittable({'properties': {'a': {'enum': [1]}}}, 'a')\n"
+            "from tasks.registry import load_actors\nload_actors()  # what the first enqueue does")
+    loaded = _modules_after(code, tmp_path)
+    assert sorted(loaded & {"duckdb", "pyarrow"}) == []

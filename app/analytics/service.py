@@ -38,7 +38,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from app.analytics.gate import HeavyGate, lock_path
 from app.cache import Cache
@@ -48,21 +47,15 @@ from app.settings import Settings
 from app.store import FmsStore, Record, SubmissionQuery
 from app.submissions.query import FILTER_RE, CursorCodec, parse_list_args, refuse_hidden
 from app.util import canonical_json, new_id, sha256_hex
-
-if TYPE_CHECKING:
-    from etl.analytics import EngineLimits
+from etl import analytics_spec as spec  # the argument checks: neither DuckDB nor pyarrow
 
 
 def _analytics() -> ModuleType:
-    """:mod:`etl.analytics`, imported by the first analytics request: it pulls in DuckDB and pyarrow
-    (tens of MB per process), which an API worker that never serves a summary should not carry."""
+    """:mod:`etl.analytics`, imported by the first result computed here: it pulls in DuckDB and pyarrow
+    (tens of MB per process), which an API worker that only checks arguments and queues should not carry."""
     from etl import analytics
 
     return analytics
-
-
-def _default_limits() -> EngineLimits:
-    return _analytics().EngineLimits()
 
 log = logging.getLogger("app.analytics")
 NAMESPACE = "analytics"
@@ -101,7 +94,7 @@ class AnalyticsService:
     export_dir: Path
     ttl: int
     cursors: CursorCodec
-    limits: EngineLimits = field(default_factory=_default_limits)
+    limits: spec.EngineLimits = field(default_factory=spec.EngineLimits)
     offload: Offload | None = None  # None: compute every uncached result here (CLI, benchmark, the task)
 
     @classmethod
@@ -109,7 +102,7 @@ class AnalyticsService:
                       dispatch: Dispatcher | None = None) -> AnalyticsService:
         """The service as the API (with ``dispatch``), the CLI, the benchmark and the task run it:
         the settings' TTL and DuckDB budget; with ``dispatch`` also the inline limit and the host lock."""
-        limits = _analytics().EngineLimits(settings.analytics_memory_limit, settings.analytics_threads,
+        limits = spec.EngineLimits(settings.analytics_memory_limit, settings.analytics_threads,
                                             settings.data_dir / "analytics-tmp")
         offload = None
         if dispatch is not None:
@@ -150,7 +143,7 @@ class AnalyticsService:
         if "." in name or name.startswith("$"):  # not a plain MongoDB path: same answer on every backend
             raise BadRequest.field("split_by", f"field {name!r} cannot split (a '.' or leading '$' in its name)",
                                    code="invalid_split")
-        if not _analytics().splittable(form["schema"], name):
+        if not spec.splittable(form["schema"], name):
             raise BadRequest.field("split_by", f"field {name!r} is not an enum or boolean; only those can split",
                                    code="invalid_split")
         return name
@@ -186,21 +179,21 @@ class AnalyticsService:
         cached = self._cached(key)
         if cached is not None:
             return cached, fmt
-        engine = _analytics()
         return self._fresh(
             Job("summary", key, form, args, hide, requester),
-            lambda: engine.summarize(self.store, self.export_dir,
-                                     engine.SummaryRequest(form, query, split_by, hide), limits=self.limits)), fmt
+            lambda: _analytics().summarize(self.store, self.export_dir,
+                                           _analytics().SummaryRequest(form, query, split_by, hide),
+                                           limits=self.limits)), fmt
 
     def timeseries(self, form: Record, args: Mapping[str, str], hide: frozenset[str] = frozenset(),
                    requester: str | None = None) -> Record | Pending:
         """Counts over time; ``hide`` only refuses filters on hidden fields (the points hold no answers)."""
         interval = args.get("interval", "day")
-        if interval not in _analytics().INTERVALS:
-            raise BadRequest.field("interval", f"interval must be one of {', '.join(_analytics().INTERVALS)}",
+        if interval not in spec.INTERVALS:
+            raise BadRequest.field("interval", f"interval must be one of {', '.join(spec.INTERVALS)}",
                                    code="invalid_interval")
         tz = args.get("tz", "UTC")
-        if not _analytics().known_timezone(tz):
+        if not spec.known_timezone(tz):  # DuckDB's zone list: a time series' check imports DuckDB, not pyarrow
             raise BadRequest.field("tz", f"{tz!r} is not an IANA time zone", code="invalid_timezone")
         query = self._query(args, form, {"interval", "tz"}, hide)
         key = self._key("timeseries", form, args, frozenset())
