@@ -137,7 +137,7 @@ PERSON_PATTERNS = [
 _INITIALS_NAME = rf"(?:[A-Z]\.\s?){{0,2}}{_NT}(?: {_NT}){{0,2}}"
 #: How a text names someone by their relation to the person it is about.
 RELATION_MARK = re.compile(r"\s*,?\s*\b(?:[SDWC]/[oO]|son of|daughter of|wife of|husband of|widow of)\b", re.I)
-RELATION_RE = re.compile(r"\b(?:[SDW]/[oO]|(?i:son of|daughter of|wife of|husband of|widow of))\s+"
+RELATION_RE = re.compile(r"\b(?i:[sdw]/o|son of|daughter of|wife of|husband of|widow of)\s+"
                          r"(?:(?i:late|shri|sri|smt|mr\.?|mrs\.?)\s+)?(?P<n>" + _INITIALS_NAME + r")")
 CHILD_RE = re.compile(r"\b(?i:my|our|her|his)\s+(?i:son|daughter|child|kid|ward|boy|girl)\s*,?\s+(?P<n>" + _NT +
                       r"(?: " + _NT + r"){0,2})")
@@ -208,8 +208,8 @@ HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sri|shri|smt|kumari|s
 ROLE_PREPOSITIONS = {"origin": "from", "source": "from", "departure": "from", "pickup": "from", "sender": "from",
                      "destination": "to", "dest": "to", "arrival": "to", "delivery": "to", "dropoff": "to"}
 #: Sex/gender vocabulary for enum options (male/female/M/F) when the field is about sex or gender.
-SEX_WORDS = {"male": ["male", "man", "boy", "gentleman"], "female": ["female", "woman", "girl", "lady", "mrs",
-             "ms", "miss"], "non_binary": ["non-binary", "nonbinary", "non binary", "enby"]}
+SEX_WORDS = {"male": ["male", "man", "boy", "gentleman", "son"], "female": ["female", "woman", "girl", "lady", "mrs",
+             "ms", "miss", "daughter"], "non_binary": ["non-binary", "nonbinary", "non binary", "enby"]}
 #: Words of a field that say its value is a whole address or the place of an event, written as a run
 #: of parts ('Flat 12, Shivaji Apartments, Sector 9, Delhi'); HOME_WORDS: where someone lives.
 CHAIN_WORDS = {"address", "location", "place", "premises", "residence", "home", "locality", "site", "venue",
@@ -230,6 +230,10 @@ QUANTITY_WORDS = {"qty", "quantity", "count", "units", "pieces", "items", "amoun
 DESCRIPTIVE_WORDS = {"remarks", "remark", "complaints", "complaint", "circumstances", "circumstance", "desc",
                      "particulars", "explanation", "problem", "issue", "symptoms", "cond", "conditions", "condition",
                      "injuries", "cause", "observations", "findings", "incident"}
+#: Words of a field's name that say it names an animal ('pet_name', 'dogName').
+PET_WORDS = {"pet", "dog", "cat", "animal", "horse", "puppy", "kitten", "bird", "pony"}
+#: Words of an enum field that say its option is a maker whose product a 'model' field names.
+MAKER_WORDS = {"make", "brand", "manufacturer", "maker", "marque", "oem"}
 #: Words of a field's name that say "this string is an identifier".
 CODE_WORDS = {"order", "invoice", "tracking", "reference", "ref", "serial", "sku", "code", "reg", "registration",
               "plate", "vin", "unit", "flat", "apartment", "policy", "account", "acct", "ticket", "case", "passport",
@@ -332,6 +336,10 @@ def field_kind(name: str, spec: dict) -> str:
         return "code"
     if words & {"company", "organization", "organisation", "employer", "business", "org"}:
         return "organization"
+    if words & PET_WORDS:
+        return "pet_name"
+    if words & {"model", "variant"} and not words & {"name", "number", "no", "year"}:
+        return "model"
     if ("name" in words and not words & {"product", "event", "file", "venue", "model", "item"}) or \
             words & {"reporter", "requester", "submitter", "applicant", "attendee", "participant", "author"} or \
             (words & {"by"} and words & {"reported", "submitted", "filed", "requested", "written", "sent"}) or \
@@ -469,8 +477,8 @@ class FormFiller:
         required = set(self.schema.get("required", []))
         kinds = {name: field_kind(name, spec) for name, spec in props.items()}
         order = ["email", "date", "time", "phone", "pattern", "amount", "age", "code", "integer", "person_name",
-                 "organization", "nationality", "enum", "enum_array", "boolean", "location", "long_text", "string",
-                 "string_array", "unsupported"]
+                 "organization", "nationality", "pet_name", "enum", "enum_array", "model", "boolean", "location",
+                 "long_text", "string", "string_array", "unsupported"]
         assigned_dates: set[int] = set()
         assigned_emails: set[int] = set()
         amounts = ex.amounts(self.text)
@@ -822,6 +830,8 @@ class FormFiller:
                     rf"({_NT}(?: {_NT}){{1,2}})(?![\w'’-])")
 
         own_first = [role_pattern(own)] if own else []
+        option_words = {str(o).lower() for sp in self.schema.get("properties", {}).values() if isinstance(sp, dict)
+                        for o in (sp.get("enum") or []) if isinstance(o, str) and len(o) > 2}
         for pat in [*own_first, *PERSON_PATTERNS, role_pattern(PERSON_ROLES - others), *TITLED_NAME_PATTERNS]:
             for m in re.finditer(pat, self.text):
                 before = self.text[max(0, m.start(1) - 25):m.start(1)].lower()
@@ -830,8 +840,9 @@ class FormFiller:
                 cand = m.group(1).strip()
                 parts = cand.split()
                 if parts[0] in NOT_NAME or any(p in MONTH_WORDS for p in parts) or \
-                        re.search(ORG_SUFFIX + r"\b", cand) or not all(p[0].isupper() for p in parts):
-                    continue
+                        re.search(ORG_SUFFIX + r"\b", cand) or not all(p[0].isupper() for p in parts) or \
+                        parts[0].lower() in option_words:
+                    continue  # 'Hyundai Creta' starts with an option of the form (a make), not a first name
                 if self._is_used(m.start(1), m.end(1)) or self._org_like(m.start(1), m.end(1)) or \
                         any(s <= m.start(1) < e for s, e in relatives):
                     continue  # a relative named by their relation is not this person
@@ -945,6 +956,48 @@ class FormFiller:
         if best is None or best[2] - best[1] > spec.get("maxLength", 10**6):
             return False
         return self._set(name, self.text[best[1]:best[2]], (best[1], best[2]), "address")
+
+    def _fill_pet_name(self, name: str, spec: dict, required: bool) -> None:
+        """An animal's name, one capitalised word as people write it: after 'my/our <kind>' ('My cat
+        Luna', 'our guinea pig Pepper'), or before what describes it ('Kiwi, a budgie', 'Bella (German
+        Shepherd', 'Leo the bearded dragon', 'Thumper, 2 years'), or after 'for' ('for Oscar')."""
+        for m in self._labelled(name, spec):
+            if re.fullmatch(r"[A-Z][\w'’-]*", m.value) and self._set(name, m.value, (m.start, m.end), "label"):
+                return
+        word = r"([A-Z][a-z]+(?:[- ][A-Z][a-z]+)?)"
+        pats = [rf"\b(?i:my|our|his|her)\s+(?:[a-z]+\s+){{1,2}}{word}\b(?![\w'’-])",
+                rf"\b{word}(?=,\s+(?:a|an|my|our|his|her)\b|\s+\((?:[A-Za-z]+,|[A-Z])|\s+the\s+[a-z]|,\s+\d)",
+                rf"\b(?:for|book|booking|bring(?:ing)?)\s+{word}\b(?![\w'’-])"]
+        options = {str(o).lower() for sp in self.schema.get("properties", {}).values() if isinstance(sp, dict)
+                   for o in (sp.get("enum") or [])}
+        for pat in pats:
+            for hit in re.finditer(pat, self.text):
+                cand = hit.group(1)
+                if cand.split()[0] in NOT_NAME or cand in MONTH_WORDS or cand.lower() in options or \
+                        self._is_used(hit.start(1), hit.end(1)) or cand.lower() in PET_WORDS:
+                    continue
+                if self._set(name, cand[: spec.get("maxLength", 80)], (hit.start(1), hit.end(1)), "pattern"):
+                    return
+
+    def _fill_model(self, name: str, spec: dict, required: bool) -> None:
+        """A product's model, written right after its maker ('Maruti Swift', 'Tata Nexon EV', 'Hyundai
+        i20'): the word or two after the evidence of the form's make/brand answer."""
+        for other in self.schema.get("properties", {}):
+            span = self.evidence.get(other)
+            if not span or other not in self.answers or not set(_words(other)) & MAKER_WORDS:
+                continue
+            m = re.match(r"\s+((?=[\w-]*[A-Z0-9])[A-Za-z0-9][\w-]*(?:\s+(?=[\w-]*[A-Z0-9])[A-Za-z0-9][\w-]*)?)",
+                         self.text[span[1]:])
+            if not m:
+                continue
+            start, end = span[1] + m.start(1), span[1] + m.end(1)
+            words = self.text[start:end].split()
+            while words and (self._is_used(start, start + len(" ".join(words))) or words[-1] in NOT_NAME):
+                words.pop()  # 'Swift MH12AB1234': the registration is another field's
+            if words and words[0] not in NOT_NAME and \
+                    self._set(name, " ".join(words)[: spec.get("maxLength", 80)], (start, start + len(" ".join(words))),
+                              "after-maker"):
+                return
 
     def _fill_nationality(self, name: str, spec: dict, required: bool) -> None:
         """A nationality as the text writes it: after its label ('Nationality: Indian'), before
@@ -1098,10 +1151,14 @@ class FormFiller:
         phrases.update(w for w in distinctive if len(w.rstrip("*")) >= 3)
         tokens.update(w.upper() for w in distinctive if len(w) == 2)
         hits = []
+        sex = bool((field_words or set()) & {"sex", "gender"})
         for tok in tokens:
-            for m in re.finditer(r"(?<![A-Za-z0-9])" + re.escape(tok) + r"(?![A-Za-z0-9])", self.text):
+            # '19M', '40F': clinicians write age and sex as one token
+            lead = r"(?<![A-Za-z0-9])" if not (sex and len(tok) == 1) else r"(?:(?<![A-Za-z0-9])|(?<=\b\d)|(?<=\b\d\d))"
+            for m in re.finditer(lead + re.escape(tok) + r"(?![A-Za-z0-9])", self.text):
                 near = cues and _cue_near(self.text, m.start(), m.end(), cues, before=20, after=12) >= 3
                 near = near or (len(tok) >= 2 and tok.isupper())  # 'HR', 'XL': initials in capitals
+                near = near or (sex and bool(re.search(r"(?<![\d.])\d{1,3}$", self.text[:m.start()])))  # '19M'
                 bracket = (re.search(r"[(,]\s*$", self.text[:m.start()]) and
                            re.match(r"\s*[,)]", self.text[m.end():]) and
                            re.search(r"\d", self.text[max(0, m.start() - 6):m.end() + 6])) or \
@@ -1179,6 +1236,11 @@ class FormFiller:
             if len(named) == 1:
                 hits = named
                 break
+        if fwords & {"sex", "gender"} and sum(bool(h) for h in hits.values()) > 1:
+            # '(F, 62) ... her son': the bracket or '62F' token says it; a relative's noun does not
+            short = {o: [x for x in h if x[1] - x[0] == 1] for o, h in hits.items()}
+            if sum(bool(h) for h in short.values()) == 1:
+                hits = {o: h for o, h in short.items() if h}
         direct = {o: h for o, h in hits.items() if h and o.lower() == self.text[h[0][0]:h[0][1]].lower()}
         pool = direct or {o: h for o, h in hits.items() if h}
         if len(pool) == 1:

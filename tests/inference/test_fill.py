@@ -283,3 +283,31 @@ def test_a_normalised_string_needs_its_own_evidence():
     assert not accept_answer(text, spec, "22:30", (8, 15))
     assert accept_answer(text, spec, "9811023456", (22, 33))
     assert not accept_answer(text, spec, "9811023457", (22, 33))
+
+
+def test_names_lists_and_addresses_of_an_unseen_form_without_llm():
+    """Kinds of value no dev form has: an animal's one-word name, a model written after its make,
+    a list of short strings, a relative named by relation, an address run cut where another field's
+    value (the postcode) begins, a nationality — all spans of the text."""
+    schema = {"type": "object", "properties": {
+        "dogName": {"type": "string"},
+        "carBrand": {"type": "string", "enum": ["toyota", "skoda", "other"]},
+        "carModel": {"type": "string", "maxLength": 30},
+        "intolerances": {"type": "array", "items": {"type": "string", "maxLength": 40}},
+        "guardianName": {"type": "string", "title": "Father / guardian"},
+        "ownerName": {"type": "string"},
+        "homeAddress": {"type": "string", "maxLength": 120},
+        "zip": {"type": "string", "pattern": "^[0-9]{5}$"},
+        "nationality": {"type": "string"}}}
+    text = ("Owner: Petra Novak, d/o Jan Novak, resident of 14 Lipova Street, Brno 60200. Czech national. "
+            "Our terrier Bruno, a 4-year-old, rides in my Skoda Octavia and is intolerant to chicken and wheat.")
+    res = fill(None, schema, text)
+    assert res.answers == {"dogName": "Bruno", "carBrand": "skoda", "carModel": "Octavia",
+                           "intolerances": ["chicken", "wheat"], "guardianName": "Jan Novak",
+                           "ownerName": "Petra Novak", "homeAddress": "14 Lipova Street, Brno", "zip": "60200",
+                           "nationality": "Czech"}
+    for key, value in res.answers.items():
+        s, e = res.evidence[key]
+        assert 0 <= s < e <= len(text), key
+        if isinstance(value, str) and key != "carBrand":
+            assert text[s:e] == value, key
