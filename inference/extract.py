@@ -491,11 +491,11 @@ def normalised_readings(span_text: str) -> set[str]:
 # -- addresses: runs of proper, comma-separated parts ------------------------------------------
 #: One word of an address part: capitalised or numbered ('22B', '8-2-293', '7/112'), a short abbreviation
 #: with its dot ('No.', 'St.'), or a small joiner; a longer word's dot ends the sentence, not the part.
-_ADDR_TOKEN = r"(?:[A-Z][a-z]{0,2}\.(?=\s)|[A-Z0-9][\w'’/-]*(?:\.\d+)?)"
+_ADDR_TOKEN = r"(?:[A-Z][a-z]{0,2}\.(?=\s)|[A-Z0-9][\w'\u2019/-]*(?:\.\d+)?)"
 _ADDR_WORD = rf"(?:{_ADDR_TOKEN}|(?:no|of|the|de|la|el|al|upon)\b\.?)"
 _ADDR_LEAD = r"(?:(?i:village|flat|house|plot|door|shop|unit|block|sector)\s+)?"
 _ADDR_PART = rf"{_ADDR_LEAD}(?![RSDWC]/[oO]\b){_ADDR_TOKEN}(?:\s+{_ADDR_WORD})*"
-ADDRESS_RE = re.compile(rf"(?<![\w'’/.-])(?P<v>{_ADDR_PART}(?:,\s+{_ADDR_PART})*)")
+ADDRESS_RE = re.compile(rf"(?<![\w'\u2019/.-])(?P<v>{_ADDR_PART}(?:,\s+{_ADDR_PART})*)")
 STREET_NOUNS = re.compile(
     r"\b(?:road|rd|street|st|lane|ln|avenue|ave|nagar|sector|block|colony|apartments?|society|layout|close|"
     r"crescent|drive|park|gardens?|court|place|square|terrace|way|marg|chowk|cross|main|phase|stage|enclave|"
