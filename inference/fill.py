@@ -400,6 +400,23 @@ def enum_options(spec: dict) -> dict[str, str]:
     return out
 
 
+def option_descriptions(spec: dict) -> dict[str, list[str]]:
+    """What the schema says each option means: ``oneOf``/``anyOf`` ``const`` + ``description``, or
+    a field description that defines them ('emergency: danger to people or property now; urgent:
+    within a few days; routine: anything else'). Option -> its description's words."""
+    options = enum_options(spec)
+    out: dict[str, list[str]] = {}
+    for alt in spec.get("oneOf") or spec.get("anyOf") or []:
+        if isinstance(alt, dict) and isinstance(alt.get("const"), str) and alt.get("description"):
+            out[alt["const"]] = _words(alt["description"])
+    by_say = {o.lower(): o for o in options} | {said.lower(): o for o, said in options.items()}
+    for m in re.finditer(r"([\w -]{1,40}?)\s*[:=]\s*([^;.\n]+)", spec.get("description", "")):
+        key = m.group(1).strip().lower()
+        if key in by_say and not re.match(r"(?i)\s*(?:anything|everything|all|other|rest)\b", m.group(2)):
+            out.setdefault(by_say[key], _words(m.group(2)))
+    return out
+
+
 def _cues(name: str, spec: dict) -> list[str]:
     """Cue words for locating a field's value: name + title words, stems and synonyms."""
     words = [w for w in _words(name) + _words(spec.get("title", "")) + _words(spec.get("description", ""))
@@ -1171,7 +1188,7 @@ class FormFiller:
                 continue
             tail = r"[a-z]*" if ph.endswith("*") else r"(?:s|es|ed|ing)?(?![a-z])"  # 'lock*': a stem
             for m in re.finditer(r"(?<![a-z])" + re.escape(ph.strip().rstrip("*")) + tail, low):
-                if re.match(r"\s*(?:number|no\b|:|\+?\d)", low[m.end():]):
+                if re.match(r"\s*(?:number|no\b|:\s*\+?\d|\+?\d{5})", low[m.end():]):
                     continue  # "phone number: ..." is contact data, not the product
                 hits.append((m.start(), m.end()))
         words = [w for w in re.split(r"[_\s-]+", option.lower()) if len(w) >= 4]
@@ -1226,6 +1243,10 @@ class FormFiller:
         for o in options:  # an option's title ('Motor vehicle' for const 'motor') is one of its names
             if said[o].lower() != o.lower().replace("_", " ") and not hits[o]:
                 hits[o] = [h for h in self._lexical_hits(said[o], fwords, cues) if not self._negated(h[0])]
+        if not any(hits.values()):  # the schema's own words for each option ('urgent: within a few days')
+            for o, words in option_descriptions(spec).items():
+                if o in hits:
+                    hits[o] = [h for h in self._described_hits(words) if not self._negated(h[0])]
         implied = self._implied_option(options, hits)
         if implied is not None:
             self._set(name, implied[0], implied[1], "implied")
@@ -1266,6 +1287,17 @@ class FormFiller:
         opt = candidates[best]
         span = pool[opt][0] if opt in pool else None
         self._set(name, opt, span, "llm-likelihood" if not pool else "lexical+llm")
+
+    def _described_hits(self, words: list[str]) -> list[tuple[int, int]]:
+        """Clauses that use two of an option's description words (by stem), or one long one ('danger')."""
+        stems = {_stem(w)[:6]: len(w) for w in words if len(w) >= 4 and w not in STOP}
+        out = []
+        for clause in re.finditer(r"[^.!?;,]+", self.text):
+            low = clause.group(0).lower()
+            found = [st for st in stems if re.search(rf"(?<![a-z]){re.escape(st)}", low)]
+            if len(found) >= 2 or any(stems[st] >= 6 for st in found):
+                out.append((clause.start(), clause.end()))
+        return out
 
     def _answer_spans(self) -> list[tuple[int, int]]:
         """Evidence of the numbers answered so far: the amount or quantity an option may qualify."""
@@ -1330,23 +1362,31 @@ class FormFiller:
 
     def _llm_option_scores(self, name: str, spec: dict, options: list[str],
                            said: dict[str, str] | None = None) -> list[float]:
-        """Each option's log-likelihood as the answer, calibrated (minus its likelihood for an empty
-        text: the model's prior for short or familiar options) and averaged over the options listed
-        in two orders (a 270M model copies the first option it was shown)."""
+        """Each candidate option's log-likelihood as the answer, calibrated (minus its likelihood for
+        an empty text: the model's prior for short or familiar options) and averaged over the field's
+        options listed in two orders (a 270M model copies the first option it was shown).
+
+        The question always lists all the field's options, whichever few are candidates: so its
+        calibration depends on the field alone and is computed once per process. (Listing only the
+        candidates made a new question per text, whose calibration prompt evicted the text from the
+        KV cache and cost a second prefill of it, about a second on 2 shared cores.)"""
         said = said or {o: o.replace("_", " ") for o in options}
+        everything = list(said)
         label = self._label(name, spec)
-        opt_tokens = distinct_prefixes([self._model.tokenize(" " + said[o] + "\n") for o in options])
+        all_tokens = distinct_prefixes([self._model.tokenize(" " + said[o] + "\n") for o in everything])
+        pick = [everything.index(o) for o in options]
+        opt_tokens = [all_tokens[i] for i in pick]
         total = [0.0] * len(options)
-        for shown_order in (options, options[::-1]):
+        for shown_order in (everything, everything[::-1]):
             shown = ", ".join(said[o] for o in shown_order)
             q = f"Question: Which {label} fits the text best? Options: {shown}.\nAnswer:"
             scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
             if self.calibrate:
-                key = (id(self.engine), q, tuple(options))
+                key = (id(self.engine), q, tuple(everything))
                 base = _CALIBRATION.get(key)
                 if base is None:
-                    base = _CALIBRATION[key] = self._score(f"Text: (empty)\n{q}", opt_tokens)
-                scores = [s - b for s, b in zip(scores, base, strict=False)]
+                    base = _CALIBRATION[key] = self._score(f"Text: (empty)\n{q}", all_tokens)
+                scores = [s - base[i] for s, i in zip(scores, pick, strict=True)]
             total = [t + sc / 2 for t, sc in zip(total, scores, strict=True)]
         return total
 

@@ -311,3 +311,18 @@ def test_names_lists_and_addresses_of_an_unseen_form_without_llm():
         assert 0 <= s < e <= len(text), key
         if isinstance(value, str) and key != "carBrand":
             assert text[s:e] == value, key
+
+
+def test_options_the_schema_describes_are_found_by_their_description():
+    """An option the text never names, chosen by the words its schema description gives it."""
+    from inference.fill import option_descriptions
+
+    spec = {"type": "string", "enum": ["critical", "soon", "whenever"],
+            "description": "critical: people are in danger right now; soon: within two working days; "
+                           "whenever: anything else"}
+    assert option_descriptions(spec) == {"critical": ["people", "are", "in", "danger", "right", "now"],
+                                         "soon": ["within", "two", "working", "days"]}
+    schema = {"type": "object", "properties": {"urgency": spec}}
+    assert fill(None, schema, "Gas smell in the hall, my kids are in danger!").answers == {"urgency": "critical"}
+    assert fill(None, schema, "Please fix the gate within the next working days.").answers == {"urgency": "soon"}
+    assert fill(None, schema, "The paint in the hall is a bit faded.").answers == {}
