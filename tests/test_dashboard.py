@@ -12,7 +12,10 @@ import hashlib
 import json
 import os
 import re
+import signal
+import subprocess
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ import pytest
 import requests
 
 from tests.chromium import Chromium, chromium_binary
-from tests.helpers import free_port, gunicorn_server
+from tests.helpers import VENV_BIN, free_port, gunicorn_server
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "app" / "analytics" / "static"
@@ -113,17 +116,38 @@ def _final_status(draft: bool, final: str | None) -> str:
     return final or ("draft" if draft else "submitted")
 
 
-@pytest.fixture
-def live_server(tmp_path: Path, redis_server: Any) -> Iterator[str]:
-    """gunicorn on a free port with its own data dir and the session's redis-server."""
+def _server_env(tmp_path: Path, redis_server: Any, **extra: str) -> dict[str, str]:
     redis_server.client(0).flushall()
     env = {**os.environ, "FMS_DATA_DIR": str(tmp_path / "data"),
            "REDIS_URL": redis_server.url, "FMS_WEB_WORKERS": "2", "FMS_SECRET_KEY": "dashboard-test",
-           "FMS_BOOTSTRAP_ADMIN": f"admin:{PASSWORD}", "FMS_SQLITE_SYNCHRONOUS": "NORMAL"}
+           "FMS_BOOTSTRAP_ADMIN": f"admin:{PASSWORD}", "FMS_SQLITE_SYNCHRONOUS": "NORMAL", **extra}
     for name in ("MONGODB_URI", "PROMETHEUS_MULTIPROC_DIR", "FMS_CACHE_REDIS_URL"):
         env.pop(name, None)
-    with gunicorn_server(env, free_port(), log_path=tmp_path / "gunicorn.log") as base:
+    return env
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, redis_server: Any) -> Iterator[str]:
+    """gunicorn on a free port with its own data dir and the session's redis-server."""
+    with gunicorn_server(_server_env(tmp_path, redis_server), free_port(), log_path=tmp_path / "gunicorn.log") as base:
         yield base
+
+
+@pytest.fixture
+def queued_server(tmp_path: Path, redis_server: Any) -> Iterator[str]:
+    """The same, with every uncached summary queued (202) and worker-default's command serving ``analytics``."""
+    env = _server_env(tmp_path, redis_server, FMS_ANALYTICS_INLINE_MAX_ROWS="0")
+    with gunicorn_server(env, free_port(), log_path=tmp_path / "gunicorn.log") as base, \
+            (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen([str(VENV_BIN / "dramatiq"), "tasks.worker", "--processes", "1", "--threads", "2",
+                                   "--queues", "analytics"], cwd=ROOT, env={**env, "FMS_PROCESS": "worker-default"},
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield base
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(60)
 
 
 def _seed(base: str) -> tuple[str, dict[str, Any]]:
@@ -335,3 +359,29 @@ def test_dashboard_in_headless_chromium_shows_the_apis_numbers(live_server: str,
         assert as_viewer["total"] == 7
         assert as_viewer["fields"]["comment"] == {"kind": "string", "count": 2, "missing": 5, "redacted": True}
         _assert_page_equals_api(page.evaluate(READ_PAGE), as_viewer, _api(series_url, viewer_token))
+
+
+@pytest.mark.slow
+def test_dashboard_waits_out_a_202_and_shows_the_queued_summary(queued_server: str, tmp_path: Path) -> None:
+    """A big form's first view answers 202 (here every form's: FMS_ANALYTICS_INLINE_MAX_ROWS=0); the page
+    asks again after ``Retry-After`` and shows what the worker computed, the API's numbers as before."""
+    binary = chromium_binary()
+    if binary is None:
+        pytest.fail("chromium is not installed (apt-get install chromium; scripts/apt-packages.txt lists it)")
+    token, form = _seed(queued_server)
+    with Chromium(tmp_path / "chromium-profile", binary=binary) as browser:
+        page = browser.page(timezone=TZ)
+        page.navigate(f"{queued_server}/dashboard")
+        page.wait_for("document.body.dataset.state === 'login'", what="the login form")
+        _login(page, "admin")
+        page.evaluate(f"""{{ const s = document.getElementById('form-select'); s.value = {json.dumps(form['id'])};
+                          s.dispatchEvent(new Event('change')); }}""")
+        page.wait_for("document.body.dataset.state === 'ready'", timeout=60, what="the queued analytics")
+        summary_url, series_url = _analytics_urls(page, queued_server)
+        asked = [u for u in page.requested_urls() if u == summary_url]
+        assert len(asked) >= 2, asked  # the 202, then the 200 from the cache
+        shown = page.evaluate(READ_PAGE)
+        summary, series = _api(summary_url, token), _api(series_url, token)
+        assert summary["cached"] is True and series["cached"] is True  # the worker's results
+        _assert_page_equals_api(shown, summary, series)
+        assert shown["total"] == len(SEED) and shown["topic"] == {"billing": 4, "bug": 3, "other": 2}
