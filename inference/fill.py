@@ -1222,9 +1222,6 @@ class FormFiller:
             w = ws[0]
             if count[w] == 1 and (len(w) >= 4 or len(w) == 2) and w not in STOP and _stem(w) not in own:
                 out[o] = {_stem(w) + "*" if len(w) > 4 else w}
-            # a later word no other option has, long enough to mean something ('relief' in disaster_relief)
-            out.setdefault(o, set()).update(_stem(v) + "*" for v in ws[1:]
-                                            if count[v] == 1 and len(v) >= 5 and v not in STOP and _stem(v) not in own)
         return {o: v for o, v in out.items() if v}
 
     def _fill_enum(self, name: str, spec: dict, required: bool) -> None:
