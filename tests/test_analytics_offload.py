@@ -22,12 +22,13 @@ from flask import Flask
 
 from app.analytics.gate import HeavyGate, Hold, lock_path
 from app.analytics.service import ACTOR, AnalyticsService
+from app.factory import create_app
 from app.services import Services
 from app.settings import Settings
 from tasks.broker import current
 from tests.analytics_seed import FORM_ID, seed
 from tests.analytics_worker import broker, worker  # noqa: F401 - the shared analytics worker
-from tests.conftest import Api
+from tests.conftest import Api, make_settings, seed_user
 from tests.helpers import RedisServer, wait_for
 from tests.sql.test_query_api import finished
 from tests.workers import ANALYTICS_FAST, fresh_settings, running_worker
@@ -198,3 +199,26 @@ def test_the_openapi_operation_documents_the_202(api: Api) -> None:
     for path in ("/api/v1/forms/{form_id}/analytics", "/api/v1/forms/{form_id}/analytics/timeseries"):
         responses = paths[path]["get"]["responses"]
         assert {"200", "202"} <= set(responses) and "FMS_ANALYTICS_INLINE_MAX_ROWS" in responses["202"]["description"]
+
+
+def test_without_redis_nothing_can_be_queued_so_it_computes_under_the_lock_or_answers_503(
+        tmp_path: Path, password_hash: str) -> None:
+    """No claim and no cache entry are possible without Redis: a 202 would never turn into a 200."""
+    redis = RedisServer(tmp_path / "redis").start()
+    app = create_app(make_settings(tmp_path, redis.url, analytics_inline_max_rows=3, analytics_lock_wait=0.3))
+    svc: Services = app.extensions["fms"]
+    user = seed_user(svc, "root", "admin", password_hash)
+    key, _ = svc.auth.create_api_key(user["id"], "manage", None, "test", actor="test")
+    seed(svc.store, svc.settings.export_dir)
+    api = Api(app.test_client(), key)
+    redis.stop()
+    big = api.get(URL)  # 7 rows > 3, but nowhere to queue: inline, as before the limit existed
+    assert big.status_code == 200 and big.json["cached"] is False and big.json["total"] == 6
+    hold = HeavyGate(lock_path(svc.settings.data_dir), 1.0).acquire()
+    try:
+        busy = api.get(URL)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "5", busy.get_data(as_text=True)
+        assert busy.json["error"]["code"] == "analytics_busy"
+    finally:
+        hold.release()
+    assert api.get(URL).status_code == 200
