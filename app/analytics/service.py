@@ -57,6 +57,7 @@ def _analytics() -> ModuleType:
 
     return analytics
 
+
 log = logging.getLogger("app.analytics")
 NAMESPACE = "analytics"
 PENDING_NAMESPACE = "analytics-pending"  # cache key -> id of the task computing it
