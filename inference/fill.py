@@ -632,8 +632,14 @@ class FormFiller:
         return []
 
     def _label_words(self, name: str, spec: dict) -> set[str]:
+        """The words a text may label this field with: its name's and title's words (plural too) and
+        the title's initials ('PS' / 'P.S.' for 'Police station', when the name is those initials)."""
         words = {w for w in _words(name) + _words(spec.get("title", "")) if len(w) >= 3 and w not in STOP}
-        return words | {w + "s" for w in words}
+        title = [w for w in _words(spec.get("title", "")) if w not in STOP]
+        initials = "".join(w[0] for w in title[:4])
+        if len(title) >= 2 and initials in {w for w in _words(name)} | {"".join(_words(name))}:
+            words |= {initials, ".".join(initials) + "."}
+        return words | {w + "s" for w in words if w.isalpha() and len(w) >= 3}
 
     def _clean_value(self, name: str, spec: dict, start: int, end: int) -> tuple[int, int]:
         """Trim what is not the value: a trailing parenthetical, an honorific, a leading article or the
@@ -1060,6 +1066,9 @@ class FormFiller:
                    if isinstance(sp, dict) for o in sp.get("enum", [])}
         found: dict[tuple[int, int], int] = {}
 
+        others = set().union(*[self._label_words(n, sp) for n, sp in self.schema.get("properties", {}).items()
+                               if n != name and isinstance(sp, dict)]) - set(own)
+
         def add(rx: str, score: int, flags: int = 0) -> None:
             for m in re.finditer(rx, self.text, flags):
                 start, end = m.start(1), m.end(1)
@@ -1070,8 +1079,9 @@ class FormFiller:
                         " ".join(words).lower() in options or words[0].upper() in ex.CURRENCY_CODES.split("|"):
                     continue
                 end = start + len(" ".join(words))
-                if self.text[start:end] != " ".join(words) or self._is_used(start, end):
-                    continue
+                if self.text[start:end] != " ".join(words) or self._is_used(start, end) or \
+                        words[0].lower().rstrip(".") in others or re.match(r"\s+\d", self.text[end:]):
+                    continue  # another field's label ('PS'), or an address part before its number ('Plot 17')
                 found[(start, end)] = max(score, found.get((start, end), 0))
 
         if role == "from":
@@ -1373,17 +1383,19 @@ class FormFiller:
         all_tokens = distinct_prefixes([self._model.tokenize(" " + said[o] + "\n") for o in everything])
         pick = [everything.index(o) for o in options]
         opt_tokens = [all_tokens[i] for i in pick]
+        questions = [f"Question: Which {label} fits the text best? Options: "
+                     f"{', '.join(said[o] for o in order)}.\nAnswer:" for order in (everything, everything[::-1])]
+        bases = []
+        for q in questions if self.calibrate else []:  # both priors before the text: one prefill of it
+            key = (id(self.engine), q, tuple(everything))
+            if key not in _CALIBRATION:
+                _CALIBRATION[key] = self._score(f"Text: (empty)\n{q}", all_tokens)
+            bases.append(_CALIBRATION[key])
         total = [0.0] * len(options)
-        for shown_order in (everything, everything[::-1]):
-            shown = ", ".join(said[o] for o in shown_order)
-            q = f"Question: Which {label} fits the text best? Options: {shown}.\nAnswer:"
+        for n, q in enumerate(questions):
             scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)
             if self.calibrate:
-                key = (id(self.engine), q, tuple(everything))
-                base = _CALIBRATION.get(key)
-                if base is None:
-                    base = _CALIBRATION[key] = self._score(f"Text: (empty)\n{q}", all_tokens)
-                scores = [s - base[i] for s, i in zip(scores, pick, strict=True)]
+                scores = [s - bases[n][i] for s, i in zip(scores, pick, strict=True)]
             total = [t + sc / 2 for t, sc in zip(total, scores, strict=True)]
         return total
 
