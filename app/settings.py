@@ -53,7 +53,8 @@ class Settings:
     analytics_cache_ttl: int = _setting("FMS_ANALYTICS_CACHE_TTL", 3600, "Seconds a form summary or time series stays in Redis; a new submission invalidates it sooner.")
     analytics_memory_limit: str = _setting("FMS_ANALYTICS_MEMORY_LIMIT", "128MB", "DuckDB `memory_limit` of one summary or time series, computed in the API worker that asks (the api unit's `MemoryMax` covers all its workers) or, for a big form, on the `analytics` queue; past it DuckDB spills to `<data_dir>/analytics-tmp`.")
     analytics_threads: int = _setting("FMS_ANALYTICS_THREADS", 2, "DuckDB `threads` of one summary or time series.")
-    analytics_inline_max_rows: int = _setting("FMS_ANALYTICS_INLINE_MAX_ROWS", 20000, "An uncached summary or time series of a form with at most this many stored submissions is computed in the API worker that asks; a bigger one runs on the `analytics` queue (202 + task id, `Retry-After`; the next GET is answered from the cache). 0: always queued.")
+    analytics_inline_max_rows: int = _setting("FMS_ANALYTICS_INLINE_MAX_ROWS", 0, "An uncached summary or time series of a form with at most this many stored submissions is computed in the API worker that asks (DuckDB and pyarrow then stay loaded in that worker, ~55 MB each); a bigger one runs on the `analytics` queue. 0 (the default): always on the queue, so the api unit never holds DuckDB and stays under its `MemoryMax` whatever the forms' size.")
+    analytics_queue_wait: float = _setting("FMS_ANALYTICS_QUEUE_WAIT", 2.0, "Seconds an API request waits for a queued summary or time series to reach the cache before it answers `202` with the task and `Retry-After` (a small form's result is usually there first, and the answer is a plain 200).")
     analytics_lock_wait: float = _setting("FMS_ANALYTICS_LOCK_WAIT", 5.0, "Seconds an API request waits for the host's one-at-a-time analytics lock (inline summaries, time series, streamed exports) before a summary goes to the queue and an export answers `503 analytics_busy`.")
     # --- auth ---------------------------------------------------------------
     token_ttl: int = _setting("FMS_TOKEN_TTL", 86_400, "Login token lifetime, seconds.")
@@ -167,8 +168,9 @@ class Settings:
             raise SettingsError("FMS_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
         if self.max_body_bytes < 1024:
             raise SettingsError("FMS_MAX_BODY_BYTES must be at least 1024")
-        if self.analytics_inline_max_rows < 0 or self.analytics_lock_wait < 0:
-            raise SettingsError("FMS_ANALYTICS_INLINE_MAX_ROWS and FMS_ANALYTICS_LOCK_WAIT must not be negative")
+        if self.analytics_inline_max_rows < 0 or self.analytics_lock_wait < 0 or self.analytics_queue_wait < 0:
+            raise SettingsError("FMS_ANALYTICS_INLINE_MAX_ROWS, FMS_ANALYTICS_LOCK_WAIT and FMS_ANALYTICS_QUEUE_WAIT "
+                                "must not be negative")
         if self.ai_queue_max < 0 or self.ai_max_queue_wait < 0:
             raise SettingsError("FMS_AI_QUEUE_MAX and FMS_AI_MAX_QUEUE_WAIT must not be negative (0: no bound)")
         self._validate_webhooks()

@@ -42,8 +42,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
+    # Summaries inline: most tests run no worker. The default (every summary on the analytics queue, the
+    # request waiting for the worker's result) is tested with a real worker in tests/test_analytics_offload.py.
     base: dict[str, Any] = {"env": "test", "data_dir": tmp_path / "data", "redis_url": redis_url,
-                            "secret_key": "test-secret", "sqlite_synchronous": "NORMAL"}
+                            "secret_key": "test-secret", "sqlite_synchronous": "NORMAL",
+                            "analytics_inline_max_rows": 1_000_000}
     base.update(overrides)
     return Settings.from_env(environ={}, dotenv=None, **base)
 

@@ -48,9 +48,15 @@ def lock_wait() -> float:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_server: RedisServer, inline_max_rows: int, lock_wait: float) -> Settings:
+def queue_wait() -> float:
+    return 0.0  # answer 202 at once, so the tests see the task; the default's wait is tested on its own below
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: RedisServer, inline_max_rows: int, lock_wait: float,
+             queue_wait: float) -> Settings:
     return fresh_settings(tmp_path, redis_server, analytics_inline_max_rows=inline_max_rows,
-                          analytics_lock_wait=lock_wait, **ANALYTICS_FAST)
+                          analytics_lock_wait=lock_wait, analytics_queue_wait=queue_wait, **ANALYTICS_FAST)
 
 
 @pytest.fixture
@@ -222,3 +228,28 @@ def test_without_redis_nothing_can_be_queued_so_it_computes_under_the_lock_or_an
     finally:
         hold.release()
     assert api.get(URL).status_code == 200
+
+
+DEFAULTS = Settings.from_env(environ={}, dotenv=None, env="test", secret_key="x")
+
+
+@pytest.mark.usefixtures("worker")
+@pytest.mark.parametrize(("inline_max_rows", "queue_wait"), [(DEFAULTS.analytics_inline_max_rows, 30.0)])
+def test_by_default_the_api_computes_nothing_and_waits_for_the_workers_result(
+        api: Api, svc: Services, seeded: dict[str, Any]) -> None:
+    """The shipped default: every summary on the queue (the api unit never loads DuckDB), and a request
+    waits (a deadline, polled) for the worker's result, so a small form still gets a plain 200."""
+    assert DEFAULTS.analytics_inline_max_rows == 0 and DEFAULTS.analytics_queue_wait > 0
+    first = api.get(URL, query_string={"split_by": "topic"})
+    assert first.status_code == 200 and first.json["cached"] is False, first.get_data(as_text=True)
+    tasks = [t for t in svc.store.list_tasks(None, None, None, 100) if t["actor"] == ACTOR]
+    assert [t["state"] for t in tasks] == ["succeeded"]  # computed by the worker, not here
+    again = api.get(URL, query_string={"split_by": "topic"})
+    assert again.status_code == 200 and again.json["cached"] is True
+    _same(first.json, _inline(svc, "summary", {"split_by": "topic"}))
+
+
+@pytest.mark.usefixtures("broker")
+@pytest.mark.parametrize(("inline_max_rows", "queue_wait"), [(0, 0.3)])
+def test_a_result_the_worker_has_not_cached_within_the_wait_is_a_202(api: Api, seeded: dict[str, Any]) -> None:
+    _accepted(api.get(URL))  # no worker: nothing reaches the cache within 0.3 s

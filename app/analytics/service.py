@@ -13,8 +13,11 @@ computing, so a new submission makes the next request compute afresh and a
 result is never cached under a version older than the data it saw. With
 Redis down the cache misses and every request computes.
 
-Where an uncached result is computed (issue 10, memory): the API's service
-(built with a dispatcher) computes it inline only when the form holds at
+Where an uncached result is computed (issue 10, memory): by default on the
+``analytics`` queue, never in the API (``FMS_ANALYTICS_INLINE_MAX_ROWS=0``),
+the request waiting up to ``FMS_ANALYTICS_QUEUE_WAIT`` for the worker to cache
+it (a plain 200 then) before it answers 202. With a limit set, the API's service
+(built with a dispatcher) computes it inline when the form holds at
 most ``FMS_ANALYTICS_INLINE_MAX_ROWS`` submissions (the store's index count,
 :meth:`AnalyticsStore.form_row_count`), and then under the host's analytics
 lock (:mod:`app.analytics.gate`), so no two API workers add their peaks. A
@@ -69,6 +72,7 @@ _FILTER_PARAMS = {"created_after", "created_before"}
 # mid-way gets its message redelivered (at least once) and the rerun drops it. This bounds the rest:
 # after it a request starts a new task (a duplicate computation, never a wrong answer).
 CLAIM_TTL_S = 600
+AWAIT_POLL_S = 0.05  # how often a request waiting on a queued result looks in the cache (one Redis GET)
 RETRY_AFTER_S = 5  # what a 202 tells the client to wait: a queued 500k-row split summary took ~18 s
 
 
@@ -86,6 +90,7 @@ class Offload:
     dispatch: Dispatcher
     gate: HeavyGate
     inline_max_rows: int  # 0: every uncached result is queued
+    queue_wait: float = 0.0  # seconds to wait for a queued result to reach the cache before answering 202
 
 
 @dataclass
@@ -108,7 +113,7 @@ class AnalyticsService:
         offload = None
         if dispatch is not None:
             offload = Offload(dispatch, HeavyGate(lock_path(settings.data_dir), settings.analytics_lock_wait),
-                              settings.analytics_inline_max_rows)
+                              settings.analytics_inline_max_rows, settings.analytics_queue_wait)
         return cls(store, cache, settings.export_dir, settings.analytics_cache_ttl, cursors, limits, offload)
 
     # --- arguments ------------------------------------------------------------------
@@ -226,12 +231,12 @@ class AnalyticsService:
         if off.inline_max_rows == 0 or self.store.form_row_count(job.form["id"]) > off.inline_max_rows:
             pending = self._queued(job, off)
             if pending is not None:
-                return pending
+                return self._awaited(job.key, pending, off.queue_wait)
         hold = off.gate.try_acquire()
         if hold is None:  # another summary or export held the host's lock all the wait: let a worker do it
             pending = self._queued(job, off)
             if pending is not None:
-                return pending
+                return self._awaited(job.key, pending, off.queue_wait)
             raise off.gate.busy()
         try:
             log.info("analytics lock taken", extra={"kind": job.kind, "form_id": job.form["id"]})
@@ -242,6 +247,21 @@ class AnalyticsService:
             return result
         finally:
             hold.release()
+
+    def _awaited(self, key: str, pending: Pending, wait: float) -> Record | Pending:
+        """The queued result once the worker has cached it, if that is within ``wait`` seconds; else ``pending``.
+
+        Why: with every summary on the queue (the default), a small form's result is
+        in the cache a few hundred ms later (the worker's poll plus the computation);
+        answering 200 then spares the client a 202 and a ``Retry-After`` round trip.
+        """
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(min(AWAIT_POLL_S, max(0.0, deadline - time.monotonic())))
+            result = self._cached(key)
+            if result is not None:
+                return {**result, "cached": False}  # computed for this request, by the worker
+        return pending
 
     def _computed(self, key: str, compute: Callable[[], Record]) -> Record:
         result = compute()
