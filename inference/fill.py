@@ -1210,6 +1210,17 @@ class FormFiller:
                     hits.append((m.start(), m.start() + len(stems[0])))
         return sorted(set(hits))
 
+    def _synonym_spans(self, option: str) -> set[tuple[int, int]]:
+        """Where only a synonym of the option (not the option's own words) occurs."""
+        low = self.text.lower()
+        out: set[tuple[int, int]] = set()
+        for syn in SYNONYMS.get(option.lower(), []):
+            ph = syn.strip().lower()
+            if ph and ph not in option.lower().replace("_", " "):
+                out.update((m.start(), m.end()) for m in
+                           re.finditer(r"(?<![a-z])" + re.escape(ph) + r"(?:s|es|ed|ing)?(?![a-z])", low))
+        return out
+
     def _negated(self, start: int) -> bool:
         clause = re.split(r"[.;!?]|,\s*(?:but|and)\b", self.text[max(0, start - 30):start])[-1]
         return bool(re.search(r"\b(no|not|without|never)\b\s*(?:\w+\s*){0,2}$", clause, re.I))
@@ -1269,6 +1280,10 @@ class FormFiller:
             short = {o: [x for x in h if x[1] - x[0] == 1] for o, h in hits.items()}
             if sum(bool(h) for h in short.values()) == 1:
                 hits = {o: h for o, h in short.items() if h}
+        own = {o: [x for x in h if x not in self._synonym_spans(o)] for o, h in hits.items()}
+        if any(own.values()) and any(h and not own[o] for o, h in hits.items()):
+            # 'snatched' names chain_snatching by its own word and theft only through a synonym
+            hits = {o: h for o, h in own.items() if h}
         direct = {o: h for o, h in hits.items() if h and o.lower() == self.text[h[0][0]:h[0][1]].lower()}
         pool = direct or {o: h for o, h in hits.items() if h}
         if len(pool) == 1:
