@@ -9,9 +9,7 @@ into the service container so that blueprints start work through the
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 from flask_compress import Compress
@@ -29,7 +27,6 @@ from app.settings import Settings, load
 from tasks.dispatch import TaskDispatcher
 
 log = logging.getLogger("app.access")
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 compress = Compress()
 
 
@@ -92,8 +89,7 @@ def _register_hooks(app: Flask) -> None:
         ctx = g._get_current_object()  # one proxy lookup, not one per use
         req = request._get_current_object()  # type: ignore[attr-defined]
         ctx.started = time.perf_counter()
-        incoming = req.environ.get("HTTP_X_REQUEST_ID", "")
-        ctx.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        ctx.request_id = context.request_id_for(req.environ.get("HTTP_X_REQUEST_ID", ""))
         ctx.token = context.request_id.set(ctx.request_id)
         view = app.view_functions.get(req.endpoint or "")
         if view is not None and not getattr(view, "_fms_public", False):

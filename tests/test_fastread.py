@@ -13,15 +13,19 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
+import sqlite3
 from typing import Any
 
 from flask import Flask
 from werkzeug.test import EnvironBuilder
 
+from app.factory import create_app
 from app.forms.fastread import CachedFormReads
 from app.observability.logging import configure
 from app.services import Services
-from tests.conftest import SAMPLE_SCHEMA, Api, grant, make_user_key
+from tests.conftest import ADMIN_PASSWORD, SAMPLE_SCHEMA, Api, grant, make_settings, make_user_key, seed_user
+from tests.helpers import wait_for
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
@@ -140,22 +144,84 @@ def test_a_body_the_client_would_get_gzipped_goes_to_flask_compress(app: Flask, 
     assert fast and "Content-Encoding" not in dict(headers) and len(body) >= 1024
 
 
+def _fast_count(client: Any) -> float:
+    rows = [ln for ln in client.get("/metrics").data.decode().splitlines()
+            if ln.startswith('fms_http_requests_total{endpoint="/api/v1/forms/<form_id>",method="GET",status="200"}')]
+    return float(rows[0].split()[-1]) if rows else 0.0
+
+
 def test_a_fast_read_is_counted_and_logged_like_a_flask_one(app: Flask, client: Any, form: dict[str, Any],
                                                              admin_token: str) -> None:
     path = f"/api/v1/forms/{form['id']}"
     stream = io.StringIO()
+    before = _fast_count(client)
     configure("api", "INFO", "", stream=stream)
     try:
         _call(app.wsgi_app, path, admin_token)  # fast
+        counted = _fast_count(client)
         _call(app.wsgi_app.inner, path, admin_token)  # type: ignore[attr-defined]  # Flask
     finally:
         configure("api", "INFO", "")
-    lines = [json.loads(line) for line in stream.getvalue().splitlines() if '"request"' in line]
+    assert counted == before + 1
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if '"request"' in line and path in line]
     assert len(lines) == 2
     for line in lines:
         line.pop("timestamp"), line.pop("duration_ms")
     assert lines[0] == lines[1] and lines[0]["request_id"] == "same-id-both-ways" and lines[0]["status"] == 200
-    metrics = client.get("/metrics").data.decode()
-    count = [ln for ln in metrics.splitlines()
-             if ln.startswith('fms_http_requests_total{endpoint="/api/v1/forms/<form_id>",method="GET",status="200"}')]
-    assert count and float(count[0].split()[-1]) >= 2
+
+
+def test_a_bad_request_id_is_replaced_and_the_new_one_is_logged(app: Flask, form: dict[str, Any],
+                                                                admin_token: str) -> None:
+    stream = io.StringIO()
+    configure("api", "INFO", "", stream=stream)
+    try:
+        before = app.wsgi_app.served  # type: ignore[attr-defined]
+        _status, headers, _body = _call(app.wsgi_app, f"/api/v1/forms/{form['id']}", admin_token,
+                                        headers={"X-Request-ID": "no spaces allowed"})
+        assert app.wsgi_app.served == before + 1  # type: ignore[attr-defined]
+    finally:
+        configure("api", "INFO", "")
+    given = dict(headers)["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", given)
+    assert [json.loads(ln)["request_id"] for ln in stream.getvalue().splitlines() if '"request"' in ln] == [given]
+
+
+def test_a_viewer_user_with_an_editor_share_and_other_spellings_get_flasks_answer(
+        app: Flask, api: Api, svc: Services, form: dict[str, Any], admin_token: str) -> None:
+    key = make_user_key(svc, "vic", "viewer", "read")
+    grant(api, svc, form["id"], "vic", "editor")
+    path = f"/api/v1/forms/{form['id']}"
+    (status, _h, _b), fast = _both(app, path, key)
+    assert status == "200 OK" and fast
+    spelled = {"Authorization": f"bearer   {admin_token}"}
+    for headers in (spelled, {**spelled, "Accept-Encoding": "GZIP"}, {**spelled, "Accept-Encoding": "*"}):
+        (status, _h, _b), _fast = _both(app, path, None, headers=headers)
+        assert status == "200 OK", headers
+
+
+def test_a_failing_store_is_answered_by_flask_with_the_error_shape(app: Flask, api: Api, svc: Services,
+                                                                   form: dict[str, Any]) -> None:
+    key = make_user_key(svc, "sam", "editor", "read")
+    grant(api, svc, form["id"], "sam", "viewer")
+    path = f"/api/v1/forms/{form['id']}"
+    assert _both(app, path, key)[1]
+    with sqlite3.connect(svc.settings.sqlite_path) as db:  # a real failure: the shares table is gone
+        db.execute("DROP TABLE form_shares")
+    (status, headers, body), fast = _both(app, path, key)
+    assert status.startswith("500") and not fast
+    assert json.loads(body)["error"]["code"] == "internal_error"
+    assert dict(headers)["X-Request-ID"] == "same-id-both-ways"
+
+
+def test_an_expired_login_token_is_refused_by_the_next_fast_read(tmp_path: Any, redis_server: Any,
+                                                                password_hash: str) -> None:
+    app = create_app(make_settings(tmp_path, redis_server.url, token_ttl=2))
+    seed_user(app.extensions["fms"], "root", "admin", password_hash)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/login", json={"username": "root", "password": ADMIN_PASSWORD}).json["token"]
+    made = Api(client, token).post("/api/v1/forms", {"title": "T", "schema": SAMPLE_SCHEMA}).json
+    path = f"/api/v1/forms/{made['id']}"
+    (status, _h, _b), fast = _both(app, path, token)
+    assert status == "200 OK" and fast
+    refused = wait_for(lambda: (a := _both(app, path, token))[0][0].startswith("401") and a, timeout=10, interval=0.1)
+    assert not refused[1] and json.loads(refused[0][2])["error"]["code"] == "token_expired"
