@@ -54,7 +54,7 @@ FEW_SHOT = (
 )
 
 NEGATION = re.compile(
-    r"\b(no|not|nobody|none|never|without|unhurt|uninjured|unharmed|expired|ended|lapsed|"
+    r"\b(no(?!\.?\s*(?:[:#]\s*)?\d)|not|nobody|none|never|without|unhurt|uninjured|unharmed|expired|ended|lapsed|"
     r"out of|don't|doesn't|didn't|won't|isn't|wasn't|weren't|aren't|no one|nothing|n't)\b|n't\b", re.I)
 
 #: Generic synonyms for frequent form concepts (used for enum/boolean/integer cue matching).
@@ -109,6 +109,8 @@ SYNONYMS: dict[str, list[str]] = {
     "birth": ["born", "dob", "d.o.b"],
     "sex": ["gender"],
     "photo": ["photos", "pictures", "picture", "images", "photographs"],
+    "pet": ["dog", "cat", "puppy", "kitten", "rabbit", "parrot", "hamster", "pets", "animals"],
+    "insur": ["insurance", "insured", "policy", "cover", "covered"],
 }
 #: Abbreviations field names are written with, and the word a text uses for them.
 ABBREVIATIONS = {"org": "organisation", "orgs": "organisations", "emg": "emergency", "mbr": "member",
@@ -356,6 +358,18 @@ def field_kind(name: str, spec: dict) -> str:
                 "narrative", "body"} or words & DESCRIPTIVE_WORDS or spec.get("maxLength", 0) >= 150:
         return "long_text"
     return "string"
+
+
+#: A sentence (a dot before a digit does not end one: 'FIR No. 214/2024', 'Rs. 1,000').
+SENTENCE = r"(?:[^.!?;]|\.(?=\s*\d))+[.!?;]?"
+
+
+def _loose(cue: str) -> str:
+    """A cue word as a regex that also matches it hyphenated or spaced ('pickup' ~ 'pick-up', 'pick up')."""
+    cue = cue.lower().strip()
+    if len(cue) < 5 or not cue.isalpha():
+        return re.escape(cue)
+    return "".join(re.escape(ch) + "[- ]?" for ch in cue[:-1]) + re.escape(cue[-1])
 
 
 def _search(pattern: str, value: str) -> bool:
@@ -1457,9 +1471,9 @@ class FormFiller:
             [_stem(w) for w in content]
         low = self.text.lower()
         best = None
-        for sent in re.finditer(r"[^.!?;]+[.!?;]?", self.text):
+        for sent in re.finditer(SENTENCE, self.text):
             s_low = low[sent.start():sent.end()]
-            if not any(re.search(r"(?<![a-z])" + re.escape(c.lower().strip()), s_low) for c in head):
+            if not any(re.search(r"(?<![a-z])" + _loose(c), s_low) for c in head):
                 continue
             score = sum(1 for c in set(cues) if re.search(r"(?<![a-z])" + re.escape(c.lower().strip()), s_low))
             if best is None or score > best[0]:
@@ -1468,7 +1482,7 @@ class FormFiller:
             fields = {w for n in self.schema.get("properties", {}) for w in _words(n)}
             title_words = [_stem(w) for w in _words(spec.get("title", ""))
                            if len(w) >= 5 and w not in STOP and w not in fields]
-            for sent in re.finditer(r"[^.!?;]+[.!?;]?", self.text):
+            for sent in re.finditer(SENTENCE, self.text):
                 s_low = low[sent.start():sent.end()]
                 if any(re.search(r"(?<![a-z])" + re.escape(w), s_low) for w in title_words):
                     best = (0, sent)
@@ -1481,8 +1495,13 @@ class FormFiller:
         if best is not None:
             sent = best[1]
             s_low = low[sent.start():sent.end()]
-            value = not bool(NEGATION.search(s_low))
-            if re.search(r"\b(expired|ended|lapsed|out of warranty)\b", s_low):
+            # negation counts in the clauses that hold the field's words: 'I'm not able to bring it in,
+            # please pick it up' asks for a pickup; 'reported it to the airline, not the police' did not
+            words = [c for c in [*head, *cues] if len(c.strip()) > 2]
+            scope = [part for part in re.split(r",|;|\bbut\b", s_low)
+                     if any(re.search(r"(?<![a-z])" + _loose(c), part) for c in words)] or [s_low]
+            value = not any(NEGATION.search(part) for part in scope)
+            if re.search(r"\b(expired|ended|lapsed|overdue|out of warranty)\b", s_low):
                 value = False
             if any(w in s_low for w in ("train", "bus", "bike", "walk")) and "park" not in s_low and \
                     "park" in " ".join(cues):
