@@ -190,8 +190,10 @@ def numbers(text: str) -> list[Mention[int]]:
 
 
 # -- amounts, ages, schema patterns, labelled values --------------------------------------------
-_CUR_BEFORE = (rf"(?:(?:US|A|C|S|NZ|HK)?\$|[₹€£¥₦₵₱₩₪₽]|Rs\.?|INR\.?|(?:{CURRENCY_CODES})(?![A-Za-z]))")
-_CUR_AFTER = (rf"(?:(?:{CURRENCY_CODES})(?![A-Za-z])|[₹€£¥$]|rupees?|dollars?|euros?|pounds?|yen|yuan|naira|cedis?|"
+#: ISO codes count in capitals and as whole words only ('weighs 14 kg' holds no GHS).
+_CODES = rf"(?<![A-Za-z])(?-i:{CURRENCY_CODES})(?![A-Za-z])"
+_CUR_BEFORE = (rf"(?:(?:US|A|C|S|NZ|HK)?\$|[₹€£¥₦₵₱₩₪₽]|(?<![A-Za-z])Rs\.?|{_CODES}\.?)")
+_CUR_AFTER = (rf"(?:{_CODES}|[₹€£¥$]|rupees?|dollars?|euros?|pounds?|yen|yuan|naira|cedis?|"
               r"shillings?|pesos?|francs?|dirhams?|riyals?|rand|ringgit|baht|won|/-)")
 _AMOUNT_NUM = r"(?:\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?"
 _SCALE = r"(?:\s?(?P<scale>lakhs?|lacs?|crores?|million|mn|k)\b)?"
