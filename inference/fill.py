@@ -204,6 +204,9 @@ PLACE_WORDS = {"location", "place", "address", "where", "venue", "site", "city",
                "workshop", "centre", "center", "outlet", "showroom", "hub", "facility", "plant", "building",
                "hostel", "block", "tower", "society", "estate", "complex", "mall", "hospital", "school",
                "college", "store", "shop", "restaurant", "hotel"}
+#: Institutions whose noun belongs to their name ('Delhi Public School', 'Apollo Hospital').
+INSTITUTIONS = {"school", "college", "university", "hospital", "clinic", "academy", "institute", "convent",
+                "playschool", "kindergarten"}
 #: Generic words people put next to a name or place that are not part of it.
 HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sri|shri|smt|kumari|sir|madam|mister)\.?\s+)+", re.I)
 #: Where a field's role implies a preposition: an origin follows "from", a destination "to".
@@ -657,8 +660,9 @@ class FormFiller:
 
     def _clean_value(self, name: str, spec: dict, start: int, end: int) -> tuple[int, int]:
         """Trim what is not the value: a trailing parenthetical, an honorific, a leading article or the
-        field's own label words ('Inspector Meena Pillai', 'Pimpri district', 'the Chicago office')."""
-        own = self._label_words(name, spec)
+        field's own label words ('Inspector Meena Pillai', 'Pimpri district', 'the Chicago office');
+        an institution's noun stays ('Crescent Model School')."""
+        own = {w for w in self._label_words(name, spec) if w.rstrip("s") not in INSTITUTIONS}
         while True:
             seg = self.text[start:end]
             before = (start, end)
@@ -1072,7 +1076,11 @@ class FormFiller:
 
     def _place_candidates(self, name: str, spec: dict, hint: set[str]) -> list[tuple[int, tuple[int, int]]]:
         proper = r"([A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){0,2})"
-        own = sorted(self._label_words(name, spec) | PLACE_NOUNS_AFTER, key=len, reverse=True)
+        own = sorted((self._label_words(name, spec) | PLACE_NOUNS_AFTER) - INSTITUTIONS, key=len, reverse=True)
+        if set(_words(name)) & INSTITUTIONS:  # 'Delhi Public School': the noun is part of the name
+            add_inst = "|".join(sorted(INSTITUTIONS, key=len, reverse=True))
+        else:
+            add_inst = ""
         hint = hint | set(_words(spec.get("description", "")))
         role = "from" if "from" in _words(name) else "to" if "to" in _words(name) else \
             next((ROLE_PREPOSITIONS[w] for w in hint if w in ROLE_PREPOSITIONS), None)
@@ -1105,6 +1113,9 @@ class FormFiller:
             add(r"\b(?:to|reached|into|arrived (?:at|in))\s+(?:the\s+)?" + proper, 3)
             add(r"\b(?:delivered|arrived)\b[^.]*?\bin\s+" + proper, 2)
         own_rx = "|".join(re.escape(w) for w in own)
+        if add_inst:
+            add(rf"((?:[A-Z][\w'’-]*\s+){{0,3}}(?i:{add_inst})s?)\b(?:,\s+[A-Z][a-z]+\b(?!\s+[A-Z]))?", 4)
+            add(rf"((?:[A-Z][\w'’-]*\s+){{0,3}}(?i:{add_inst})s?,\s+[A-Z][a-z]+)\b(?![\w-]|\s+[A-Z])", 4)
         add(proper + rf"\s+(?i:{own_rx})\b", 3)
         add(rf"\b(?i:{own_rx})\s+(?:is\s+)?" + proper, 2)
         add(r"\b(?:in|at|from|near|to|for|of)\s+(?:the\s+|our\s+|your\s+)?" + proper, 1)
