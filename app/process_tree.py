@@ -63,7 +63,8 @@ class Process:
     credentials: tuple[str, ...] | None = None
     runtime_dir: bool = True  # systemd RuntimeDirectory=/run/fms-<name> ({runtime_dir}: the api's metrics files)
     metrics: bool = True  # writes Prometheus multiprocess files: its own directory, emptied at each start
-    # the fms processes it calls (worker-ai embeds through the embedder): started before it, never required
+    # the fms processes it calls (worker-ai and worker-default embed through the embedder): started before it,
+    # never required
     # (systemd After= and Wants=; supervisord's priority); without them it runs and its calls retry
     wants: tuple[str, ...] = ()
 
@@ -193,16 +194,19 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process(
         name="worker-default",
-        description="fms worker for webhooks, e-mail and exports",
-        command=_dramatiq(("default", "analytics")),
+        description="fms worker for webhooks, e-mail, exports and embeddings",
+        # embed: ai.embed waits on the embedder (a Unix socket in the data dir, which this unit's sandbox
+        # reaches: AF_UNIX, StateDirectory=fms), never on the model, so not on the serial AI worker
+        command=_dramatiq(("default", "analytics", "embed")),
         tier="workers",
-        queues=("default", "analytics"),
+        queues=("default", "analytics", "embed"),
         processes="1",
         threads=4,
         memory_max="1G",
         cpu_weight=100,
         stop_timeout=60,
         egress=True,  # webhooks and e-mail (the app's SSRF guard filters targets)
+        wants=("embedder",),  # ai.embed embeds through it (tasks.ai._embed_remote)
     ),
     Process(
         name="worker-ai",
@@ -217,7 +221,7 @@ PROCESSES: tuple[Process, ...] = (
         pinned=True,
         stop_timeout=330,
         systemd_env={"FMS_AI_THREADS": "{cores}", "OMP_NUM_THREADS": "{cores}"},  # = its pinned cores
-        wants=("embedder",),  # ai.embed and a form summary's themes embed through it (tasks.ai._embed_remote)
+        wants=("embedder",),  # a form summary's themes embed through it (tasks.ai._embed_remote)
         oom_policy="continue",  # the worker restarts its model child itself
     ),
     Process(

@@ -72,7 +72,7 @@ class Settings:
     task_max_retries: int = _setting("FMS_TASK_MAX_RETRIES", 3, "Retries after the first attempt before a task is dead (per-actor overrides exist).")
     task_min_backoff: int = _setting("FMS_TASK_MIN_BACKOFF_MS", 1000, "First retry delay, ms; doubles per attempt, with jitter.")
     task_max_backoff: int = _setting("FMS_TASK_MAX_BACKOFF_MS", 300_000, "Largest retry delay, ms.")
-    task_time_limits: str = _setting("FMS_TASK_TIME_LIMITS", "high=60,default=120,ai=300,analytics=1800", "Time limit per queue, seconds (`queue=seconds,...`).")
+    task_time_limits: str = _setting("FMS_TASK_TIME_LIMITS", "high=60,default=120,ai=300,embed=60,analytics=1800", "Time limit per queue, seconds (`queue=seconds,...`).")
     task_retention_days: int = _setting("FMS_TASK_RETENTION_DAYS", 30, "Finished task records older than this are purged by the hourly purge timer (`fms purge`).")
     queue_prefetch: int = _setting("FMS_QUEUE_PREFETCH", 0, "Messages a worker prefetches per queue; 0 means 2 x threads.")
     worker_timeout_ms: int = _setting("FMS_WORKER_TIMEOUT_MS", 1000, "Longest idle block of a consumer before it polls again, ms.")

@@ -1,4 +1,4 @@
-"""AI actors (queue ``ai``): fill, summarize, embed, benchmark — plus the hook that starts embeds.
+"""AI actors: fill, summarize, benchmark (queue ``ai``), embed (queue ``embed``) — plus the hook that starts embeds.
 
 Routing additions (made at import, which every worker and the relay do via
 ``tasks.registry``): ``submission.created`` also goes to ``hooks.ai_embed``
@@ -20,7 +20,13 @@ API's ``similar`` queries) as ``bulk`` requests, which yield to those queries:
 MiniLM is loaded once per host, not once more here (~190 MB). The embedder
 down, slow or serving another model fails ``ai.embed`` as Retryable, and
 Dramatiq retries it with backoff (:data:`EMBED_MAX_RETRIES`) until it is back;
-nothing is stored before the vectors are in hand.
+nothing is stored before the vectors are in hand. ``ai.embed`` has its own
+queue (``embed``, on worker-default), so those retries neither count toward
+FMS_AI_QUEUE_MAX nor hold the serial AI worker; a circuit breaker per embedder
+socket (:func:`tasks.breaker.call_concurrently`) makes the attempts after a
+few timeouts or refusals fail fast until a trial call gets an answer. A form
+summary's themes embed within what is left of the task's time limit, so the
+summary the LLM already wrote is never lost to the themes step.
 
 A circuit breaker (:mod:`tasks.breaker`) wraps every engine call: load
 failures, crashes and timeouts count; bad input does not. When it opens, the
@@ -59,7 +65,7 @@ from app.ai import service as ai
 from app.observability import context
 from app.util import new_id, now_iso
 from tasks import metrics, runtime
-from tasks.breaker import breaker_for
+from tasks.breaker import breaker_for, call_concurrently, open_remaining_s
 from tasks.broker import actor, send
 from tasks.errors import Permanent, Retryable, TaskCancelled
 from tasks.middleware import current_task
@@ -141,8 +147,8 @@ def engine(kind: str) -> tuple[Any, float]:
         return eng, load_ms
 
 
-def call_timeout_s(settings: Any) -> float:
-    """FMS_AI_TIMEOUT, kept below the ``ai`` queue's time limit.
+def call_timeout_s(settings: Any, queue: str = "ai") -> float:
+    """FMS_AI_TIMEOUT, kept below ``queue``'s time limit.
 
     The engine's own timeout must fire first: it kills and restarts the child.
     Dramatiq's time limit only interrupts the waiting worker thread and would
@@ -150,7 +156,7 @@ def call_timeout_s(settings: Any) -> float:
     """
     from tasks.routing import parse_time_limits
 
-    queue_s = parse_time_limits(settings.task_time_limits).get("ai", 600_000) / 1000
+    queue_s = parse_time_limits(settings.task_time_limits).get(queue, 600_000) / 1000
     return float(max(1.0, min(settings.ai_timeout, queue_s - QUEUE_LIMIT_MARGIN_S)))
 
 
@@ -469,53 +475,106 @@ def summarize(submission_id: str) -> dict[str, Any]:
 EMBED_TIMEOUT_FACTOR = 5
 
 
-def _embedder_timeout_s(settings: Any, n_texts: int) -> float:
+def _embedder_timeout_s(settings: Any, n_texts: int, queue: str = "ai") -> float:
     """Per request to the embedder: EMBED_TIMEOUT_FACTOR times what an API query gets (FMS_EMBEDDER_TIMEOUT)
-    for each 16 texts, up to FMS_AI_TIMEOUT; a bulk request also waits for the queries that go before it.
-    A down embedder refuses at once; this bounds only a stuck one (the ai queue is serial)."""
+    for each 16 texts, up to FMS_AI_TIMEOUT and below ``queue``'s time limit; a bulk request also waits for
+    the queries that go before it. A down embedder refuses at once; this bounds only a stuck one."""
     from inference.embed_server import MAX_BULK_TEXTS, MAX_TEXTS
 
     chunks = -(-min(max(1, n_texts), MAX_BULK_TEXTS) // MAX_TEXTS)
-    return min(call_timeout_s(settings), float(settings.embedder_timeout) * EMBED_TIMEOUT_FACTOR * chunks)
+    return min(call_timeout_s(settings, queue), float(settings.embedder_timeout) * EMBED_TIMEOUT_FACTOR * chunks)
 
 
-def _embed_remote(texts: list[str]) -> tuple[list[list[float]], str]:
-    """Unit vectors for ``texts`` from the host's embedder process and the sha256 of its model.
+class _OutOfTime(Exception):
+    """Too little of the task's time limit is left for another request to the embedder."""
 
-    Down, too slow or serving another model than the configured one (a model
-    switch half rolled out): Retryable, so the task runs again later and no
-    vector of the wrong model is stored. A refused input (too long) is Permanent.
-    """
+
+EMBED_MIN_BUDGET_S = 0.5  # a request with less time than this left is not sent (it could only time out)
+
+
+def embedder_breaker(settings: Any) -> pybreaker.CircuitBreaker:
+    """The circuit breaker of this worker process's calls to the embedder socket."""
+    return breaker_for(f"embedder:{ai.embedder_socket(settings)}")
+
+
+def _embed_request(texts: list[str], timeout_s: float) -> Any:
+    """One bulk request through the embedder's breaker: timeouts and refusals count; a refused input does
+    not (the embedder answered), it comes back as the EmbedderError to raise."""
     from inference.embed_server import EmbedderError
     from inference.embed_server import embed as embed_via_server
 
     settings = runtime.settings()
+
+    def call() -> Any:
+        try:
+            return embed_via_server(ai.embedder_socket(settings), texts, timeout_s, bulk=True)
+        except EmbedderError as exc:
+            if exc.code == "bad_request":
+                return exc
+            raise
+
+    return call_concurrently(embedder_breaker(settings), call)
+
+
+def _embed_remote(texts: list[str], deadline: float | None = None, queue: str = "ai"
+                  ) -> tuple[list[list[float]], str]:
+    """Unit vectors for ``texts`` from the host's embedder process and the sha256 of its model.
+
+    Down, too slow, its circuit open or serving another model than the
+    configured one (a model switch half rolled out): Retryable, so the task
+    runs again later and no vector of the wrong model is stored. A refused
+    input (too long) is Permanent. ``deadline`` (``time.monotonic()``): no
+    request outlasts it (:class:`_OutOfTime` when too little is left).
+    """
+    from inference.embed_server import EmbedderError, bulk_groups
+
+    settings = runtime.settings()
     want = ai.file_sha256(ai.model_paths(settings)["embedder"])
-    try:
-        got = embed_via_server(ai.embedder_socket(settings), texts, _embedder_timeout_s(settings, len(texts)),
-                               bulk=True)
-    except EmbedderError as exc:
-        if exc.code == "bad_request":
-            raise Permanent(f"cannot process this input: {exc.message}") from exc
-        raise Retryable(f"embedder_unavailable: {exc.message}") from exc
-    if got.model_sha256 != want:
-        raise Retryable(f"embedder_unavailable: the embedder serves model {got.model_sha256[:12]}, not the "
-                        f"configured {want[:12]} (FMS_EMBED_MODEL differs between worker-ai and the embedder)")
-    return got.vectors, want
+    vectors: list[list[float]] = []
+    for group in bulk_groups(texts):
+        timeout = _embedder_timeout_s(settings, len(group), queue)
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout < EMBED_MIN_BUDGET_S:
+                raise _OutOfTime(f"{max(0.0, timeout):.1f} s left of the task's time limit")
+        try:
+            got = _embed_request(group, timeout)
+        except pybreaker.CircuitBreakerError as exc:
+            retry_s = open_remaining_s(embedder_breaker(settings))
+            raise Retryable(f"embedder_unavailable: circuit open after repeated timeouts or refusals; no call "
+                            f"for {retry_s:.0f} s more") from exc
+        except EmbedderError as exc:
+            raise Retryable(f"embedder_unavailable: {exc.message}") from exc
+        if isinstance(got, EmbedderError):
+            raise Permanent(f"cannot process this input: {got.message}")
+        if got.model_sha256 != want:
+            raise Retryable(f"embedder_unavailable: the embedder serves model {got.model_sha256[:12]}, not the "
+                            f"configured {want[:12]} (FMS_EMBED_MODEL differs between the workers and the "
+                            "embedder)")
+        vectors.extend(got.vectors)
+    return vectors, want
 
 
-def _themes(texts: list[str]) -> list[dict[str, Any]] | None:
+def _deadline(actor_fn: Any, started: float) -> float:
+    """When ``actor_fn``'s time limit (started at ``started``) interrupts it, less QUEUE_LIMIT_MARGIN_S
+    for what still follows (storing the result)."""
+    limit_ms = float(getattr(actor_fn, "options", {}).get("time_limit") or 600_000)
+    return started + limit_ms / 1000 - QUEUE_LIMIT_MARGIN_S
+
+
+def _themes(texts: list[str], deadline: float | None = None) -> list[dict[str, Any]] | None:
     """Clusters of the range's texts with counts and the submitters' own words, or None.
 
     An extra on top of the summary the LLM already wrote: an embedder that fails
-    (down, timeout) costs the themes, not the whole task and its summary.
+    (down, timeout, circuit open) or too little time left before ``deadline``
+    costs the themes, not the whole task and its summary.
     """
     import numpy as np
 
     from inference.themes import themes
 
     try:
-        vectors, _ = _embed_remote(texts)
+        vectors, _ = _embed_remote(texts, deadline)
         return list(themes(texts, np.asarray(vectors, dtype=np.float32))["themes"])
     except TaskCancelled:
         raise
@@ -528,6 +587,7 @@ def _themes(texts: list[str]) -> list[dict[str, Any]] | None:
 def summarize_form(form_id: str, created_after: str | None = None, created_before: str | None = None
                    ) -> dict[str, Any]:
     """One summary of a form's submissions in a date range (newest first, capped)."""
+    started = time.monotonic()
     queue_ms = _queue_wait_ms("summarize_form")
     try:
         texts = _svc().range_texts(form_id, created_after, created_before)
@@ -543,7 +603,7 @@ def summarize_form(form_id: str, created_after: str | None = None, created_befor
                                                             timeout_s=call_timeout_s(runtime.settings())))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-    data["themes"] = _themes(texts)
+    data["themes"] = _themes(texts, _deadline(summarize_form, started))
     _announce(form_id, "ai.summarize_form", {"summary": data["summary"], "submissions": len(texts)})
     job = _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)
     _observe("summarize_form", ai.model_paths(runtime.settings())["llm"], job)
@@ -556,7 +616,8 @@ def embed(submission_id: str) -> dict[str, Any]:
     """Embed one submission's text answers through the embedder process; idempotent (same text and model:
     nothing to do).
 
-    Not bound by FMS_AI_MAX_QUEUE_WAIT: nobody waits on it, and dropping it would leave the
+    On the ``embed`` queue (worker-default), not ``ai``: it waits on the embedder, never on the
+    model. Not bound by FMS_AI_MAX_QUEUE_WAIT: nobody waits on it, and dropping it would leave the
     submission out of duplicate detection for good; for the same reason it retries for about an
     hour while the embedder is down (the submission itself was stored long before).
     """
@@ -572,7 +633,7 @@ def embed(submission_id: str) -> dict[str, Any]:
     if old is not None and old["model_sha256"] == sha and old["text_hash"] == ai.text_hash(text):
         return {"submission_id": submission_id, "embedded": True, "unchanged": True}
     t0 = time.perf_counter()
-    vecs, sha = _embed_remote([text])
+    vecs, sha = _embed_remote([text], queue="embed")
     svc.store_embedding(sub, np.asarray(vecs[0], dtype=np.float32), sha, text)
     job = {"queue_wait_ms": queue_ms, "load_ms": 0.0, "total_ms": round((time.perf_counter() - t0) * 1000, 1)}
     _observe("embed", ai.model_paths(runtime.settings())["embedder"], job)
@@ -600,7 +661,7 @@ def bench(model_id: str, threads: list[int] | None = None, n_batch: list[int] | 
 # -- the outbox hook: submission.created → ai.embed when the form asks for it ---------------------
 @actor("hooks.ai_embed")
 def on_submission_created(event: dict[str, Any]) -> str:
-    """Runs on the ``default`` queue (cheap check per submission); only embedding forms reach ``ai``."""
+    """Runs on the ``default`` queue (cheap check per submission); only embedding forms reach ``embed``."""
     data = (event.get("payload") or {}).get("data") or {}
     form_id = data.get("form_id") or event.get("key")
     form = runtime.services().store.get_form(form_id) if form_id else None

@@ -8,13 +8,18 @@ which keeps worker threads free for healthy targets. One breaker per
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pybreaker
 
 from tasks import metrics, runtime
 
+T = TypeVar("T")
 STATE_VALUE = {"closed": 0, "half-open": 1, "open": 2}
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}
 _lock = threading.Lock()
@@ -45,6 +50,46 @@ def breaker_for(target: str) -> pybreaker.CircuitBreaker:
             _breakers[target] = cb
             metrics.BREAKER_STATE.labels(target).set(0)
         return cb
+
+
+def open_remaining_s(cb: pybreaker.CircuitBreaker) -> float:
+    """Seconds until an open ``cb`` lets a trial call through; 0.0 when it is not open (or is due one)."""
+    if cb.current_state != "open":
+        return 0.0
+    opened = cb._state_storage.opened_at  # pybreaker keeps it there; no public accessor
+    if opened is None:
+        return 0.0
+    return max(0.0, cb.reset_timeout - (datetime.now(UTC) - opened).total_seconds())
+
+
+def call_concurrently(cb: pybreaker.CircuitBreaker, fn: Callable[[], T]) -> T:
+    """``cb.call(fn)`` without holding the breaker's lock while ``fn`` runs.
+
+    Why: pybreaker runs the guarded call under its lock, so threads of one
+    worker that share a target queue behind a hung call, each then waiting
+    out its own timeout, instead of failing fast once the circuit opens. Here
+    an open circuit raises :class:`pybreaker.CircuitBreakerError` at once, the
+    call runs unlocked, and only its outcome passes through ``cb`` (a failure
+    counts and may open it; a half-open trial that succeeds closes it). An
+    exception that is not an ``Exception`` (a time limit, a shutdown) is not
+    counted. A success that lands while another thread has just opened the
+    circuit still returns its result.
+    """
+    if open_remaining_s(cb) > 0:
+        raise pybreaker.CircuitBreakerError("circuit open: the target failed repeatedly")
+    try:
+        result = fn()
+    except Exception as exc:
+        failure = exc
+
+        def fail() -> None:
+            raise failure
+
+        cb.call(fail)  # raises: the failure, or CircuitBreakerError if another thread opened the circuit
+        raise  # pragma: no cover - cb.call always raises here
+    with contextlib.suppress(pybreaker.CircuitBreakerError):
+        cb.call(lambda: None)
+    return result
 
 
 def reset_all() -> None:

@@ -11,6 +11,9 @@ from __future__ import annotations
 # One row per prefix some actor uses (tests.tasks.test_relay_routing checks it).
 ROUTES: tuple[tuple[str, str], ...] = (
     ("ai.", "ai"),
+    # embeddings wait on the embedder, not on the model: off the serial AI worker and out of the ai queue's
+    # bound (FMS_AI_QUEUE_MAX), so hours of retries while the embedder is down never refuse a fill
+    ("ai.embed", "embed"),
     ("webhook.", "default"),
     ("email.", "default"),
     ("hooks.", "default"),  # reactions to events, e.g. hooks.ai_embed deciding whether to embed

@@ -10,7 +10,10 @@ time the worker needs to bring the queue back under the bound at its recent
 pace (``(depth - bound + 1) x recent job seconds``), kept within
 ``[RETRY_AFTER_MIN, RETRY_AFTER_MAX]``.
 
-Not counted: work deferred to the outbox while Redis is down. The depth cannot
+Not counted: ``ai.embed``, which has its own ``embed`` queue (``tasks.routing``):
+it waits on the embedder, not on the AI worker, and retries for about an hour
+while the embedder is down, so counting it would refuse every fill meanwhile.
+Nor work deferred to the outbox while Redis is down. The depth cannot
 be read then, and counting those rows would cost a store scan per request in
 the one situation where the store is under the most pressure; the call is
 accepted as the README promises, the relay moves it into the queue once Redis

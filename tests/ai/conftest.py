@@ -113,7 +113,8 @@ def worker(broker: Any) -> Iterator[dramatiq.Worker]:
     if not getattr(broker, "_booted", False):
         broker.emit_after("process_boot")
         broker._booted = True
-    w = dramatiq.Worker(broker, queues={"ai", "default"}, worker_threads=1, worker_timeout=200)
+    # ai (worker-ai) plus what worker-default serves for AI work: the embed hook (default), ai.embed (embed)
+    w = dramatiq.Worker(broker, queues={"ai", "default", "embed"}, worker_threads=1, worker_timeout=200)
     w.start()
     yield w
     w.stop(timeout=10_000)

@@ -65,7 +65,7 @@ def test_request_id_reaches_the_webhook_header_and_every_task_log(
     # A task logs its line after its work: the requests and e-mails above may be in before the lines.
     ids = wait_for(finished, timeout=30, what="a 'task succeeded' line per task and event")
     assert {actor: sorted(v) for actor, v in ids.items()} == {actor: [REQUEST_ID, OTHER_ID] for actor in TRACED}
-    # The embed hook enqueued the embeddings (the ai queue has no worker here): they carry the ids too.
+    # The embed hook enqueued the embeddings (the embed queue has no worker here): they carry the ids too.
     embeds = [t for t in svc.store.list_tasks("queued", None, None, 10) if t["actor"] == "ai.embed"]
     assert sorted(t["request_id"] for t in embeds) == [REQUEST_ID, OTHER_ID]
     assert all(t["message"]["options"]["request_id"] == t["request_id"] for t in embeds)
