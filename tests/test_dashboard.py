@@ -128,15 +128,18 @@ def _server_env(tmp_path: Path, redis_server: Any, **extra: str) -> dict[str, st
 
 @pytest.fixture
 def live_server(tmp_path: Path, redis_server: Any) -> Iterator[str]:
-    """gunicorn on a free port with its own data dir and the session's redis-server."""
-    with gunicorn_server(_server_env(tmp_path, redis_server), free_port(), log_path=tmp_path / "gunicorn.log") as base:
+    """gunicorn on a free port with its own data dir and the session's redis-server; no worker, so summaries
+    are computed in the API (the queued path has its own test below)."""
+    env = _server_env(tmp_path, redis_server, FMS_ANALYTICS_INLINE_MAX_ROWS="100000")
+    with gunicorn_server(env, free_port(), log_path=tmp_path / "gunicorn.log") as base:
         yield base
 
 
 @pytest.fixture
 def queued_server(tmp_path: Path, redis_server: Any) -> Iterator[str]:
-    """The same, with every uncached summary queued (202) and worker-default's command serving ``analytics``."""
-    env = _server_env(tmp_path, redis_server, FMS_ANALYTICS_INLINE_MAX_ROWS="0")
+    """The same, with every uncached summary queued and answered 202 at once (no wait for the worker's result)
+    and worker-default's command serving ``analytics``."""
+    env = _server_env(tmp_path, redis_server, FMS_ANALYTICS_INLINE_MAX_ROWS="0", FMS_ANALYTICS_QUEUE_WAIT="0")
     with gunicorn_server(env, free_port(), log_path=tmp_path / "gunicorn.log") as base, \
             (tmp_path / "worker.log").open("wb") as log:
         worker = subprocess.Popen([str(VENV_BIN / "dramatiq"), "tasks.worker", "--processes", "1", "--threads", "2",
