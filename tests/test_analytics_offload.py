@@ -127,8 +127,38 @@ def test_requests_for_one_result_share_one_task(api: Api, svc: Services, seeded:
     assert api.get(URL, query_string={"split_by": "topic"}).json["cached"] is True
     created = api.post(f"/api/v1/forms/{FORM_ID}/submissions", {"answers": {"topic": "bug"}})
     assert created.status_code == 201
-    again = _accepted(api.get(URL, query_string={"split_by": "topic"}))  # new data: a new key, a new task
-    assert again not in {first, other}  # the finished task let go of its claim
+    again = api.get(URL, query_string={"split_by": "topic"})  # new data: the old result, stale, and a new task
+    assert again.status_code == 200 and again.json["stale"] is True
+    tasks = [t["id"] for t in svc.store.list_tasks(None, None, None, 100) if t["actor"] == ACTOR]
+    assert len(tasks) == 3 and set(tasks) - {first, other}  # the finished task let go of its claim
+
+
+def _summary_tasks(svc: Services) -> list[dict[str, Any]]:
+    return [t for t in svc.store.list_tasks(None, None, None, 100) if t["actor"] == ACTOR]
+
+
+@pytest.mark.usefixtures("broker")
+def test_a_form_busier_than_its_task_serves_the_latest_result_stale_while_one_task_catches_up(
+        api: Api, svc: Services, seeded: dict[str, Any]) -> None:
+    """Every submission moves the data version: without the latest entry each GET would claim a task of its
+    own and answer 202 forever; with it each answers 200 ``stale`` and one task at a time computes."""
+    first = _accepted(api.get(URL))
+    with running_worker(current(), queues={"analytics"}, threads=1, stop_timeout_ms=10_000):
+        assert finished(api, first)["state"] == "succeeded"
+    done = api.get(URL)
+    assert done.status_code == 200 and done.json["stale"] is False and done.json["total"] == 6
+    for _ in range(3):  # submissions faster than the (stopped) worker: each GET sees a new data version
+        assert api.post(f"/api/v1/forms/{FORM_ID}/submissions", {"answers": {"topic": "bug"}}).status_code == 201
+        stale = api.get(URL)
+        assert stale.status_code == 200, stale.get_data(as_text=True)
+        assert stale.json["stale"] is True and stale.json["as_of"] == done.json["as_of"] and stale.json["total"] == 6
+    waiting = [t for t in _summary_tasks(svc) if t["id"] != first]
+    assert [t["state"] for t in waiting] == ["queued"]  # one task for the newest data, not one per GET
+    with running_worker(current(), queues={"analytics"}, threads=1, stop_timeout_ms=10_000):
+        assert finished(api, waiting[0]["id"])["state"] == "succeeded"
+    fresh = api.get(URL)  # the task read the data version after the last submission: this GET's own data
+    assert fresh.status_code == 200 and fresh.json["stale"] is False and fresh.json["total"] == 9
+    assert len(_summary_tasks(svc)) == 2
 
 
 def _lock_fds(path: Path) -> int:

@@ -103,16 +103,19 @@ _COMPUTING = ("The form holds more than FMS_ANALYTICS_INLINE_MAX_ROWS submission
               "stayed busy): the result is being computed on the `analytics` queue. `Retry-After` says when to "
               "GET again (that GET answers 200 from the cache once the task is done); `task_id`/`status_url` "
               "(also `Location`) name the task, visible to whoever started it. Concurrent requests for the same "
-              "result share one task.")
+              "result share one task. Once a result has been computed, a miss after new submissions is a 200 instead: "
+              "the latest result with `stale: true` and its `as_of`, while one task computes the newest.")
 _COMPUTING_EXAMPLE = {"form_id": "01JD8W9T3K6N2P4R7V1X5Z8B0C", "retry_after": RETRY_AFTER_S, **TASK_ACCEPTED_EXAMPLE}
 OPERATIONS = (
     Operation("get", "/api/v1/forms/{form_id}/analytics", "analytics",
-              "Summary of every field by its type, status and drafts; cached, `as_of` says when computed", (200, 202),
+              "Summary of every field by its type, status and drafts; cached, `as_of` says when computed, `stale` that "
+              "newer submissions are not in it yet", (200, 202),
               query=(*FILTER_PARAMS, ("split_by", "string", "An enum or boolean field: the summary per top option."),
                      ("format", "string", "`json` (default) or `csv` (one long table).")),
               descriptions={202: _COMPUTING}),
     Operation("get", "/api/v1/forms/{form_id}/analytics/timeseries", "analytics",
-              "Submissions per day, week or month in a time zone, by status", (200, 202),
+              "Submissions per day, week or month in a time zone, by status; `as_of`, `cached`, `stale` as the "
+              "summary's", (200, 202),
               query=(*FILTER_PARAMS, ("interval", "string", "`day` (default), `week` (from Monday) or `month`."),
                      ("tz", "string", "IANA time zone of the buckets (default UTC).")),
               descriptions={202: _COMPUTING}),

@@ -13,6 +13,16 @@ computing, so a new submission makes the next request compute afresh and a
 result is never cached under a version older than the data it saw. With
 Redis down the cache misses and every request computes.
 
+Stale while revalidate: each result is also stored as the *latest* one under
+the same key without the data version, with the version it saw. A request
+whose exact entry is missing gets the latest one as fresh if it saw this
+data or newer; otherwise a task is claimed (on the key without the data
+version, so at most one runs per form, arguments and hidden fields), and if
+its result is not in the cache within the wait the latest one is answered
+with ``stale: true``. Why: on a form that gets submissions faster than a task
+takes, the exact key moves on every request, which would claim a task per GET
+and answer 202 forever.
+
 Where an uncached result is computed (issue 10, memory): by default on the
 ``analytics`` queue, never in the API (``FMS_ANALYTICS_INLINE_MAX_ROWS=0``),
 the request waiting up to ``FMS_ANALYTICS_QUEUE_WAIT`` for the worker to cache
@@ -22,7 +32,7 @@ most ``FMS_ANALYTICS_INLINE_MAX_ROWS`` submissions (the store's index count,
 :meth:`AnalyticsStore.form_row_count`), and then under the host's analytics
 lock (:mod:`app.analytics.gate`), so no two API workers add their peaks. A
 bigger form, or a small one whose lock wait ran out, becomes one tracked
-``analytics.summary`` task per cache key on the ``analytics`` queue (whose
+``analytics.summary`` task per result on the ``analytics`` queue (whose
 worker has 1 GB): :class:`Pending` carries its id, a second request for the
 same key while it runs gets the same id (a ``SET NX`` claim in Redis that
 the task drops when it ends), and the task writes the very cache entry the
@@ -63,7 +73,8 @@ def _analytics() -> ModuleType:
 
 log = logging.getLogger("app.analytics")
 NAMESPACE = "analytics"
-PENDING_NAMESPACE = "analytics-pending"  # cache key -> id of the task computing it
+PENDING_NAMESPACE = "analytics-pending"  # key without data version -> id of the task computing it
+LATEST_NAMESPACE = "analytics-latest"  # key without data version -> {"d": data version, "r": result}
 ACTOR = "analytics.summary"
 KINDS = ("summary", "timeseries")
 FORMATS = ("json", "csv")
@@ -155,10 +166,16 @@ class AnalyticsService:
         return name
 
     # --- cache ------------------------------------------------------------------------
-    def _key(self, kind: str, form: Record, args: Mapping[str, str], hide: frozenset[str]) -> str:
-        ident = {"k": kind, "f": form["id"], "v": form["version"], "d": self.store.data_version(form["id"]),
+    def _job(self, kind: str, form: Record, args: Mapping[str, str], hide: frozenset[str],
+             requester: str | None) -> Job:
+        """The job's keys: ``key`` names this data version's result, ``base`` the same result at any data
+        version (the latest entry and the claim); the data version is read before computing."""
+        ident = {"k": kind, "f": form["id"], "v": form["version"],
                  "a": sorted((k, v) for k, v in args.items() if k != "format"), "h": sorted(hide)}
-        return f"{form['id']}:{sha256_hex(canonical_json(ident))[:32]}"
+        version = self.store.data_version(form["id"])
+        key = f"{form['id']}:{sha256_hex(canonical_json({**ident, 'd': version}))[:32]}"
+        base = f"{form['id']}:{sha256_hex(canonical_json(ident))[:32]}"
+        return Job(kind, key, form, args, hide, requester, base, version)
 
     def _cached(self, key: str) -> Record | None:
         raw = self.cache.get(NAMESPACE, key)
@@ -168,10 +185,35 @@ class AnalyticsService:
             result: Record = json.loads(raw)
         except ValueError:
             return None
-        return {**result, "cached": True}
+        return {**result, "cached": True, "stale": False}
 
-    def _store(self, key: str, result: Record) -> None:
-        self.cache.set(NAMESPACE, key, json.dumps(result, separators=(",", ":")).encode(), self.ttl)
+    def _latest(self, job: Job) -> tuple[int, Record] | None:
+        """The newest result cached for ``job.base`` (any data version) and the data version it saw."""
+        raw = self.cache.get(LATEST_NAMESPACE, job.base)
+        if raw is None:
+            return None
+        try:
+            entry = json.loads(raw)
+            return int(entry["d"]), dict(entry["r"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _fresh_enough(self, job: Job) -> Record | None:
+        """This data version's result: its own entry, or a latest one computed from this data or newer
+        (the task read the version after this request did)."""
+        result = self._cached(job.key)
+        if result is not None:
+            return result
+        latest = self._latest(job)
+        if latest is not None and latest[0] >= job.version:
+            return {**latest[1], "cached": True, "stale": False}
+        return None
+
+    def _store(self, job: Job, result: Record) -> None:
+        stored = {k: v for k, v in result.items() if k not in ("cached", "stale")}
+        self.cache.set(NAMESPACE, job.key, json.dumps(stored, separators=(",", ":")).encode(), self.ttl)
+        self.cache.set(LATEST_NAMESPACE, job.base,
+                       json.dumps({"d": job.version, "r": stored}, separators=(",", ":")).encode(), self.ttl)
 
     # --- the two results --------------------------------------------------------------
     def summary(self, form: Record, args: Mapping[str, str], hide: frozenset[str],
@@ -181,12 +223,12 @@ class AnalyticsService:
         fmt = self._format(args)
         split_by = self._split(args, form, hide)
         query = self._query(args, form, {"split_by", "format"}, hide)
-        key = self._key("summary", form, args, hide)  # data version read before computing
-        cached = self._cached(key)
+        job = self._job("summary", form, args, hide, requester)
+        cached = self._fresh_enough(job)
         if cached is not None:
             return cached, fmt
         return self._fresh(
-            Job("summary", key, form, args, hide, requester),
+            job,
             lambda: _analytics().summarize(self.store, self.export_dir,
                                            _analytics().SummaryRequest(form, query, split_by, hide),
                                            limits=self.limits)), fmt
@@ -202,12 +244,12 @@ class AnalyticsService:
         if not spec.known_timezone(tz):  # DuckDB's zone list: a time series' check imports DuckDB, not pyarrow
             raise BadRequest.field("tz", f"{tz!r} is not an IANA time zone", code="invalid_timezone")
         query = self._query(args, form, {"interval", "tz"}, hide)
-        key = self._key("timeseries", form, args, frozenset())
-        cached = self._cached(key)
+        job = self._job("timeseries", form, args, frozenset(), requester)
+        cached = self._fresh_enough(job)
         if cached is not None:
             return cached
         return self._fresh(
-            Job("timeseries", key, form, args, hide, requester),
+            replace(job, hide=hide),
             lambda: _analytics().timeseries(self.store, self.export_dir, form, query, interval, tz,
                                             limits=self.limits))
 
@@ -227,64 +269,73 @@ class AnalyticsService:
         """Compute and cache, here (small form, lock free in time) or as a task (see the module doc)."""
         off = self.offload
         if off is None:
-            return self._computed(job.key, compute)
+            return self._computed(job, compute)
         if off.inline_max_rows == 0 or self.store.form_row_count(job.form["id"]) > off.inline_max_rows:
             pending = self._queued(job, off)
             if pending is not None:
-                return self._awaited(job.key, pending, off.queue_wait)
+                return self._awaited(job, pending, off.queue_wait)
         hold = off.gate.try_acquire()
         if hold is None:  # another summary or export held the host's lock all the wait: let a worker do it
             pending = self._queued(job, off)
             if pending is not None:
-                return self._awaited(job.key, pending, off.queue_wait)
+                return self._awaited(job, pending, off.queue_wait)
             raise off.gate.busy()
         try:
             log.info("analytics lock taken", extra={"kind": job.kind, "form_id": job.form["id"]})
             started = time.monotonic()
-            result = self._computed(job.key, compute)
+            result = self._computed(job, compute)
             log.info("analytics computed inline", extra={  # before the release: its time is inside the lock
                 "kind": job.kind, "form_id": job.form["id"], "duration_ms": round(1000 * (time.monotonic() - started))})
             return result
         finally:
             hold.release()
 
-    def _awaited(self, key: str, pending: Pending, wait: float) -> Record | Pending:
-        """The queued result once the worker has cached it, if that is within ``wait`` seconds; else ``pending``.
+    def _awaited(self, job: Job, pending: Pending, wait: float) -> Record | Pending:
+        """The queued result once the worker has cached it, if that is within ``wait`` seconds; else the
+        latest result of an older data version marked ``stale``; else ``pending`` (202).
 
-        Why: with every summary on the queue (the default), a small form's result is
+        Why wait: with every summary on the queue (the default), a small form's result is
         in the cache a few hundred ms later (the worker's poll plus the computation);
         answering 200 then spares the client a 202 and a ``Retry-After`` round trip.
+        Why stale: a form that gets submissions faster than a task takes never has a
+        result for the data version a request read; without the latest one every GET
+        would answer 202 forever.
         """
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             time.sleep(min(AWAIT_POLL_S, max(0.0, deadline - time.monotonic())))
-            result = self._cached(key)
+            result = self._fresh_enough(job)
             if result is not None:
                 return {**result, "cached": False}  # computed for this request, by the worker
+        latest = self._latest(job)
+        if latest is not None:
+            return {**latest[1], "cached": True, "stale": True}
         return pending
 
-    def _computed(self, key: str, compute: Callable[[], Record]) -> Record:
-        result = compute()
-        self._store(key, result)
+    def _computed(self, job: Job, compute: Callable[[], Record]) -> Record:
+        result = {**compute(), "stale": False}
+        self._store(job, result)
         return result
 
     def _queued(self, job: Job, off: Offload) -> Pending | None:
-        """The task computing ``job``'s key: the running one, or a new one; None without Redis."""
+        """The task computing ``job``'s result at the newest data version: the running one, or a new one;
+        None without Redis. The claim is on ``job.base`` (no data version), so a form whose data moves
+        on every request still has one task per result at a time."""
         for _ in range(3):  # a claim that ends between our SET NX and our GET is looked at again
             task_id = new_id()
-            claimed = self.cache.add(PENDING_NAMESPACE, job.key, task_id.encode(), CLAIM_TTL_S)
+            claimed = self.cache.add(PENDING_NAMESPACE, job.base, task_id.encode(), CLAIM_TTL_S)
             if claimed is None:
                 return None
             if claimed:
                 try:
                     off.dispatch.enqueue_tracked(ACTOR, (job.kind, job.form["id"], dict(job.args), sorted(job.hide),
-                                                         job.key), created_by=job.requester, form_id=job.form["id"],
+                                                         job.base), created_by=job.requester, form_id=job.form["id"],
                                                  task_id=task_id)
                 except BaseException:
-                    self.cache.delete(PENDING_NAMESPACE, job.key)  # nothing runs: the next request may claim
+                    self.cache.delete(PENDING_NAMESPACE, job.base)  # nothing runs: the next request may claim
                     raise
                 return Pending(task_id)
-            holder = self.cache.get(PENDING_NAMESPACE, job.key)
+            holder = self.cache.get(PENDING_NAMESPACE, job.base)
             if holder is not None:
                 return Pending(holder.decode())
         return None
@@ -304,4 +355,6 @@ class Job:
     args: Mapping[str, str]
     hide: frozenset[str]
     requester: str | None = None
+    base: str = ""  # the key without the data version: the latest entry and the claim
+    version: int = 0  # the data version ``key`` names, read before computing
 
