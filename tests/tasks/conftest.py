@@ -20,6 +20,7 @@ import pytest
 
 from app.services import Services
 from app.settings import Settings
+from tasks.routing import QUEUES
 from tests.helpers import RedisServer
 from tests.workers import configure_broker, fresh_settings, running_worker
 
@@ -105,7 +106,7 @@ class WorkerProcess:
 def spawn_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def spawn(queues: tuple[str, ...] = ("high", "default", "ai", "analytics"), **kw: Any) -> WorkerProcess:
+    def spawn(queues: tuple[str, ...] = QUEUES, **kw: Any) -> WorkerProcess:  # every routed queue: /ready's
         wp = WorkerProcess(settings, tmp_path / f"worker{len(started)}.log", queues, **kw)
         started.append(wp)
         return wp
