@@ -27,6 +27,9 @@ def test_systemd_orders_worker_ai_after_the_embedder_without_requiring_it() -> N
     assert "fms-embedder.service" in _unit_line(ai, "Wants")  # Wants, not Requires: fills go on without it
     assert not any(line.startswith(("Requires=", "BindsTo=")) for line in ai.splitlines())
     assert "fms-embedder.service" not in _unit_line(units["fms-api.service"], "After")
+    default = units["fms-worker-default.service"]  # it runs ai.embed (the embed queue)
+    assert "fms-embedder.service" in _unit_line(default, "After") and "fms-embedder.service" in _unit_line(
+        default, "Wants")
 
 
 def test_supervisord_starts_the_embedder_before_worker_ai() -> None:
