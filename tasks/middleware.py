@@ -20,7 +20,7 @@ that requeue happens the dead run's lease is gone.
 :class:`Heartbeat` runs a thread per worker process that writes the worker
 heartbeat ``/ready`` reports, keeps the broker's own heartbeat fresh during
 long tasks, samples queue depth and interrupts tasks whose cancellation was
-requested. :class:`MetricsFiles` drops a stopping worker process's live gauges.
+requested. :class:`MetricsFiles` drops a stopping worker process's live gauges (none yet).
 """
 
 from __future__ import annotations
@@ -421,6 +421,9 @@ class MetricsFiles(Middleware):
     when one dies the main process stops the others and exits, the unit restarts, and its start step
     (``app.observability.multiproc``) empties the whole directory. Left for a clean stop: a child's
     ``live*`` gauges would count it as alive until then.
+
+    A no-op today: every worker gauge is ``mostrecent`` (tasks.metrics), which ``mark_process_dead``
+    leaves alone. Kept so that a ``live*`` gauge added later is right without anyone remembering this.
     """
 
     def after_worker_shutdown(self, broker: Any, worker: Any) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.observability.multiproc import base, reset_own, scrape_dirs
+from app.observability.multiproc import base, clean_base, reset_own, scrape_dirs
 from app.process_tree import METRICS_RESET, PROCESSES, TIMERS, process, start_steps
 from app.render.supervisor import Context, TimerJob, reference_context, render
 from app.render.systemd import render_all
@@ -48,9 +48,13 @@ def test_every_process_has_its_own_directory_under_both_managers() -> None:
     for p in TREE:
         lines = units[f"fms-{p.name}.service"].splitlines()
         own = "/run/fms-api" if p.name == "api" else f"/var/lib/fms/prometheus/{p.name}"  # systemd empties /run
-        assert f"Environment=PROMETHEUS_MULTIPROC_DIR={own}" in lines, p.name
+        pin = f"/usr/bin/env PROMETHEUS_MULTIPROC_DIR={own} "  # on the command line: fms.env cannot override it
+        assert not any(line.startswith("Environment=PROMETHEUS_MULTIPROC_DIR") for line in lines), p.name
         pre = [line.removeprefix("ExecStartPre=") for line in lines if line.startswith("ExecStartPre=")]
-        assert pre[0] == reset, p.name  # before migrations, before anything forks
+        assert pre[0] == pin + reset, p.name  # before migrations, before anything forks
+        [start] = [line.removeprefix("ExecStart=") for line in lines if line.startswith("ExecStart=")]
+        assert start.startswith(pin) and start.removeprefix(pin).split()[0] == p.command[0].format(
+            venv="/opt/fms/current/.venv/bin"), p.name
         command, env = programs[p.name]
         assert env["PROMETHEUS_MULTIPROC_DIR"] == f"/var/lib/fms/prometheus/{p.name}"
         shell, flag, script = shlex.split(command)
@@ -76,6 +80,87 @@ def test_the_reset_empties_only_the_directory_of_its_own_process(tmp_path: Path)
     assert reset_own({"FMS_PROCESS": "relay"}, tmp_path) == (None, 0)
     assert scrape_dirs(base(tmp_path)) == [base(tmp_path), other, mine]
     assert scrape_dirs(tmp_path / "none") == []
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (reaped, so the pid is free)."""
+    proc = subprocess.run(["/bin/sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def _start_step_env(data: Path, **env: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("FMS_", "PROMETHEUS", "REDIS_URL", "MONGODB"))}
+    return {**keep, "FMS_DATA_DIR": str(data), "FMS_ENV": "test", "FMS_SECRET_KEY": "k", **env}
+
+
+def test_the_start_step_removes_an_upgraded_hosts_leftovers_and_nothing_live(tmp_path: Path) -> None:
+    """Before one directory per process every unit wrote the base itself; those files (a stale
+    ``mostrecent`` gauge among them) and a systemd host's unused ``prometheus/api`` must not be merged forever."""
+    data, dead = tmp_path / "data", _dead_pid()
+    root, api, relay = base(data), base(data) / "api", base(data) / "relay"
+    for d in (api, relay):
+        d.mkdir(parents=True)
+    planted = {
+        "old": [root / f"gauge_mostrecent_{dead}.db", root / f"counter_{dead}.db"],
+        "live": [root / f"counter_{os.getpid()}.db"],  # a worker started by hand writes the base: running
+        "other": [root / "notes.db", relay / f"counter_{dead}.db", api / "README"],
+        "api": [api / f"counter_{dead}.db", api / f"histogram_{os.getpid()}.db"],
+    }
+    for path in (p for paths in planted.values() for p in paths):
+        path.write_bytes(b"x")
+    runtime = tmp_path / "run-fms-api"  # the api's own under systemd: /run/fms-api
+    env = _start_step_env(data, FMS_PROCESS="api", PROMETHEUS_MULTIPROC_DIR=str(runtime))
+    step = subprocess.run([str(VENV_BIN / "python"), "-m", "app.observability.multiproc"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert step.returncode == 0, step.stderr
+    assert not any(p.exists() for p in planted["old"] + planted["api"]), "gone: nobody writes them"
+    assert all(p.exists() for p in planted["live"] + planted["other"]), "a running process's, another's, not ours"
+    assert api.is_dir(), "left where something else is in it"
+    (api / "README").unlink()
+    (api / f"counter_{dead}.db").write_bytes(b"x")
+    assert clean_base({"FMS_PROCESS": "api", "PROMETHEUS_MULTIPROC_DIR": str(runtime)}, data) == 1
+    assert not api.exists() and scrape_dirs(root) == [root, relay]
+    # where it is the process's own directory, the start step empties it and keeps it
+    relay_env = {"FMS_PROCESS": "relay", "PROMETHEUS_MULTIPROC_DIR": str(relay)}
+    assert clean_base(relay_env, data) == 0 and (relay / f"counter_{dead}.db").exists()
+
+
+def _unit_env(lines: list[str], env_file: dict[str, str]) -> dict[str, str]:
+    """A unit's environment as systemd composes it: its Environment= lines, then EnvironmentFile=,
+    whose assignments override every Environment= (systemd.exec(5)), whatever the order of the lines."""
+    env: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("Environment=") and "%d/" not in line:
+            env.update(part.split("=", 1) for part in shlex.split(line.removeprefix("Environment=")))
+    return {**env, **env_file}
+
+
+def test_a_multiproc_dir_in_fms_env_does_not_reach_the_units(tmp_path: Path) -> None:
+    """An operator's PROMETHEUS_MULTIPROC_DIR in /etc/fms/fms.env (EnvironmentFile=) would give every
+    unit one directory, which the start step must leave alone: the old pile-up. The units set it on
+    their command lines, so their reset and the process itself still agree on the unit's own."""
+    data, shared = tmp_path / "data", tmp_path / "shared"
+    mine = base(data) / "worker-high"
+    for d in (mine, shared):
+        d.mkdir(parents=True)
+        (d / "counter_1.db").write_bytes(b"x")
+    unit = render_all()["fms-worker-high.service"]
+    # the unit as rendered for a host whose data directory and release are here
+    unit = unit.replace("/var/lib/fms", str(data)).replace("/opt/fms/current/.venv/bin", str(VENV_BIN))
+    lines = unit.splitlines()
+    assert "EnvironmentFile=/etc/fms/fms.env" in lines
+    env = {**_start_step_env(data), **_unit_env(lines, {"PROMETHEUS_MULTIPROC_DIR": str(shared), "FMS_ENV": "test"})}
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == str(shared)  # what Environment= alone would have lost to
+    reset = next(line.removeprefix("ExecStartPre=") for line in lines if line.startswith("ExecStartPre="))
+    step = subprocess.run(shlex.split(reset), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert step.returncode == 0, step.stderr
+    assert mine.is_dir() and list(mine.iterdir()) == [], "its own directory emptied"
+    assert (shared / "counter_1.db").exists(), "the shared one left alone"
+    start = shlex.split(next(line.removeprefix("ExecStart=") for line in lines if line.startswith("ExecStart=")))
+    wrapper = start[:start.index(str(VENV_BIN / "dramatiq"))]  # the process itself: its environment instead
+    seen = subprocess.run([*wrapper, str(VENV_BIN / "python"), "-c", "import os; print(os.environ['"
+                           "PROMETHEUS_MULTIPROC_DIR'])"], env=env, capture_output=True, text=True, check=True)
+    assert seen.stdout.strip() == str(mine)
 
 
 def test_a_timer_job_of_the_relay_writes_no_files_into_the_relays_directory(tmp_path: Path) -> None:
@@ -157,7 +242,8 @@ def test_a_restart_empties_its_own_directory_and_metrics_merges_every_one(
                 text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert list((data / "prometheus" / "api").glob("counter_*.db")), "the api writes its own directory"
     depth = {m.group(1) for m in re.finditer(r'^fms_queue_depth\{queue="(\w+)"\}', text, re.M)}
-    assert depth == {"high", "default", "analytics"}  # from worker-high's directory and worker-default's
+    # from worker-high's directory and worker-default's
+    assert depth == {*process("worker-high").queues, *process("worker-default").queues} >= {"high", "default"}
     assert re.search(r'^fms_http_requests_total\{endpoint="/health",method="GET",status="200"\} [1-9]', text, re.M)
     types = Counter(line.split()[2] for line in text.splitlines() if line.startswith("# TYPE "))
     assert [name for name, n in types.items() if n > 1] == []  # one family per name, or Prometheus drops all
