@@ -30,6 +30,7 @@ class Cache:
         self.ttl = ttl
         self.retry_after = retry_after
         self._down_until = 0.0
+        self._scripts: dict[str, Any] = {}  # Lua source -> redis-py Script (its SHA1, loaded on first use)
         self._client = (
             redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=30)
             if url else None
@@ -79,6 +80,20 @@ class Cache:
             self._failed(exc)
             return None
         return bool(done)
+
+    def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a Lua script on ``keys`` (full keys, see :meth:`key`): EVALSHA, loaded on first use
+        (redis-py's ``register_script``); None while Redis is unusable, like every other call here."""
+        if not self._usable():
+            return None
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._client.register_script(source)  # type: ignore[union-attr]
+        try:
+            return script(keys=keys, args=args)
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return None
 
     def delete(self, namespace: str, *idents: str) -> None:
         """Invalidate on write. A failure here is logged: the TTL bounds staleness."""

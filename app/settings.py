@@ -55,6 +55,8 @@ class Settings:
     analytics_threads: int = _setting("FMS_ANALYTICS_THREADS", 2, "DuckDB `threads` of one summary or time series.")
     analytics_inline_max_rows: int = _setting("FMS_ANALYTICS_INLINE_MAX_ROWS", 0, "An uncached summary or time series of a form with at most this many stored submissions is computed in the API worker that asks (DuckDB and pyarrow then stay loaded in that worker, ~55 MB each); a bigger one runs on the `analytics` queue. 0 (the default): always on the queue, so the api unit never holds DuckDB and stays under its `MemoryMax` whatever the forms' size.")
     analytics_queue_wait: float = _setting("FMS_ANALYTICS_QUEUE_WAIT", 2.0, "Seconds an API request waits for a queued summary or time series to reach the cache before it answers `202` with the task and `Retry-After` (a small form's result is usually there first, and the answer is a plain 200).")
+    analytics_max_pending: int = _setting("FMS_ANALYTICS_MAX_PENDING", 8, "Queued or running `analytics.summary` tasks at most (all forms, counted in Redis); past it, or past `FMS_ANALYTICS_MAX_PENDING_PER_FORM` for one form, an uncached summary or time series answers `503 analytics_busy` with `Retry-After` (or the latest result, `stale: true`, if there is one), so readers cannot queue a full scan per argument set.")
+    analytics_max_pending_per_form: int = _setting("FMS_ANALYTICS_MAX_PENDING_PER_FORM", 4, "Queued or running `analytics.summary` tasks of one form at most (see `FMS_ANALYTICS_MAX_PENDING`).")
     analytics_lock_wait: float = _setting("FMS_ANALYTICS_LOCK_WAIT", 5.0, "Seconds an API request waits for the host's one-at-a-time analytics lock (inline summaries, time series, streamed exports) before a summary goes to the queue and an export answers `503 analytics_busy`.")
     # --- auth ---------------------------------------------------------------
     token_ttl: int = _setting("FMS_TOKEN_TTL", 86_400, "Login token lifetime, seconds.")
@@ -171,6 +173,8 @@ class Settings:
         if self.analytics_inline_max_rows < 0 or self.analytics_lock_wait < 0 or self.analytics_queue_wait < 0:
             raise SettingsError("FMS_ANALYTICS_INLINE_MAX_ROWS, FMS_ANALYTICS_LOCK_WAIT and FMS_ANALYTICS_QUEUE_WAIT "
                                 "must not be negative")
+        if self.analytics_max_pending < 1 or self.analytics_max_pending_per_form < 1:
+            raise SettingsError("FMS_ANALYTICS_MAX_PENDING and FMS_ANALYTICS_MAX_PENDING_PER_FORM must be at least 1")
         if self.ai_queue_max < 0 or self.ai_max_queue_wait < 0:
             raise SettingsError("FMS_AI_QUEUE_MAX and FMS_AI_MAX_QUEUE_WAIT must not be negative (0: no bound)")
         self._validate_webhooks()

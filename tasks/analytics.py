@@ -15,8 +15,8 @@ from typing import Any
 
 from tasks import runtime
 from tasks.broker import actor
-from tasks.errors import Permanent, TaskCancelled
-from tasks.middleware import RESULT_LIMIT
+from tasks.errors import Permanent, TaskCancelled, is_retryable
+from tasks.middleware import RESULT_LIMIT, current_task, last_attempt
 from tasks.progress import progress
 
 PROGRESS_EVERY_S = 0.5
@@ -42,7 +42,8 @@ def sql_query(sql: str, max_rows: int | None = None) -> dict[str, Any]:
 @actor("analytics.summary", track=True, max_retries=1)
 def summary(kind: str, form_id: str, args: dict[str, str], hide: list[str], claim: str) -> dict[str, Any]:
     """Compute a form's summary or time series (``kind``) into the analytics cache, where the API's next GET
-    finds it; ``claim`` is the cache key the API claimed for this task, dropped however the task ends.
+    finds it; ``claim`` is the cache key the API claimed for this task, dropped when the task ends for good
+    (done, failed with no retry left, or failed in a way no retry helps), so it counts in flight until then.
 
     The result itself stays in the cache (the task record only says what was computed): whoever
     may read the form reads it there, with the redaction ``hide`` the request had.
@@ -52,6 +53,8 @@ def summary(kind: str, form_id: str, args: dict[str, str], hide: list[str], clai
 
     svc = runtime.services()
     analytics = AnalyticsService.from_settings(svc.store, svc.cache, svc.settings, svc.cursors)
+    task = current_task()
+    task_id = task["id"] if task else ""
     try:
         progress(1.0, f"computing {kind}")
         try:
@@ -59,8 +62,11 @@ def summary(kind: str, form_id: str, args: dict[str, str], hide: list[str], clai
             result = analytics.compute(kind, form, args, frozenset(hide))
         except ApiError as exc:  # the form went or changed under the request (a field gone): no retry helps
             raise Permanent(exc.message) from exc
-    finally:
-        analytics.release_claim(claim)
+    except BaseException as exc:
+        if last_attempt() or not is_retryable(exc):  # a retry keeps the claim, and its place in the bounds
+            analytics.release_claim(form_id, claim, task_id)
+        raise
+    analytics.release_claim(form_id, claim, task_id)
     progress(100.0, kind)
     return {"form_id": form_id, "kind": kind, "as_of": result.get("as_of"), "total": result.get("total")}
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from app.analytics.claims import Claims
 from app.analytics.gate import HeavyGate, Hold, lock_path
 from app.analytics.service import ACTOR, AnalyticsService
 from app.factory import create_app
@@ -53,10 +54,17 @@ def queue_wait() -> float:
 
 
 @pytest.fixture
+def max_pending() -> tuple[int, int]:
+    return 8, 4  # all forms, one form
+
+
+@pytest.fixture
 def settings(tmp_path: Path, redis_server: RedisServer, inline_max_rows: int, lock_wait: float,
-             queue_wait: float) -> Settings:
+             queue_wait: float, max_pending: tuple[int, int]) -> Settings:
     return fresh_settings(tmp_path, redis_server, analytics_inline_max_rows=inline_max_rows,
-                          analytics_lock_wait=lock_wait, analytics_queue_wait=queue_wait, **ANALYTICS_FAST)
+                          analytics_lock_wait=lock_wait, analytics_queue_wait=queue_wait,
+                          analytics_max_pending=max_pending[0], analytics_max_pending_per_form=max_pending[1],
+                          **ANALYTICS_FAST)
 
 
 @pytest.fixture
@@ -272,8 +280,8 @@ def test_by_default_the_api_computes_nothing_and_waits_for_the_workers_result(
     assert DEFAULTS.analytics_inline_max_rows == 0 and DEFAULTS.analytics_queue_wait > 0
     first = api.get(URL, query_string={"split_by": "topic"})
     assert first.status_code == 200 and first.json["cached"] is False, first.get_data(as_text=True)
-    tasks = [t for t in svc.store.list_tasks(None, None, None, 100) if t["actor"] == ACTOR]
-    assert [t["state"] for t in tasks] == ["succeeded"]  # computed by the worker, not here
+    tasks = _summary_tasks(svc)  # computed by the worker, not here (which records its end just after)
+    assert len(tasks) == 1 and finished(api, tasks[0]["id"])["state"] == "succeeded"
     again = api.get(URL, query_string={"split_by": "topic"})
     assert again.status_code == 200 and again.json["cached"] is True
     _same(first.json, _inline(svc, "summary", {"split_by": "topic"}))
@@ -283,3 +291,24 @@ def test_by_default_the_api_computes_nothing_and_waits_for_the_workers_result(
 @pytest.mark.parametrize(("inline_max_rows", "queue_wait"), [(0, 0.3)])
 def test_a_result_the_worker_has_not_cached_within_the_wait_is_a_202(api: Api, seeded: dict[str, Any]) -> None:
     _accepted(api.get(URL))  # no worker: nothing reaches the cache within 0.3 s
+
+
+@pytest.mark.usefixtures("broker")
+@pytest.mark.parametrize(("max_pending", "scope"), [((8, 2), "form"), ((2, 8), "host")])
+def test_tasks_in_flight_are_bounded_and_past_the_bound_a_new_summary_is_a_503(
+        api: Api, svc: Services, seeded: dict[str, Any], max_pending: tuple[int, int], scope: str) -> None:
+    """A new ``created_after`` per request would queue a full scan each; two may be in flight here."""
+    claims = Claims(svc.cache, *max_pending)
+    ids = [_accepted(api.get(URL, query_string={"created_after": f"2020-01-0{d}T00:00:00Z"})) for d in (1, 2)]
+    busy = api.get(URL, query_string={"created_after": "2020-01-03T00:00:00Z"})
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5", busy.get_data(as_text=True)
+    err = busy.json["error"]
+    assert err["code"] == "analytics_busy" and set(err) == {"code", "message", "details", "request_id"}
+    assert err["details"] == [{"reason": "too_many_pending", "scope": scope, "limit": 2, "retry_after": 5}]
+    assert sorted(t["id"] for t in _summary_tasks(svc)) == sorted(ids)  # nothing queued for the 503
+    assert _accepted(api.get(URL, query_string={"created_after": "2020-01-01T00:00:00Z"})) == ids[0]  # shared
+    assert claims.in_flight(FORM_ID) == claims.in_flight() == 2
+    with running_worker(current(), queues={"analytics"}, threads=1, stop_timeout_ms=10_000):
+        assert all(finished(api, i)["state"] == "succeeded" for i in ids)
+    assert claims.in_flight(FORM_ID) == claims.in_flight() == 0  # each task let go of its place
+    assert api.get(URL, query_string={"created_after": "2020-01-03T00:00:00Z"}).status_code == 202

@@ -34,12 +34,15 @@ lock (:mod:`app.analytics.gate`), so no two API workers add their peaks. A
 bigger form, or a small one whose lock wait ran out, becomes one tracked
 ``analytics.summary`` task per result on the ``analytics`` queue (whose
 worker has 1 GB): :class:`Pending` carries its id, a second request for the
-same key while it runs gets the same id (a ``SET NX`` claim in Redis that
-the task drops when it ends), and the task writes the very cache entry the
-next GET reads. Without Redis nothing can be claimed or cached, so the API
-computes inline under the lock as before (503 ``analytics_busy`` once the
-wait runs out). The CLI, the benchmarks and the task itself build the
-service without a dispatcher and always compute.
+same result while it runs gets the same id (a claim in Redis that the task
+drops when it ends, :mod:`app.analytics.claims`), and the task writes the
+very cache entry the next GET reads. At most ``FMS_ANALYTICS_MAX_PENDING``
+such tasks are in flight (``FMS_ANALYTICS_MAX_PENDING_PER_FORM`` per form);
+past that a miss answers the latest result, stale, or 503 ``analytics_busy``.
+Without Redis nothing can be claimed or cached, so the API computes inline
+under the lock as before (503 ``analytics_busy`` once the wait runs out).
+The CLI, the benchmarks and the task itself build the service without a
+dispatcher and always compute.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-from app.analytics.gate import HeavyGate, lock_path
+from app.analytics.claims import Claims
+from app.analytics.gate import AnalyticsBusy, HeavyGate, lock_path
 from app.cache import Cache
 from app.dispatch import Dispatcher
 from app.errors import BadRequest
@@ -73,16 +77,11 @@ def _analytics() -> ModuleType:
 
 log = logging.getLogger("app.analytics")
 NAMESPACE = "analytics"
-PENDING_NAMESPACE = "analytics-pending"  # key without data version -> id of the task computing it
 LATEST_NAMESPACE = "analytics-latest"  # key without data version -> {"d": data version, "r": result}
 ACTOR = "analytics.summary"
 KINDS = ("summary", "timeseries")
 FORMATS = ("json", "csv")
 _FILTER_PARAMS = {"created_after", "created_before"}
-# Seconds a claim lives if its task never ends. A task drops its claim when it ends; a worker killed
-# mid-way gets its message redelivered (at least once) and the rerun drops it. This bounds the rest:
-# after it a request starts a new task (a duplicate computation, never a wrong answer).
-CLAIM_TTL_S = 600
 AWAIT_POLL_S = 0.05  # how often a request waiting on a queued result looks in the cache (one Redis GET)
 RETRY_AFTER_S = 5  # what a 202 tells the client to wait: a queued 500k-row split summary took ~18 s
 
@@ -102,6 +101,8 @@ class Offload:
     gate: HeavyGate
     inline_max_rows: int  # 0: every uncached result is queued
     queue_wait: float = 0.0  # seconds to wait for a queued result to reach the cache before answering 202
+    max_pending: int = 8  # analytics.summary tasks in flight at most, all forms (app.analytics.claims)
+    max_pending_per_form: int = 4  # ... and of one form
 
 
 @dataclass
@@ -124,7 +125,8 @@ class AnalyticsService:
         offload = None
         if dispatch is not None:
             offload = Offload(dispatch, HeavyGate(lock_path(settings.data_dir), settings.analytics_lock_wait),
-                              settings.analytics_inline_max_rows, settings.analytics_queue_wait)
+                              settings.analytics_inline_max_rows, settings.analytics_queue_wait,
+                              settings.analytics_max_pending, settings.analytics_max_pending_per_form)
         return cls(store, cache, settings.export_dir, settings.analytics_cache_ttl, cursors, limits, offload)
 
     # --- arguments ------------------------------------------------------------------
@@ -271,14 +273,14 @@ class AnalyticsService:
         if off is None:
             return self._computed(job, compute)
         if off.inline_max_rows == 0 or self.store.form_row_count(job.form["id"]) > off.inline_max_rows:
-            pending = self._queued(job, off)
-            if pending is not None:
-                return self._awaited(job, pending, off.queue_wait)
+            queued = self._offloaded(job, off)
+            if queued is not None:
+                return queued
         hold = off.gate.try_acquire()
         if hold is None:  # another summary or export held the host's lock all the wait: let a worker do it
-            pending = self._queued(job, off)
-            if pending is not None:
-                return self._awaited(job, pending, off.queue_wait)
+            queued = self._offloaded(job, off)
+            if queued is not None:
+                return queued
             raise off.gate.busy()
         try:
             log.info("analytics lock taken", extra={"kind": job.kind, "form_id": job.form["id"]})
@@ -289,6 +291,18 @@ class AnalyticsService:
             return result
         finally:
             hold.release()
+
+    def _offloaded(self, job: Job, off: Offload) -> Record | Pending | None:
+        """The queued result (see :meth:`_awaited`); None without Redis. With too many tasks in flight
+        the latest result, stale, if there is one (else the 503 stands)."""
+        try:
+            pending = self._queued(job, off)
+        except AnalyticsBusy:
+            latest = self._latest(job)
+            if latest is None:
+                raise
+            return {**latest[1], "cached": True, "stale": True}
+        return None if pending is None else self._awaited(job, pending, off.queue_wait)
 
     def _awaited(self, job: Job, pending: Pending, wait: float) -> Record | Pending:
         """The queued result once the worker has cached it, if that is within ``wait`` seconds; else the
@@ -320,29 +334,39 @@ class AnalyticsService:
     def _queued(self, job: Job, off: Offload) -> Pending | None:
         """The task computing ``job``'s result at the newest data version: the running one, or a new one;
         None without Redis. The claim is on ``job.base`` (no data version), so a form whose data moves
-        on every request still has one task per result at a time."""
-        for _ in range(3):  # a claim that ends between our SET NX and our GET is looked at again
-            task_id = new_id()
-            claimed = self.cache.add(PENDING_NAMESPACE, job.base, task_id.encode(), CLAIM_TTL_S)
-            if claimed is None:
-                return None
-            if claimed:
-                try:
-                    off.dispatch.enqueue_tracked(ACTOR, (job.kind, job.form["id"], dict(job.args), sorted(job.hide),
-                                                         job.base), created_by=job.requester, form_id=job.form["id"],
-                                                 task_id=task_id)
-                except BaseException:
-                    self.cache.delete(PENDING_NAMESPACE, job.base)  # nothing runs: the next request may claim
-                    raise
-                return Pending(task_id)
-            holder = self.cache.get(PENDING_NAMESPACE, job.base)
-            if holder is not None:
-                return Pending(holder.decode())
-        return None
+        on every request still has one task per result at a time. Past the bounds on tasks in flight
+        (:mod:`app.analytics.claims`): the latest result if there is one, else :class:`AnalyticsBusy`."""
+        claims = Claims(self.cache, off.max_pending, off.max_pending_per_form)
+        task_id = new_id()
+        claim = claims.claim(job.form["id"], job.base, task_id)
+        if claim is None:
+            return None
+        if claim.state == "held":
+            return Pending(claim.task_id)
+        if claim.state == "busy":
+            raise self._too_many(claim.scope, off)
+        try:
+            off.dispatch.enqueue_tracked(ACTOR, (job.kind, job.form["id"], dict(job.args), sorted(job.hide),
+                                                 job.base), created_by=job.requester, form_id=job.form["id"],
+                                         task_id=task_id)
+        except BaseException:
+            claims.release(job.form["id"], job.base, task_id)  # nothing runs: the next request may claim
+            raise
+        return Pending(task_id)
 
-    def release_claim(self, key: str) -> None:
-        """Called by the task when it ends, done or failed: the next request for ``key`` may start another."""
-        self.cache.delete(PENDING_NAMESPACE, key)
+    @staticmethod
+    def _too_many(scope: str, off: Offload) -> AnalyticsBusy:
+        limit = off.max_pending if scope == "host" else off.max_pending_per_form
+        where = "all forms" if scope == "host" else "this form"
+        return AnalyticsBusy(f"{limit} summaries of {where} are already queued or running; try again later",
+                             [{"reason": "too_many_pending", "scope": scope, "limit": limit,
+                               "retry_after": RETRY_AFTER_S}])
+
+    def release_claim(self, form_id: str, key: str, task_id: str) -> None:
+        """Called by the task when it ends, done or failed for good: the next request for ``key`` may start
+        another, and the task no longer counts against the bounds."""
+        claims = Claims(self.cache, 1, 1)  # the bounds only matter to claiming
+        claims.release(form_id, key, task_id)
 
 
 @dataclass(frozen=True)
