@@ -493,7 +493,7 @@ def normalised_readings(span_text: str) -> set[str]:
 # -- addresses: runs of proper, comma-separated parts ------------------------------------------
 #: One word of an address part: capitalised or numbered ('22B', '8-2-293', '7/112'), a short abbreviation
 #: with its dot ('No.', 'St.'), or a small joiner; a longer word's dot ends the sentence, not the part.
-_ADDR_TOKEN = r"(?:[A-Z][a-z]{0,2}\.(?=\s)|[A-Z0-9][\w'\u2019/-]*(?:\.\d+)?)"
+_ADDR_TOKEN = r"(?:[A-Z][a-z]{1,2}\.(?=\s)|[A-Z0-9][\w'\u2019/-]*(?:\.\d+)?)"
 _ADDR_WORD = rf"(?:{_ADDR_TOKEN}|(?:no|of|the|de|la|el|al|upon)\b\.?)"
 _ADDR_LEAD = r"(?:(?i:village|flat|house|plot|door|shop|unit|block|sector)\s+)?"
 _ADDR_PART = rf"{_ADDR_LEAD}(?![RSDWC]/[oO]\b){_ADDR_TOKEN}(?:\s+{_ADDR_WORD})*"

@@ -1093,6 +1093,8 @@ class FormFiller:
         def add(rx: str, score: int, flags: int = 0) -> None:
             for m in re.finditer(rx, self.text, flags):
                 start, end = m.start(1), m.end(1)
+                while end > start and self.text[end - 1] in "'’":
+                    end -= 1  # "in Tamale'": the closing quote of a title
                 words = self.text[start:end].split()
                 while words and (words[-1].lower() in own or words[-1] in MONTH_WORDS):
                     words.pop()
