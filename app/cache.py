@@ -61,13 +61,16 @@ class Cache:
         CACHE_EVENTS.labels(namespace, "hit" if value is not None else "miss").inc()
         return value  # type: ignore[return-value]
 
-    def set(self, namespace: str, ident: str, value: bytes, ttl: int | None = None) -> None:
+    def set(self, namespace: str, ident: str, value: bytes, ttl: int | None = None) -> bool:
+        """True once written; False while Redis is unusable or the write failed (most callers need not care)."""
         if not self._usable():
-            return
+            return False
         try:
             self._client.set(self.key(namespace, ident), value, ex=ttl or self.ttl)  # type: ignore[union-attr]
         except redis.RedisError as exc:
             self._failed(exc)
+            return False
+        return True
 
     def add(self, namespace: str, ident: str, value: bytes, ttl: int | None = None) -> bool | None:
         """Set only if absent (``SET NX``): True if this call set it, False if the key exists,

@@ -15,7 +15,7 @@ from typing import Any
 
 from tasks import runtime
 from tasks.broker import actor
-from tasks.errors import Permanent, TaskCancelled, is_retryable
+from tasks.errors import Permanent, Retryable, TaskCancelled, is_retryable
 from tasks.middleware import RESULT_LIMIT, current_task, last_attempt
 from tasks.progress import progress
 
@@ -48,7 +48,7 @@ def summary(kind: str, form_id: str, args: dict[str, str], hide: list[str], clai
     The result itself stays in the cache (the task record only says what was computed): whoever
     may read the form reads it there, with the redaction ``hide`` the request had.
     """
-    from app.analytics.service import AnalyticsService
+    from app.analytics.service import AnalyticsService, CacheWriteFailed
     from app.errors import ApiError
 
     svc = runtime.services()
@@ -62,6 +62,8 @@ def summary(kind: str, form_id: str, args: dict[str, str], hide: list[str], clai
             result = analytics.compute(kind, form, args, frozenset(hide))
         except ApiError as exc:  # the form went or changed under the request (a field gone): no retry helps
             raise Permanent(exc.message) from exc
+        except CacheWriteFailed as exc:  # a Redis hiccup: the next attempt may write it
+            raise Retryable(str(exc)) from exc
     except BaseException as exc:
         if last_attempt() or not is_retryable(exc):  # a retry keeps the claim, and its place in the bounds
             analytics.release_claim(form_id, claim, task_id)

@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from app.analytics import claims
 from app.analytics.claims import Claims
 from app.analytics.gate import HeavyGate, Hold, lock_path
 from app.analytics.service import ACTOR, AnalyticsService
+from app.cache import Cache
 from app.factory import create_app
 from app.services import Services
 from app.settings import Settings
@@ -59,12 +61,28 @@ def max_pending() -> tuple[int, int]:
 
 
 @pytest.fixture
+def dead_cache() -> bool:
+    return False
+
+
+@pytest.fixture
+def cache_redis_url(dead_cache: bool, tmp_path: Path) -> str:
+    """The default (database 1 of the broker's Redis), or with ``dead_cache`` a Redis that is gone: the
+    broker works, every cache call fails."""
+    if not dead_cache:
+        return ""
+    gone = RedisServer(tmp_path / "cache-redis").start()
+    gone.stop()
+    return gone.url
+
+
+@pytest.fixture
 def settings(tmp_path: Path, redis_server: RedisServer, inline_max_rows: int, lock_wait: float,
-             queue_wait: float, max_pending: tuple[int, int]) -> Settings:
+             queue_wait: float, max_pending: tuple[int, int], cache_redis_url: str) -> Settings:
     return fresh_settings(tmp_path, redis_server, analytics_inline_max_rows=inline_max_rows,
                           analytics_lock_wait=lock_wait, analytics_queue_wait=queue_wait,
                           analytics_max_pending=max_pending[0], analytics_max_pending_per_form=max_pending[1],
-                          **ANALYTICS_FAST)
+                          cache_redis_url=cache_redis_url, **ANALYTICS_FAST)
 
 
 @pytest.fixture
@@ -312,3 +330,34 @@ def test_tasks_in_flight_are_bounded_and_past_the_bound_a_new_summary_is_a_503(
         assert all(finished(api, i)["state"] == "succeeded" for i in ids)
     assert claims.in_flight(FORM_ID) == claims.in_flight() == 0  # each task let go of its place
     assert api.get(URL, query_string={"created_after": "2020-01-03T00:00:00Z"}).status_code == 202
+
+
+@pytest.mark.usefixtures("broker")
+def test_a_task_whose_claim_outlived_its_ttl_leaves_the_next_owners_claim_alone(
+        api: Api, svc: Services, seeded: dict[str, Any]) -> None:
+    first = _accepted(api.get(URL))
+    client = svc.cache._client
+    assert client is not None
+    (claim_key,) = client.keys(Cache.key(claims.NAMESPACE, "*"))
+    assert client.get(claim_key) == first.encode()
+    client.delete(claim_key)  # what CLAIM_TTL_S does to the claim of a task that has not ended yet
+    base = claim_key.decode().removeprefix(Cache.key(claims.NAMESPACE, ""))
+    later = Claims(svc.cache, 8, 4).claim(FORM_ID, base, "01LATERREQUESTSTASK0000000")  # another request's
+    assert later is not None and later.state == "claimed"
+    with running_worker(current(), queues={"analytics"}, threads=1, stop_timeout_ms=10_000):
+        assert finished(api, first)["state"] == "succeeded"
+    assert client.get(claim_key) == b"01LATERREQUESTSTASK0000000"  # the first task dropped only its own
+    assert Claims(svc.cache, 8, 4).in_flight(FORM_ID) == 1  # its place in the counts went, the other's stayed
+
+
+@pytest.mark.usefixtures("broker")
+@pytest.mark.parametrize("dead_cache", [True])
+def test_a_task_that_cannot_cache_its_result_fails_rather_than_succeed(api: Api, svc: Services,
+                                                                      seeded: dict[str, Any]) -> None:
+    """The API's GET reads the result from the cache only: a task that could not write it there must say so."""
+    task_id = svc.dispatch.enqueue_tracked(ACTOR, ("summary", FORM_ID, {}, [], f"{FORM_ID}:gone"),
+                                           created_by=None, form_id=FORM_ID)
+    with running_worker(current(), queues={"analytics"}, threads=1, stop_timeout_ms=10_000):
+        task = finished(api, task_id)
+    assert task["state"] == "dead" and "could not be cached" in task["error"]["message"], task
+    assert task["attempts"] == 2, task  # retried once: a Redis hiccup may pass

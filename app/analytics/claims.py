@@ -50,9 +50,11 @@ end
 return {'claimed', ARGV[1]}
 """
 
-# KEYS: claim, all forms' set, the form's set. ARGV: task id. The task's own members go whatever the claim holds.
+# KEYS: claim, all forms' set, the form's set. ARGV: task id. Compare and delete: a claim that outlived its
+# TTL may have been taken by another request's task since, and is that task's to drop. The task's own members
+# in the counts go whatever the claim holds.
 _RELEASE = """
-redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
@@ -91,7 +93,7 @@ class Claims:
         return Claim(state, task_id=value)
 
     def release(self, form_id: str, key: str, task_id: str) -> None:
-        """Drop ``task_id``'s claim on ``key`` and its place in the counts (the task ended)."""
+        """Drop ``task_id``'s claim on ``key``, if it still holds it, and its place in the counts (it ended)."""
         self.cache.run_script(_RELEASE, self._keys(form_id, key), [task_id])
 
     def in_flight(self, form_id: str | None = None) -> int:

@@ -86,6 +86,10 @@ AWAIT_POLL_S = 0.05  # how often a request waiting on a queued result looks in t
 RETRY_AFTER_S = 5  # what a 202 tells the client to wait: a queued 500k-row split summary took ~18 s
 
 
+class CacheWriteFailed(RuntimeError):
+    """The task's result could not be written to Redis (the task retries, then fails, rather than succeed)."""
+
+
 @dataclass(frozen=True)
 class Pending:
     """The result is being computed on the ``analytics`` queue by task ``task_id``: answer 202."""
@@ -114,6 +118,7 @@ class AnalyticsService:
     cursors: CursorCodec
     limits: spec.EngineLimits = field(default_factory=spec.EngineLimits)
     offload: Offload | None = None  # None: compute every uncached result here (CLI, benchmark, the task)
+    must_store: bool = False  # the task's: a result it could not cache is a failure (CacheWriteFailed)
 
     @classmethod
     def from_settings(cls, store: FmsStore, cache: Cache, settings: Settings, cursors: CursorCodec,
@@ -212,10 +217,15 @@ class AnalyticsService:
         return None
 
     def _store(self, job: Job, result: Record) -> None:
+        """Cache ``result`` as this data version's and as the latest; for the task a failed write raises
+        :class:`CacheWriteFailed` (the API's next GET reads only the cache: a task that could not write
+        there computed nothing anyone will see)."""
         stored = {k: v for k, v in result.items() if k not in ("cached", "stale")}
-        self.cache.set(NAMESPACE, job.key, json.dumps(stored, separators=(",", ":")).encode(), self.ttl)
-        self.cache.set(LATEST_NAMESPACE, job.base,
-                       json.dumps({"d": job.version, "r": stored}, separators=(",", ":")).encode(), self.ttl)
+        exact = self.cache.set(NAMESPACE, job.key, json.dumps(stored, separators=(",", ":")).encode(), self.ttl)
+        latest = self.cache.set(LATEST_NAMESPACE, job.base,
+                                json.dumps({"d": job.version, "r": stored}, separators=(",", ":")).encode(), self.ttl)
+        if self.must_store and not (exact and latest):
+            raise CacheWriteFailed(f"the {job.kind} of form {job.form['id']} was computed but could not be cached")
 
     # --- the two results --------------------------------------------------------------
     def summary(self, form: Record, args: Mapping[str, str], hide: frozenset[str],
@@ -260,7 +270,7 @@ class AnalyticsService:
         arguments are checked again, and the result lands under the key the API's next GET computes."""
         if kind not in KINDS:
             raise BadRequest.field("kind", f"kind must be one of {', '.join(KINDS)}")
-        here = replace(self, offload=None)
+        here = replace(self, offload=None, must_store=True)
         result = here.summary(form, args, hide)[0] if kind == "summary" else here.timeseries(form, args, hide)
         if isinstance(result, Pending):  # cannot happen without an offload; says so if it ever does
             raise RuntimeError("a service without offload queued a task")
