@@ -8,6 +8,7 @@ submissions (tests/analytics_seed.py), so an inline limit of 3 makes it "big".
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
@@ -17,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from flask import Flask
 
@@ -229,19 +231,45 @@ def test_the_lock_lets_one_inline_computation_run_at_a_time(
 
 
 @pytest.mark.parametrize(("inline_max_rows", "lock_wait"), [(1_000, 0.3)])
-def test_a_streamed_export_waits_a_bounded_time_then_answers_503(
+def test_a_parquet_export_waits_a_bounded_time_then_answers_503_and_csv_needs_no_lock(
         api: Api, svc: Services, seeded: dict[str, Any], held: Hold) -> None:
+    export = f"/api/v1/forms/{FORM_ID}/export"
     started = time.monotonic()
-    busy = api.get(f"/api/v1/forms/{FORM_ID}/export", query_string={"format": "csv"})
+    busy = api.get(export, query_string={"format": "parquet"})
     waited = time.monotonic() - started
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "5", busy.get_data(as_text=True)
     err = busy.json["error"]
     assert err["code"] == "analytics_busy" and set(err) == {"code", "message", "details", "request_id"}
     assert 0.3 <= waited < 5.0  # it did wait, and not for long
+    for fmt in ("csv", "jsonl"):  # one page in memory at a time: they stream while the lock is held elsewhere
+        flat = api.get(export, query_string={"format": fmt})
+        assert flat.status_code == 200 and len(flat.get_data(as_text=True).splitlines()) == (7 if fmt == "csv" else 6)
     held.release()
-    ok = api.get(f"/api/v1/forms/{FORM_ID}/export", query_string={"format": "csv"})
-    assert ok.status_code == 200 and len(ok.get_data(as_text=True).splitlines()) == 1 + 6  # header + live rows
-    assert api.get(f"/api/v1/forms/{FORM_ID}/export", query_string={"format": "csv"}).status_code == 200  # let go
+    ok = api.get(export, query_string={"format": "parquet"})
+    assert ok.status_code == 200 and pq.read_table(io.BytesIO(ok.get_data())).num_rows == 6
+    assert api.get(export, query_string={"format": "parquet"}).status_code == 200  # let go
+
+
+@pytest.mark.parametrize(("inline_max_rows", "lock_wait"), [(1_000, 0.3)])
+def test_a_client_that_reads_nothing_of_a_parquet_export_holds_no_lock(
+        api: Api, svc: Services, seeded: dict[str, Any]) -> None:
+    """The file is produced under the lock, then sent without it: a slow download blocks no other export."""
+    export = f"/api/v1/forms/{FORM_ID}/export"
+    slow = api.get(export, query_string={"format": "parquet"}, buffered=False)  # its body not read yet
+    try:
+        assert slow.status_code == 200
+        hold = HeavyGate(lock_path(svc.settings.data_dir), 0.0).try_acquire()  # the real flock, free
+        assert hold is not None
+        hold.release()
+        assert int(slow.headers["Content-Length"]) > 0  # written whole before the first byte went
+        other = api.get(export, query_string={"format": "parquet"})
+        assert other.status_code == 200, other.get_data(as_text=True)
+        assert api.get(URL).status_code == 200  # an inline summary takes the lock too
+        assert list((svc.settings.data_dir / "downloads").iterdir()) == []  # unlinked while still open
+        body = b"".join(slow.response)
+    finally:
+        slow.close()
+    assert pq.read_table(io.BytesIO(body)).num_rows == pq.read_table(io.BytesIO(other.get_data())).num_rows == 6
 
 
 @pytest.mark.usefixtures("worker")

@@ -1,25 +1,30 @@
 """Exports: streamed (``GET /forms/{id}/export``), as a task (``POST /forms/{id}/exports``), downloads.
 
 The streamed export sends every matching submission, page by page, as it is
-read, so memory stays flat and the first bytes leave at once (XLSX excepted:
-a zip is finished at the end, so its rows go to a temporary file first).
-A large export can instead run as an ``analytics`` task with progress; its
-file is kept for FMS_EXPORT_LINK_TTL seconds and only its creator can
-download it. A streamed export holds the host's analytics lock
-(:mod:`app.analytics.gate`) until its last byte, so it never adds its peak
-(~70 MB for Parquet) to a summary's or another export's in the api unit; one
-that cannot get it within FMS_ANALYTICS_LOCK_WAIT answers 503
-``analytics_busy`` with ``Retry-After`` (or use ``POST .../exports``).
+read, so memory stays flat and the first bytes leave at once: CSV and JSON
+lines. Parquet and XLSX are not flat (a row group, a zip finished at the end,
+~70 MB for Parquet): they are produced under the host's analytics lock
+(:mod:`app.analytics.gate`) into a temporary file, so they never add their
+peak to a summary's or another export's in the api unit, and the lock goes
+before the file is sent (a slow download holds nobody up). One that cannot
+get the lock within FMS_ANALYTICS_LOCK_WAIT answers 503 ``analytics_busy``
+with ``Retry-After`` (or use ``POST .../exports``). A large export can
+instead run as an ``analytics`` task with progress; its file is kept for
+FMS_EXPORT_LINK_TTL seconds and only its creator can download it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
 
 from flask import Blueprint, Response, request, send_file
 
-from app.analytics.gate import HeavyGate, Hold, lock_path
+from app.analytics.gate import HeavyGate, lock_path
 from app.auth import access
 from app.errors import NotFound
 from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
@@ -33,6 +38,10 @@ from etl.formats import MEDIA_TYPES
 bp = Blueprint("exports", __name__, url_prefix="/api/v1")
 log = logging.getLogger("app.exports")
 EXPORT_BODY = body_validator(EXPORT_BODY_SCHEMA)
+# Formats whose memory is not flat (Parquet: a row group; XLSX: xlsxwriter's and the zip's state): they are
+# produced under the host's analytics lock into a temporary file, then sent without it. CSV and JSON lines
+# hold one page at a time (etl.stream) and stream without the lock.
+LOCKED_FORMATS = frozenset({"parquet", "xlsx"})
 
 
 def _readable_form(form_id: str) -> Record:
@@ -60,23 +69,37 @@ def stream_export(form_id: str) -> Response:
     tmp_dir.mkdir(parents=True, exist_ok=True)
     from etl.stream import export_stream  # pyarrow loads on the first export, not at worker start
 
-    hold = HeavyGate(lock_path(svc.settings.data_dir), svc.settings.analytics_lock_wait).acquire()
-    try:  # one summary or export at a time per host (503 analytics_busy after the wait), held while it streams
+    headers = {"Content-Disposition": f'attachment; filename="{_filename(form, fmt)}"',
+               "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if fmt not in LOCKED_FORMATS:  # one page in memory at a time: nothing to add up, no lock
         chunks = export_stream(svc.store, form, query, fmt, hide, tmp_dir=tmp_dir)
-        headers = {"Content-Disposition": f'attachment; filename="{_filename(form, fmt)}"',
-                   "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-        response = Response(_logged(chunks, form_id, fmt, hold), content_type=MEDIA_TYPES[fmt], headers=headers)
-    except BaseException:
-        hold.release()
-        raise
-    response.call_on_close(hold.release)  # a body never iterated (HEAD, a client gone before the first byte)
+        return Response(_logged(chunks, form_id, fmt), content_type=MEDIA_TYPES[fmt], headers=headers)
+    with HeavyGate(lock_path(svc.settings.data_dir), svc.settings.analytics_lock_wait).held():
+        fh = _produced(export_stream(svc.store, form, query, fmt, hide, tmp_dir=tmp_dir), tmp_dir, form_id, fmt)
+    response = send_file(fh, mimetype=MEDIA_TYPES[fmt].split(";")[0], conditional=False, etag=False)
+    response.headers.update(headers)
+    response.content_length = os.fstat(fh.fileno()).st_size
     return response
 
 
-def _logged(chunks: Iterator[bytes], form_id: str, fmt: str, hold: Hold) -> Iterator[bytes]:
+def _produced(chunks: Iterator[bytes], tmp_dir: Path, form_id: str, fmt: str) -> BinaryIO:
+    """The export written whole to a temporary file, open at its start and already unlinked (the open file
+    stays readable, its disk space goes when the response closes it, and nothing is left behind on a crash)."""
+    fh = tempfile.TemporaryFile(dir=tmp_dir)  # noqa: SIM115 - the response closes it after the last byte
+    try:
+        for chunk in chunks:
+            fh.write(chunk)
+        fh.seek(0)
+    except BaseException:
+        fh.close()
+        log.exception("export failed", extra={"form_id": form_id, "format": fmt})
+        raise
+    return fh
+
+
+def _logged(chunks: Iterator[bytes], form_id: str, fmt: str) -> Iterator[bytes]:
     """Pass the bytes on; a failure mid-stream can no longer change the status, so it is logged and the
-    response is cut (the client sees an incomplete chunked body, never a short file that looks whole).
-    The analytics lock goes with the last chunk, a failure, or the server closing a body cut short."""
+    response is cut (the client sees an incomplete chunked body, never a short file that looks whole)."""
     try:
         for chunk in chunks:
             if chunk:
@@ -84,8 +107,6 @@ def _logged(chunks: Iterator[bytes], form_id: str, fmt: str, hold: Hold) -> Iter
     except Exception:
         log.exception("streamed export failed", extra={"form_id": form_id, "format": fmt})
         raise
-    finally:
-        hold.release()
 
 
 @bp.post("/forms/<form_id>/exports")
@@ -136,7 +157,8 @@ _FILTER_PARAMS = [
 ]
 OPERATIONS = (
     Operation("get", "/api/v1/forms/{form_id}/export", "exports",
-              "Stream every matching submission as CSV, JSON lines, Parquet or XLSX (flat memory, never truncated)",
+              "Every matching submission as CSV or JSON lines (streamed, flat memory), Parquet or XLSX (written under "
+              "the host's analytics lock, then sent); never truncated",
               query=_FILTER_PARAMS),
     Operation("post", "/api/v1/forms/{form_id}/exports", "exports",
               "Run an export as an analytics task (202 + task id and export id)", 202, EXPORT_BODY_SCHEMA,
