@@ -54,6 +54,15 @@ FILTER_PARAMS: tuple[Param, ...] = (*(p for p in LIST_PARAMS if p[0] in {"create
 TASK_ACCEPTED_EXAMPLE = {"task_id": "01JD8X3W6Q9V2N4K7M1P5R8T0Y",
                          "status_url": "/api/v1/tasks/01JD8X3W6Q9V2N4K7M1P5R8T0Y"}
 PATH_PARAM = re.compile(r"{([^}]+)}")
+RETRY_AFTER_HEADER = {"description": "Seconds to wait before asking again.", "schema": {"type": "integer"}}
+
+
+def busy_response(description: str, example_details: Any) -> dict[str, Any]:
+    """A documented ``503 analytics_busy`` (the error shape, ``Retry-After``): what it means here and an example."""
+    example = {"error": {"code": "analytics_busy", "message": "the host is busy with other summaries or exports",
+                         "details": example_details, "request_id": ERROR_EXAMPLE["error"]["request_id"]}}
+    return {"description": description, "headers": {"Retry-After": RETRY_AFTER_HEADER},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "example": example}}}
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class Operation:
     ``request_example`` / ``response_example``: shown by ``/docs`` and tried by
     the fuzzer; a response example is only given where the answer is always JSON.
     ``descriptions``: what a status means, where it is not the summary (a 202 beside a 200).
+    ``responses``: response objects given whole (a schema and example of their own, an error worth naming).
     """
 
     method: str
@@ -82,6 +92,7 @@ class Operation:
     request_example: Any = None
     response_example: Any = None
     descriptions: Mapping[int, str] = field(default_factory=dict)
+    responses: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # whole response objects by status
 
     @property
     def statuses(self) -> tuple[int, ...]:
@@ -98,6 +109,7 @@ class Operation:
             "summary": self.summary, "tags": [self.tag],
             "responses": {str(code): self._response(code) for code in self.statuses},
         }
+        out["responses"].update({str(code): dict(response) for code, response in self.responses.items()})
         if params:
             out["parameters"] = params
         if self.body is not None:

@@ -33,7 +33,7 @@ from app.settings import Settings
 from tasks.broker import current
 from tests.analytics_seed import FORM_ID, seed
 from tests.analytics_worker import broker, worker  # noqa: F401 - the shared analytics worker
-from tests.conftest import Api, make_settings, seed_user
+from tests.conftest import Api, grant, make_settings, make_user_key, seed_user
 from tests.helpers import RedisServer, wait_for
 from tests.sql.test_query_api import finished
 from tests.workers import ANALYTICS_FAST, fresh_settings, running_worker
@@ -284,11 +284,38 @@ def test_a_small_summary_whose_wait_runs_out_goes_to_the_queue(
     _same(after.json, _inline(svc, "summary", {}))
 
 
-def test_the_openapi_operation_documents_the_202(api: Api) -> None:
+def test_the_openapi_operation_documents_the_202_and_the_503(api: Api) -> None:
     paths = api.get("/openapi.json").json["paths"]
     for path in ("/api/v1/forms/{form_id}/analytics", "/api/v1/forms/{form_id}/analytics/timeseries"):
         responses = paths[path]["get"]["responses"]
-        assert {"200", "202"} <= set(responses) and "FMS_ANALYTICS_INLINE_MAX_ROWS" in responses["202"]["description"]
+        assert {"200", "202", "503"} <= set(responses) and "stale" in responses["202"]["description"]
+        accepted = responses["202"]["content"]["application/json"]
+        assert set(accepted["example"]) == {"form_id", "retry_after", "task_id", "status_url"}
+        assert accepted["schema"]["required"] == ["form_id", "retry_after"]  # the task only for who may see it
+        busy = responses["503"]["content"]["application/json"]["example"]["error"]
+        assert busy["code"] == "analytics_busy" and busy["details"][0]["reason"] == "too_many_pending"
+        assert "Retry-After" in responses["503"]["headers"]
+    export = paths["/api/v1/forms/{form_id}/export"]["get"]["responses"]
+    assert export["503"]["content"]["application/json"]["example"]["error"]["code"] == "analytics_busy"
+
+
+@pytest.mark.usefixtures("broker")
+def test_a_caller_sharing_someone_elses_task_gets_no_link_that_would_404_for_them(
+        api: Api, app: Flask, svc: Services, seeded: dict[str, Any]) -> None:
+    """The time series' key holds no hidden fields, so a viewer asking for the admin's result shares its task."""
+    vera = Api(app.test_client(), make_user_key(svc, "vera", "viewer", "read"))
+    grant(api, svc, FORM_ID, "vera", "viewer")
+    args = {"interval": "week"}
+    task_id = _accepted(api.get(URL + "/timeseries", query_string=args))  # the admin's task, with its link
+    shared = vera.get(URL + "/timeseries", query_string=args)
+    assert shared.status_code == 202 and shared.json == {"form_id": FORM_ID, "retry_after": 5}, shared.json
+    assert "Location" not in shared.headers and shared.headers["Retry-After"] == "5"
+    assert vera.get(f"/api/v1/tasks/{task_id}").status_code == 404  # what the link would have given her
+    assert [t["id"] for t in _summary_tasks(svc)] == [task_id]  # one task for both
+    with running_worker(current(), queues={"analytics"}, threads=1, stop_timeout_ms=10_000):
+        assert finished(api, task_id)["state"] == "succeeded"
+    done = vera.get(URL + "/timeseries", query_string=args)
+    assert done.status_code == 200 and done.json["cached"] is True
 
 
 def test_without_redis_nothing_can_be_queued_so_it_computes_under_the_lock_or_answers_503(

@@ -29,7 +29,7 @@ from app.auth import access
 from app.errors import NotFound
 from app.exports.service import EXPORT_BODY_SCHEMA, ExportService, parse_export_args, parse_format
 from app.http import accepted, hidden_fields, json_body, principal, require_form, services
-from app.openapi import TASK_ACCEPTED_EXAMPLE, Operation
+from app.openapi import TASK_ACCEPTED_EXAMPLE, Operation, busy_response
 from app.store import Record
 from app.util import new_id
 from app.validation import body_validator, check
@@ -159,7 +159,11 @@ OPERATIONS = (
     Operation("get", "/api/v1/forms/{form_id}/export", "exports",
               "Every matching submission as CSV or JSON lines (streamed, flat memory), Parquet or XLSX (written under "
               "the host's analytics lock, then sent); never truncated",
-              query=_FILTER_PARAMS),
+              query=_FILTER_PARAMS,
+              responses={503: busy_response(
+                  "Parquet or XLSX only: another summary or export held the host's analytics lock for all of "
+                  "FMS_ANALYTICS_LOCK_WAIT. Ask again after `Retry-After`, or run it as a task (`POST .../exports`).",
+                  [{"retry_after": 5}])}),
     Operation("post", "/api/v1/forms/{form_id}/exports", "exports",
               "Run an export as an analytics task (202 + task id and export id)", 202, EXPORT_BODY_SCHEMA,
               request_example={"format": "csv", "filters": {"filter[status]": "submitted",

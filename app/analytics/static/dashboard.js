@@ -117,13 +117,14 @@
 
   /**
    * A summary or time series. For a big form the first answer is 202 while a worker computes it
-   * (body: task_id, retry_after); the same GET after retry_after seconds answers 200 from the cache.
-   * Gives up after COMPUTE_TRIES or when a newer load (seq) started.
+   * (body: form_id, retry_after, and task_id only for whoever started the task: a request sharing
+   * someone else's has none); the same GET after retry_after seconds answers 200 from the cache.
+   * A result always says as_of. Gives up after COMPUTE_TRIES or when a newer load (seq) started.
    */
   async function computed(path, seq) {
     for (let tries = 1; ; tries++) {
       const body = await api(path);
-      if (!body || !body.task_id) return body;
+      if (!body || body.as_of !== undefined || body.retry_after === undefined) return body;
       if (seq !== loadSeq) return body;  // superseded: the caller drops it
       if (tries >= COMPUTE_TRIES) {
         throw new ApiError(503, {error: {code: "still_computing",
