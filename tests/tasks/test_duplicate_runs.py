@@ -60,9 +60,9 @@ def test_a_copy_that_arrives_while_the_task_runs_is_skipped(start_worker: Any, b
     msg = tb.send(gated, "dup")
     wait_for(lambda: r.get("test:gated:dup") == b"1", 10, what="the first run to start")
     assert r.exists(LEASE_PREFIX + msg.message_id)
-    broker.enqueue(deferred_message(deferred_event(msg)))  # the relay's second copy of the same message
-    queue = f"{broker.namespace}:default"
-    assert r.hlen(f"{queue}.msgs") == 2
+    copy = broker.enqueue(deferred_message(deferred_event(msg)))  # the relay's second copy of the same message
+    assert copy.message_id == msg.message_id
+    queue = f"{broker.namespace}:default"  # (the worker may take the copy at once: no count of 2 to assert)
     wait_for(lambda: r.hlen(f"{queue}.msgs") == 1 and r.llen(queue) == 0, 10, what="the copy to be consumed")
     assert r.get("test:gated:dup") == b"1", "the copy ran beside the first run"
     assert svc.store.get_task(msg.message_id)["state"] == "running"  # the skipped copy left the record alone

@@ -165,12 +165,13 @@ def test_time_limit_per_queue_fails_the_task(worker: Any, svc: Services) -> None
     from tests.tasks.actors import slow
 
     msg = tb.send(slow, "t1", 6)  # ai limit is 2 s in these settings
-    rec = wait_for(lambda: task_state(svc, msg.message_id, "failed"), timeout=8, what="time limit")
+    # a deadline, not the expected time: a loaded 2-core CI box delivers and records slowly
+    rec = wait_for(lambda: task_state(svc, msg.message_id, "failed"), timeout=30, what="time limit")
     assert rec["error"]["type"] == "TimeLimitExceeded"
     started, finished = rec["started_at"], rec["finished_at"]
     from app.util import parse_iso
 
-    assert 1.9 <= (parse_iso(finished) - parse_iso(started)).total_seconds() < 4
+    assert 1.9 <= (parse_iso(finished) - parse_iso(started)).total_seconds() < 5.5  # well before the task's 6 s
 
 
 def test_task_endpoints_need_identity_and_hide_others_tasks(broker: Any, svc: Services, api: Api) -> None:
