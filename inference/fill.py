@@ -549,7 +549,7 @@ class FormFiller:
     def _set(self, name: str, value, span: tuple[int, int] | None, method: str) -> bool:
         """Record an answer, unless it is a string the text does not support (never invent)."""
         spec = self.schema.get("properties", {}).get(name, {})
-        if not accept_answer(self.text, spec, value, span):
+        if not accept_answer(self.text, spec, value, span, today=self.today):
             return False
         self.answers[name] = value
         self.evidence[name] = [span[0], span[1]] if span else None
@@ -1311,9 +1311,7 @@ class FormFiller:
         if not pool and not required and not self.guess_optional_enums:
             return  # nothing in the text points at any option: omit rather than guess
         if self.engine is None:
-            if required:
-                self._set(name, candidates[0], None, "default")
-            return
+            return  # no model to rank them: the first option would be a favourite, not an answer
         scores = self._llm_option_scores(name, spec, candidates, said)
         # A catch-all option ("other") soaks up probability for any text; it has to win clearly.
         scores = [s - CATCH_ALL_PENALTY if c.lower() in CATCH_ALL else s
@@ -1648,26 +1646,23 @@ class FormFiller:
 
     # -- required + validity -----------------------------------------------------------
     def _fill_required(self, props: dict, required: set[str]) -> None:
+        """Required fields no extractor found get one more, evidence-bound try; nothing is defaulted.
+
+        A default (False, the minimum, the first option, today) would be a favourite the text does
+        not support (never invent): a required field with no evidence stays out and is reported in
+        ``stats.missing_required`` for the person to complete.
+        """
         missing = [n for n in props if n in required and n not in self.answers]
-        if not missing:
+        if not missing or self.engine is None:
             return
         for name in list(missing):
-            spec = props[name]
-            kind = field_kind(name, spec)
-            if kind == "enum" and self.engine is not None:
-                self._fill_enum(name, spec, True)
-            elif kind == "boolean":
-                self._set(name, False, None, "default")
-            elif kind == "integer" and "minimum" in spec:
-                self._set(name, int(spec["minimum"]), None, "default")
-            elif kind == "enum_array":
-                self._set(name, [], None, "default") if spec.get("minItems", 0) == 0 else None
-            elif kind == "date" and self.today is not None:
-                self._set(name, self.today.isoformat(), None, "default")
+            if field_kind(name, props[name]) == "enum":
+                self._fill_enum(name, props[name], True)
         # Free strings are not generated under the grammar: what the model writes there is not in
-        # the text (never invent), and ~100 tokens of it cost seconds. Only non-string fields go.
-        still = [n for n in missing if n not in self.answers and props[n].get("type") != "string"]
-        if still and self.engine is not None:
+        # the text (never invent), and ~100 tokens of it cost seconds. Booleans neither: a generated
+        # yes/no has no evidence. What the grammar writes for the rest passes the same gate.
+        still = [n for n in missing if n not in self.answers and props[n].get("type") not in ("string", "boolean")]
+        if still:
             self._grammar_fill(props, still)
 
     def _grammar_fill(self, props: dict, names: list[str]) -> None:
@@ -1745,26 +1740,73 @@ class FillError(RuntimeError):
     """The draft could not be made to validate (e.g. a required field of an unsupported type)."""
 
 
-def accept_answer(text: str, spec: dict, value: object, span: tuple[int, int] | list[int] | None) -> bool:
+def accept_answer(text: str, spec: dict, value: object, span: tuple[int, int] | list[int] | None, *,
+                  today: dt.date | None = None) -> bool:
     """Never invent: whether a proposed answer may go into the draft.
 
-    A string must be one of the field's enum options, or a normalised value (a date) whose
-    evidence span lies in the text, or occur in the text itself (case and spacing aside). Anything
-    else — a URL the model made up, a name from its prior — is refused, whoever proposed it.
-    Non-strings (numbers, booleans, lists of options) are checked by the schema, not here.
+    A string must be one of the field's enum options, or a normalised value (a date, a time) of
+    its own evidence span, or occur in the text itself as whole words (case and spacing aside).
+    A number or yes/no needs an evidence span, or (a number) to be written in the text in digits.
+    Lists and objects are checked item by item, each string inside the same way. Anything else —
+    a URL the model made up, a name or a count from its prior — is refused, whoever proposed it.
     """
+    in_text = span is not None and 0 <= span[0] < span[1] <= len(text)
+    evidence = text[span[0]:span[1]] if span is not None and in_text else ""
+    if isinstance(value, bool):
+        return in_text
+    if isinstance(value, (int, float)):
+        return in_text or _number_in_text(text, value)
+    if isinstance(value, list):
+        items = spec["items"] if isinstance(spec.get("items"), dict) else {}
+        return (bool(value) or in_text) and all(accept_answer(text, items, v, None, today=today) for v in value)
+    if isinstance(value, dict):
+        props = spec["properties"] if isinstance(spec.get("properties"), dict) else {}
+        return (bool(value) or in_text) and \
+            all(accept_answer(text, props.get(k, {}), v, None, today=today) for k, v in value.items())
     if not isinstance(value, str):
-        return True
+        return False  # null: no answer is no answer
     if value in (spec.get("enum") or []) or value in enum_options(spec):
         return True
     if spec.get("format") in ("date", "date-time"):
-        return span is not None and 0 <= span[0] < span[1] <= len(text)
+        return in_text and _date_reading_of(evidence, value, today)
     needle = re.sub(r"\s+", " ", value).strip().casefold()
-    if bool(needle) and needle in re.sub(r"\s+", " ", text).casefold():
+    if needle and in_text and re.sub(r"\s+", " ", evidence).strip().casefold() == needle:
+        return True  # its own evidence, exactly (a value cut to maxLength included)
+    if needle and _whole_words_in(needle, re.sub(r"\s+", " ", text).casefold()):
         return True
     # a normalised reading of its own evidence: '21:30' of '9:30 pm', '9811023456' of '98110 23456'
-    return span is not None and 0 <= span[0] < span[1] <= len(text) and \
-        value in ex.normalised_readings(text[span[0]:span[1]])
+    return in_text and value in ex.normalised_readings(evidence)
+
+
+def _whole_words_in(needle: str, haystack: str) -> bool:
+    """``needle`` occurs in ``haystack`` not as part of a longer word ('ann' is not in 'annual')."""
+    lead = r"(?<!\w)" if re.match(r"\w", needle) else ""
+    tail = r"(?!\w)" if re.search(r"\w$", needle) else ""
+    return re.search(lead + re.escape(needle) + tail, haystack) is not None
+
+
+def _number_in_text(text: str, value: float) -> bool:
+    """A number no extractor cites is only believed when the text writes it in digits
+    ('4242', '1,25,000', '12.5'), as a whole number token, not inside another."""
+    for m in re.finditer(r"(?<![\w./:-])\d[\d,]*(?:\.\d+)?(?!\d|[-/.:]\d)", text):
+        try:
+            if float(m.group(0).replace(",", "")) == float(value):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _date_reading_of(span_text: str, value: str, today: dt.date | None) -> bool:
+    """Whether ``value`` (a date, or a date-time) is how its evidence span reads as a date: the
+    date part one of the span's readings (either day order), a time part one of its times."""
+    readings = {m.value for dayfirst in (False, True) for m in ex.dates(span_text, today, dayfirst)}
+    if value in readings:
+        return True
+    if len(value) <= 10 or value[:10] not in readings:
+        return False
+    clock = re.match(r"T(\d{2}:\d{2})", value[10:])
+    return clock is not None and (clock.group(1) == "00:00" or clock.group(1) in {m.value for m in ex.times(span_text)})
 
 
 def align_span(text: str, answer: str) -> tuple[int, int] | None:

@@ -54,14 +54,13 @@ def _draft_valid(schema, answers) -> bool:
 @pytest.mark.parametrize("text", TEXTS)
 def test_every_schema_feature_always_validates(llm, text):
     res = fill(llm, ALL_FEATURES, text, today=dt.date(2024, 6, 10))
-    # valid as a draft: every answer validates; a required *string* the text does not support is
-    # left for the person rather than invented (and reported), other required fields are filled
+    # valid as a draft: every answer validates; a required field the text does not support (of any
+    # type) is left for the person rather than invented or defaulted, and reported
     errors = [e for e in _validator(ALL_FEATURES).iter_errors(res.answers) if e.validator != "required"]
     assert errors == []
     assert set(res.answers) <= set(ALL_FEATURES["properties"])
     for key in ALL_FEATURES["required"]:
-        assert key in res.answers or (ALL_FEATURES["properties"][key]["type"] == "string"
-                                      and key in res.stats["missing_required"])
+        assert (key in res.answers) != (key in res.stats["missing_required"])
     assert res.stats["valid"] == (not res.stats["missing_required"])
     for key, span in res.evidence.items():
         assert key in res.answers
@@ -326,3 +325,88 @@ def test_options_the_schema_describes_are_found_by_their_description():
     assert fill(None, schema, "Gas smell in the hall, my kids are in danger!").answers == {"urgency": "critical"}
     assert fill(None, schema, "Please fix the gate within the next working days.").answers == {"urgency": "soon"}
     assert fill(None, schema, "The paint in the hall is a bit faded.").answers == {}
+
+
+class _StubModel:
+    """A model that writes the given JSON under any grammar (what a small model's prior might
+    produce): the filler's gate, not the model, decides what enters the draft."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.grammar_calls = 0
+
+    def grammar_from_schema(self, schema: dict) -> dict:
+        self.grammar_calls += 1
+        return schema
+
+    def complete(self, prompt: str, max_tokens: int = 16, stop=None, grammar=None):
+        from inference.engines.llama import Completion
+
+        text = self.answer if grammar is not None else "none"
+        return Completion(text=text, prompt_tokens=10, gen_tokens=5, cached_tokens=0, ttft_ms=1.0, total_ms=2.0)
+
+
+def test_required_non_strings_the_text_does_not_support_are_left_out():
+    """Never invent, for every type: a required list, object, count or yes/no the model writes
+    but the text does not support stays out (and is reported), rather than defaulted."""
+    import json
+
+    schema = {"type": "object", "properties": {
+        "witnesses": {"type": "array", "items": {"type": "string"}},
+        "statement": {"type": "object", "properties": {"who": {"type": "string"}}},
+        "injured_count": {"type": "integer", "minimum": 0},
+        "all_clear": {"type": "boolean"},
+        "anything": {}},
+        "required": ["witnesses", "statement", "injured_count", "all_clear", "anything"]}
+    invented = {"witnesses": ["Invented Person"], "statement": {"who": "Nobody Said This"},
+                "injured_count": 4242, "all_clear": True, "anything": "Made Up"}
+    model = _StubModel(json.dumps(invented))
+    res = fill(model, schema, "A van and a bicycle touched on the corner of Elm Road this morning.")  # type: ignore[arg-type]
+    assert model.grammar_calls == 1
+    assert res.answers == {}
+    assert res.stats["missing_required"] == sorted(schema["required"])
+    assert res.stats["valid"] is False
+    # what the text does say passes the same gate, inside lists and objects too
+    model = _StubModel(json.dumps({"witnesses": ["Elm Road"], "statement": {"who": "a bicycle"},
+                                   "injured_count": 2}))
+    res = fill(model, schema, "A van and a bicycle touched on the corner of Elm Road; 2 hurt.")  # type: ignore[arg-type]
+    assert res.answers["witnesses"] == ["Elm Road"] and res.answers["statement"] == {"who": "a bicycle"}
+    assert res.answers["injured_count"] == 2
+    assert "all_clear" not in res.answers and "all_clear" in res.stats["missing_required"]
+
+
+def test_required_fields_without_a_model_are_not_defaulted():
+    """No False, no minimum, no first option, no today for a required field the text is silent on."""
+    schema = {"type": "object", "properties": {
+        "urgent": {"type": "boolean"}, "guests": {"type": "integer", "minimum": 1},
+        "kind": {"type": "string", "enum": ["theft", "fraud"]},
+        "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+        "visited": {"type": "string", "format": "date"}},
+        "required": ["urgent", "guests", "kind", "tags", "visited"]}
+    res = fill(None, schema, "Hello, thank you for the nice evening.", today=dt.date(2024, 6, 10))
+    assert res.answers == {}
+    assert res.stats["missing_required"] == sorted(schema["required"])
+
+
+def test_gate_checks_dates_numbers_and_word_boundaries():
+    from inference.fill import accept_answer
+
+    text = "Annual check on 2024-05-01 at 10:00, invoice 1,25,000 for 3 rooms. Seen yesterday."
+    date = {"type": "string", "format": "date"}
+    assert accept_answer(text, date, "2024-05-01", (16, 26))
+    assert not accept_answer(text, date, "2024-05-02", (16, 26))  # in range, but not what the span says
+    assert accept_answer(text, date, "2024-06-09", (72, 81), today=dt.date(2024, 6, 10))
+    assert not accept_answer(text, date, "2024-06-09", (72, 81))  # 'yesterday' needs a today
+    stamp = {"type": "string", "format": "date-time"}
+    assert accept_answer(text, stamp, "2024-05-01T10:00:00", (16, 35))
+    assert not accept_answer(text, stamp, "2024-05-01T11:00:00", (16, 35))
+    assert not accept_answer(text, {"type": "string"}, "Ann", None)  # not a word of the text
+    assert accept_answer(text, {"type": "string"}, "annual check", None)
+    assert accept_answer(text, {"type": "integer"}, 125000, None)
+    assert accept_answer(text, {"type": "integer"}, 3, None)
+    assert not accept_answer(text, {"type": "integer"}, 2024, None)  # a piece of a date is no count
+    assert not accept_answer(text, {"type": "integer"}, 4242, None)
+    assert not accept_answer(text, {"type": "integer"}, 0, None)  # nor a piece of a time
+    assert not accept_answer(text, {"type": "boolean"}, False, None)  # a yes/no needs its clause
+    assert not accept_answer(text, {"type": "array", "items": {"type": "string"}}, ["rooms", "Invented"], None)
+    assert not accept_answer(text, {"type": "array"}, [], None)
