@@ -9,37 +9,26 @@ until they had been scored twice; they are tuning data now.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "fill_eval"
+from tests.inference import fill_eval_sets as sets
+from tests.inference.fill_eval_sets import DATA, KINDS
+
 FORMS = DATA / "seen_forms"
-KINDS = {"name", "place", "date", "time", "amount", "count", "code", "enum", "boolean",
-         "free_text", "email", "phone"}
 MIN_FORMS, MIN_ROWS, MIN_PER_FORM = 7, 100, 12
-
-
-def _forms(folder: Path) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))
-            if p.name != "kinds.json"}
+_forms = sets.forms
 
 
 def _rows() -> list[dict]:
-    lines = (DATA / "seen_forms.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return sets.rows("seen_forms.jsonl")
 
 
 def _builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("seen_forms_build", FORMS / "_build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return sets.builder(FORMS)
 
 
 def test_every_expected_answer_validates_against_its_form() -> None:

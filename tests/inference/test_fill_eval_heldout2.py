@@ -9,62 +9,41 @@ narratives), the JSONL is what its builder writes, and none of its forms is a de
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "fill_eval"
+from tests.inference.fill_eval_sets import DATA, KINDS, builder, forms, rows
+
 FORMS = DATA / "heldout2"
-KINDS = {"name", "place", "date", "time", "amount", "count", "code", "enum", "boolean",
-         "free_text", "email", "phone"}
-
-
-def _forms(folder: Path) -> dict[str, dict[str, Any]]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json")) if p.name != "kinds.json"}
-
-
-def _rows() -> list[dict[str, Any]]:
-    lines = (DATA / "heldout2.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def _builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("heldout2_build", FORMS / "_build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+JSONL = "heldout2.jsonl"
 
 
 def test_every_expected_answer_validates_against_its_valid_form() -> None:
-    forms = _forms(FORMS)
-    for schema in forms.values():
+    schemas = forms(FORMS)
+    for schema in schemas.values():
         Draft202012Validator.check_schema(schema)
-    for row in _rows():
-        validator = Draft202012Validator(forms[row["form"]], format_checker=FormatChecker())
+    for row in rows(JSONL):
+        validator = Draft202012Validator(schemas[row["form"]], format_checker=FormatChecker())
         assert row["expected"] and not [e.message for e in validator.iter_errors(row["expected"])], row["id"]
 
 
 def test_every_field_has_a_known_kind_and_the_set_is_big_enough() -> None:
-    kinds, forms, rows = json.loads((FORMS / "kinds.json").read_text()), _forms(FORMS), _rows()
-    assert set(kinds) == set(forms)
-    for name, schema in forms.items():
+    kinds, schemas, narratives = json.loads((FORMS / "kinds.json").read_text()), forms(FORMS), rows(JSONL)
+    assert set(kinds) == set(schemas)
+    for name, schema in schemas.items():
         assert set(kinds[name]) == set(schema["properties"]), name
         assert set(kinds[name].values()) <= KINDS, name
-    assert len(forms) >= 12 and len(rows) >= 150 and len({r["id"] for r in rows}) == len(rows)
-    assert {r["form"] for r in rows} == set(forms)
+    assert len(schemas) >= 12 and len(narratives) >= 150 and len({r["id"] for r in narratives}) == len(narratives)
+    assert {r["form"] for r in narratives} == set(schemas)
 
 
 def test_its_forms_are_neither_dev_nor_seen_forms() -> None:
-    others = set(_forms(DATA / "forms")) | set(_forms(DATA / "seen_forms"))
-    assert others and not others & set(_forms(FORMS))
+    others = set(forms(DATA / "forms")) | set(forms(DATA / "seen_forms"))
+    assert others and not others & set(forms(FORMS))
 
 
 def test_jsonl_is_what_the_builder_writes() -> None:
-    builder = _builder()
-    assert builder.check() == []
-    assert builder.records() == _rows()
+    build = builder(FORMS)
+    assert build.check() == []
+    assert build.records() == rows(JSONL)
