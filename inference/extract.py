@@ -51,7 +51,10 @@ NUMBER_WORDS = {w: i for i, w in enumerate(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
      "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
      "eighteen", "nineteen", "twenty"])}
-NUMBER_WORDS.update({"a couple of": 2, "both": 2, "single": 1, "alone": 1, "myself": 1})
+NUMBER_WORDS.update({"a couple of": 2, "both": 2})
+#: Words that say "one" only of people ('just myself', 'travelling alone'): a count of guests may read
+#: them, a count of rooms or days may not ('a single room' is no quantity of rooms).
+ONE_PERSON_RE = re.compile(r"\b(?:myself|alone|single|solo)\b", re.I)
 NUMBER_RE = re.compile(r"(?<![\w.,/:-])(\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d{1,6})"
                        r"(?![\w.,/:-]|\.\d|,\d)|\b(" + "|".join(
     sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True)) + r")\b", re.I)
@@ -187,6 +190,11 @@ def numbers(text: str) -> list[Mention[int]]:
             continue
         out.append(Mention(value, m.start(), m.end()))
     return out
+
+
+def one_person_mentions(text: str) -> list[Mention[int]]:
+    """'myself', 'alone', 'single', 'solo' as the number 1 — for fields that count people only."""
+    return [Mention(1, m.start(), m.end()) for m in ONE_PERSON_RE.finditer(text)]
 
 
 # -- amounts, ages, schema patterns, labelled values --------------------------------------------

@@ -59,24 +59,24 @@ NEGATION = re.compile(
 
 #: Generic synonyms for frequent form concepts (used for enum/boolean/integer cue matching).
 SYNONYMS: dict[str, list[str]] = {
-    "theft": ["stole", "stolen", "steal", "pickpocket", "snatched", "robbed", "took my"],
+    "theft": ["stole", "stolen", "steal", "snatched", "robbed", "took my"],
     "burglary": ["broke into", "break-in", "broken into", "burglar", "forced open", "forced entry"],
     "assault": ["attacked", "punched", "beaten", "beat up", "hit me", "stabbed", "kicked", "assaulted"],
     "vandalism": ["graffiti", "smashed", "spray-painted", "vandal", "damaged", "defaced", "slashed", "keyed",
                   "scratched", "dented", "broke the window", "broken window"],
-    "fraud": ["scam", "scammed", "unauthorised", "unauthorized", "phishing", "pretending", "fraudulent",
+    "fraud": ["scam", "scammed", "unauthorised", "unauthorized", "phishing", "fraudulent",
               "never authorised", "card details"],
     "traffic_accident": ["collision", "crash", "knocked down", "collided", "car accident", "hit by a",
-                         "rear-ended", "taxi", "van"],
+                         "rear-ended"],
     "harassment": ["harass", "offensive messages", "following me", "stalking", "threatening messages",
                    "intimidat"],
-    "critical": ["urgent", "outage", "emergency", "fire", "smoke", "whole team", "all users",
-                 "won't turn on", "cannot work", "can't work", "completely down", "is down", "critical"],
+    "critical": ["urgent", "outage", "emergency", "fire", "smoke", "all users",
+                 "cannot work", "can't work", "completely down", "is down", "critical"],
     "high": ["can't use", "cannot use", "barely", "stopped working", "no longer works", "not working",
-             "drops the connection", "stopped charging", "can't really use", "high priority"],
+             "stopped charging", "can't really use", "high priority"],
     "medium": ["annoying", "moderate", "frustrating", "slows", "intermittent", "sometimes fails",
-               "medium priority", "keeps jamming", "restarts"],
-    "low": ["minor", "small", "cosmetic", "not a big deal", "low priority", "not urgent",
+               "medium priority", "restarts"],
+    "low": ["minor", "small", "cosmetic", "low priority", "not urgent",
             "works fine", "slightly", "a bit"],
     "accident": ["slipped", "tripped", "fell", "collision", "crash", "crashed", "knocked down", "collided"],
     "vip": ["v.i.p"],
@@ -90,14 +90,14 @@ SYNONYMS: dict[str, list[str]] = {
     "student": ["students", "university", "uni "],
     "sick": ["ill", "flu", "fever", "doctor", "unwell", "illness", "sick"],
     "vacation": ["holiday", "vacation", "annual leave", "time off", "trip"],
-    "parental": ["maternity", "paternity", "newborn", "baby", "due in", "parental"],
+    "parental": ["maternity", "paternity", "newborn", "baby", "parental"],
     "bereavement": ["passed away", "funeral", "died", "death"],
     "unpaid": ["unpaid", "without pay"],
     "gluten_free": ["gluten free", "gluten-free", "coeliac", "celiac"],
     "nut_allergy": ["allergic to nuts", "nut allergy", "peanut", "nut-free"],
-    "injur": ["injur", "hurt", "hospital", "wound", "stitches", "broke an arm", "broken nose",
+    "injur": ["injur", "hurt", "hospital", "wound", "stitches", "broken nose",
               "broke a", "unhurt", "harmed", "bleeding"],
-    "parking": ["parking", "park ", "drive", "driving", "by car", "train", "bus", "bike"],
+    "parking": ["parking", "park ", "drive", "driving", "by car"],
     "warranty": ["warranty", "guarantee"],
     "attendee": ["people", "persons", "attendees", "guests", "tickets", "of us", "us", "seats",
                  "participants"],
@@ -113,12 +113,12 @@ SYNONYMS: dict[str, list[str]] = {
     "insur": ["insurance", "insured", "policy", "cover", "covered"],
 }
 #: Abbreviations field names are written with, and the word a text uses for them.
-ABBREVIATIONS = {"org": "organisation", "orgs": "organisations", "emg": "emergency", "mbr": "member",
-                 "amt": "amount", "qty": "quantity", "appt": "appointment", "svc": "service", "pref": "preferred",
-                 "ccy": "currency", "addr": "address", "tel": "telephone", "mob": "mobile", "dept": "department",
+ABBREVIATIONS = {"org": "organisation", "orgs": "organisations", "amt": "amount", "qty": "quantity",
+                 "appt": "appointment", "svc": "service", "pref": "preferred", "ccy": "currency",
+                 "addr": "address", "tel": "telephone", "mob": "mobile", "dept": "department",
                  "reg": "registration", "ref": "reference", "desc": "description", "loc": "location",
                  "dob": "born", "dt": "date", "prev": "previous", "med": "medical", "cond": "condition",
-                 "ht": "height", "wt": "weight", "odo": "odometer", "temp": "temperature", "pt": "trainer",
+                 "ht": "height", "wt": "weight", "temp": "temperature",
                  "info": "information", "yrs": "years", "mgr": "manager", "emp": "employee"}
 STOP = {"the", "a", "an", "of", "is", "was", "to", "number", "type", "your", "you", "needs", "need",
         "did", "do", "does", "anyone", "any", "what", "which", "requirements", "under"}
@@ -242,6 +242,10 @@ CODE_WORDS = {"order", "invoice", "tracking", "reference", "ref", "serial", "sku
               "plate", "vin", "unit", "flat", "apartment", "policy", "account", "acct", "ticket", "case", "passport",
               "licence", "license", "permit", "booking", "reservation", "confirmation", "folio", "mrn", "uhid",
               "bib", "awb", "waybill", "docket", "voucher", "receipt", "pnr", "chassis", "engine"}
+#: Words of a number field's name that say it counts people.
+PEOPLE_WORDS = {"people", "persons", "person", "guests", "guest", "attendees", "attendee", "adults", "adult",
+                "travellers", "travelers", "traveller", "traveler", "participants", "pax", "passengers", "party",
+                "occupants", "visitors", "members", "heads", "diners", "riders", "tickets", "seats"}
 CATCH_ALL = {"other", "others", "unknown", "misc", "miscellaneous", "none", "n/a", "general"}
 CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
@@ -446,10 +450,24 @@ def _cues(name: str, spec: dict) -> list[str]:
         stem = w.rstrip("s")
         cues.add(stem)
         for key, syns in SYNONYMS.items():
-            if stem.startswith(key) or key.startswith(stem):
+            if _same_word(w, key):
                 cues.update(s.strip() for s in syns)
                 cues.update(s.strip().rstrip("s") for s in syns if len(s.strip()) > 4)
     return sorted(cues, key=len, reverse=True)
+
+
+def _counts_people(name: str, spec: dict) -> bool:
+    """Whether a number field counts people ('guests', 'party_size', 'No. of travellers')."""
+    words = set(_words(name)) | set(_words(spec.get("title", "")))
+    return bool(words & PEOPLE_WORDS)
+
+
+def _same_word(word: str, key: str) -> bool:
+    """Whether a field's word is a SYNONYMS key: the same word or stem ('guests' ~ 'guest',
+    'injuries' ~ 'injur'), a long stem key starting it ('insurance' ~ 'insur'); never a mere
+    shared prefix ('petrol' is no 'pet', 'highest' no 'high')."""
+    return key in {word, word.rstrip("s"), _stem(word)} or \
+        (len(key) >= 5 and word.startswith(key) and len(word) - len(key) <= 4)
 
 
 def _cue_near(text: str, start: int, end: int, cues: list[str], before: int = 40, after: int = 30) -> int:
@@ -762,6 +780,9 @@ class FormFiller:
                     pool.append((value, q.start, q.end, "unit"))
                 else:
                     pool.append((q.value, q.start, q.end, "number"))
+            if _counts_people(name, spec):
+                pool += [(1.0, m.start, m.end, "number") for m in ex.one_person_mentions(self.text)
+                         if not self._is_used(m.start, m.end)]
             for value, start, end, how in pool:
                 if not lo <= value <= hi or (spec.get("type") == "integer" and not float(value).is_integer()):
                     continue
@@ -1499,9 +1520,6 @@ class FormFiller:
                      if any(re.search(r"(?<![a-z])" + _loose(c), part) for c in words)] or [s_low]
             value = not any(NEGATION.search(part) for part in scope)
             if re.search(r"\b(expired|ended|lapsed|overdue|out of warranty)\b", s_low):
-                value = False
-            if any(w in s_low for w in ("train", "bus", "bike", "walk")) and "park" not in s_low and \
-                    "park" in " ".join(cues):
                 value = False
             self._set(name, value, (sent.start(), sent.end()), "cue+polarity")
 

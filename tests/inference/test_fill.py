@@ -152,7 +152,7 @@ def test_unseen_field_names_and_scales_without_llm():
         "reported_by": {"type": "string"}, "order_id": {"type": "string"},
         "priority": {"type": "string", "enum": ["P1", "P2", "P3", "P4"]},
         "incident_category": {"type": "string", "enum": ["theft", "vandalism", "accident", "other"]}}}
-    res = fill(None, schema, "Someone keyed my car, not a big deal. Order ID 88123-AZ. Filed by Karen Doe.")
+    res = fill(None, schema, "Someone keyed my car, a minor thing. Order ID 88123-AZ. Filed by Karen Doe.")
     assert res.answers == {"reported_by": "Karen Doe", "order_id": "88123-AZ", "priority": "P4",
                            "incident_category": "vandalism"}
     assert field_kind("submitted_by", {"type": "string"}) == "person_name"
@@ -410,3 +410,24 @@ def test_gate_checks_dates_numbers_and_word_boundaries():
     assert not accept_answer(text, {"type": "boolean"}, False, None)  # a yes/no needs its clause
     assert not accept_answer(text, {"type": "array", "items": {"type": "string"}}, ["rooms", "Invented"], None)
     assert not accept_answer(text, {"type": "array"}, [], None)
+
+
+def test_cues_match_whole_words_not_shared_prefixes():
+    """A synonym list belongs to its word ('pet', 'high'), not to every word that starts alike."""
+    from inference.fill import _cues
+
+    assert "dog" not in _cues("petrol_type", {}) and "dog" in _cues("pet_name", {})
+    assert "stopped charging" not in _cues("highest_degree", {})
+    assert "hospital" in _cues("injuries", {}) and "policy" in _cues("has_insurance", {})
+    assert "guests" in _cues("guest_count", {}) and "trainer" not in _cues("pt_sessions", {})
+
+
+def test_no_transport_rule_and_one_person_words_only_count_people():
+    """'by train' says nothing about a parking field, and 'myself' is one guest, not one night."""
+    parking = {"type": "object", "properties": {"parking_needed": {"type": "boolean"}}}
+    assert fill(None, parking, "We will come by train from the airport.").answers == {}
+    stay = {"type": "object", "properties": {"nights": {"type": "integer", "minimum": 1},
+                                             "guests": {"type": "integer", "minimum": 1}}}
+    assert fill(None, stay, "Guests: just myself, for two nights from Friday.").answers == {"nights": 2, "guests": 1}
+    nights = {"type": "object", "properties": {"nights": {"type": "integer", "minimum": 1}}}
+    assert fill(None, nights, "A single room for me, please.").answers == {}
