@@ -246,6 +246,13 @@ CODE_WORDS = {"order", "invoice", "tracking", "reference", "ref", "serial", "sku
 PEOPLE_WORDS = {"people", "persons", "person", "guests", "guest", "attendees", "attendee", "adults", "adult",
                 "travellers", "travelers", "traveller", "traveler", "participants", "pax", "passengers", "party",
                 "occupants", "visitors", "members", "heads", "diners", "riders", "tickets", "seats"}
+#: Words of a field's name that say it holds a free text ('booking_notes', 'order_description').
+FREE_TEXT_WORDS = {"description", "details", "summary", "comments", "comment", "notes", "note", "message",
+                   "narrative", "body"}
+#: Words of a field's name that say it holds an attribute of its subject, not an identifier or a name
+#: ('engine_type', 'unit_of_measure', 'dog_breed').
+ATTRIBUTE_WORDS = {"type", "kind", "category", "class", "measure", "breed", "species", "colour", "color", "size",
+                   "status", "mode", "age", "weight", "sex", "gender"}
 CATCH_ALL = {"other", "others", "unknown", "misc", "miscellaneous", "none", "n/a", "general"}
 CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
@@ -338,12 +345,16 @@ def field_kind(name: str, spec: dict) -> str:
         return "phone"
     if spec.get("pattern"):
         return "pattern"
-    if words & CODE_WORDS or \
+    # what the field *is* speaks before what it is about: 'policy_holder_name' is a name,
+    # 'case_description' a text, 'engine_type' a kind of engine — none of them an identifier
+    named = "name" in words and not words & {"product", "event", "file", "venue", "model", "item"}
+    free_text = bool(words & FREE_TEXT_WORDS)  # not 'incident', 'complaint': an incident_ref is a code
+    if (words & CODE_WORDS and not (named or free_text or words & ATTRIBUTE_WORDS)) or \
             (words & {"number", "id", "no"} and not words & {"name", "phone"}):
         return "code"
     if words & {"company", "organization", "organisation", "employer", "business", "org"}:
         return "organization"
-    if words & PET_WORDS:
+    if words & PET_WORDS and not words & ATTRIBUTE_WORDS:
         return "pet_name"
     if words & {"model", "variant"} and not words & {"name", "number", "no", "year"}:
         return "model"
@@ -359,8 +370,7 @@ def field_kind(name: str, spec: dict) -> str:
             (words & {"from", "to"} and words & {"arriving", "arrival", "departing", "departure", "coming", "flying",
                                                  "travelling", "traveling", "shipped", "sent", "moving"}):
         return "location"
-    if words & {"description", "details", "summary", "comments", "comment", "notes", "message",
-                "narrative", "body"} or words & DESCRIPTIVE_WORDS or spec.get("maxLength", 0) >= 150:
+    if free_text or words & DESCRIPTIVE_WORDS or spec.get("maxLength", 0) >= 150:
         return "long_text"
     return "string"
 

@@ -119,6 +119,22 @@ def test_extractors_do_not_mix_shapes():
     ("phone", {"type": "string"}, "phone"),
     ("tags", {"type": "array", "items": {"enum": ["a"]}}, "enum_array"),
     ("meta", {"type": "object"}, "unsupported"),
+    # a name or a free text about an identifier is still a name or a text, an attribute no code
+    ("policy_holder_name", {"type": "string"}, "person_name"),
+    ("account_name", {"type": "string"}, "person_name"),
+    ("reference_contact_name", {"type": "string"}, "person_name"),
+    ("booking_notes", {"type": "string"}, "long_text"),
+    ("case_description", {"type": "string"}, "long_text"),
+    ("order_description", {"type": "string"}, "long_text"),
+    ("engine_type", {"type": "string"}, "string"),
+    ("unit_of_measure", {"type": "string"}, "string"),
+    ("pet_breed", {"type": "string"}, "string"),
+    ("dog_breed", {"type": "string"}, "string"),
+    ("dogName", {"type": "string"}, "pet_name"),
+    ("policy_number", {"type": "string"}, "code"),
+    ("engine_number", {"type": "string"}, "code"),
+    ("booking_reference", {"type": "string"}, "code"),
+    ("incident_ref", {"type": "string"}, "code"),
 ])
 def test_field_kinds(name, spec, kind):
     assert field_kind(name, spec) == kind
