@@ -584,7 +584,7 @@ class FormFiller:
         self.methods[name] = method
         # only extracted values claim their span; a boolean's sentence or an option's word may still
         # hold another field's value ('at the Malleswaram branch' in the sentence about membership)
-        if span and not isinstance(value, (bool, list)) and value not in enum_options(spec):
+        if span and not isinstance(value, (bool, list, dict)) and value not in enum_options(spec):
             self.used.append(span)
         return True
 

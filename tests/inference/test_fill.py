@@ -427,6 +427,12 @@ def test_gate_checks_dates_numbers_and_word_boundaries():
     assert not accept_answer(text, {"type": "array", "items": {"type": "string"}}, ["rooms", "Invented"], None)
     assert not accept_answer(text, {"type": "array"}, [], None)
 
+    from inference.fill import FormFiller
+
+    obj = {"type": "object", "properties": {"who": {"type": "string"}}}
+    filler = FormFiller(None, {"type": "object", "properties": {"meta": obj}}, text)
+    assert filler._set("meta", {"who": "annual check"}, (0, 12), "grammar") is True  # an object with evidence
+
 
 def test_cues_match_whole_words_not_shared_prefixes():
     """A synonym list belongs to its word ('pet', 'high'), not to every word that starts alike."""
