@@ -109,6 +109,7 @@ class Settings:
     ai_timeout: int = _setting("FMS_AI_TIMEOUT", 300, "Hard limit per model call, seconds; the engine process is killed and restarted after it.")
     ai_queue_max: int = _setting("FMS_AI_QUEUE_MAX", 32, "Most messages in the `ai` queue (waiting, delayed and running); at it, fill and summarize answer 503 `ai_queue_full` with `Retry-After` and write nothing. 0: no bound.")
     ai_max_queue_wait: float = _setting("FMS_AI_MAX_QUEUE_WAIT", 120.0, "Seconds a fill or summary may wait in the `ai` queue; one that waited longer fails with `queue_wait_exceeded` without running the model. 0: no limit.")
+    fill_budget: float = _setting("FMS_FILL_BUDGET", 2.0, "Seconds one AI fill may spend (model time included): the extractors always run, model steps (ranking options, extracting a name or place, the grammar fill) only while the budget lasts; fields it did not allow are left out and listed in `stats.budget_skipped`. 0: no budget.")
     embedder_socket: str = _setting("FMS_EMBEDDER_SOCKET", "", "Unix socket of the `embedder` process that embeds `similar` queries for every API worker; empty means `<data_dir>/embedder.sock`.")
     embedder_timeout: float = _setting("FMS_EMBEDDER_TIMEOUT", 2.0, "Seconds an API worker waits for the embedder (connect and reply); past it, or with the embedder down, `similar` answers 503 `model_unavailable` with `Retry-After`.")
     duplicate_threshold: float = _setting("FMS_DUPLICATE_THRESHOLD", 0.71, "Cosine similarity (MiniLM) at or above which submissions are probable duplicates; 0.71 gives precision 0.92 and recall 0.92 on tests/data/duplicates/pairs.jsonl.")
@@ -177,6 +178,8 @@ class Settings:
             raise SettingsError("FMS_ANALYTICS_MAX_PENDING and FMS_ANALYTICS_MAX_PENDING_PER_FORM must be at least 1")
         if self.ai_queue_max < 0 or self.ai_max_queue_wait < 0:
             raise SettingsError("FMS_AI_QUEUE_MAX and FMS_AI_MAX_QUEUE_WAIT must not be negative (0: no bound)")
+        if self.fill_budget < 0:
+            raise SettingsError("FMS_FILL_BUDGET must not be negative (0: no budget)")
         self._validate_webhooks()
 
     def _validate_webhooks(self) -> None:

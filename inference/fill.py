@@ -258,6 +258,9 @@ CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
 #: prior does not depend on the input, so it is computed once per process.
 _CALIBRATION: dict[tuple, list[float]] = {}
+#: (engine id, step kind) -> typical seconds of one such model step in this process (a moving
+#: average): the budget's estimate for a step this fill has not made yet.
+_STEP_COST: dict[tuple[int, str], float] = {}
 
 
 @dataclass
@@ -284,6 +287,8 @@ class _Stats:
         self.t0 = time.perf_counter()
         self.valid = True
         self.missing_required: list[str] = []
+        self.budget_s = 0.0
+        self.budget_skipped: list[str] = []
 
     def first_token(self) -> float:
         """Time to the first token/score, stamped on the first call."""
@@ -294,6 +299,7 @@ class _Stats:
     def as_dict(self) -> dict:
         total = (time.perf_counter() - self.t0) * 1000
         return {"valid": self.valid, "missing_required": self.missing_required,
+                "budget_s": self.budget_s, "budget_skipped": self.budget_skipped,
                 "prompt_tokens": self.prompt_tokens, "gen_tokens": self.gen_tokens,
                 "evaluated_tokens": self.eval_tokens, "llm_calls": self.llm_calls,
                 "ttft_ms": round(self.ttft_ms if self.ttft_ms is not None else total, 1),
@@ -512,7 +518,8 @@ class FormFiller:
 
     def __init__(self, engine: LlamaEngine | None, schema: dict, text: str, *, today: dt.date | None = None,
                  dayfirst: bool = False, calibrate: bool = True, guess_optional_enums: bool = False,
-                 on_progress: Callable[[dict], None] | None = None) -> None:
+                 on_progress: Callable[[dict], None] | None = None, budget_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.schema = schema
         self.text = text
@@ -522,6 +529,12 @@ class FormFiller:
         self.guess_optional_enums = guess_optional_enums
         self.on_progress = on_progress
         self.stats = _Stats()
+        # The time budget (seconds from here, engine time included; 0 = none): deterministic
+        # steps always run, a model step only when the budget still holds its expected cost.
+        self.clock = clock
+        self.deadline = clock() + budget_s if budget_s > 0 else None
+        self.stats.budget_s = max(0.0, float(budget_s))
+        self._step_cost: dict[str, float] = {}
         self.answers: dict = {}
         self.evidence: dict[str, list[int] | None] = {}
         self.methods: dict[str, str] = {}
@@ -563,6 +576,8 @@ class FormFiller:
                 self.on_progress({"phase": "fields", "done": i + 1, "of": len(order)})
         self._fill_required(props, required)
         self._repair(props, required)
+        # a field a later deterministic step answered was not lost to the budget
+        self.stats.budget_skipped = [n for n in self.stats.budget_skipped if n not in self.answers]
         return FillResult(answers=self.answers, evidence=self.evidence, stats=self.stats.as_dict(),
                           methods=self.methods)
 
@@ -573,6 +588,29 @@ class FormFiller:
         if self.engine is None:
             raise RuntimeError("this fill step needs a model and the filler has none")
         return self.engine
+
+    def _budget_allows(self, step: str, names: list[str]) -> bool:
+        """Whether a model step of kind ``step`` ('rank', 'extract', 'grammar') fits the time left.
+
+        Its expected cost is the cheapest such step of this fill so far (later steps reuse the
+        text's KV cache, the first pays its prefill); before any, this process's moving average
+        for the step (a grammar fill of many tokens costs seconds). A step the budget does not
+        allow leaves its fields out and lists them in ``stats.budget_skipped``: never guessed.
+        """
+        if self.deadline is None:
+            return True
+        expected = self._step_cost.get(step, _STEP_COST.get((id(self.engine), step), 0.0))
+        if self.clock() + expected <= self.deadline:
+            return True
+        self.stats.budget_skipped.extend(n for n in names if n not in self.stats.budget_skipped)
+        return False
+
+    def _timed(self, step: str, t0: float) -> None:
+        """Record what a model step started at ``t0`` (``self.clock``) cost, for ``_budget_allows``."""
+        cost = self.clock() - t0
+        self._step_cost[step] = min(cost, self._step_cost.get(step, cost))
+        key = (id(self.engine), step)
+        _STEP_COST[key] = cost if key not in _STEP_COST else 0.7 * _STEP_COST[key] + 0.3 * cost
 
     def _set(self, name: str, value, span: tuple[int, int] | None, method: str) -> bool:
         """Record an answer, unless it is a string the text does not support (never invent)."""
@@ -1343,7 +1381,11 @@ class FormFiller:
             return  # nothing in the text points at any option: omit rather than guess
         if self.engine is None:
             return  # no model to rank them: the first option would be a favourite, not an answer
+        if not self._budget_allows("rank", [name]):
+            return  # no time left to rank them: omitted (and listed), not the first candidate
+        t0 = self.clock()
         scores = self._llm_option_scores(name, spec, candidates, said)
+        self._timed("rank", t0)
         # A catch-all option ("other") soaks up probability for any text; it has to win clearly.
         scores = [s - CATCH_ALL_PENALTY if c.lower() in CATCH_ALL else s
                   for c, s in zip(candidates, scores, strict=True)]
@@ -1609,12 +1651,14 @@ class FormFiller:
                 if end > start and self._set(name, self.text[start:end][: spec.get("maxLength", 10**6)],
                                              (start, end), "label"):
                     return
-        if self.engine is None:
+        if self.engine is None or not self._budget_allows("extract", [name]):
             return
         q = question or f"What is the {self._label(name, spec)}?"
         prompt = f"{FEW_SHOT}Text: {self.llm_text}\nQuestion: {q}\nAnswer:"
         t0 = time.perf_counter()
+        c0 = self.clock()
         out = self.engine.complete(prompt, max_tokens=16, stop=["\n"])
+        self._timed("extract", c0)
         self.stats.llm_calls += 1
         self.stats.prompt_tokens += out.prompt_tokens
         self.stats.gen_tokens += out.gen_tokens
@@ -1697,9 +1741,13 @@ class FormFiller:
         """Required fields no extractor found: generate them under an explicit grammar."""
         sub = {"type": "object", "properties": {n: _grammar_friendly(props[n]) for n in names},
                "required": names, "additionalProperties": False}
+        if not self._budget_allows("grammar", names):
+            return
+        c0 = self.clock()
         grammar = self._model.grammar_from_schema(sub)
         prompt = f"Text: {self.llm_text}\nFill this JSON for the text.\nJSON:"
         out = self._model.complete(prompt, max_tokens=192, grammar=grammar)
+        self._timed("grammar", c0)
         self.stats.llm_calls += 1
         self.stats.gen_tokens += out.gen_tokens
         try:
@@ -1867,14 +1915,19 @@ def warm_up(engine: LlamaEngine) -> float:
 
 def fill(engine: LlamaEngine | None, schema: dict, text: str, *, today: dt.date | None = None,
          dayfirst: bool = False, calibrate: bool = True, guess_optional_enums: bool = False,
-         on_progress: Callable[[dict], None] | None = None) -> FillResult:
+         on_progress: Callable[[dict], None] | None = None, budget_s: float = 0.0,
+         clock: Callable[[], float] = time.monotonic) -> FillResult:
     """Fill ``schema`` (an object schema) from ``text``. The result always validates.
 
     ``engine`` may be None (deterministic extraction only; LLM-only fields are skipped).
     ``today`` anchors relative dates ("yesterday"); ``dayfirst`` reads 03/04/2024 as 3 April.
+    ``budget_s`` bounds the fill's time (``clock``, from the call, model time included; 0 = no
+    bound): the extractors always run, model steps only while the budget lasts; the fields whose
+    model step it did not allow are left out and listed in ``stats["budget_skipped"]``.
     """
     return FormFiller(engine, schema, text, today=today, dayfirst=dayfirst, calibrate=calibrate,
-                      guess_optional_enums=guess_optional_enums, on_progress=on_progress).run()
+                      guess_optional_enums=guess_optional_enums, on_progress=on_progress,
+                      budget_s=budget_s, clock=clock).run()
 
 
 def fill_naive(engine: LlamaEngine, schema: dict, text: str) -> FillResult:

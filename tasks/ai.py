@@ -423,6 +423,7 @@ def fill(form_id: str, text: str, user_id: str | None = None, today: str | None 
     tracker = _Progress()
     day = dt.date.fromisoformat(today) if today else None
     result = _guarded("llama", lambda: eng.fill(form["schema"], text, today=day, on_progress=tracker,
+                                                       budget_s=runtime.settings().fill_budget,
                                                        timeout_s=call_timeout_s(runtime.settings())))
     wall_ms = (time.perf_counter() - t0) * 1000 - load_ms
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
@@ -432,6 +433,7 @@ def fill(form_id: str, text: str, user_id: str | None = None, today: str | None 
     progress(100.0, "draft created")
     _announce(form_id, "ai.fill", {"submission_id": draft["id"], "answers": data["answers"]})
     job = _metrics(load_ms, queue_ms, data.get("stats") or {}, wall_ms, tracker.ttft_ms)
+    job["budget_skipped"] = len((data.get("stats") or {}).get("budget_skipped") or [])  # FMS_FILL_BUDGET
     _observe("fill", ai.model_paths(runtime.settings())["llm"], job)
     return {"submission_id": draft["id"], "form_id": form_id, "form_version": draft["form_version"],
             "answers": data["answers"], "evidence": data.get("evidence"), "methods": data.get("methods"),

@@ -22,7 +22,7 @@ not expected). Latency is wall time per fill (p50/p95) plus CPU time, with the l
 the machine is shared and wall time under load is pessimistic.
 
 Usage: .venv/bin/python scripts/bench/fill_eval.py [--split dev,heldout-narratives,seen-forms,heldout-forms|all]
-       [--naive] [--threads 2] [--json out.json] [--no-calibrate] [-v]
+       [--naive] [--threads 2] [--json out.json] [--no-calibrate] [--budget SECONDS] [-v]
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ class Tally:
     per_kind: dict[str, list[int]] = field(default_factory=dict)
     confusion: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     llm_calls: list[int] = field(default_factory=list)
+    budget_skipped: list[int] = field(default_factory=list)
 
     def add(self, form: str, kinds: dict[str, str], schema: dict, expected: dict, got: dict) -> list[str]:
         errors = []
@@ -172,6 +173,8 @@ class Tally:
             "mean_ms": round(statistics.mean(self.wall_ms), 1),
             "cpu_p50_ms": round(pct(self.cpu_ms, 0.5), 1), "cpu_p95_ms": round(pct(self.cpu_ms, 0.95), 1),
             "llm_calls_mean": round(statistics.mean(self.llm_calls), 2) if self.llm_calls else 0,
+            "budget_skipped_fields": sum(self.budget_skipped),
+            "budget_hit_fills": sum(1 for n in self.budget_skipped if n),
             "per_kind": ratio(self.per_kind), "per_form": ratio(self.per_form),
             "enum_confusion": self.confusion,
         }
@@ -198,11 +201,12 @@ def run_split(engine, name: str, args, verbose_out: list[dict]) -> dict:
             res = fill_naive(engine, schema, row["text"])
         else:
             res = fill(engine, schema, row["text"], calibrate=not args.no_calibrate, today=today,
-                       dayfirst=bool(row.get("dayfirst", False)))
+                       dayfirst=bool(row.get("dayfirst", False)), budget_s=args.budget)
         ms, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
         tally.wall_ms.append(ms)
         tally.cpu_ms.append(cpu)
         tally.llm_calls.append(int(res.stats.get("llm_calls", 0)))
+        tally.budget_skipped.append(len(res.stats.get("budget_skipped", [])))
         is_valid = draft_valid(schema, res.answers)
         tally.valid += is_valid
         tally.complete += Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).is_valid(
@@ -230,10 +234,16 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--budget", type=float, default=None,
+                    help="per-fill time budget, seconds (0: none); default FMS_FILL_BUDGET's default")
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args()
 
     names = _splits(args.split)
+    if args.budget is None:  # what the product runs with unless configured otherwise
+        from app.settings import Settings
+
+        args.budget = float(Settings.__dataclass_fields__["fill_budget"].default)
     paths = ensure_default_models(os.environ.get("FMS_DATA_DIR", ROOT / "var"))
     engine = LlamaEngine(args.model or paths["llm"], LlamaConfig(n_threads=args.threads))
     warm_up(engine)  # as the worker does after loading (EngineProcess)
@@ -241,14 +251,14 @@ def main() -> int:
     records: list[dict] = []
     splits = {name: run_split(engine, name, args, records) for name in names}
     report = {
-        "strategy": "naive-grammar" if args.naive else "hybrid", "threads": args.threads,
+        "strategy": "naive-grammar" if args.naive else "hybrid", "threads": args.threads, "budget_s": args.budget,
         "model": str(engine.model_path.name), "cpu_count": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "splits": splits,
     }
     keys = ("records", "fields", "field_accuracy", "schema_valid", "complete", "p50_ms", "p95_ms", "cpu_p50_ms",
-            "cpu_p95_ms")
+            "cpu_p95_ms", "llm_calls_mean", "budget_skipped_fields", "budget_hit_fills")
     brief = {n: {k: s[k] for k in keys} | {"per_kind": {k: v["accuracy"] for k, v in s["per_kind"].items()}}
              for n, s in splits.items()}
     print(json.dumps({k: v for k, v in report.items() if k != "splits"} | {"splits": brief}, indent=2))

@@ -453,3 +453,83 @@ def test_no_transport_rule_and_one_person_words_only_count_people():
     assert fill(None, stay, "Guests: just myself, for two nights from Friday.").answers == {"nights": 2, "guests": 1}
     nights = {"type": "object", "properties": {"nights": {"type": "integer", "minimum": 1}}}
     assert fill(None, nights, "A single room for me, please.").answers == {}
+
+
+class _ClockedModel:
+    """A model each of whose calls takes ``cost`` seconds of a fake clock (no sleeps): ranking
+    scores the first candidate highest, extraction answers ``answer``."""
+
+    def __init__(self, cost: float, answer: str = "none") -> None:
+        from types import SimpleNamespace
+
+        self.now = 100.0  # an arbitrary origin: nothing may assume the clock starts at 0
+        self.cost = cost
+        self.answer = answer
+        self.calls = 0
+        self.llm = SimpleNamespace(token_bos=lambda: 1, n_tokens=0)
+
+    def clock(self) -> float:
+        return self.now
+
+    def _tick(self) -> None:
+        self.calls += 1
+        self.now += self.cost
+
+    def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
+        return [ord(c) for c in text]
+
+    def score_options(self, prefix, options) -> list[float]:
+        self._tick()
+        return [-float(i) for i in range(len(options))]
+
+    def grammar_from_schema(self, schema: dict) -> dict:
+        return schema
+
+    def complete(self, prompt: str, max_tokens: int = 16, stop=None, grammar=None):
+        from inference.engines.llama import Completion
+
+        self._tick()
+        return Completion(text=self.answer, prompt_tokens=10, gen_tokens=3, cached_tokens=0, ttft_ms=1.0,
+                          total_ms=2.0)
+
+
+#: six required options-only fields the text names no option of (each needs the model to rank
+#: all its options), a person's name only the model finds, and two fields the extractors answer
+BUDGET_SCHEMA = {"type": "object", "properties": {
+    "reporter_email": {"type": "string", "format": "email"},
+    "visit": {"type": "string", "format": "date"},
+    **{f"choice_{i}": {"type": "string", "enum": [f"alpha{i}", f"beta{i}", f"gamma{i}"]} for i in range(6)},
+    "supervisor": {"type": "string"}},
+    "required": [f"choice_{i}" for i in range(6)]}
+BUDGET_TEXT = "Kim Ortega came on 2024-05-06 and wrote to kim@example.org afterwards."
+
+
+def test_a_fill_stops_calling_the_model_when_its_budget_is_spent():
+    """Budget 2.5 s; the name's extraction takes 0.25 s, each ranking 1 s of model time (4 scores:
+    two calibrations, two orders): the name and two option fields get the model, then no more
+    calls (the third ranking would end past the budget); the extractors' answers are all there,
+    the fields the budget did not allow are left out (not guessed) and listed, the draft validates."""
+    model = _ClockedModel(cost=0.25, answer="Kim Ortega")
+    res = fill(model, BUDGET_SCHEMA, BUDGET_TEXT, budget_s=2.5, clock=model.clock)  # type: ignore[arg-type]
+    assert model.calls == 9 and res.stats["llm_calls"] == 9
+    assert model.now - 100.0 <= 2.5
+    assert res.answers["reporter_email"] == "kim@example.org" and res.answers["visit"] == "2024-05-06"
+    assert res.answers["supervisor"] == "Kim Ortega"
+    assert res.answers["choice_0"] == "alpha0" and res.answers["choice_1"] == "alpha1"
+    skipped = [f"choice_{i}" for i in range(2, 6)]
+    assert res.stats["budget_skipped"] == skipped and res.stats["budget_s"] == 2.5
+    assert not set(skipped) & set(res.answers)
+    assert _draft_valid(BUDGET_SCHEMA, res.answers)
+    assert res.stats["missing_required"] == skipped
+
+
+def test_budget_zero_is_no_budget():
+    """0 = unbounded: the same model, however slow, is asked for every field, nothing is skipped."""
+    model = _ClockedModel(cost=5.0, answer="Kim Ortega")
+    res = fill(model, BUDGET_SCHEMA, BUDGET_TEXT, budget_s=0, clock=model.clock)  # type: ignore[arg-type]
+    assert res.stats["budget_skipped"] == []
+    assert all(res.answers[f"choice_{i}"] == f"alpha{i}" for i in range(6))
+    assert res.answers["supervisor"] == "Kim Ortega"
+    assert model.calls == 6 * 4 + 1
+    unbounded = fill(_ClockedModel(cost=5.0, answer="Kim Ortega"), BUDGET_SCHEMA, BUDGET_TEXT)  # type: ignore[arg-type]
+    assert unbounded.answers == res.answers and unbounded.stats["budget_skipped"] == []
