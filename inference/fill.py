@@ -31,6 +31,7 @@ import json
 import math
 import re
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -258,9 +259,12 @@ CATCH_ALL_PENALTY = 1.0
 #: (engine id, question, options) -> option log-likelihoods on an empty text. The
 #: prior does not depend on the input, so it is computed once per process.
 _CALIBRATION: dict[tuple, list[float]] = {}
-#: (engine id, step kind) -> typical seconds of one such model step in this process (a moving
-#: average): the budget's estimate for a step this fill has not made yet.
-_STEP_COST: dict[tuple[int, str], float] = {}
+#: engine -> step kind -> typical seconds of one such model step in this process (a moving
+#: average): the budget's estimate for a step this fill has not made yet. Weak keys: an engine's
+#: figures go with it (a new engine at a reused address starts afresh).
+_STEP_COST: weakref.WeakKeyDictionary[object, dict[str, float]] = weakref.WeakKeyDictionary()
+#: field kinds whose fill may ask the model for that one field (the rest only under the grammar)
+MODEL_KINDS = {"person_name", "location", "string", "enum"}
 
 
 @dataclass
@@ -535,6 +539,7 @@ class FormFiller:
         self.deadline = clock() + budget_s if budget_s > 0 else None
         self.stats.budget_s = max(0.0, float(budget_s))
         self._step_cost: dict[str, float] = {}
+        self._pending_required: dict[str, str] = {}  # required field -> its model step, kind not yet run
         self.answers: dict = {}
         self.evidence: dict[str, list[int] | None] = {}
         self.methods: dict[str, str] = {}
@@ -555,6 +560,8 @@ class FormFiller:
         assigned_dates: set[int] = set()
         assigned_emails: set[int] = set()
         amounts = ex.amounts(self.text)
+        self._pending_required = {n: "rank" if kinds[n] == "enum" else "extract"
+                                  for n in props if n in required and kinds[n] in MODEL_KINDS}
         for i, kind in enumerate(order):
             if kind == "amount":
                 self._fill_numbers(props, kinds, amounts)
@@ -572,6 +579,7 @@ class FormFiller:
                         self._quantity_of_an_option(name, spec)
                 else:
                     getattr(self, f"_fill_{kind}")(name, spec, name in required)
+            self._pending_required = {n: st for n, st in self._pending_required.items() if kinds[n] != kind}
             if self.on_progress:
                 self.on_progress({"phase": "fields", "done": i + 1, "of": len(order)})
         self._fill_required(props, required)
@@ -589,28 +597,44 @@ class FormFiller:
             raise RuntimeError("this fill step needs a model and the filler has none")
         return self.engine
 
-    def _budget_allows(self, step: str, names: list[str]) -> bool:
+    def _expected_cost(self, step: str) -> float:
+        """Seconds a model step of kind ``step`` is expected to take: the cheapest such step of this
+        fill so far (later steps reuse the text's KV cache, the first pays its prefill); before
+        any, this process's moving average for the engine (a grammar fill costs seconds); else 0."""
+        if step in self._step_cost:
+            return self._step_cost[step]
+        try:
+            return _STEP_COST.get(self.engine, {}).get(step, 0.0)
+        except TypeError:  # an engine that takes no weak reference has no history
+            return 0.0
+
+    def _budget_allows(self, step: str, names: list[str], required: bool) -> bool:
         """Whether a model step of kind ``step`` ('rank', 'extract', 'grammar') fits the time left.
 
-        Its expected cost is the cheapest such step of this fill so far (later steps reuse the
-        text's KV cache, the first pays its prefill); before any, this process's moving average
-        for the step (a grammar fill of many tokens costs seconds). A step the budget does not
-        allow leaves its fields out and lists them in ``stats.budget_skipped``: never guessed.
+        Required fields come first: an optional field's step must also leave the expected time of
+        the required fields' steps still ahead (kinds not yet run, not answered). A step the budget
+        does not allow leaves its fields out and lists them in ``stats.budget_skipped``: never guessed.
         """
         if self.deadline is None:
             return True
-        expected = self._step_cost.get(step, _STEP_COST.get((id(self.engine), step), 0.0))
-        if self.clock() + expected <= self.deadline:
+        need = self._expected_cost(step)
+        if not required:
+            need += sum(self._expected_cost(st) for n, st in self._pending_required.items()
+                        if n not in self.answers and n not in names)
+        if self.clock() + need <= self.deadline:
             return True
         self.stats.budget_skipped.extend(n for n in names if n not in self.stats.budget_skipped)
         return False
 
     def _timed(self, step: str, t0: float) -> None:
-        """Record what a model step started at ``t0`` (``self.clock``) cost, for ``_budget_allows``."""
+        """Record what a model step started at ``t0`` (``self.clock``) cost, for ``_expected_cost``."""
         cost = self.clock() - t0
         self._step_cost[step] = min(cost, self._step_cost.get(step, cost))
-        key = (id(self.engine), step)
-        _STEP_COST[key] = cost if key not in _STEP_COST else 0.7 * _STEP_COST[key] + 0.3 * cost
+        try:
+            seen = _STEP_COST.setdefault(self.engine, {})
+        except TypeError:
+            return
+        seen[step] = cost if step not in seen else 0.7 * seen[step] + 0.3 * cost
 
     def _set(self, name: str, value, span: tuple[int, int] | None, method: str) -> bool:
         """Record an answer, unless it is a string the text does not support (never invent)."""
@@ -1381,7 +1405,7 @@ class FormFiller:
             return  # nothing in the text points at any option: omit rather than guess
         if self.engine is None:
             return  # no model to rank them: the first option would be a favourite, not an answer
-        if not self._budget_allows("rank", [name]):
+        if not self._budget_allows("rank", [name], required):
             return  # no time left to rank them: omitted (and listed), not the first candidate
         t0 = self.clock()
         scores = self._llm_option_scores(name, spec, candidates, said)
@@ -1651,7 +1675,7 @@ class FormFiller:
                 if end > start and self._set(name, self.text[start:end][: spec.get("maxLength", 10**6)],
                                              (start, end), "label"):
                     return
-        if self.engine is None or not self._budget_allows("extract", [name]):
+        if self.engine is None or not self._budget_allows("extract", [name], required):
             return
         q = question or f"What is the {self._label(name, spec)}?"
         prompt = f"{FEW_SHOT}Text: {self.llm_text}\nQuestion: {q}\nAnswer:"
@@ -1741,7 +1765,7 @@ class FormFiller:
         """Required fields no extractor found: generate them under an explicit grammar."""
         sub = {"type": "object", "properties": {n: _grammar_friendly(props[n]) for n in names},
                "required": names, "additionalProperties": False}
-        if not self._budget_allows("grammar", names):
+        if not self._budget_allows("grammar", names, True):
             return
         c0 = self.clock()
         grammar = self._model.grammar_from_schema(sub)

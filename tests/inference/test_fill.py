@@ -533,3 +533,18 @@ def test_budget_zero_is_no_budget():
     assert model.calls == 6 * 4 + 1
     unbounded = fill(_ClockedModel(cost=5.0, answer="Kim Ortega"), BUDGET_SCHEMA, BUDGET_TEXT)  # type: ignore[arg-type]
     assert unbounded.answers == res.answers and unbounded.stats["budget_skipped"] == []
+
+
+def test_required_fields_get_the_model_before_optional_ones():
+    """Once the engine's steps have known costs (a first, unbounded fill), an optional field's
+    model step must leave time for the required fields' steps still ahead: the optional name
+    (whose kind runs first) is skipped, the budget goes to two required rankings (0.5 s each
+    now: their calibrations are cached)."""
+    model = _ClockedModel(cost=0.25, answer="Kim Ortega")
+    fill(model, BUDGET_SCHEMA, BUDGET_TEXT, clock=model.clock)  # type: ignore[arg-type]
+    start, calls = model.now, model.calls
+    res = fill(model, BUDGET_SCHEMA, BUDGET_TEXT, budget_s=1.2, clock=model.clock)  # type: ignore[arg-type]
+    assert model.calls - calls == 4 and model.now - start <= 1.2
+    assert res.answers["choice_0"] == "alpha0" and res.answers["choice_1"] == "alpha1"
+    assert res.stats["budget_skipped"] == ["supervisor"] + [f"choice_{i}" for i in range(2, 6)]
+    assert "supervisor" not in res.answers and _draft_valid(BUDGET_SCHEMA, res.answers)
