@@ -265,6 +265,9 @@ _CALIBRATION: dict[tuple, list[float]] = {}
 _STEP_COST: weakref.WeakKeyDictionary[object, dict[str, float]] = weakref.WeakKeyDictionary()
 #: field kinds whose fill may ask the model for that one field (the rest only under the grammar)
 MODEL_KINDS = {"person_name", "location", "string", "enum"}
+#: a process-wide step estimate that stopped a step shrinks by this factor (once a fill), so the
+#: step is tried again after a few fills and its estimate re-measured
+STEP_COST_FADE = 0.8
 
 
 @dataclass
@@ -539,6 +542,7 @@ class FormFiller:
         self.deadline = clock() + budget_s if budget_s > 0 else None
         self.stats.budget_s = max(0.0, float(budget_s))
         self._step_cost: dict[str, float] = {}
+        self._faded: set[str] = set()  # steps whose process-wide estimate this fill let fade
         self._pending_required: dict[str, str] = {}  # required field -> its model step, kind not yet run
         self.answers: dict = {}
         self.evidence: dict[str, list[int] | None] = {}
@@ -624,6 +628,16 @@ class FormFiller:
         if self.clock() + need <= self.deadline:
             return True
         self.stats.budget_skipped.extend(n for n in names if n not in self.stats.budget_skipped)
+        if step not in self._step_cost and step not in self._faded:
+            # judged on the process's history: let it fade (once a fill), so that a slow spell
+            # (a loaded host) does not keep the model out for good
+            self._faded.add(step)
+            try:
+                seen = _STEP_COST.get(self.engine, {})
+            except TypeError:
+                seen = {}
+            if step in seen:
+                seen[step] *= STEP_COST_FADE
         return False
 
     def _timed(self, step: str, t0: float) -> None:

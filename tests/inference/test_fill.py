@@ -548,3 +548,19 @@ def test_required_fields_get_the_model_before_optional_ones():
     assert res.answers["choice_0"] == "alpha0" and res.answers["choice_1"] == "alpha1"
     assert res.stats["budget_skipped"] == ["supervisor"] + [f"choice_{i}" for i in range(2, 6)]
     assert "supervisor" not in res.answers and _draft_valid(BUDGET_SCHEMA, res.answers)
+
+
+def test_a_slow_spell_does_not_keep_the_model_out_for_good():
+    """Steps judged on the process's history (8 s a ranking in a slow spell, over a 2.5 s budget)
+    are skipped, but that history fades with each fill that skipped them: once the model is fast
+    again it is asked again within a few fills, and its new cost is what counts."""
+    model = _ClockedModel(cost=2.0, answer="Kim Ortega")
+    fill(model, BUDGET_SCHEMA, BUDGET_TEXT, clock=model.clock)  # type: ignore[arg-type]
+    model.cost = 0.1
+    asked = []
+    for _ in range(12):
+        calls = model.calls
+        res = fill(model, BUDGET_SCHEMA, BUDGET_TEXT, budget_s=2.5, clock=model.clock)  # type: ignore[arg-type]
+        asked.append(model.calls > calls)
+    assert asked[:3] == [False, False, False] and asked[-1]
+    assert res.stats["budget_skipped"] == [] and res.answers["choice_5"] == "alpha5"
