@@ -67,7 +67,7 @@ class Settings:
     # --- observability -----------------------------------------------------
     log_level: str = _setting("FMS_LOG_LEVEL", "INFO", "Root log level.")
     log_levels: str = _setting("FMS_LOG_LEVELS", "", "Per-module levels, e.g. `app.store=DEBUG,werkzeug=WARNING`.")
-    metrics_dir: str = _setting("PROMETHEUS_MULTIPROC_DIR", "", "Prometheus multiprocess directory; empty means `<data_dir>/prometheus`.")
+    metrics_dir: str = _setting("PROMETHEUS_MULTIPROC_DIR", "", "Prometheus multiprocess directory of a process started by hand; empty means `<data_dir>/prometheus`. The process tree sets its own per process (`<data_dir>/prometheus/<name>`, the api `/run/fms-api` under systemd) on the command line, so leave it out of fms.env.")
     metrics_public: bool = _setting("FMS_METRICS_PUBLIC", False, "Serve `/metrics` to non-loopback clients too.")
 
     # --- tasks (tasks helper) -----------------------------------------------
