@@ -256,9 +256,10 @@ ATTRIBUTE_WORDS = {"type", "kind", "category", "class", "measure", "breed", "spe
                    "status", "mode", "age", "weight", "sex", "gender"}
 CATCH_ALL = {"other", "others", "unknown", "misc", "miscellaneous", "none", "n/a", "general"}
 CATCH_ALL_PENALTY = 1.0
-#: (engine id, question, options) -> option log-likelihoods on an empty text. The
-#: prior does not depend on the input, so it is computed once per process.
-_CALIBRATION: dict[tuple, list[float]] = {}
+#: engine -> (question, options) -> option log-likelihoods on an empty text. The prior does not
+#: depend on the input, so it is computed once per engine. Weak keys, not ``id(engine)``: a new
+#: engine (a model switch) at a reused address must not inherit the old model's priors.
+_CALIBRATION: weakref.WeakKeyDictionary[object, dict[tuple, list[float]]] = weakref.WeakKeyDictionary()
 #: engine -> step kind -> typical seconds of one such model step in this process (a moving
 #: average): the budget's estimate for a step this fill has not made yet. Weak keys: an engine's
 #: figures go with it (a new engine at a reused address starts afresh).
@@ -1523,11 +1524,15 @@ class FormFiller:
         questions = [f"Question: Which {label} fits the text best? Options: "
                      f"{', '.join(said[o] for o in order)}.\nAnswer:" for order in (everything, everything[::-1])]
         bases = []
+        try:
+            priors = _CALIBRATION.setdefault(self.engine, {})
+        except TypeError:  # an engine that takes no weak reference: its priors are not kept
+            priors = {}
         for q in questions if self.calibrate else []:  # both priors before the text: one prefill of it
-            key = (id(self.engine), q, tuple(everything))
-            if key not in _CALIBRATION:
-                _CALIBRATION[key] = self._score(f"Text: (empty)\n{q}", all_tokens)
-            bases.append(_CALIBRATION[key])
+            key = (q, tuple(everything))
+            if key not in priors:
+                priors[key] = self._score(f"Text: (empty)\n{q}", all_tokens)
+            bases.append(priors[key])
         total = [0.0] * len(options)
         for n, q in enumerate(questions):
             scores = self._score(f"Text: {self.llm_text}\n{q}", opt_tokens)

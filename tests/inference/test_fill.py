@@ -564,3 +564,26 @@ def test_a_slow_spell_does_not_keep_the_model_out_for_good():
         asked.append(model.calls > calls)
     assert asked[:3] == [False, False, False] and asked[-1]
     assert res.stats["budget_skipped"] == [] and res.answers["choice_5"] == "alpha5"
+
+
+def test_calibration_priors_live_and_die_with_their_engine():
+    """Priors are kept per engine object, not per ``id()``: a new engine at a reused address (a
+    model switch) must not inherit the old model's priors, and a dropped engine's go with it."""
+    import gc
+    import weakref
+
+    from inference import fill as fill_module
+
+    model = _ClockedModel(cost=0.0, answer="Kim Ortega")
+    fill(model, BUDGET_SCHEMA, BUDGET_TEXT, clock=model.clock)  # type: ignore[arg-type]
+    assert fill_module._CALIBRATION.get(model)  # its priors were computed and kept
+    calls = model.calls
+    fill(model, BUDGET_SCHEMA, BUDGET_TEXT, clock=model.clock)  # type: ignore[arg-type]
+    again = model.calls - calls
+    other = _ClockedModel(cost=0.0, answer="Kim Ortega")
+    fill(other, BUDGET_SCHEMA, BUDGET_TEXT, clock=other.clock)  # type: ignore[arg-type]
+    assert other.calls > again  # a second engine pays for its own priors
+    gone, kept = weakref.ref(model), len(fill_module._CALIBRATION)
+    del model
+    gc.collect()
+    assert gone() is None and len(fill_module._CALIBRATION) == kept - 1 and other in fill_module._CALIBRATION
