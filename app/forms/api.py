@@ -31,8 +31,8 @@ def list_forms() -> Response:
 
 @bp.get("/<form_id>")
 def get_form(form_id: str) -> Response:
-    require_form(form_id, "read")
-    return json_response(raw=services().forms.cached_json(form_id), cacheable=True)
+    form = require_form(form_id, "read")
+    return json_response(raw=services().forms.cached_json(form), cacheable=True)
 
 
 @bp.put("/<form_id>")

@@ -85,8 +85,8 @@ class CachedFormReads:
         svc = self.svc
         try:
             principal = svc.auth.authenticate(value.strip())
-            access.check_form(svc.store, principal, form_id, "read", svc.forms.live(form_id))
-            body = svc.forms.cached_json(form_id)
+            form = access.check_form(svc.store, principal, form_id, "read", svc.forms.live(form_id))
+            body = svc.forms.cached_json(form)
         except Exception:  # noqa: BLE001 - a refusal (ApiError) or a failing store: Flask answers it,
             return None  # with the error shape, the request id, its metrics and its log line
         accept = environ.get("HTTP_ACCEPT_ENCODING", "").lower()

@@ -167,11 +167,9 @@ class FormService:
         version, _, etag = head.decode().partition(" ")
         return (body, etag) if version == str(form["version"]) else None
 
-    def cached_json(self, form_id: str) -> bytes:
-        """The live form's public JSON (see :meth:`cached_body`) as :class:`TaggedBody`; 404 when there is none."""
-        form = self.live(form_id)
-        if form is None:
-            raise NotFound(f"form {form_id} not found", code="form_not_found")
+    def cached_json(self, form: Record) -> bytes:
+        """The public JSON of a form the caller already loaded and may read (:meth:`live`, then the
+        access check) as :class:`TaggedBody`: read once per request, not once for the check and again here."""
         return TaggedBody(*self.cached_body(form))
 
     def replace(self, form_id: str, body: Any, principal: Principal, expected: int | None) -> Record:
