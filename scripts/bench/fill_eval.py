@@ -7,9 +7,12 @@ Splits (``SPLITS`` below; a split is a forms folder plus a narratives file):
 * ``heldout-narratives`` — new narratives of the dev forms (``heldout.jsonl``);
 * ``seen-forms`` — forms written apart from the filler (``seen_forms/*.json``, narratives in
   ``seen_forms.jsonl``); they were held out until scored twice, and are tuning data now;
+* ``seen-forms-2`` — the second blind set (``heldout2/*.json``, narratives in ``heldout2.jsonl``):
+  scored three times as the held-out split, spent, and tuning data since (its README keeps the
+  exposure log);
 * ``heldout-forms`` — forms written blind, by someone who saw neither the filler nor its outputs
-  (``heldout2/*.json``, narratives in ``heldout2.jsonl``): scored, never tuned on (its README
-  keeps the exposure log). ``all`` includes it; tune with ``--split dev,seen-forms``.
+  (``heldout3/*.json``, narratives in ``heldout3.jsonl``): scored, never tuned on (its README
+  keeps the exposure log). ``all`` includes it; tune with ``--split dev,seen-forms,seen-forms-2``.
 
 Each forms folder has a ``kinds.json`` (``{"<form>": {"<field>": "<kind>"}}``, kinds among name,
 place, date, amount, count, code, enum, boolean, free_text, email, phone) so accuracy is reported
@@ -21,7 +24,7 @@ get a per-option confusion table (expected option -> predicted option, ``(none)`
 not expected). Latency is wall time per fill (p50/p95) plus CPU time, with the load average, because
 the machine is shared and wall time under load is pessimistic.
 
-Usage: .venv/bin/python scripts/bench/fill_eval.py [--split dev,heldout-narratives,seen-forms,heldout-forms|all]
+Usage: .venv/bin/python scripts/bench/fill_eval.py [--split dev,heldout-narratives,seen-forms,seen-forms-2,heldout-forms|all]
        [--naive] [--threads 2] [--json out.json] [--no-calibrate] [--budget SECONDS] [-v]
 """
 
@@ -50,7 +53,8 @@ SPLITS = {
     "dev": ("forms", "dev.jsonl"),
     "heldout-narratives": ("forms", "heldout.jsonl"),
     "seen-forms": ("seen_forms", "seen_forms.jsonl"),
-    "heldout-forms": ("heldout2", "heldout2.jsonl"),
+    "seen-forms-2": ("heldout2", "heldout2.jsonl"),
+    "heldout-forms": ("heldout3", "heldout3.jsonl"),
 }
 ALIASES = {"heldout": "heldout-narratives"}
 NONE = "(none)"
