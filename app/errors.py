@@ -10,6 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def error_document(code: str, message: str, details: Any, request_id: str | None) -> dict[str, Any]:
+    """The one error shape every refusal is sent in (by Flask's handlers and the fast write path)."""
+    return {"error": {"code": code, "message": message, "details": details, "request_id": request_id}}
+
+
 class ApiError(Exception):
     status = 400
     code = "bad_request"

@@ -46,6 +46,17 @@ class Created:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A submission checked and built, not yet written (:meth:`SubmissionService.prepare`)."""
+
+    sub: Record
+    response: Record
+    events: list[Record]
+    idem: Record | None
+    body_hash: str
+
+
 def public_submission(sub: Record, hide: frozenset[str] = frozenset()) -> Record:
     """The API's view of a submission; ``hide``: the sensitive fields this caller may not see."""
     out = {
@@ -97,6 +108,17 @@ class SubmissionService:
 
     def create(self, form: Record, body: Any, actor: str | None, idem_key: str | None,
                idem_scope: str, status: str | None = None) -> Created:
+        step = self.prepare(form, body, actor, idem_key, idem_scope, status)
+        return step if isinstance(step, Created) else self.commit(step)
+
+    def prepare(self, form: Record, body: Any, actor: str | None, idem_key: str | None,
+                idem_scope: str, status: str | None = None) -> Pending | Created:
+        """Everything a create checks and builds before the store is written: a refusal raises here.
+
+        Split from :meth:`commit` so that a caller can tell "refused, nothing written" (any
+        exception from here) from "written" (see :mod:`app.submissions.fastwrite`). A replay of an
+        earlier request with the same key is answered here, as a :class:`Created`.
+        """
         check(CREATE_BODY, body, "submission is invalid")
         draft = bool(body.get("draft", False))
         body_hash = sha256_hex(canonical_json(body)) if idem_key else ""
@@ -117,11 +139,15 @@ class SubmissionService:
         if idem_key:
             idem = {"scope": idem_scope, "key": idem_key, "body_hash": body_hash, "status_code": 201,
                     "response": response, "created_at": now}
+        return Pending(sub, response, events, idem, body_hash)
+
+    def commit(self, pending: Pending) -> Created:
+        """Write a prepared submission, its outbox event and its idempotency record in one durable step."""
         try:
-            self.store.insert_submission(sub, events, idem)
+            self.store.insert_submission(pending.sub, pending.events, pending.idem)
         except IdempotencyReplay as race:  # a concurrent retry with the same key won
-            return self._replay(race.record, body_hash)
-        return Created(201, response, False)
+            return self._replay(race.record, pending.body_hash)
+        return Created(201, pending.response, False)
 
     @staticmethod
     def _replay(earlier: Record, body_hash: str) -> Created:
