@@ -17,7 +17,7 @@ def new_id() -> str:
 
 def iso(dt: datetime) -> str:
     """Fixed-width UTC ISO-8601 so string order equals time order in every backend."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" -> "Z"; faster than strftime
 
 
 def now_iso(offset_seconds: float = 0) -> str:

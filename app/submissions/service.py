@@ -69,16 +69,17 @@ def public_submission(sub: Record, hide: frozenset[str] = frozenset()) -> Record
     return out
 
 
-def event(topic: str, sub: Record, extra: Record | None = None, data: Record | None = None) -> Record:
+def event(topic: str, sub: Record, extra: Record | None = None, data: Record | None = None,
+          at: str | None = None) -> Record:
     """An outbox event whose payload is a snapshot taken now, not at delivery.
 
     It keeps the request id of the write that caused it, so the tasks the
     relay later makes of it (webhooks, e-mail, embedding) log the same id.
     ``data``: ``public_submission(sub)`` when the caller built it already (the
-    create's response), so it is not built twice.
+    create's response), so it is not built twice; ``at``: the write's own timestamp, when it has one.
     """
-    payload = {"type": topic, "timestamp": now_iso(), "data": data if data is not None else public_submission(sub),
-               **(extra or {})}
+    payload = {"type": topic, "timestamp": at or now_iso(),
+               "data": data if data is not None else public_submission(sub), **(extra or {})}
     return {"id": new_id(), "topic": topic, "key": sub["form_id"], "payload": payload,
             "created_at": payload["timestamp"], "sent_at": None, "request_id": context.request_id.get()}
 
@@ -134,7 +135,8 @@ class SubmissionService:
             "meta": {}, "rev": 1, "created_by": actor, "created_at": now, "updated_at": now, "deleted_at": None,
         }
         response = public_submission(sub)
-        events = [] if sub["status"] in {"draft", "quarantined"} else [event("submission.created", sub, data=response)]
+        quiet = sub["status"] in {"draft", "quarantined"}
+        events = [] if quiet else [event("submission.created", sub, data=response, at=now)]
         idem = None
         if idem_key:
             idem = {"scope": idem_scope, "key": idem_key, "body_hash": body_hash, "status_code": 201,
