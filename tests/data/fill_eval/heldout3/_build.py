@@ -6,23 +6,16 @@ Kept as Python for readability. Run it to regenerate the JSONL; it refuses to wr
 expected answer breaks its form's schema (formats checked), a date is not ISO, a field has no
 kind, a narrative uses a relative date, or a span-like answer (name, place, code, email, phone,
 free text) cannot be read off its narrative — the set must only ask for what a careful human
-could copy from the text. Self-contained on purpose (no imports from the other sets' builders).
+could copy from the text. The checks are shared with heldout2 (``../_checks.py``); the data is its own.
 """
-import json
 import re
 import sys
 from pathlib import Path
 
-from jsonschema import Draft202012Validator, FormatChecker
-
 HERE = Path(__file__).resolve().parent
-OUT = HERE.parent / "heldout3.jsonl"
-PREFIX = "h3"
-KINDS = {"name", "place", "date", "time", "amount", "count", "code", "enum", "boolean",
-         "free_text", "email", "phone"}
-VERBATIM_KINDS = {"name", "place", "email", "free_text"}
-SHAPED_KINDS = {"code", "phone"}  # copied modulo spaces, dashes, dots and slashes (codes as the pattern wants)
-MIN_PER_FORM = 13
+sys.path.insert(0, str(HERE.parent))
+from _checks import BlindSet  # noqa: E402  (shared with the other blind set's builder)
+
 RELATIVE_DATE = re.compile(
     r"\b(today|tonight|tomorrow|yesterday|day after|(next|this|coming) (week|month|year|monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend))\b",
     re.IGNORECASE)
@@ -365,88 +358,8 @@ ROWS = [
   {"crop": "pulses", "season": "zaid", "village": "Daulatpur", "district": "Hardoi", "farmer_name": "Ram Sagar Yadav", "father_or_husband_name": "Shiv Narayan Yadav", "sown_area_acres": 2, "cause": "pest", "loss_date": "2026-05-12", "affected_area_acres": 1.5, "loss_percent": 45, "estimated_loss_inr": 30000, "insured": False, "mobile_no": "99350 44112", "description": "yellow mosaic virus spread by whitefly"}),
 ]
 
-
-def _squash(s: str) -> str:
-    return re.sub(r"\s+", " ", s).strip().casefold()
-
-
-def _alnum(s: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", s.casefold())
-
-
-def _traceable(value, kind: str, text: str) -> bool:
-    """A span-like answer must be readable off the text; codes and phones modulo separators."""
-    items = value if isinstance(value, list) else [value]
-    if kind in SHAPED_KINDS:
-        return all(_alnum(v) in _alnum(text) for v in items)
-    return all(_squash(v) in _squash(text) for v in items)
-
-
-def _load_forms(kinds: dict) -> tuple[dict, list[str]]:
-    """Every form schema, checked against the metaschema, and where kinds.json disagrees."""
-    forms, problems = {}, []
-    for path in sorted(HERE.glob("*.json")):
-        if path.name == "kinds.json":
-            continue
-        schema = json.loads(path.read_text())
-        Draft202012Validator.check_schema(schema)
-        forms[path.stem] = schema
-        differ = set(schema["properties"]) ^ set(kinds.get(path.stem, {}))
-        if differ:
-            problems.append(f"{path.stem}: kinds.json and properties differ on {sorted(differ)}")
-        unknown = {k for k in kinds.get(path.stem, {}).values() if k not in KINDS}
-        if unknown:
-            problems.append(f"{path.stem}: unknown kinds {sorted(unknown)}")
-    problems += [f"kinds.json names a form with no schema: {f}" for f in sorted(set(kinds) - set(forms))]
-    return forms, problems
-
-
-def _row_problems(i: int, form: str, text: str, expected: dict, schema: dict, kinds: dict) -> list[str]:
-    where = f"row {i} ({form})"
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
-    problems = [f"{where}: {e.json_path}: {e.message}" for e in validator.iter_errors(expected)]
-    if RELATIVE_DATE.search(text):
-        problems.append(f"{where}: relative date {RELATIVE_DATE.search(text).group(0)!r}")
-    for field, value in expected.items():
-        kind = kinds.get(field)
-        if kind is None:
-            problems.append(f"{where}: {field} has no kind")
-            continue
-        if schema["properties"].get(field, {}).get("format") == "date" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
-            problems.append(f"{where}: {field} not ISO: {value!r}")
-        if kind in VERBATIM_KINDS | SHAPED_KINDS and not _traceable(value, kind, text):
-            problems.append(f"{where}: {field}={value!r} is not in the text")
-    return problems
-
-
-def check(rows=ROWS) -> list[str]:
-    """Every problem with the data set, as one line each (empty list: fine)."""
-    kinds = json.loads((HERE / "kinds.json").read_text())
-    forms, problems = _load_forms(kinds)
-    per_form = dict.fromkeys(forms, 0)
-    for i, (form, text, expected) in enumerate(rows):
-        if form not in forms:
-            problems.append(f"row {i}: unknown form {form}")
-            continue
-        per_form[form] += 1
-        problems += _row_problems(i, form, text, expected, forms[form], kinds[form])
-    problems += [f"{form}: only {n} narratives" for form, n in per_form.items() if n < MIN_PER_FORM]
-    texts = [text for _, text, _ in rows]
-    problems += [f"duplicate narrative: {t[:60]!r}" for t in {t for t in texts if texts.count(t) > 1}]
-    return problems
-
-
-def records(rows=ROWS) -> list[dict]:
-    return [{"id": f"{PREFIX}-{i:03d}", "form": form, "text": text, "expected": expected}
-            for i, (form, text, expected) in enumerate(rows)]
-
+SET = BlindSet(HERE, HERE.parent / "heldout3.jsonl", "h3", ROWS, RELATIVE_DATE)
+check, records = SET.check, SET.records
 
 if __name__ == "__main__":
-    found = check()
-    if found:
-        print("\n".join(found), file=sys.stderr)
-        sys.exit(1)
-    with OUT.open("w") as fh:
-        for rec in records():
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    print(len(ROWS), "narratives over", len({r[0] for r in ROWS}), "forms ->", OUT.name)
+    SET.main()
