@@ -21,6 +21,24 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 
+WsgiAnswer = tuple[str, list[tuple[str, str]], bytes]
+
+
+def call_wsgi(wsgi: Any, environ: dict[str, Any]) -> WsgiAnswer:
+    """One request straight through a WSGI callable: its status line, headers in order, and body."""
+    got: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], _exc: Any = None) -> None:
+        got["status"], got["headers"] = status, list(response_headers)
+
+    out = wsgi(environ, start_response)
+    try:
+        body = b"".join(out)
+    finally:
+        getattr(out, "close", lambda: None)()
+    return got["status"], got["headers"], body
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -25,9 +25,9 @@ from app.forms.fastread import CachedFormReads
 from app.observability.logging import configure
 from app.services import Services
 from tests.conftest import ADMIN_PASSWORD, SAMPLE_SCHEMA, Api, grant, make_settings, make_user_key, seed_user
-from tests.helpers import wait_for
+from tests.helpers import WsgiAnswer, call_wsgi, wait_for
 
-Answer = tuple[str, list[tuple[str, str]], bytes]
+Answer = WsgiAnswer
 
 
 def _call(wsgi: Any, path: str, token: str | None, headers: dict[str, str] | None = None,
@@ -36,17 +36,7 @@ def _call(wsgi: Any, path: str, token: str | None, headers: dict[str, str] | Non
     if token:
         hdrs["Authorization"] = f"Bearer {token}"
     env = EnvironBuilder(path=path, method=method, headers=hdrs, query_string=query).get_environ()
-    got: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]], _exc: Any = None) -> None:
-        got["status"], got["headers"] = status, list(response_headers)
-
-    out = wsgi(env, start_response)
-    try:
-        body = b"".join(out)
-    finally:
-        getattr(out, "close", lambda: None)()
-    return got["status"], got["headers"], body
+    return call_wsgi(wsgi, env)
 
 
 def _both(app: Flask, path: str, token: str | None, **kw: Any) -> tuple[Answer, bool]:

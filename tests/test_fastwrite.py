@@ -29,8 +29,9 @@ from app.services import Services
 from app.store import SubmissionQuery
 from app.submissions.fastwrite import FastSubmissions
 from tests.conftest import Api, grant, make_user_key
+from tests.helpers import WsgiAnswer, call_wsgi
 
-Answer = tuple[str, list[tuple[str, str]], bytes]
+Answer = WsgiAnswer
 VALID = {"name": "Ada", "email": "ada@example.org", "age": 36}
 
 
@@ -41,17 +42,7 @@ def _call(wsgi: Any, path: str, token: str | None, body: bytes | None = None,
         hdrs["Authorization"] = f"Bearer {token}"
     data = orjson.dumps({"answers": VALID}) if body is None else body
     env = EnvironBuilder(path=path, method="POST", headers=hdrs, data=data, query_string=query).get_environ()
-    got: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]], _exc: Any = None) -> None:
-        got["status"], got["headers"] = status, list(response_headers)
-
-    out = wsgi(env, start_response)
-    try:
-        raw = b"".join(out)
-    finally:
-        getattr(out, "close", lambda: None)()
-    return got["status"], got["headers"], raw
+    return call_wsgi(wsgi, env)
 
 
 def _fast(app: Flask) -> FastSubmissions:
