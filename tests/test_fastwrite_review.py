@@ -116,3 +116,55 @@ def test_behind_gunicorn_an_odd_content_type_is_refused_and_nothing_stored(
     assert plain == 201 and _stored(svc, form_id) == 1  # the server and the key work
     odd = _raw_post(address, path, auth + b"Content-Type: application/json\xa0\r\n", orjson.dumps({"answers": VALID}))
     assert (odd, _stored(svc, form_id)) == (415, 1)
+
+
+def _status_before_the_body(address: tuple[str, int], path: str, wait: float) -> int | None:
+    """The status of a POST whose headers announce a body that never comes; None if no answer in ``wait`` s."""
+    with socket.create_connection(address, timeout=wait) as sock:
+        sock.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n")
+        try:
+            head = sock.recv(65536)
+        except TimeoutError:
+            return None
+    return int(head.split(b" ", 2)[1])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="fastwrite reads the body before it checks the credential: an "
+                                       "unauthenticated client that stalls mid-body holds a gunicorn thread and "
+                                       "gets no 401, where Flask refuses at the headers without reading")
+def test_behind_gunicorn_an_unauthenticated_stalled_upload_is_refused_at_once(
+        seeded_gunicorn: tuple[tuple[str, int], str, str, Services]) -> None:
+    address, _key, form_id, _svc = seeded_gunicorn
+    # the control: a POST only Flask serves gets its 401 before any body byte is sent
+    assert _status_before_the_body(address, "/api/v1/forms", 3.0) == 401
+    assert _status_before_the_body(address, f"/api/v1/forms/{form_id}/submissions", 3.0) == 401
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="fastwrite reads the body before it checks the credential: as many stalled "
+                                       "unauthenticated uploads as a worker has threads (4) stop it answering at all")
+def test_behind_gunicorn_stalled_unauthenticated_uploads_do_not_stop_the_worker(
+        seeded_gunicorn: tuple[tuple[str, int], str, str, Services]) -> None:
+    import requests
+
+    address, _key, form_id, _svc = seeded_gunicorn
+    threads = 4  # app/process_tree.py: the api row's gthread threads; the fixture runs one worker
+
+    def health_while_stalled(path: str) -> bool:
+        stalled = [socket.create_connection(address, timeout=10) for _ in range(threads)]
+        try:
+            for sock in stalled:
+                sock.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n"
+                             b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+            # gunicorn drains an unread body for at most 5 s after the answer, then frees the thread
+            return requests.get(f"http://{address[0]}:{address[1]}/health", timeout=9).status_code == 200
+        except requests.Timeout:
+            return False
+        finally:
+            for sock in stalled:
+                sock.close()
+
+    assert health_while_stalled("/api/v1/forms")  # a POST only Flask serves: refused at the headers
+    assert health_while_stalled(f"/api/v1/forms/{form_id}/submissions")
