@@ -1,10 +1,11 @@
-"""Review findings on the fast write path (:mod:`app.submissions.fastwrite`), as failing tests.
+"""The fast write path (:mod:`app.submissions.fastwrite`) on the requests an independent review
+found it answering differently from Flask.
 
 Why: the fast path's contract is "the deployed app answers exactly what Flask
-alone would, and writes only what Flask would write". Each test here is a
-request where it does not; they are marked ``xfail(strict=True)`` until the
-middleware is fixed, so the fix turns them into ordinary passing tests (remove
-the mark then).
+alone would, and writes only what Flask would write". Each test here was such a
+request until the middleware was fixed: a Content-Type werkzeug parses otherwise,
+a body read before the credential check (stalled uploads holding gunicorn
+threads), refusals checked twice, a non-ASCII digit Content-Length.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ def _stored(svc: Services, form_id: str) -> int:
     return svc.store.count_submissions(SubmissionQuery(form_id=form_id))
 
 
-@pytest.mark.xfail(strict=True, reason="fastwrite._json_media_type strips with str.strip(), werkzeug does not: "
-                                       "the fast path stores a submission Flask refuses with 415")
 @pytest.mark.parametrize("space", ODD_SPACES)
 def test_a_content_type_flask_refuses_is_not_accepted_by_the_fast_path(app: Flask, svc: Services,
                                                                        form: dict[str, Any], admin_token: str,
@@ -50,8 +49,6 @@ def test_a_content_type_flask_refuses_is_not_accepted_by_the_fast_path(app: Flas
     assert _stored(svc, form["id"]) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="fastwrite._read_body: '\\xb2'.isdigit() is True and int('\\xb2') raises; "
-                                       "Flask (werkzeug's get_content_length) reads it as 0 and answers 400")
 def test_a_non_ascii_digit_content_length_gets_flasks_answer(app: Flask, svc: Services, form: dict[str, Any],
                                                              admin_token: str) -> None:
     """Not reachable behind gunicorn (it refuses the header itself); behind another WSGI server it is."""
@@ -79,9 +76,6 @@ def _store_reads(operation: str) -> float:
                if sample.name == "fms_store_query_seconds_count" and sample.labels.get("operation") == operation)
 
 
-@pytest.mark.xfail(strict=True, reason="a request the fast path hands on was checked twice (its checks, then "
-                                       "Flask's): an unknown credential is looked up in the store twice and timed "
-                                       "twice in fms_store_query_seconds")
 def test_a_refused_submission_costs_the_store_what_flask_alone_costs(app: Flask, form: dict[str, Any]) -> None:
     path = f"/api/v1/forms/{form['id']}/submissions"
     costs = []
@@ -127,8 +121,6 @@ def _raw_post(address: tuple[str, int], path: str, headers: bytes, body: bytes) 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="behind real gunicorn: Content-Type 'application/json<0xA0>' is stored "
-                                       "(201) by the fast path; Flask alone answers 415")
 def test_behind_gunicorn_an_odd_content_type_is_refused_and_nothing_stored(
         seeded_gunicorn: tuple[tuple[str, int], str, str, Services]) -> None:
     address, key, form_id, svc = seeded_gunicorn
@@ -153,9 +145,6 @@ def _status_before_the_body(address: tuple[str, int], path: str, wait: float) ->
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="fastwrite reads the body before it checks the credential: an "
-                                       "unauthenticated client that stalls mid-body holds a gunicorn thread and "
-                                       "gets no 401, where Flask refuses at the headers without reading")
 def test_behind_gunicorn_an_unauthenticated_stalled_upload_is_refused_at_once(
         seeded_gunicorn: tuple[tuple[str, int], str, str, Services]) -> None:
     address, _key, form_id, _svc = seeded_gunicorn
@@ -165,8 +154,6 @@ def test_behind_gunicorn_an_unauthenticated_stalled_upload_is_refused_at_once(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="fastwrite reads the body before it checks the credential: as many stalled "
-                                       "unauthenticated uploads as a worker has threads (4) stop it answering at all")
 def test_behind_gunicorn_stalled_unauthenticated_uploads_do_not_stop_the_worker(
         seeded_gunicorn: tuple[tuple[str, int], str, str, Services]) -> None:
     import requests

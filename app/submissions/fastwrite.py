@@ -33,27 +33,36 @@ the same requests through both paths and compares the answers.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
+from dataclasses import dataclass
 from typing import Any
+
+from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
 
 from app import fastjson
 from app.auth import access
+from app.auth.service import Principal
 from app.errors import ApiError, error_document
 from app.observability import context
 from app.observability.logging import access_log
 from app.observability.metrics import HTTP_ERRORS, observe_request
 from app.services import Services
+from app.store import Record
 from app.submissions.service import Created, Pending
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-#: (Accept-Encoding, body) -> (Content-Encoding or None, body to send)
-Encoder = Callable[[str, bytes], tuple[str | None, bytes]]
+#: (status, Accept-Encoding, body) -> (Content-Encoding or None, body to send)
+Encoder = Callable[[int, str, bytes], tuple[str | None, bytes]]
+#: environ key: what the fast path's credential check found (a Principal or the ApiError refusing it);
+#: only the server and middlewares write environ keys without the ``HTTP_`` prefix, never a client
+AUTHENTICATED = "fms.authenticated"
 
 ENDPOINT = "/api/v1/forms/<form_id>/submissions"  # the view's URL rule: the metrics label both paths use
 PATH = re.compile(r"/api/v1/forms/([^/]+)/submissions")  # fullmatch: one segment, as werkzeug's converter
@@ -61,10 +70,22 @@ IDEMPOTENCY_MAX = 255  # app.submissions.api.IDEMPOTENCY_MAX (that module import
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
+@functools.lru_cache(maxsize=64)
 def _json_media_type(content_type: str) -> bool:
-    """What :func:`app.http.json_body` accepts: ``application/json`` or any ``+json`` type."""
-    mimetype = content_type.split(";", 1)[0].strip().lower()
+    """What :func:`app.http.json_body` accepts (``application/json`` or any ``+json`` type), parsed
+    by werkzeug's own header parser, as Flask's ``request.mimetype`` is."""
+    mimetype = parse_options_header(content_type)[0].lower()
     return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """Who is submitting to which form, with which key: what is known before the body is read."""
+
+    principal: Principal
+    form_id: str  # as the URL names it (the view's idempotency scope)
+    form: Record
+    idempotency_key: str | None
 
 
 class FastSubmissions:
@@ -81,23 +102,24 @@ class FastSubmissions:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         match = PATH.fullmatch(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
-        raw = self._read_body(environ) if match is not None else None
-        if match is None or raw is None:
+        if match is None or not self._readable(environ):
             return self.inner(environ, start_response)
         started = time.perf_counter()
         request_id = context.request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         token = context.request_id.set(request_id)
         try:
-            step = self._prepare(match.group(1), environ, raw)
+            caller = self._caller(match.group(1), environ)  # before the body: a stranger's upload is not read
+            raw = self._read_body(environ) if caller is not None else None
+            step = self._prepare(caller, raw) if caller is not None and raw is not None else None
             if step is None:
                 return self.inner(environ, start_response)
-            status, headers, body = self._write(step, match.group(1))
-            encoding, body = self.encode(environ.get("HTTP_ACCEPT_ENCODING", ""), body)
+            status, headers, body = self._write(step)
+            encoding, body = self.encode(status, environ.get("HTTP_ACCEPT_ENCODING", ""), body)
             headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                         ("X-Request-ID", request_id), ("Vary", "Accept-Encoding")]
             if encoding is not None:
                 headers.append(("Content-Encoding", encoding))
-            start_response(f"{status} {HTTPStatus(status).phrase.upper()}", headers)  # spelled as werkzeug does
+            start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", headers)  # as werkzeug
             self.served += 1
             elapsed = time.perf_counter() - started
             observe_request(ENDPOINT, "POST", status, elapsed)
@@ -106,38 +128,62 @@ class FastSubmissions:
         finally:
             context.request_id.reset(token)
 
-    def _read_body(self, environ: dict[str, Any]) -> bytes | None:
-        """The body, when the request is one the fast path can read as Flask would; else None, unread.
-
-        Once read, the body is put back as ``wsgi.input``, so Flask sees the same bytes if the
-        request is handed on after all.
-        """
+    def _readable(self, environ: dict[str, Any]) -> bool:
+        """Whether the request is one the fast path reads as Flask would, judged by its headers alone."""
         length = environ.get("CONTENT_LENGTH", "")
-        if (environ.get("QUERY_STRING") or "HTTP_CONTENT_ENCODING" in environ or "HTTP_TRANSFER_ENCODING" in environ
-                or not length.isdigit() or not 0 < int(length) <= self.max_body
-                or not _json_media_type(environ.get("CONTENT_TYPE", ""))):
-            return None
-        raw = environ["wsgi.input"].read(int(length))
-        environ["wsgi.input"] = io.BytesIO(raw)
-        return raw if len(raw) == int(length) else None  # a short read: Flask reports the disconnect
-
-    def _prepare(self, form_id: str, environ: dict[str, Any], raw: bytes) -> Pending | Created | None:
-        """The checked submission (or an idempotent replay) when nothing stands in its way; else None."""
         scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
-        bad_key = key is not None and not 1 <= len(key) <= IDEMPOTENCY_MAX
-        if scheme.lower() != "bearer" or not value.strip() or bad_key:
-            return None
+        return not (environ.get("QUERY_STRING") or "HTTP_CONTENT_ENCODING" in environ
+                    or "HTTP_TRANSFER_ENCODING" in environ
+                    or not (length.isascii() and length.isdigit()) or not 0 < int(length) <= self.max_body
+                    or not _json_media_type(environ.get("CONTENT_TYPE", ""))
+                    or scheme.lower() != "bearer" or not value.strip()
+                    or (key is not None and not 1 <= len(key) <= IDEMPOTENCY_MAX))
+
+    def _caller(self, form_id: str, environ: dict[str, Any]) -> _Caller | None:
+        """The caller when they may write to the form; else None, for Flask to refuse.
+
+        What the credential check found (the principal, or its refusal) is left in the environ
+        under :data:`AUTHENTICATED`, so a request handed on is not authenticated a second time.
+        """
         svc = self.svc
         try:
-            principal = svc.auth.authenticate(value.strip())
+            principal = svc.auth.authenticate(environ["HTTP_AUTHORIZATION"].partition(" ")[2].strip())
+        except ApiError as refused:
+            environ[AUTHENTICATED] = refused
+            return None
+        except Exception:  # noqa: BLE001 - a failing store: Flask tries again and answers it
+            return None
+        environ[AUTHENTICATED] = principal
+        try:
             form = access.check_form(svc.store, principal, form_id, "write", svc.forms.live(form_id))
+        except Exception:  # noqa: BLE001 - a refusal (ApiError) or a failing store: Flask answers it
+            return None
+        return _Caller(principal, form_id, form, environ.get("HTTP_IDEMPOTENCY_KEY"))
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes | None:
+        """The body, put back as ``wsgi.input`` so that Flask sees the same bytes if the request is
+        handed on after all; None on a short or failed read (Flask then reports the disconnect)."""
+        length = int(environ["CONTENT_LENGTH"])
+        chunks: list[bytes] = []
+        with contextlib.suppress(Exception):  # a reset connection: Flask gets what was read, and says so
+            chunks.append(environ["wsgi.input"].read(length))
+        raw = b"".join(chunks)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        return raw if len(raw) == length else None
+
+    def _prepare(self, caller: _Caller, raw: bytes) -> Pending | Created | None:
+        """The checked submission (or an idempotent replay) when nothing stands in its way; else None."""
+        form_id, user_id = caller.form_id, caller.principal.user_id
+        try:
             body = fastjson.loads_standard(raw)
-            return svc.submissions.prepare(form, body, principal.user_id, key, f"{form_id}:{principal.user_id}")
+            return self.svc.submissions.prepare(caller.form, body, user_id, caller.idempotency_key,
+                                                f"{form_id}:{user_id}")
         except Exception:  # noqa: BLE001 - a refusal (ApiError, bad JSON) or a failing store, before any
             return None  # write: Flask answers it, with the error shape, its metrics and its log line
 
-    def _write(self, step: Pending | Created, form_id: str) -> Answer:
+    def _write(self, step: Pending | Created) -> Answer:
         """Status, headers so far and body of the answer; the write happens here, and only here."""
         try:
             result = step if isinstance(step, Created) else self.svc.submissions.commit(step)
