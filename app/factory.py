@@ -15,7 +15,7 @@ from flask import Flask, Response, g, request
 from flask_compress import Compress
 from werkzeug.exceptions import HTTPException
 
-from app.auth.service import Principal
+from app.auth.service import AUTHENTICATED, Principal
 from app.dispatch import NoDispatcher
 from app.errors import ApiError, PayloadTooLarge, error_document
 from app.forms.fastread import CachedFormReads
@@ -25,7 +25,7 @@ from app.observability import logging as fms_logging
 from app.observability.metrics import HTTP_ERRORS, observe_request
 from app.services import Services, build
 from app.settings import Settings, load
-from app.submissions.fastwrite import AUTHENTICATED, Encoder, FastSubmissions
+from app.submissions.fastwrite import Encoder, FastSubmissions
 from tasks.dispatch import TaskDispatcher
 
 log = logging.getLogger("app.access")
@@ -134,8 +134,8 @@ def _register_hooks(app: Flask) -> None:
 
 
 def _authenticated(environ: dict[str, object]) -> Principal:
-    """The caller, from the fast write path's check of this very request when it made one
-    (:data:`app.submissions.fastwrite.AUTHENTICATED`), else from the credential now."""
+    """The caller, from a fast path's check of this very request when it made one
+    (:data:`app.auth.service.AUTHENTICATED`), else from the credential now."""
     found = environ.get(AUTHENTICATED)
     if isinstance(found, ApiError):
         raise found

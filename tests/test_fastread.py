@@ -215,3 +215,19 @@ def test_an_expired_login_token_is_refused_by_the_next_fast_read(tmp_path: Any, 
     assert status == "200 OK" and fast
     refused = wait_for(lambda: (a := _both(app, path, token))[0][0].startswith("401") and a, timeout=10, interval=0.1)
     assert not refused[1] and json.loads(refused[0][2])["error"]["code"] == "token_expired"
+
+
+def test_a_refused_read_costs_the_store_one_credential_lookup(app: Flask, form: dict[str, Any]) -> None:
+    from prometheus_client import REGISTRY
+
+    def lookups() -> float:
+        return sum(s.value for m in REGISTRY.collect() for s in m.samples
+                   if s.name == "fms_store_query_seconds_count" and s.labels.get("operation") == "get_identity")
+
+    path = f"/api/v1/forms/{form['id']}"
+    costs = []
+    for wsgi in (app.wsgi_app.inner, app.wsgi_app):  # type: ignore[attr-defined]  # Flask alone, then deployed
+        before = lookups()
+        assert _call(wsgi, path, "fms_not-a-real-key")[0] == "401 UNAUTHORIZED"
+        costs.append(lookups() - before)
+    assert costs == [1, 1]  # refusals are never kept, and the fast path's check is handed to Flask

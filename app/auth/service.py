@@ -34,6 +34,12 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("timing-equaliser")
 
 
+#: WSGI environ key for what a middleware's credential check of a request found (a Principal, or
+#: the ApiError refusing it), so Flask does not check the same credential again. Only the server
+#: and middlewares write environ keys without the ``HTTP_`` prefix, never a client.
+AUTHENTICATED = "fms.authenticated"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling and what they may do."""

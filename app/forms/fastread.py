@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from app.auth import access
+from app.auth.service import AUTHENTICATED
+from app.errors import ApiError
 from app.observability import context
 from app.observability.logging import access_log
 from app.observability.metrics import observe_request
@@ -85,6 +87,13 @@ class CachedFormReads:
         svc = self.svc
         try:
             principal = svc.auth.authenticate(value.strip())
+        except ApiError as refused:
+            environ[AUTHENTICATED] = refused  # Flask answers it without a second lookup
+            return None
+        except Exception:  # noqa: BLE001 - a failing store: Flask tries again and answers it
+            return None
+        environ[AUTHENTICATED] = principal
+        try:
             form = access.check_form(svc.store, principal, form_id, "read", svc.forms.live(form_id))
             body = svc.forms.cached_json(form)
         except Exception:  # noqa: BLE001 - a refusal (ApiError) or a failing store: Flask answers it,

@@ -47,7 +47,7 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
 
 from app import fastjson
 from app.auth import access
-from app.auth.service import Principal
+from app.auth.service import AUTHENTICATED, Principal
 from app.errors import ApiError, error_document
 from app.observability import context
 from app.observability.logging import access_log
@@ -60,9 +60,6 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 #: (status, Accept-Encoding, body) -> (Content-Encoding or None, body to send)
 Encoder = Callable[[int, str, bytes], tuple[str | None, bytes]]
-#: environ key: what the fast path's credential check found (a Principal or the ApiError refusing it);
-#: only the server and middlewares write environ keys without the ``HTTP_`` prefix, never a client
-AUTHENTICATED = "fms.authenticated"
 
 ENDPOINT = "/api/v1/forms/<form_id>/submissions"  # the view's URL rule: the metrics label both paths use
 PATH = re.compile(r"/api/v1/forms/([^/]+)/submissions")  # fullmatch: one segment, as werkzeug's converter
@@ -144,7 +141,7 @@ class FastSubmissions:
         """The caller when they may write to the form; else None, for Flask to refuse.
 
         What the credential check found (the principal, or its refusal) is left in the environ
-        under :data:`AUTHENTICATED`, so a request handed on is not authenticated a second time.
+        under :data:`app.auth.service.AUTHENTICATED`, so a request handed on is not authenticated a second time.
         """
         svc = self.svc
         try:
