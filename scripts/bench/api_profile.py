@@ -45,6 +45,11 @@ STAGES: tuple[tuple[str, str, str | None], ...] = (
     ("json_response", "app.http:json_response", None),
     ("  access log", "app.observability.logging:access_log", "after_request"),
     ("  access log", "logging:Logger.info", "after_request"),
+    # the fast paths in front of Flask (app/submissions/fastwrite.py, app/forms/fastread.py)
+    ("fast write: caller (auth, form)", "app.submissions.fastwrite:FastSubmissions._caller", None),
+    ("fast write: prepare (parse, validate)", "app.submissions.fastwrite:FastSubmissions._prepare", None),
+    ("fast write: write (store insert)", "app.submissions.fastwrite:FastSubmissions._write", None),
+    ("fast read: checks and body", "app.forms.fastread:CachedFormReads._body", None),
 )
 VIEW_MODULES = ("app.submissions.api", "app.forms.api", "app.factory")
 
