@@ -48,14 +48,14 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
     _register_hooks(app)
     _register_errors(app)
     _register_blueprints(app)
-    fast_writes = FastSubmissions(app.wsgi_app, app.extensions["fms"], log, settings.max_body_bytes, _encoder(app))
-    app.wsgi_app = CachedFormReads(fast_writes, app.extensions["fms"], log,  # type: ignore[method-assign]
-                                   app.config["COMPRESS_MIN_SIZE"])
+    encode = _encoder(app)
+    fast_writes = FastSubmissions(app.wsgi_app, app.extensions["fms"], log, settings.max_body_bytes, encode)
+    app.wsgi_app = CachedFormReads(fast_writes, app.extensions["fms"], log, encode)  # type: ignore[method-assign]
     return app
 
 
 def _encoder(app: Flask) -> Encoder:
-    """Flask-Compress's choice and compression, for answers sent before Flask (the fast write path).
+    """Flask-Compress's choice and compression, for answers sent before Flask (the fast paths).
 
     Its own functions with the app's settings, so both paths compress alike (a test compares them).
     """
