@@ -41,7 +41,7 @@ DATE_PATTERNS = [
     re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MON},?\s+{_YEAR}\b", re.I),
 ]
 RELATIVE = {"today": 0, "yesterday": -1, "tomorrow": 1}
-PHONE_RE = re.compile(r"(?<![\w-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,6}){1,4}(?![\w-])"
+PHONE_RE = re.compile(r"(?<![\w-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,8}){1,4}(?![\w-])"
                       r"|(?<![\w-])(?:\+\d{1,3}[\s-]?)?[6-9]\d{9}(?![\w-])")
 CODE_RE = re.compile(r"(?<![\w@.])#?(?P<code>[A-Z]{1,4}-?\d{3,}[A-Z0-9-]*|\d{5,}(?:-[A-Z0-9]+)*)(?![\w@])")
 #: ISO 4217 codes and currency words/signs that mark a number as money (before or after it).
@@ -124,7 +124,7 @@ _GROUP = r"(?:[A-Z]{1,5}|\d{1,10})"
 LONG_CODE_RE = re.compile(
     rf"(?<![\w@.])#?(?P<code>{_GROUP}(?:(?:[-/.]| (?=[A-Z0-9]))?{_GROUP}){{0,6}})(?![\w@]|[.,]\d)")
 #: Capitals that label a code or mark money rather than belong to one ('ID 88123', 'USD 890').
-_NOT_CODE_PART = {"ID", "NO", "NR", "REF", "AWB", "PO", "SN", "TEL", "PH", "ORDER", "BIB", "CARD", "LIC",
+NOT_CODE_PART = {"ID", "NO", "NR", "REF", "AWB", "PO", "SN", "TEL", "PH", "ORDER", "BIB", "CARD", "LIC",
                   *CURRENCY_CODES.split("|")}
 
 
@@ -136,7 +136,7 @@ def _long_codes(text: str) -> list[Mention[str]]:
         parts, start = re.split(r"( )", m.group("code")), m.start("code")
         while parts:
             while len(parts) > 1 and parts[0].isalpha() and \
-                    (parts[0] in _NOT_CODE_PART or len(parts[0]) > 4 or len(parts[2]) > 4):
+                    (parts[0] in NOT_CODE_PART or len(parts[0]) > 4 or len(parts[2]) > 4):
                 start += len(parts[0]) + 1
                 parts = parts[2:]
             keep, used = parts[0], 1
@@ -144,7 +144,7 @@ def _long_codes(text: str) -> list[Mention[str]]:
                 prev = re.split(r"[-/. ]", keep)[-1]
                 mixed = bool(re.search(r"[A-Z]", keep)) and bool(re.search(r"\d", keep))
                 same_type = prev[-1:].isdigit() == part[:1].isdigit() and not re.search(r"\d[A-Z]$", prev)
-                if (same_type and not mixed) or part in _NOT_CODE_PART or max(len(prev), len(part)) > 4:
+                if (same_type and not mixed) or part in NOT_CODE_PART or max(len(prev), len(part)) > 4:
                     break
                 keep += sep + part
                 used += 2
@@ -200,10 +200,11 @@ def one_person_mentions(text: str) -> list[Mention[int]]:
 # -- amounts, ages, schema patterns, labelled values --------------------------------------------
 #: ISO codes count in capitals and as whole words only ('weighs 14 kg' holds no GHS).
 _CODES = rf"(?<![A-Za-z])(?-i:{CURRENCY_CODES})(?![A-Za-z])"
-_CUR_BEFORE = (rf"(?:(?:US|A|C|S|NZ|HK)?\$|[₹€£¥₦₵₱₩₪₽]|(?<![A-Za-z])Rs\.?|{_CODES}\.?)")
+_CUR_BEFORE = (rf"(?:(?:US|A|C|S|NZ|HK|R)?\$|[₹€£¥₦₵₱₩₪₽]|(?<![A-Za-z])Rs\.?|{_CODES}\.?)")
 _CUR_AFTER = (rf"(?:{_CODES}|[₹€£¥$]|rupees?|dollars?|euros?|pounds?|yen|yuan|naira|cedis?|"
               r"shillings?|pesos?|francs?|dirhams?|riyals?|rand|ringgit|baht|won|/-)")
-_AMOUNT_NUM = r"(?:\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?"
+_AMOUNT_NUM = (r"(?:\d{1,3}(?:\.\d{3})+(?!\d)(?:,\d{1,2})?"  # '70.000', '1.250,50': dots group thousands
+               r"|(?:\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?)")
 _SCALE = r"(?:\s?(?P<scale>lakhs?|lacs?|crores?|million|mn|k)\b)?"
 AMOUNT_RE = re.compile(
     rf"(?P<cur1>{_CUR_BEFORE})\s?(?P<n1>{_AMOUNT_NUM}){_SCALE.replace('scale', 'scale1')}"
@@ -215,7 +216,10 @@ SCALES = {"lakh": 100_000, "lac": 100_000, "crore": 10_000_000, "million": 1_000
 
 
 def _number(raw: str) -> int | float:
-    """'1,25,000' -> 125000, '1,240.50' -> 1240.5 (grouping commas of any style are dropped)."""
+    """'1,25,000' -> 125000, '1,240.50' -> 1240.5 (grouping commas of any style are dropped);
+    '70.000' and '1.250,50' (dots grouping thousands, a comma for cents) -> 70000, 1250.5."""
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?", raw):
+        raw = raw.replace(".", "").replace(",", ".")
     value = float(raw.replace(",", ""))
     return int(value) if value.is_integer() else value
 
@@ -243,6 +247,10 @@ AGE_PATTERNS = [
     re.compile(r"(?<![\w.,-])(?P<n>\d{1,3}),\s*(?:male|female|man|woman|boy|girl|non-binary|[MF])\b"),
     re.compile(r"\b(?:male|female|man|woman|non-binary|[MF]),\s*(?P<n>\d{1,3})(?!\w|[.,]\d)"),
     re.compile(r"(?<![\d.,])\b(?P<n>\d{1,3})\s?(?P<sex>[MF])\b(?![-\w])"),
+    # 'I'm 72, I hope...', 'she is 8.': a bare number right after "I am" is an age
+    re.compile(r"\b(?i:I'?m|I am|he'?s|she'?s|he is|she is)\s+(?P<n>\d{1,3})(?=\s*(?:[,;)!]|\.(?!\d)|and\b|$))"),
+    # 'Driver: James Whitfield, 41, UK licence': a name, then its age between commas
+    re.compile(r"\b[A-Z][a-z]+ [A-Z][\w'\u2019-]+,\s+(?P<n>\d{1,2})(?=\s*(?:,|\)|and\b))"),
 ]
 
 
@@ -346,9 +354,9 @@ def quantities(text: str) -> list[Quantity]:
     numbers too ('2,400'). Number words count only before a unit (alone they are too often not
     quantities: 'one of us'). Spans inside dates, phones, e-mails and codes are left out."""
     blocked = dates(text) + phones(text) + emails(text) + codes(text)
-    out: list[Quantity] = []
+    out: list[Quantity] = _compound_quantities(text, blocked)
     for m in QUANTITY_RE.finditer(text):
-        if _overlaps(m.start(), m.end(), blocked):
+        if _overlaps(m.start(), m.end(), blocked) or any(q.start < m.end() and m.start() < q.end for q in out):
             continue
         unit = next((k[2:] for k, v in m.groupdict().items() if k.startswith("u_") and v), None)
         if m.group("bare"):
@@ -364,6 +372,31 @@ def quantities(text: str) -> list[Quantity]:
                 not m.group("num"):
             continue
         out.append(Quantity(value, unit, m.start(), m.end()))
+    return out
+
+
+#: Durations written in two units or with a half: '4h15', '3 hours 30 minutes', 'four and a half hours'.
+_NUM_OR_WORD = r"(\d{1,3}|" + "|".join(sorted((re.escape(w) for w in NUMBER_WORDS if " " not in w), key=len,
+                                              reverse=True)) + ")"
+_HOURS_MINUTES = re.compile(r"(?<![\w.,:])(\d{1,2})\s?h\s?(\d{2})(?:\s?m(?:in)?)?(?![\w:])"
+                            r"|(?<![\w.,:])" + _NUM_OR_WORD +
+                            r"\s+(?:hours?|hrs?)\s+(?:and\s+)?(\d{1,2})\s+min(?:ute)?s?\b", re.I)
+_AND_A_HALF = re.compile(r"(?<![\w.,:])" + _NUM_OR_WORD + r"\s+and\s+a\s+half\s+(hour|day|week|month|year)s?\b", re.I)
+
+
+def _word_value(raw: str) -> float:
+    return float(raw) if raw.isdigit() else float(NUMBER_WORDS[raw.lower()])
+
+
+def _compound_quantities(text: str, blocked: list[Mention]) -> list[Quantity]:
+    out = []
+    for m in _HOURS_MINUTES.finditer(text):
+        hours, minutes = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        if int(minutes) < 60 and not _overlaps(m.start(), m.end(), blocked):
+            out.append(Quantity(_word_value(hours) + int(minutes) / 60, "hour", m.start(), m.end()))
+    for m in _AND_A_HALF.finditer(text):
+        if not _overlaps(m.start(), m.end(), blocked) and not any(q.start < m.end() and m.start() < q.end for q in out):
+            out.append(Quantity(_word_value(m.group(1)) + 0.5, m.group(2).lower(), m.start(), m.end()))
     return out
 
 
@@ -390,7 +423,7 @@ _CALENDAR = {("year", "month"): 12, ("month", "year"): 1 / 12, ("year", "week"):
 # -- what a mention implies: currency of an amount, period of a rate ----------------------------
 _CURRENCY_SIGNS = [  # (regex on the amount's text, ISO code); the longer sign first
     (r"US\$|USD|dollars?", "USD"), (r"A\$|AUD", "AUD"), (r"C\$|CA\$|CAD", "CAD"), (r"S\$|SGD", "SGD"),
-    (r"NZ\$|NZD", "NZD"), (r"HK\$|HKD", "HKD"), (r"\$", "USD"),
+    (r"NZ\$|NZD", "NZD"), (r"HK\$|HKD", "HKD"), (r"R\$|BRL|reais|real", "BRL"), (r"\$", "USD"),
     (r"₹|Rs\.?|INR|rupees?|lakhs?|lacs?|crores?|LPA", "INR"),
     (r"€|EUR|euros?", "EUR"), (r"£|GBP|pounds?", "GBP"), (r"¥|JPY|yen", "JPY"), (r"CNY|RMB|yuan", "CNY"),
     (r"₦|NGN|naira", "NGN"), (r"₵|GHS|cedis?", "GHS"), (r"KES|shillings?", "KES"), (r"AED|dirhams?", "AED"),
@@ -502,7 +535,11 @@ def normalised_readings(span_text: str) -> set[str]:
 #: One word of an address part: capitalised or numbered ('22B', '8-2-293', '7/112'), a short abbreviation
 #: with its dot ('No.', 'St.'), or a small joiner; a longer word's dot ends the sentence, not the part.
 _ADDR_TOKEN = r"(?:[A-Z][a-z]{1,2}\.(?=\s)|[A-Z0-9][\w'\u2019/-]*(?:\.\d+)?)"
-_ADDR_WORD = rf"(?:{_ADDR_TOKEN}|(?:no|of|the|de|la|el|al|upon)\b\.?)"
+#: Small words inside street and place names ('Road No. 12', 'Rue des Martyrs', 'Stratford upon Avon'),
+#: and the floor of a building ('3rd floor, 88 Sadar Bazar').
+ADDR_JOINERS = ("no", "of", "the", "de", "des", "du", "da", "del", "der", "di", "la", "le", "el", "al", "van", "von",
+                "upon", "floor")
+_ADDR_WORD = rf"(?:{_ADDR_TOKEN}|(?:{'|'.join(ADDR_JOINERS)})\b\.?)"
 _ADDR_LEAD = r"(?:(?i:village|flat|house|plot|door|shop|unit|block|sector)\s+)?"
 _ADDR_PART = rf"{_ADDR_LEAD}(?![RSDWC]/[oO]\b){_ADDR_TOKEN}(?:\s+{_ADDR_WORD})*"
 ADDRESS_RE = re.compile(rf"(?<![\w'\u2019/.-])(?P<v>{_ADDR_PART}(?:,\s+{_ADDR_PART})*)")
@@ -544,7 +581,7 @@ def address_chains(text: str) -> list[Chain]:
             first = re.sub(r"^" + _ADDR_LEAD, "", p, flags=re.I)
             if not first[:1].isupper() and not first[:1].isdigit():
                 break
-            if any(w[:1].islower() and w.lower().rstrip(".") not in {"no", "of", "the", "de", "la", "el", "al", "upon"}
+            if any(w[:1].islower() and w.lower().rstrip(".") not in ADDR_JOINERS
                    for w in first.split()[1:]):
                 break
             keep.append(p)

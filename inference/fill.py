@@ -102,16 +102,24 @@ SYNONYMS: dict[str, list[str]] = {
     "warranty": ["warranty", "guarantee"],
     "attendee": ["people", "persons", "attendees", "guests", "tickets", "of us", "us", "seats",
                  "participants"],
-    "people": ["people", "persons", "men", "women", "drivers", "individuals", "involved"],
+    "people": ["people", "persons", "ppl", "men", "women", "drivers", "individuals", "involved"],
     "day": ["days", "working days", "day"],
-    "guest": ["guests", "people", "persons", "person", "adults", "pax", "of us", "travellers", "travelers"],
+    "guest": ["guests", "people", "persons", "person", "adults", "pax", "ppl", "of us", "travellers", "travelers"],
     "package": ["packages", "boxes", "box", "cartons", "carton", "parcels", "parcel", "pallets", "pallet"],
     "gender": ["sex"],
     "birth": ["born", "dob", "d.o.b"],
     "sex": ["gender"],
-    "photo": ["photos", "pictures", "picture", "images", "photographs"],
+    "photo": ["photos", "pictures", "picture", "images", "photographs", "pics", "pic"],
+    "child": ["children", "kids", "kid", "child", "little ones", "toddler", "baby", "babies"],
+    "adult": ["adults", "grown-ups"],
+    "passenger": ["pax", "people", "persons", "travellers", "travelers", "of us"],
     "pet": ["dog", "cat", "puppy", "kitten", "rabbit", "parrot", "hamster", "pets", "animals"],
     "insur": ["insurance", "insured", "policy", "cover", "covered"],
+    "phone": ["mobile", "telephone", "cell", "call", "contact", "whatsapp"],
+    "mobile": ["phone", "telephone", "cell", "call", "contact", "whatsapp"],
+    "mob": ["mobile", "phone", "telephone", "cell", "call", "contact", "whatsapp"],
+    "pickup": ["pick up", "picking up", "pick it up", "pick the car up", "collect", "collecting", "collection"],
+    "dropoff": ["drop off", "dropping off", "drop it off", "return", "returning", "hand back"],
 }
 #: Abbreviations field names are written with, and the word a text uses for them.
 ABBREVIATIONS = {"org": "organisation", "orgs": "organisations", "amt": "amount", "qty": "quantity",
@@ -123,7 +131,10 @@ ABBREVIATIONS = {"org": "organisation", "orgs": "organisations", "amt": "amount"
                  "info": "information", "yrs": "years", "mgr": "manager", "emp": "employee"}
 STOP = {"the", "a", "an", "of", "is", "was", "to", "number", "type", "your", "you", "needs", "need",
         "did", "do", "does", "anyone", "any", "what", "which", "requirements", "under"}
-_NT = r"[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:['’-][A-Z]?[a-z]+)?"  # Ana, McDonald, O'Brien, Jean-Luc
+#: Capital and small letters of the Latin alphabets names are written in ('Seán', 'Müller', 'Łukasz').
+_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆČĎĐĒĘĚĞĪİŁŃŇŌŐŒŘŚŞŠŢŤŪŮŰŹŻŽ"
+_LO = "a-zß-öø-ÿāăąćčďđēęěğīıłńňōőœřśşšţťūůűźżž"
+_NT = rf"[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:['’-][{_UP}]?[{_LO}]+)?"  # Ana, McDonald, O'Brien, Jean-Luc, Seán
 PERSON_PATTERNS = [
     rf"\b(?i:my name is|name'?s|my name's) ({_NT}(?: {_NT}){{0,2}})",
     rf"\b(?i:I'm|I am|this is|it's|it is|here is) ({_NT} {_NT}(?: {_NT})?)",
@@ -144,6 +155,9 @@ RELATION_RE = re.compile(r"\b(?i:[sdw]/o|son of|daughter of|wife of|husband of|w
                          r"(?:(?i:late|shri|sri|smt|mr\.?|mrs\.?)\s+)?(?P<n>" + _INITIALS_NAME + r")")
 CHILD_RE = re.compile(r"\b(?i:my|our|her|his)\s+(?i:son|daughter|child|kid|ward|boy|girl)\s*,?\s+(?P<n>" + _NT +
                       r"(?: " + _NT + r"){0,2})")
+#: Lower-case words before a labelled name that say who the person is to the writer, not their name
+#: ('Nominee: husband, R. Sundaram', 'Emergency contact: my sister Anjali Nair').
+LEAD_RELATION = re.compile(r"(?:(?:my|our|his|her|the|a)\s+)?(?:[a-z]+(?:-in-law)?\s*,?\s+){1,2}(?=[A-Z])")
 PARENT_WORDS = {"father", "husband", "mother", "spouse", "wife", "guardian", "parent", "parents"}
 CHILD_WORDS = {"student", "child", "pupil", "ward", "kid", "son", "daughter", "children", "learner"}
 #: A name after an honorific ('Mrs Lakshmi Narayan'), before an age/sex bracket as clinicians write
@@ -203,6 +217,23 @@ PLACE_WORDS = {"location", "place", "address", "where", "venue", "site", "city",
                "workshop", "centre", "center", "outlet", "showroom", "hub", "facility", "plant", "building",
                "hostel", "block", "tower", "society", "estate", "complex", "mall", "hospital", "school",
                "college", "store", "shop", "restaurant", "hotel"}
+#: What comes before a place someone comes from or lives in ('coming from', 'based in').
+MOVES_FROM = re.compile(r"\b(?i:com(?:e|es|ing)|travel(?:s|led|ling|ing)?|fly(?:ing)?|flew|driv(?:e|ing)|mov(?:e|ing)|"
+                        r"arriv(?:e|es|ing)|live[sd]?|living|based|resid(?:e|es|ing)|located|originally)"
+                        r"\s+(?:in\s+)?(?i:from|in|at)\s+(?:the\s+)?$")
+#: What comes before an employer's name: a job or work, then 'at'/'for'/'with'.
+WORKS_AT = re.compile(r"\b(?:(?i:work(?:s|ed|ing)?|employed|engineer|developer|manager|team|intern|analyst|lead|"
+                      r"scientist|designer|officer|consultant|researcher|founder|director|professor|job)|[A-Z]{2,5})"
+                      r"\s+(?:at|for|with)\s+(?:the\s+)?$")
+#: Words of a field that say it names a settlement or region, not a site within one.
+SETTLEMENT_WORDS = {"city", "town", "village", "district", "state", "country", "region", "county", "province",
+                    "hometown", "suburb", "municipality", "locality", "neighbourhood", "neighborhood", "nationality",
+                    "birthplace", "taluk", "tehsil", "ward", "zone", "area"}
+#: What follows a place name when the text names a site in it: its noun ('airport', 'railway station',
+#: 'city centre depot'), then a terminal or code ('Terminal 2', 'DXB T3').
+SITE_TAIL = re.compile(
+    r"(?:\s+(?!(?:and|or|the|a|an|on|in|at|to|by|for|of|from|with)\b)[a-z]+){0,2}?\s+"
+    r"(?:airport|station|terminal|port|harbour|harbor|pier|mall|market|park|square)\b(?:,?\s+(?:Terminal|T)\s?\d+\b|\s+[A-Z]{2,4}(?:\s+T\d)?\b)?")
 #: Institutions whose noun belongs to their name ('Delhi Public School', 'Apollo Hospital').
 INSTITUTIONS = {"school", "college", "university", "hospital", "clinic", "academy", "institute", "convent",
                 "playschool", "kindergarten"}
@@ -212,8 +243,9 @@ HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sri|shri|smt|kumari|s
 ROLE_PREPOSITIONS = {"origin": "from", "source": "from", "departure": "from", "pickup": "from", "sender": "from",
                      "destination": "to", "dest": "to", "arrival": "to", "delivery": "to", "dropoff": "to"}
 #: Sex/gender vocabulary for enum options (male/female/M/F) when the field is about sex or gender.
-SEX_WORDS = {"male": ["male", "man", "boy", "gentleman", "son"], "female": ["female", "woman", "girl", "lady", "mrs",
-             "ms", "miss", "daughter"], "non_binary": ["non-binary", "nonbinary", "non binary", "enby"]}
+SEX_WORDS = {"male": ["male", "man", "boy", "gentleman", "son", "mr.", "mister"],
+             "female": ["female", "woman", "girl", "lady", "mrs", "ms", "miss", "daughter"],
+             "non_binary": ["non-binary", "nonbinary", "non binary", "enby"]}
 #: Words of a field that say its value is a whole address or the place of an event, written as a run
 #: of parts ('Flat 12, Shivaji Apartments, Sector 9, Delhi'); HOME_WORDS: where someone lives.
 CHAIN_WORDS = {"address", "location", "place", "premises", "residence", "home", "locality", "site", "venue",
@@ -230,6 +262,35 @@ PLACE_NOUNS_AFTER = {"office", "branch", "district", "site", "depot", "property"
 BOOL_STOP = {"has", "have", "is", "are", "was", "were", "any", "needs", "requires", "required", "with", "include",
              "includes", "included", "wants", "want", "can", "should", "will", "under", "via", "by"}
 QUANTITY_WORDS = {"qty", "quantity", "count", "units", "pieces", "items", "amount"}
+#: Options that stand for "not known", and how a text says it.
+UNKNOWN_OPTIONS = {"unk", "unknown", "not_known", "dont_know", "not known", "don't know"}
+UNKNOWN_SAID = {"don't know", "do not know", "not known", "unknown", "not sure", "no idea"}
+#: The first part of an address that numbers a house or flat ('B-14', '402', 'Flat 7A', 'No. 9').
+HOUSE_NUMBER = re.compile(r"[A-Z]{0,3}-?\d+[A-Z]?(?:/\d+)?"
+                          r"|(?i:flat|room|house|plot|shop|unit|door|apt|no\.?)\s*[\w/-]+")
+#: English verbs whose participle a field is named with and whose other forms a text uses
+#: ('ppe_worn' ~ 'was wearing', 'first_aid_given' ~ 'gave him first aid').
+_VERBS = [
+    "wear wears wearing wore worn", "give gives giving gave given", "take takes taking took taken",
+    "see sees seeing saw seen", "make makes making made", "pay pays paying paid", "send sends sending sent",
+    "keep keeps keeping kept", "hold holds holding held", "bring brings bringing brought", "buy buys buying bought",
+    "find finds finding found", "lose loses losing lost", "tell tells telling told", "sell sells selling sold",
+    "drive drives driving drove driven", "write writes writing wrote written", "break breaks breaking broke broken",
+    "steal steals stealing stole stolen", "bite bites biting bit bitten", "fall falls falling fell fallen",
+    "go goes going went gone"]
+IRREGULAR_VERBS = {form: tuple(forms.split()) for forms in _VERBS for form in forms.split()[3:]
+                   if len(form) >= 4}
+#: Words of a field's name or title that say it holds a phone number.
+PHONE_WORDS = {"phone", "mobile", "mob", "tel", "telephone", "cell", "whatsapp"}
+#: Words of a field's name that say it holds the title of a work (a talk, a project, a book).
+TITLE_WORDS = {"title", "headline"}
+#: Opening quote -> its closing quote.
+QUOTES = {'"': '"', "“": "”", "‘": "’", "'": "'", "«": "»"}
+#: A quoted run: an opening quote not inside a word ("it's" opens nothing), its text, its closing quote.
+QUOTED_RE = re.compile(r"(?<![\w])([\"“‘'«])([^\"“”‘’«»\n]{2,200}?)(?:[\"”’»]|(?<=\w)'(?!\w))")
+#: Ordinal words, for counts written as ranks ('on the second floor', 'our third child').
+ORDINALS = {w: i + 1 for i, w in enumerate(["first", "second", "third", "fourth", "fifth", "sixth", "seventh",
+                                            "eighth", "ninth", "tenth"])}
 #: Words of a field's name that say "this string describes something in the text's own words".
 DESCRIPTIVE_WORDS = {"remarks", "remark", "complaints", "complaint", "circumstances", "circumstance", "desc",
                      "particulars", "explanation", "problem", "issue", "symptoms", "cond", "conditions", "condition",
@@ -265,7 +326,7 @@ _CALIBRATION: weakref.WeakKeyDictionary[object, dict[tuple, list[float]]] = weak
 #: figures go with it (a new engine at a reused address starts afresh).
 _STEP_COST: weakref.WeakKeyDictionary[object, dict[str, float]] = weakref.WeakKeyDictionary()
 #: field kinds whose fill may ask the model for that one field (the rest only under the grammar)
-MODEL_KINDS = {"person_name", "location", "string", "enum"}
+MODEL_KINDS = {"person_name", "location", "string", "title", "enum"}
 #: a process-wide step estimate that stopped a step shrinks by this factor (once a fill), so the
 #: step is tried again after a few fills and its estimate re-measured
 STEP_COST_FADE = 0.8
@@ -354,7 +415,7 @@ def field_kind(name: str, spec: dict) -> str:
         return "string"
     if _time_like(spec, words):
         return "time"
-    if words & {"phone", "mobile", "mob", "tel", "telephone", "cell", "whatsapp"} or \
+    if (words | set(_words(spec.get("title", "")))) & PHONE_WORDS or \
             (words & {"contact"} and words & {"no", "number", "num", "nr"}):
         return "phone"
     if spec.get("pattern"):
@@ -366,7 +427,7 @@ def field_kind(name: str, spec: dict) -> str:
     if (words & CODE_WORDS and not (named or free_text or words & ATTRIBUTE_WORDS)) or \
             (words & {"number", "id", "no"} and not words & {"name", "phone"}):
         return "code"
-    if words & {"company", "organization", "organisation", "employer", "business", "org"}:
+    if words & {"company", "organization", "organisation", "employer", "business", "org", "affiliation"}:
         return "organization"
     if words & PET_WORDS and not words & ATTRIBUTE_WORDS:
         return "pet_name"
@@ -386,7 +447,7 @@ def field_kind(name: str, spec: dict) -> str:
         return "location"
     if free_text or words & DESCRIPTIVE_WORDS or spec.get("maxLength", 0) >= 150:
         return "long_text"
-    return "string"
+    return "title" if words & TITLE_WORDS else "string"
 
 
 #: A sentence (a dot before a digit does not end one: 'FIR No. 214/2024', 'Rs. 1,000').
@@ -559,9 +620,9 @@ class FormFiller:
         props: dict = self.schema.get("properties", {})
         required = set(self.schema.get("required", []))
         kinds = {name: field_kind(name, spec) for name, spec in props.items()}
-        order = ["email", "date", "time", "phone", "pattern", "amount", "age", "code", "integer", "person_name",
-                 "organization", "nationality", "pet_name", "enum", "enum_array", "model", "boolean", "location",
-                 "long_text", "string", "string_array", "unsupported"]
+        order = ["email", "date", "time", "phone", "pattern", "amount", "age", "code", "integer", "title",
+                 "person_name", "organization", "nationality", "pet_name", "enum", "enum_array", "model", "boolean",
+                 "location", "long_text", "string", "string_array", "unsupported"]
         assigned_dates: set[int] = set()
         assigned_emails: set[int] = set()
         amounts = ex.amounts(self.text)
@@ -570,9 +631,11 @@ class FormFiller:
         for i, kind in enumerate(order):
             if kind == "amount":
                 self._fill_numbers(props, kinds, amounts)
-            for name, spec in props.items():
-                if kinds[name] != kind:
-                    continue
+            names = [n for n in props if kinds[n] == kind]
+            if kind == "pattern":  # the most particular pattern first: a PAN before any 8-16 capitals
+                names.sort(key=lambda n: len(ex.pattern_matches(self.text, props[n]["pattern"])))
+            for name in names:
+                spec = props[name]
                 if kind == "date":
                     self._fill_from_mentions(name, spec, ex.dates(self.text, self.today, self.dayfirst),
                                              assigned_dates, props, "date")
@@ -704,7 +767,10 @@ class FormFiller:
         a number too long for ``maxLength`` as written goes in compact form."""
         props = self.schema.get("properties", {})
         cues = _cues(name, spec)
-        others = [_cues(n, sp) for n, sp in props.items() if n != name and isinstance(sp, dict)]
+        # only a field that could hold such a number can claim it ('Consumer no.'); 'Whole blood' names
+        # an option of another field, not the label of the number after it
+        others = [_cues(n, sp) for n, sp in props.items() if n != name and isinstance(sp, dict)
+                  and field_kind(n, sp) in ("code", "pattern", "string", "phone")]
 
         def labelled_for_another(m: ex.Mention) -> bool:  # 'Consumer no. 6677889900' is no phone
             own = _cue_near(self.text, m.start, m.end, cues, before=20, after=0)
@@ -787,23 +853,82 @@ class FormFiller:
         """A schema ``pattern``: search the text for it; the cue words pick among several matches.
         Nothing as written -> phone numbers and codes in compact form ('98110 23456' for
         ``^[6-9]\\d{9}$``, 'KL 07 CD 1234' for ``^[A-Z]{2}\\d{2}[A-Z]{2}\\d{4}$``)."""
-        found = [m for m in ex.pattern_matches(self.text, spec["pattern"]) if not self._is_used(m.start, m.end)]
-        if not found:
-            try:
-                full = re.compile(spec["pattern"])
-            except re.error:
-                full = None
-            for m in (ex.phones(self.text) + ex.codes(self.text)) if full else []:
-                for reading in sorted(ex.normalised_readings(m.value), key=len, reverse=True):
-                    if full and full.search(reading) and not self._is_used(m.start, m.end):
-                        found.append(ex.Mention(reading, m.start, m.end))
-                        break
+        try:
+            full = re.compile(spec["pattern"])
+        except re.error:
+            return
+        # other kinds' values are no code: 'GBP 310', '450 SEK', the year of '23/08/2025', an e-mail's parts
+        taken = ex.amounts(self.text) + ex.dates(self.text) + ex.emails(self.text)
+        direct = [m for m in ex.pattern_matches(self.text, spec["pattern"]) if not self._is_used(m.start, m.end)
+                  and not any(a.start < m.end and m.start < a.end for a in taken)]
+        if not _time_like(spec, set()):
+            taken += ex.times(self.text)
+        whole = []
+        for m in ex.phones(self.text) + ex.codes(self.text) + self._code_windows():
+            if any(a.start < m.end and m.start < a.end for a in taken):
+                continue
+            for reading in sorted(ex.normalised_readings(m.value), key=len, reverse=True):
+                if full.search(reading) and not self._is_used(m.start, m.end):
+                    whole.append(ex.Mention(reading, m.start, m.end))
+                    break
+        # a code is never cut in half: 'BA 2490' is BA2490, not the '2490' inside it
+        direct = [d for d in direct if not any(w.start <= d.start and d.end <= w.end and
+                                               w.end - w.start > d.end - d.start for w in whole)]
+        found = direct + [w for w in whole if not any(d.start == w.start and d.end == w.end for d in direct)]
         limit = spec.get("maxLength", 10**6)
         found = [m for m in found if spec.get("minLength", 0) <= len(m.value) <= limit]
         if found:
             cues = _cues(name, spec)
-            m = max(found, key=lambda m: (_cue_near(self.text, m.start, m.end, cues), -m.start))
+            role = self._role(name, spec)
+
+            def score(m: ex.Mention) -> int:
+                near = _cue_near(self.text, m.start, m.end, cues)
+                near += 2 if _cue_near(self.text, m.start, m.end, cues, before=15, after=0) else 0  # 'flight LH1234'
+                if role is not None:  # 'from Manchester (MAN) to Tenerife South (TFS)', 'CPH-ARN'
+                    said = self._role_before(m.start)
+                    if re.match(r"\s*(?:-|–|→|->)\s*[A-Z0-9]", self.text[m.end:m.end + 6]):
+                        said = "from"  # 'CPH-ARN', 'BOM → LHR': a pair says which end each is
+                    elif re.search(r"[A-Z0-9]\s*(?:-|–|→|->)\s*$", self.text[max(0, m.start - 6):m.start]):
+                        said = "to"
+                    near += 3 if said == role else -3 if said is not None else 0
+                return near
+
+            found = [m for m in found if not self._wanted_by_another(name, m, score(m))]
+            if not found:
+                return
+            m = max(found, key=lambda m: (score(m), -m.start))
+            if _search(spec["pattern"], "12") and not _cue_near(self.text, m.start, m.end, cues):
+                return  # a pattern any small number meets ('^[0-9]{1,3}$') says nothing without its cue
             self._set(name, m.value, (m.start, m.end), "pattern")
+
+    def _wanted_by_another(self, name: str, m: ex.Mention, own: int) -> bool:
+        """Whether another pattern field, not yet answered, also accepts this value and has its cue
+        closer ('PAN FGHPK8899L' is the PAN's, though an 8-16 character ID pattern accepts it too)."""
+        for other, sp in self.schema.get("properties", {}).items():
+            if other == name or other in self.answers or not isinstance(sp, dict) or not sp.get("pattern") or \
+                    field_kind(other, sp) != "pattern" or not _search(sp["pattern"], m.value):
+                continue
+            if _cue_near(self.text, m.start, m.end, _cues(other, sp)) > own:
+                return True
+        return False
+
+    def _code_windows(self) -> list[ex.Mention[str]]:
+        """Runs of two to four capital/digit groups written apart ('BA 2490', 'MH12 20110012345',
+        '4521 8873 1290'), each window of them: a pattern checks their compact form. A group that is
+        a word of a field's label ('PAN', 'ID') or labels codes ('REF', 'NO') is no part of one."""
+        labels = {w.upper() for n, sp in self.schema.get("properties", {}).items() if isinstance(sp, dict)
+                  for w in self._label_words(n, sp)} | ex.NOT_CODE_PART
+        out = []
+        for run in re.finditer(r"(?<![\w@.])[A-Z0-9]+(?:[ -][A-Z0-9]+)+(?![\w@])", self.text):
+            tokens = [(t.start() + run.start(), t.end() + run.start()) for t in re.finditer(r"[A-Z0-9]+", run.group(0))]
+            for i in range(len(tokens)):
+                for j in range(i + 1, min(len(tokens), i + 4)):
+                    window = tokens[i:j + 1]
+                    if any(self.text[a:b] in labels for a, b in window):
+                        break
+                    start, end = window[0][0], window[-1][1]
+                    out.append(ex.Mention(self.text[start:end], start, end))
+        return out
 
     def _number_profile(self, name: str, spec: dict, kind: str) -> tuple[bool, str | None]:
         """(is money, unit) of a numeric field from its own words: 'wt_kg' weighs in kg, 'durationDays'
@@ -825,7 +950,36 @@ class FormFiller:
         for m in ex.numbers(self.text):
             if not self._is_used(m.start, m.end) and not any(q.start < m.end and m.start < q.end for q in cands):
                 cands.append(ex.Quantity(float(m.value), None, m.start, m.end))
-        return cands
+        for m in re.finditer(r"(?<![\w.,/:-])(\d{1,3})(?:st|nd|rd|th)\b|\b(" + "|".join(ORDINALS) + r")\b",
+                             self.text, re.I):
+            if not self._is_used(m.start(), m.end()) and not any(q.start < m.end() and m.start() < q.end
+                                                                 for q in cands):
+                value = int(m.group(1)) if m.group(1) else ORDINALS[m.group(2).lower()]
+                cands.append(ex.Quantity(float(value), None, m.start(), m.end()))  # '4th floor', 'second child'
+        return [q for q in cands if q.unit is not None or not self._numbers_a_place(q.start, q.end)]
+
+    def _described_values(self, spec: dict) -> list[tuple[float, int, int]]:
+        """Numbers the field's description defines by a phrase ('0 = ground floor', '1 = first
+        visit'), where the text says that phrase."""
+        out = []
+        for m in re.finditer(r"(-?\d+(?:\.\d+)?)\s*(?:=|:|means)\s*([a-z][a-z' -]{2,40}?)\s*(?=[,;.)]|$)",
+                             spec.get("description", ""), re.I):
+            phrase = m.group(2).strip().lower()
+            for hit in re.finditer(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", self.text.lower()):
+                if not self._is_used(hit.start(), hit.end()):
+                    out.append((float(m.group(1)), hit.start(), hit.end()))
+        return out
+
+    def _numbers_a_place(self, start: int, end: int) -> bool:
+        """A digit number that labels a place rather than counts: a house number before its street
+        ('14 Oak Road', '22 Rue des Martyrs') or the number of a flat, unit, room, plot ('Flat 9')."""
+        if not self.text[start:end].isdigit():
+            return False
+        if re.match(r"\s+[A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|de|des|du|da|del|der|la|le|van|von|the|of))*"
+                    r"(?:\s+(?i:" + ex.STREET_NOUNS.pattern + r")|,)", self.text[end:end + 60]):
+            return True
+        return bool(re.search(r"\b(?i:flat|unit|room|apt|apartment|suite|plot|house|door|shop|block|no\.?|#)\s*$",
+                              self.text[max(0, start - 12):start]))
 
     def _fill_numbers(self, props: dict, kinds: dict[str, str], amounts: list[ex.Mention]) -> None:
         """Every numeric field at once: each candidate number scores for each field by its unit
@@ -850,6 +1004,7 @@ class FormFiller:
             lo, hi = spec.get("minimum", -math.inf), spec.get("maximum", math.inf)
             labelled = [(m.start, m.end) for m in self._labelled(name, spec)]
             total = "total" in set(_words(name)) | set(_words(spec.get("title", "")))
+            role = self._role(name, spec)
             pool: list[tuple[float, int, int, str]] = []
             if money:
                 pool += [(float(m.value), m.start, m.end, "amount") for m in amounts
@@ -870,12 +1025,18 @@ class FormFiller:
             if _counts_people(name, spec):
                 pool += [(1.0, m.start, m.end, "number") for m in ex.one_person_mentions(self.text)
                          if not self._is_used(m.start, m.end)]
+            pool += [(v, s, e, "described") for v, s, e in self._described_values(spec)]
+            if lo <= 0 and kinds[name] == "integer" and not money:
+                pool += [(0.0, s, e, "none") for s, e in self._none_of(self._counted(name, spec))]
             for value, start, end, how in pool:
                 if not lo <= value <= hi or (spec.get("type") == "integer" and not float(value).is_integer()):
                     continue
                 score = _cue_near(self.text, start, end, cues, before=25, after=25)
                 score += 4 if any(s <= start < e + 1 for s, e in labelled) else 0
-                score += {"amount": 5, "unit": 6, "number": 0}[how]
+                score += {"amount": 5, "unit": 6, "number": 0, "described": 2, "none": 3}[how]
+                if role is not None:  # 'from the 4th floor ... to the ground floor'
+                    said = self._role_before(start)
+                    score += 2 if said == role else -4 if said is not None else 0
                 if how == "number" and money and not any(s <= start < e + 1 for s, e in labelled):
                     score -= 2  # a bare number is money only when labelled or right by the cue
                 if score <= 0:
@@ -889,6 +1050,24 @@ class FormFiller:
             value = int(value) if float(value).is_integer() else value
             if self._set(name, value, (start, end), f"number:{how}"):
                 done.add(name)
+
+    def _counted(self, name: str, spec: dict) -> list[str]:
+        """What a count counts: the plural nouns of its name and title ('photos', 'Children under 12'),
+        not units ('hoursWithoutPower' counts hours, not power), with their synonyms."""
+        nouns = [w for w in _words(name) + _words(spec.get("title", ""))
+                 if (w.endswith("s") or w in {"children", "people", "men", "women"}) and len(w) > 3
+                 and w not in ex.UNIT_WORDS and w not in STOP and w not in COUNT_WORDS - {"items", "units", "pieces"}]
+        return [c for c in _cues(" ".join(nouns), {}) if len(c) > 2] if nouns else []
+
+    def _none_of(self, cues: list[str]) -> list[tuple[int, int]]:
+        """Where the text says there are none of what a count counts: 'no kids', 'no photos', 'zero
+        complaints', 'none of the guests' (the cue word right after the negative)."""
+        words = [c for c in cues if len(c) > 2 and re.fullmatch(r"[a-z]+(?: [a-z]+)?", c)]
+        if not words:
+            return []
+        alt = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+        rx = rf"\b(?:no|zero|none of the|not any)\s+(?:[a-z]+\s+)?(?:{alt})(?:s|es)?\b"
+        return [(m.start(), m.end()) for m in re.finditer(rx, self.text, re.I) if not self._is_used(m.start(), m.end())]
 
     def _fill_age_mention(self, name: str, spec: dict, ages: list[ex.Mention]) -> None:
         lo, hi = spec.get("minimum", 0), spec.get("maximum", 150)
@@ -960,6 +1139,9 @@ class FormFiller:
         relatives = [(m.start("n"), m.end("n")) for rx in (RELATION_RE, CHILD_RE) for m in rx.finditer(self.text)]
         for lab in self._labelled(name, spec):  # 'Guest: Marcus Reed', 'Inspector: Kavita Joshi'
             start, end = self._clean_value(name, spec, lab.start, lab.end)
+            lead = LEAD_RELATION.match(self.text, start, end)  # 'Nominee: my son Imran Shaikh'
+            if lead and lead.end() < end:
+                start = lead.end()
             cut = RELATION_MARK.search(self.text, start, end)  # 'Sunita Devi W/o Rajesh Sharma'
             end = cut.start() if cut else end
             words = self.text[start:end].split()
@@ -977,6 +1159,8 @@ class FormFiller:
                     rf"({_NT}(?: {_NT}){{1,2}})(?![\w'’-])")
 
         own_first = [role_pattern(own)] if own else []
+        field_words = {w for n, sp in self.schema.get("properties", {}).items() if isinstance(sp, dict)
+                       for w in self._label_words(n, sp)} - {"name", "names", "full", "first", "last"}
         option_words = {str(o).lower() for sp in self.schema.get("properties", {}).values() if isinstance(sp, dict)
                         for o in (sp.get("enum") or []) if isinstance(o, str) and len(o) > 2}
         for pat in [*own_first, *PERSON_PATTERNS, role_pattern(PERSON_ROLES - others), *TITLED_NAME_PATTERNS]:
@@ -990,13 +1174,30 @@ class FormFiller:
                         re.search(ORG_SUFFIX + r"\b", cand) or not all(p[0].isupper() for p in parts) or \
                         parts[0].lower() in option_words:
                     continue  # 'Hyundai Creta' starts with an option of the form (a make), not a first name
+                if any(HONORIFICS.match(p + " ") for p in parts[1:]) or parts[0].lower() in field_words or \
+                        self._in_address(m.start(1), m.end(1)):
+                    continue  # 'Caller Mrs', 'Nationality Indian', 'B-14, Civil Lines, Jaipur': no names
                 if self._is_used(m.start(1), m.end(1)) or self._org_like(m.start(1), m.end(1)) or \
-                        any(s <= m.start(1) < e for s, e in relatives):
-                    continue  # a relative named by their relation is not this person
+                        any(s <= m.start(1) < e for s, e in relatives) or \
+                        re.match(r"\s+(?:[a-z]+\s+)?" + PLACE_NOUN.pattern, self.text[m.end(1):m.end(1) + 30], re.I):
+                    continue  # a relative named by their relation is not this person, a station's name neither
                 start, end = self._clean_value(name, spec, m.start(1), m.start(1) + len(cand))
                 self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "pattern")
                 return
         self._fill_string(name, spec, required, question="What is the person's name?", kind_hint="person_name")
+
+    def _in_address(self, start: int, end: int) -> bool:
+        """Whether a span is a later part of an address run ('B-14, Civil Lines, Jaipur 302006') or a
+        part that names a street-level thing ('Station Road'): an address's words, not a person's."""
+        for c in ex.address_chains(self.text):
+            if c.start <= start and end <= c.end and c.parts >= 2:
+                part_start = self.text.rfind(", ", c.start, start)
+                part_end = self.text.find(",", end, c.end)
+                part = self.text[part_start + 2 if part_start >= 0 else c.start:part_end if part_end >= 0 else c.end]
+                first = self.text[c.start:c.end].split(",")[0]
+                if ex.STREET_NOUNS.search(part) or (part_start >= 0 and HOUSE_NUMBER.fullmatch(first.strip())):
+                    return True
+        return False
 
     def _org_like(self, start: int, end: int) -> bool:
         """A capitalised pair followed by an org suffix or preceded by 'at'/'from' + org word."""
@@ -1005,6 +1206,7 @@ class FormFiller:
 
     def _fill_organization(self, name: str, spec: dict, required: bool) -> None:
         pats = [rf"\b([A-Z][\w&-]+(?: [A-Z][\w&-]+)* {ORG_SUFFIX})\b",
+                rf"\b({ORG_SUFFIX} of(?: the)? [A-Z][\w&-]+(?: [A-Z][\w&-]+){{0,2}})",  # 'University of Lagos'
                 r"\b(?:from|at|work at|works at|working at|employed by|with)\s+"
                 r"([A-Z][\w&-]+(?: [A-Z][\w&-]+){0,3})"]
         for pat in pats:
@@ -1014,17 +1216,22 @@ class FormFiller:
                 cand = m.group(1)
                 if cand.split()[0] in NOT_NAME or cand in MONTH_WORDS:
                     continue
+                if MOVES_FROM.search(self.text[max(0, m.start(1) - 30):m.start(1)]):
+                    continue  # 'coming from Lagos', 'based in Toronto': a place, not an employer
                 self._set(name, cand[: spec.get("maxLength", 200)], (m.start(1), m.end(1)), "pattern")
                 return
 
     def _fill_location(self, name: str, spec: dict, required: bool) -> None:
         hint = set(_words(name)) | set(_words(spec.get("title", "")))
         # a whole address, not a named place: 'home_town' and 'Workshop location' name one place
-        chains = self._chains() if hint & CHAIN_WORDS and not hint & (PLACE_WORDS - ADDRESS_WORDS - CHAIN_WORDS) \
-            else []
+        address_like = bool(hint & CHAIN_WORDS) and not hint & (PLACE_WORDS - ADDRESS_WORDS - CHAIN_WORDS)
+        chains = self._chains() if address_like else []
+        # a labelled address is taken as written, to the end of its run: 'Address: B-14, Civil Lines,
+        # Jaipur 302006' holds the PIN another field also reads (a label says where the value is)
+        runs = [(c.start, c.end) for c in ex.address_chains(self.text)] if address_like else []
         for m in self._labelled(name, spec):  # 'City: Krakow', 'Origin: Frankfurt'
             start, end = self._clean_value(name, spec, m.start, m.end)
-            longer = [c for c in chains if c[0] == start and c[1] > end]  # 'Address: 18/3 Lake Gardens, Kolkata'
+            longer = [c for c in runs if c[0] == start and c[1] > end]  # 'Address: 18/3 Lake Gardens, Kolkata'
             if longer:
                 end = longer[0][1]
             if end > start and self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end),
@@ -1083,8 +1290,8 @@ class FormFiller:
                 end += tail.end()  # 'Elm Street community centre', 'Saki Naka metro station junction'
             seg = self.text[start:end]
             street, digit = bool(ex.STREET_NOUNS.search(seg)), bool(re.search(r"\d", seg))
-            if len(kept) == 1 and not street:
-                continue
+            if len(kept) == 1 and (not street or not re.search(r"(?<![\w'’-])[A-Z]", seg)):
+                continue  # a lone part names a street-level thing by a proper name: '4th floor' is none
             out.append((start, end, min(len(kept), 4) + 2 * street + digit, c.cue))
         return out
 
@@ -1094,15 +1301,40 @@ class FormFiller:
         ('resident of', 'R/o', 'we live at') for a home address, after 'at'/'in'/'near' for where
         something happened; a run with several parts, a street word and a number is more address-like."""
         home = bool(hint & HOME_WORDS)
+        role = self._role(name, spec)
         best = None
         for start, end, base, cue in chains:
+            start, end = self._clean_value(name, spec, start, end)  # 'Address 17, Lake View Road'
+            if end <= start:
+                continue
             score = base + ((4 if cue == "home" else 1 if cue == "at" else 0) if home
                             else (3 if cue == "at" else -2 if cue == "home" else 0))
+            if role is not None:  # 'from 22 Rue des Martyrs, Paris to 5 Place Bellecour, Lyon'
+                said = self._role_before(start)
+                score += 4 if said == role else -4 if said is not None else 0
             if score >= 4 and (best is None or score > best[0]):
                 best = (score, start, end)
         if best is None or best[2] - best[1] > spec.get("maxLength", 10**6):
             return False
         return self._set(name, self.text[best[1]:best[2]], (best[1], best[2]), "address")
+
+    def _role(self, name: str, spec: dict) -> str | None:
+        """'from' or 'to' when the field is one end of a move ('fromAddress', 'pickup_location',
+        'destination'), from its name's words, else its title's and description's."""
+        words = _words(name)
+        if "from" in words or "to" in words:
+            return "from" if "from" in words else "to"
+        hint = set(words) | set(_words(spec.get("title", ""))) | set(_words(spec.get("description", "")))
+        return next((ROLE_PREPOSITIONS[w] for w in sorted(hint) if w in ROLE_PREPOSITIONS), None)
+
+    def _role_before(self, start: int) -> str | None:
+        """Which end of a move the text puts a span at: the last 'from'/'out of' or 'to'/'into'
+        before it in its sentence (within 60 characters)."""
+        before = re.split(r"[.!?;]\s", self.text[max(0, start - 60):start])[-1]
+        marks = list(re.finditer(r"\b(?:(from|out of|leaving)|(to|into|towards))\b", before, re.I))
+        if not marks:
+            return None
+        return "from" if marks[-1].group(1) else "to"
 
     def _fill_pet_name(self, name: str, spec: dict, required: bool) -> None:
         """An animal's name, one capitalised word as people write it: after 'my/our <kind>' ('My cat
@@ -1194,6 +1426,9 @@ class FormFiller:
         options = {str(o).lower().replace("_", " ") for sp in self.schema.get("properties", {}).values()
                    if isinstance(sp, dict) for o in sp.get("enum", [])}
         found: dict[tuple[int, int], int] = {}
+        # a site (a pickup point, a venue) is named with its noun; a town, district or country is not
+        site = not hint & SETTLEMENT_WORDS
+        cues = [c for c in _cues(name, spec) if len(c) >= 4]
 
         others = set().union(*[self._label_words(n, sp) for n, sp in self.schema.get("properties", {}).items()
                                if n != name and isinstance(sp, dict)]) - set(own)
@@ -1210,12 +1445,30 @@ class FormFiller:
                         " ".join(words).lower() in options or words[0].upper() in ex.CURRENCY_CODES.split("|"):
                     continue
                 end = start + len(" ".join(words))
+                if WORKS_AT.search(self.text[max(0, start - 40):start]):
+                    continue  # 'an SRE at Nordlys Energy', 'works for Acme': an employer, not a place
                 if self.text[start:end] != " ".join(words) or self._is_used(start, end) or \
                         words[0].lower().rstrip(".") in others or re.match(r"\s+\d", self.text[end:]):
                     continue  # another field's label ('PS'), or an address part before its number ('Plot 17')
-                found[(start, end)] = max(score, found.get((start, end), 0))
+                for _ in range(2 if site else 0):  # 'Nice airport, Terminal 2', 'Dublin city centre depot'
+                    tail = SITE_TAIL.match(self.text, end)
+                    if not tail or self._is_used(end, tail.end()):
+                        break
+                    end = tail.end()
+                if end == start + len(" ".join(words)) and len(words) == 1 and words[0].isupper():
+                    continue  # 'CEO', 'ID': capitals alone are no place unless a site noun follows them
+                # the field's word just before, then a preposition: 'picking up at Faro Airport', 'drop it
+                # off at Inverness Airport' (a label word right before names the next field's place)
+                near = _cue_near(self.text, start, end, cues, before=30, after=0) and \
+                    re.search(r"\b(?:at|in|from|to|into|near|outside|on|by)\s+(?:the\s+)?$", self.text[:start])
+                found[(start, end)] = max(score + (3 if near else 0), found.get((start, end), 0))
 
+        # where someone lives or is based is where they come from ('I live in Tallinn', 'based in Tel Aviv')
+        add(r"\b(?i:live|lives|living|based|resident|residing|located|settled)\s+(?:in|at)\s+" + proper,
+            4 if role == "from" else 3)
         if role == "from":
+            add(r"\b(?i:coming|com(?:e|es)|travel(?:l)?ing|flying|driving|arriving|moving)\s+(?:in\s+)?from\s+"
+                r"(?:the\s+)?" + proper, 4)
             add(r"\bfrom\s+(?:the\s+)?" + proper, 3)
             add(proper + r"\s+(?:to|->|→)\s+[A-Z]", 3)
         elif role == "to":
@@ -1228,6 +1481,8 @@ class FormFiller:
         add(proper + rf"\s+(?i:{own_rx})\b", 3)
         add(rf"\b(?i:{own_rx})\s+(?:is\s+)?" + proper, 2)
         add(r"\b(?:in|at|from|near|to|for|of)\s+(?:the\s+|our\s+|your\s+)?" + proper, 1)
+        add(r"[A-Za-z]\s+\(\s*" + proper + r"\s*\)", 1)  # 'Mark Jensen here (Copenhagen)', 'Studio Pixel (Lyon)'
+
         # after a unit number: '901, Skyline Heights,'
         add(r"(?<![\w-])[A-Z]?-?\d+[A-Z]?,\s+" + proper + r"(?=[,.;]|\s+[a-z])", 1)
         if role == "from":  # an origin is never what follows "to"
@@ -1252,11 +1507,17 @@ class FormFiller:
         expected, and cost a model call per field."""
         limit = spec.get("maxLength", 10**6)
         for m in self._labelled(name, spec):
-            stop = re.search(r"[.;\n]|$", self.text[m.end:])
-            end = m.end + (stop.start() if stop else 0)
-            start, end = m.start, len(self.text[:end].rstrip(" .,;"))
+            start, end = self._unquote(m.start, self._sentence_end(m.end))
             if 0 < end - start <= limit and self._set(name, self.text[start:end], (start, end), "label"):
                 return
+
+    def _sentence_end(self, pos: int) -> int:
+        """Where the sentence (or line, or '|'-separated cell) that runs through ``pos`` ends: a label's
+        free-text value runs past commas and semicolons ('Actual: the CSV has 117 rows; every ... is
+        missing.'), not past a full stop ('4.2.1' is no full stop)."""
+        stop = re.search(r"\.(?=\s|$)|[\n|]|$", self.text[pos:])
+        end = pos + (stop.start() if stop else 0)
+        return len(self.text[:end].rstrip(" .,;"))
 
     # -- enums -------------------------------------------------------------------------
     def _option_forms(self, option: str, field_words: set[str]) -> tuple[set[str], set[str]]:
@@ -1277,15 +1538,23 @@ class FormFiller:
         elif len(low) >= 6 and low.isalpha():
             phrases.update(low[:i] + " " + low[i:] for i in range(3, len(low) - 2))
         if field_words & {"sex", "gender"}:
-            key = {"m": "male", "f": "female"}.get(low, low)
+            key = {"m": "male", "f": "female", "x": "non_binary", "nb": "non_binary"}.get(low, low)
             phrases.update(SEX_WORDS.get(key, []))
             if key in ("male", "female"):
-                tokens.add(key[0].upper())
+                tokens.update({key[0].upper(), key[0]})  # 'Lukas Brandt, m, 1999-12-24' (between commas only)
             if len(low) == 1:
                 phrases.discard(low)
         elif len(option) <= 2 and option.isalpha():
             phrases.discard(low)
             tokens.add(option)
+        counted = re.fullmatch(r"(\d{1,2})([a-z]{2,})", parts[0]) if parts else None
+        if counted:  # '2bed' is written '2-bed', '2 bedroom', 'two-bedroom'
+            n, noun = counted.groups()
+            spelled = [w for w, v in ex.NUMBER_WORDS.items() if v == int(n) and " " not in w][:1]
+            for num in [n, *spelled]:
+                phrases.update(f"{num}{sep}{noun}*" for sep in ("-", " ", ""))
+        if low in UNKNOWN_OPTIONS:
+            phrases.update(UNKNOWN_SAID)
         return phrases, tokens
 
     def _lexical_hits(self, option: str, field_words: set[str] | None = None,
@@ -1309,11 +1578,18 @@ class FormFiller:
                 near = near or (sex and bool(re.search(r"(?<![\d.])\d{1,3}$", self.text[:m.start()])))  # '19M'
                 bracket = (re.search(r"[(,]\s*$", self.text[:m.start()]) and
                            re.match(r"\s*[,)]", self.text[m.end():]) and
-                           re.search(r"\d", self.text[max(0, m.start() - 6):m.end() + 6])) or \
+                           (sex or re.search(r"\d", self.text[max(0, m.start() - 6):m.end() + 6]))) or \
                     re.search(r"\d\s?(?:y/o|yo|yrs?|years? old)\s*,?\s*$", self.text[:m.start()])
+                if tok.islower() and not bracket:
+                    continue  # a small 'm' is a sex only set apart by commas or brackets (else metres)
                 if near or bracket or (re.search(r":\s*$", self.text[:m.start()]) and near is not None and \
                         _cue_near(self.text, m.start(), m.end(), cues or [], before=25, after=0)):
                     hits.append((m.start(), m.end()))
+        signed = re.fullmatch(r"([A-Z]{1,2})([+-])", option.strip())
+        if signed:  # 'B+' is written 'B+ve', 'B positive', 'O Rh positive'; 'A-' 'A neg'
+            said = r"\+\s?ve|\+|pos(?:itive)?" if signed.group(2) == "+" else r"-\s?ve|-|neg(?:ative)?"
+            rx = rf"(?<![A-Za-z0-9]){signed.group(1)}\s?(?:(?i:rh)\s?)?(?i:{said})(?![A-Za-z0-9+-])"
+            hits.extend((m.start(), m.end()) for m in re.finditer(rx, self.text))
         for ph in phrases:
             if not ph.strip():
                 continue
@@ -1624,14 +1900,22 @@ class FormFiller:
         a negation in that clause ('Not open to relocation', 'Nothing to declare') or an 'un-' on
         the field's own word ('unknown persons' for accused_known)."""
         fields = {w for n in self.schema.get("properties", {}) if n != name for w in _words(n)}
-        weights: dict[str, int] = {}
+        weights: dict[str, int] = {}  # regex of a word's forms -> weight
+        lengths: dict[str, int] = {}  # regex -> how long (how telling) the word is
         for source, weight in ((_words(name), 2), (_words(spec.get("title", "")) +
                                                    _words(spec.get("description", "")), 1)):
             for w in source:
                 w = ABBREVIATIONS.get(w, w)
                 if len(w) >= 4 and w not in STOP and w not in BOOL_STOP and (weight == 2 or w not in fields):
+                    if w in IRREGULAR_VERBS:  # 'worn' is said 'wearing', 'given' 'gave': a whole verb, long
+                        forms = IRREGULAR_VERBS[w]
+                        key = rf"(?:{'|'.join(forms)})(?![a-z])"
+                        weights[key] = max(weights.get(key, 0), weight)
+                        lengths[key] = 6
+                        continue
                     stem = _stem(w)[:6] if len(_stem(w)) > 6 else _stem(w)
-                    weights[stem] = max(weights.get(stem, 0), weight)
+                    weights[re.escape(stem)] = max(weights.get(re.escape(stem), 0), weight)
+                    lengths[re.escape(stem)] = len(stem)
         if not weights:
             return None
         best = None
@@ -1639,11 +1923,11 @@ class FormFiller:
             low = clause.group(0).lower()
             score, flipped, distinct, longest = 0, False, 0, 0
             for stem, weight in weights.items():
-                hit = re.search(rf"(?<![a-z])(un|non-?|dis)?{re.escape(stem)}", low)
+                hit = re.search(rf"(?<![a-z])(un|non-?|dis)?{stem}", low)
                 if hit:
                     score += weight
                     distinct += 1
-                    longest = max(longest, len(stem) if weight == 2 else 0)
+                    longest = max(longest, lengths[stem] if weight == 2 else 0)
                     flipped = flipped or bool(hit.group(1))
             # one short word ('race', 'need') says too little; two words, or one long own word, say enough
             if (distinct >= 2 or longest >= 6) and score >= 2 and (best is None or score > best[0]):
@@ -1686,14 +1970,45 @@ class FormFiller:
             end += m.end(1)
         return start, end
 
+    def _fill_title(self, name: str, spec: dict, required: bool) -> None:
+        """The title of a work ('projectTitle', 'talk-title'): as a string, but before places and
+        names, which its words often hold ('Clean Water for Tamale')."""
+        self._fill_string(name, spec, required)
+
+    def _unquote(self, start: int, end: int) -> tuple[int, int]:
+        """A value wholly inside quotes loses them: 'talk: "Zero-downtime migrations"'."""
+        seg = self.text[start:end]
+        if len(seg) > 2 and seg[0] in QUOTES and seg[-1] == QUOTES[seg[0]]:
+            return start + 1, end - 1
+        return start, end
+
+    def _fill_quoted(self, name: str, spec: dict) -> bool:
+        """A title as people write one: in quotes ('a talk called "What we learned"', "for 'Music in
+        the Park'"), two words or more, the one nearest the field's cue words (first of equals)."""
+        found = []
+        for m in QUOTED_RE.finditer(self.text):
+            start, end = m.start(2), m.end(2)
+            value = self.text[start:end]
+            if len(value.split()) < 2 or len(value) > spec.get("maxLength", 10**6) or self._is_used(start, end):
+                continue
+            found.append((_cue_near(self.text, m.start(), m.end(), _cues(name, spec)), -start, start, end))
+        if not found:
+            return False
+        _, _, start, end = max(found)
+        return self._set(name, self.text[start:end], (start, end), "quoted")
+
     def _fill_string(self, name: str, spec: dict, required: bool, question: str | None = None,
                      kind_hint: str = "string") -> None:
         if kind_hint == "string":
             for m in self._labelled(name, spec):  # 'Establishment: Hotel Annapurna (restaurant)'
-                start, end = self._clean_value(name, spec, m.start, m.end)
+                start, end = self._unquote(*self._clean_value(name, spec, m.start, m.end))
+                if spec.get("maxLength", 10**6) >= 100 and field_kind(name, spec) == "string":
+                    end = max(end, self._sentence_end(m.end))  # a free text runs to its sentence's end
                 if end > start and self._set(name, self.text[start:end][: spec.get("maxLength", 10**6)],
                                              (start, end), "label"):
                     return
+            if field_kind(name, spec) == "title" and self._fill_quoted(name, spec):
+                return
         if self.engine is None or not self._budget_allows("extract", [name], required):
             return
         q = question or f"What is the {self._label(name, spec)}?"
@@ -1717,8 +2032,11 @@ class FormFiller:
         if span is None or self._is_used(*span) or self._inside_email(*span):
             return
         start, end = self._expand_phrase(*span) if kind_hint == "location" else span
-        if kind_hint == "person_name" and not self.text[start:end][:1].isupper():
-            return
+        if kind_hint == "person_name":
+            hon = HONORIFICS.match(self.text[start:end])  # 'Mrs Sunita Rao' -> 'Sunita Rao'
+            start += hon.end() if hon and hon.end() < end - start else 0
+            if not self.text[start:end][:1].isupper():
+                return
         value = self.text[start:end][: spec.get("maxLength", 10**6)]
         if len(value) < spec.get("minLength", 0):
             return

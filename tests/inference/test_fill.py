@@ -587,3 +587,99 @@ def test_calibration_priors_live_and_die_with_their_engine():
     del model
     gc.collect()
     assert gone() is None and len(fill_module._CALIBRATION) == kept - 1 and other in fill_module._CALIBRATION
+
+
+# -- generic extraction on made-up forms (none of the evaluation forms) -------------------------
+def test_addresses_by_label_and_by_which_end_of_a_move_they_are():
+    """A labelled address is taken whole, its postcode too (another field reads the postcode as
+    well); 'from ... to ...' says which address is which; a house number is no count."""
+    schema = {"type": "object", "properties": {
+        "billing_address": {"type": "string"},
+        "zip": {"type": "string", "pattern": "^[0-9]{4}$"},
+        "from_address": {"type": "string"},
+        "to_address": {"type": "string"},
+        "crates": {"type": "integer", "minimum": 0, "title": "Number of crates"}}}
+    text = ("Billing address: Unit 4, Harbour Lane, Oslo 0150. Please collect from 12 Mill Street, Bergen "
+            "and bring it to 7 Fjord Road, Tromsø. Nine crates.")
+    res = fill(None, schema, text)
+    assert res.answers["billing_address"] == "Unit 4, Harbour Lane, Oslo 0150"
+    assert res.answers["zip"] == "0150"
+    assert res.answers["from_address"] == "12 Mill Street, Bergen"
+    assert res.answers["to_address"] == "7 Fjord Road, Tromsø"
+    assert res.answers["crates"] == 9  # not the 12 of '12 Mill Street'
+
+
+def test_counts_said_as_none_as_ordinals_and_by_the_description():
+    """'no pets' is 0 pets, '5th floor' floor 5, a value the description defines by a phrase
+    ('-1 = basement'), an age after 'I'm', people as 'pax'."""
+    schema = {"type": "object", "properties": {
+        "pets": {"type": "integer", "minimum": 0, "title": "Pets in the flat"},
+        "floor": {"type": "integer", "minimum": -2, "description": "-1 = basement"},
+        "tenant_age": {"type": "integer", "minimum": 16},
+        "passengers": {"type": "integer", "minimum": 1}}}
+    text = "Flat on the 5th floor, the bikes go in the basement. No pets. I'm 34, travelling 3 pax."
+    assert fill(None, schema, text).answers == {"pets": 0, "floor": 5, "tenant_age": 34, "passengers": 3}
+    assert fill(None, schema, "A studio in the basement, 2 pax.").answers == {"floor": -1, "passengers": 2}
+
+
+def test_a_title_is_read_from_quotes_and_a_code_is_never_cut_in_half():
+    """A title field takes the quoted title (labelled values lose their quotes); a pattern field
+    takes a code written with a space whole ('QF 1234' -> 'QF1234', not '1234'); IATA codes by
+    which end of a trip the text puts them ('SYD-MEL'); a specific pattern keeps its value from a
+    looser one; a currency code is no airport."""
+    schema = {"type": "object", "properties": {
+        "paper_title": {"type": "string", "maxLength": 120},
+        "flight": {"type": "string", "pattern": "^[A-Z0-9]{2}\\d{1,4}$"},
+        "origin": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "IATA code"},
+        "destination": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "IATA code"},
+        "member_id": {"type": "string", "pattern": "^[A-Z0-9]{8,12}$"},
+        "tax_no": {"type": "string", "pattern": "^[A-Z]{4}\\d{5}[A-Z]$", "title": "Tax number"}}}
+    text = ("Presenting 'Sparse attention for tiny models' at the workshop. Booked flight QF 1234 (SYD-MEL), "
+            "AUD 300 paid. Tax number WXYZ12345Q, member 7788 9900 11.")
+    res = fill(None, schema, text)
+    assert res.answers["paper_title"] == "Sparse attention for tiny models"
+    assert res.answers["flight"] == "QF1234"
+    assert (res.answers["origin"], res.answers["destination"]) == ("SYD", "MEL")
+    assert res.answers["tax_no"] == "WXYZ12345Q"
+    assert res.answers["member_id"] == "7788990011"
+    labelled = fill(None, {"type": "object", "properties": {"book_title": {"type": "string"}}},
+                    'Book title: "The Long Night". Author unknown.')
+    assert labelled.answers == {"book_title": "The Long Night"}
+
+
+def test_names_with_accents_and_not_from_address_parts():
+    """A person's name in any Latin script ('Seán Ó Briain' aside, 'Zoë Müller'); the parts of an
+    address after its house number ('Rose Gardens') and a station's name are no person."""
+    schema = {"type": "object", "properties": {
+        "applicant_name": {"type": "string"},
+        "address": {"type": "string"}}}
+    text = "Address: 14B, Rose Gardens, Leeds. Applicant: Zoë Müller."
+    res = fill(None, schema, text)
+    assert res.answers == {"applicant_name": "Zoë Müller", "address": "14B, Rose Gardens, Leeds"}
+    res = fill(None, {"type": "object", "properties": {"guest_name": {"type": "string"}}},
+               "Leaving from Brighton Marina station at 9. Regards, Tomás Novák")
+    assert res.answers == {"guest_name": "Tomás Novák"}
+
+
+def test_options_written_the_way_people_write_them():
+    """Signed options ('B+') as '+ve'/'pos'/'negative'; counted options ('3room') as '3-room',
+    'three room'; a sex letter set apart by commas; 'don't know' for an unknown option."""
+    signed = {"type": "object", "properties": {"rh": {"type": "string", "enum": ["A+", "A-", "B+", "B-", "UNK"]}}}
+    assert fill(None, signed, "Patient B+ve, stable.").answers == {"rh": "B+"}
+    assert fill(None, signed, "Group A neg.").answers == {"rh": "A-"}
+    assert fill(None, signed, "She doesn't know her group, I don't know either.").answers == {"rh": "UNK"}
+    rooms = {"type": "object", "properties": {"size": {"type": "string", "enum": ["1room", "3room", "5room"]}}}
+    assert fill(None, rooms, "We rent a three-room flat.").answers == {"size": "3room"}
+    sex = {"type": "object", "properties": {"sex": {"type": "string", "enum": ["M", "F"]}}}
+    assert fill(None, sex, "Donor: Ola Berg, f, 1990-01-02.").answers == {"sex": "F"}
+
+
+def test_yes_no_by_the_other_forms_of_an_irregular_verb_and_a_site_with_its_noun():
+    """'helmet_worn' reads 'was not wearing a helmet' (False); a pick-up site keeps its noun
+    ('Lyon Part-Dieu station'), a city field does not take it."""
+    schema = {"type": "object", "properties": {"helmet_worn": {"type": "boolean"}}}
+    assert fill(None, schema, "He fell off the scooter. He was not wearing a helmet.").answers == \
+        {"helmet_worn": False}
+    site = {"type": "object", "properties": {"pickup_location": {"type": "string"}}}
+    res = fill(None, site, "We arrive in Lyon on Friday and will be picking up at Lyon Part-Dieu station.")
+    assert res.answers == {"pickup_location": "Lyon Part-Dieu station"}
