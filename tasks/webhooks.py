@@ -50,7 +50,7 @@ from app.webhooks.sender import deliver as http_deliver
 from app.webhooks.service import WebhookService
 from app.webhooks.ssrf import UnsafeTarget, check_address, check_target, parse_nets
 from tasks import metrics, runtime
-from tasks.breaker import TargetFailed, breaker_for, target_of
+from tasks.breaker import TargetFailed, breaker_for, call_concurrently, target_of
 from tasks.broker import actor, current, message_for, send
 from tasks.errors import Permanent
 
@@ -103,8 +103,8 @@ def _attempt(url: str, secret: str, msg_id: str, payload: Any, request_id: str |
         if attempt.outcome == "retry":
             raise TargetFailed(attempt.error or "failed")
 
-    with contextlib.suppress(TargetFailed):
-        breaker_for(target_of(url)).call(call)
+    with contextlib.suppress(TargetFailed):  # a hung target does not hold its breaker's lock (call_concurrently)
+        call_concurrently(breaker_for(target_of(url)), call)
     return holder[0]
 
 

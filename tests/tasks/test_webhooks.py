@@ -229,3 +229,27 @@ def test_circuit_breaker_opens_per_target_and_shows_in_metrics(api: Api, svc: Se
     assert d["attempts"] == 2, "the open circuit did not use up an attempt"
     assert d["next_attempt_at"] >= now_iso(299), "it waits for the breaker's reset"
     breaker.reset_all()
+
+
+def test_a_slow_target_does_not_queue_other_deliveries_behind_its_breaker(receiver: Any, broker: Any) -> None:
+    """pybreaker runs a guarded call under its lock: two endpoints on one host (one breaker) were
+    delivered one at a time by a worker's threads. Both requests must now be at the receiver at once."""
+    import threading
+
+    from tasks import breaker
+    from tasks.webhooks import _attempt
+
+    breaker.reset_all()
+    hold = 1.5
+    receiver.slow(hold)
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda p=p: results.append(
+        _attempt(f"{receiver.url}/{p}", "whsec_" + "A" * 32, f"msg_{p}", {"p": p}))) for p in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(a.outcome for a in results) == ["ok", "ok"]
+    first, second = sorted(r["at"] for r in receiver.received())
+    assert second - first < hold, "the second delivery waited for the first one's reply"
+    breaker.reset_all()
