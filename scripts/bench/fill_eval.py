@@ -24,7 +24,8 @@ get a per-option confusion table (expected option -> predicted option, ``(none)`
 not expected). Latency is wall time per fill (p50/p95) plus CPU time, with the load average, because
 the machine is shared and wall time under load is pessimistic.
 
-Usage: .venv/bin/python scripts/bench/fill_eval.py [--split dev,heldout-narratives,seen-forms,seen-forms-2,heldout-forms|all]
+Usage: .venv/bin/python scripts/bench/fill_eval.py
+       [--split dev,heldout-narratives,seen-forms,seen-forms-2,heldout-forms|all]
        [--naive] [--threads 2] [--json out.json] [--no-calibrate] [--budget SECONDS] [-v]
 """
 
