@@ -86,7 +86,9 @@ def dates(text: str, today: dt.date | None = None, dayfirst: bool = False) -> li
                 d = _valid(year, int(g["m"]), int(g["d"]))
             elif g.get("a"):
                 a, b = int(g["a"]), int(g["b"])
-                month, day = (b, a) if (dayfirst or a > 12) and b <= 12 else (a, b)
+                # dots separate day.month.year (no one writes month.day.year with dots)
+                first = dayfirst or a > 12 or m.group(2) == "."
+                month, day = (b, a) if first and b <= 12 else (a, b)
                 d = _valid(year, month, day)
             else:
                 mon = g["mon"].lower().rstrip(".")
@@ -101,6 +103,19 @@ def dates(text: str, today: dt.date | None = None, dayfirst: bool = False) -> li
                     d = today + dt.timedelta(days=delta)
                     found.append(Mention(d.isoformat(), m.start(), m.end()))
     return sorted(found, key=lambda x: x.start)
+
+
+#: Currencies of places that write the day first (India, the UK, the euro area, ...).
+_DAY_FIRST_MONEY = re.compile(r"₹|(?<![A-Za-z])(?:Rs\.?|INR|GBP|EUR|AUD|NZD|ZAR)(?![A-Za-z])|[£€]")
+
+
+def writes_day_first(text: str) -> bool:
+    """Whether a text's a/b/yyyy dates are day first: one of them cannot be month first ('23/08/2025'),
+    or its money is in a currency of a day-first country (and no dollar sign, which US dates go with)."""
+    for m in DATE_PATTERNS[1].finditer(text):
+        if int(m.group("a")) > 12 and int(m.group("b")) <= 12:
+            return True
+    return bool(_DAY_FIRST_MONEY.search(text)) and "$" not in text and "USD" not in text
 
 
 def _overlaps(start: int, end: int, spans: list[Mention]) -> bool:
@@ -476,11 +491,14 @@ def unit_of_option(option: str) -> str | None:
 
 
 # -- times of day ------------------------------------------------------------------------------
+#: An hour of the clock as a digit or a word ('half past two', 'seven in the morning').
+_HOUR = r"(?P<h>1[0-2]|0?[1-9]|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+_PART = r"(?:\s*(?:in the\s+)?(?P<part>morning|afternoon|evening|night))?"
 _TIME_PATTERNS = [
-    re.compile(r"\bhalf past (?P<h>1[0-2]|0?[1-9])\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))?", re.I),
+    re.compile(r"\bhalf past " + _HOUR + r"\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))?" + _PART, re.I),
     re.compile(r"(?<![\d:.])(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))?", re.I),
     re.compile(r"(?<![\d:.])(?P<h>1[0-2]|0?[1-9])\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))", re.I),
-    re.compile(r"(?<![\d:.])(?P<h>1[0-2]|0?[1-9])(?:\s*o'?clock)?\s+(?:in the\s+)?"
+    re.compile(r"(?<![\d:.])" + _HOUR + r"(?:\s*o'?clock)?\s+(?:in the\s+)?"
                r"(?P<part>morning|afternoon|evening|night)", re.I),
     re.compile(r"\b(?P<noon>noon|midday|midnight)\b", re.I),
 ]
@@ -499,7 +517,7 @@ def times(text: str) -> list[Mention[str]]:
             if g.get("noon"):
                 hh, mm = (0 if g["noon"].lower() == "midnight" else 12), 0
             else:
-                hh = int(g["h"])
+                hh = int(g["h"]) if g["h"].isdigit() else NUMBER_WORDS[g["h"].lower()]
                 mm = int(g.get("m") or 0) + (30 if m.group(0).lower().startswith("half") else 0)
                 ap = (g.get("ap") or "").lower()[:1]
                 part = (g.get("part") or "").lower()

@@ -120,6 +120,7 @@ SYNONYMS: dict[str, list[str]] = {
     "mob": ["mobile", "phone", "telephone", "cell", "call", "contact", "whatsapp"],
     "pickup": ["pick up", "picking up", "pick it up", "pick the car up", "collect", "collecting", "collection"],
     "dropoff": ["drop off", "dropping off", "drop it off", "return", "returning", "hand back"],
+    "return": ["returning", "drop off", "dropping off", "drop it off", "drop", "back", "hand back", "until"],
 }
 #: Abbreviations field names are written with, and the word a text uses for them.
 ABBREVIATIONS = {"org": "organisation", "orgs": "organisations", "amt": "amount", "qty": "quantity",
@@ -593,7 +594,7 @@ class FormFiller:
         self.schema = schema
         self.text = text
         self.today = today
-        self.dayfirst = dayfirst
+        self.dayfirst = dayfirst or ex.writes_day_first(text)
         self.calibrate = calibrate
         self.guess_optional_enums = guess_optional_enums
         self.on_progress = on_progress
@@ -611,6 +612,7 @@ class FormFiller:
         self.methods: dict[str, str] = {}
         self.used: list[tuple[int, int]] = []
         self._distinctive: dict[str, set[str]] = {}
+        self._ordinals: set[tuple[int, int]] = set()  # spans of ranks read as numbers ('4th', 'second')
         # What the LLM sees is bounded so few-shot prefix + text + question fit the context
         # (2048 tokens); extractors and evidence spans always use the full text.
         self.llm_text = text.strip()[:MAX_LLM_CHARS]
@@ -745,7 +747,15 @@ class FormFiller:
         if len(siblings) == 1:
             i, m = max(free, key=lambda im: (_cue_near(self.text, im[1].start, im[1].end, cues), -im[0]))
         else:
-            own = [(_cue_near(self.text, m.start, m.end, cues), -i, i, m) for i, m in free]
+            def role_score(field: str, m: ex.Mention) -> int:  # 'from 12 June to 19 June' for a pickup date
+                role = self._role(field, props[field])
+                said = self._role_before(m.start) if role else None
+                return 0 if said is None else 3 if said == role else -3
+
+            def score(field: str, m: ex.Mention) -> int:
+                return self._mention_score(field, props, siblings, m) + role_score(field, m)
+
+            own = [(score(name, m), -i, i, m) for i, m in free]
             best = max(own)
             if best[0] == 0:
                 # no cue: take mentions in order for fields in schema order, cue-less ones first
@@ -756,11 +766,22 @@ class FormFiller:
             else:
                 others = [n for n in siblings if n != name]
                 m = best[3]
-                if any(_cue_near(self.text, m.start, m.end, _cues(o, props[o])) > best[0] for o in others):
+                if any(score(o, m) > best[0] for o in others):
                     return
                 i = best[2]
         taken.add(i)
         self._set(name, m.value, (m.start, m.end), method)
+
+    def _mention_score(self, name: str, props: dict, siblings: list[str], m: ex.Mention) -> int:
+        """How strongly a mention belongs to one of several same-kind fields: its cue words near it,
+        the words it shares with no sibling counting ('actual' of actualArrival, not 'arrival'), plus
+        2 when one is before it in its own sentence ('Pickup: JKIA, 2025-06-03 07:00. Return: ...')."""
+        cues = _cues(name, props[name])
+        shared = {c for o in siblings if o != name for c in _cues(o, props[o])}
+        cues = [c for c in cues if c not in shared] or cues
+        before = re.split(r"[.;!?]\s", self.text[max(0, m.start - 40):m.start])[-1].lower()
+        said = any(re.search(r"(?<![a-z])" + re.escape(c.lower()), before) for c in cues)
+        return _cue_near(self.text, m.start, m.end, cues) + (2 if said else 0)
 
     def _fill_phone(self, name: str, spec: dict, required: bool) -> None:
         """The phone number nearest the field's cue words ('Emergency: Paul, +44 7700 900789');
@@ -792,7 +813,9 @@ class FormFiller:
 
     def _fill_time(self, name: str, spec: dict, required: bool) -> None:
         """A time of day as 'HH:MM' (24 h), the one nearest the field's cue words."""
-        found = [m for m in ex.times(self.text) if not self._is_used(m.start, m.end)]
+        money = ex.amounts(self.text)  # '£12.50' is no 12:50
+        found = [m for m in ex.times(self.text) if not self._is_used(m.start, m.end)
+                 and not any(a.start < m.end and m.start < a.end for a in money)]
         self._fill_from_mentions(name, spec, found, set(), self.schema.get("properties", {}), "time")
 
     # -- schema hints: labels, patterns, amounts, ages ----------------------------------
@@ -956,7 +979,13 @@ class FormFiller:
                                                                  for q in cands):
                 value = int(m.group(1)) if m.group(1) else ORDINALS[m.group(2).lower()]
                 cands.append(ex.Quantity(float(value), None, m.start(), m.end()))  # '4th floor', 'second child'
+                self._ordinals.add((m.start(), m.end()))
         return [q for q in cands if q.unit is not None or not self._numbers_a_place(q.start, q.end)]
+
+    def _ranks(self, end: int, cues: list[str]) -> bool:
+        """Whether the word right after a rank ('4th', 'second') is one of the field's own words."""
+        nxt = re.match(r"[\s-]+([A-Za-z]+)", self.text[end:end + 30])
+        return bool(nxt) and any(nxt.group(1).lower() in (c, c + "s") for c in cues)
 
     def _described_values(self, spec: dict) -> list[tuple[float, int, int]]:
         """Numbers the field's description defines by a phrase ('0 = ground floor', '1 = first
@@ -1000,7 +1029,8 @@ class FormFiller:
                 continue
             spec = props[name]
             money, unit = self._number_profile(name, spec, kinds[name])
-            cues = _cues(name, spec)
+            # prepositions of the field's name say which end, not what is counted ('fromFloor')
+            cues = [c for c in _cues(name, spec) if c not in {"from", "into", "onto", "with"}]
             lo, hi = spec.get("minimum", -math.inf), spec.get("maximum", math.inf)
             labelled = [(m.start, m.end) for m in self._labelled(name, spec)]
             total = "total" in set(_words(name)) | set(_words(spec.get("title", "")))
@@ -1031,6 +1061,8 @@ class FormFiller:
             for value, start, end, how in pool:
                 if not lo <= value <= hi or (spec.get("type") == "integer" and not float(value).is_integer()):
                     continue
+                if (start, end) in self._ordinals and not self._ranks(end, cues):
+                    continue  # a rank counts only what it ranks: '4th floor', not 'first time donor'
                 score = _cue_near(self.text, start, end, cues, before=25, after=25)
                 score += 4 if any(s <= start < e + 1 for s, e in labelled) else 0
                 score += {"amount": 5, "unit": 6, "number": 0, "described": 2, "none": 3}[how]
@@ -1304,9 +1336,9 @@ class FormFiller:
         role = self._role(name, spec)
         best = None
         for start, end, base, cue in chains:
-            start, end = self._clean_value(name, spec, start, end)  # 'Address 17, Lake View Road'
-            if end <= start:
-                continue
+            lead = re.match(r"(\w+)\s+", self.text[start:end])  # 'Address 17, Lake View Road'
+            if lead and lead.group(1).lower() in self._label_words(name, spec):
+                start += lead.end()
             score = base + ((4 if cue == "home" else 1 if cue == "at" else 0) if home
                             else (3 if cue == "at" else -2 if cue == "home" else 0))
             if role is not None:  # 'from 22 Rue des Martyrs, Paris to 5 Place Bellecour, Lyon'
@@ -1481,7 +1513,8 @@ class FormFiller:
         add(proper + rf"\s+(?i:{own_rx})\b", 3)
         add(rf"\b(?i:{own_rx})\s+(?:is\s+)?" + proper, 2)
         add(r"\b(?:in|at|from|near|to|for|of)\s+(?:the\s+|our\s+|your\s+)?" + proper, 1)
-        add(r"[A-Za-z]\s+\(\s*" + proper + r"\s*\)", 1)  # 'Mark Jensen here (Copenhagen)', 'Studio Pixel (Lyon)'
+        # 'Mark Jensen here (Copenhagen)': a name in brackets, only when nothing better is there ('(React)')
+        add(r"[A-Za-z]\s+\(\s*" + proper + r"\s*\)", 0)
 
         # after a unit number: '901, Skyline Heights,'
         add(r"(?<![\w-])[A-Z]?-?\d+[A-Z]?,\s+" + proper + r"(?=[,.;]|\s+[a-z])", 1)
@@ -1526,6 +1559,8 @@ class FormFiller:
         spelling, synonyms; for sex/gender fields the words for it ('woman' for F)."""
         low = option.lower()
         phrases = {low, low.replace("_", " "), low.replace("_", "-"), re.sub(r"licen[cs]e", "licence", low)}
+        if re.fullmatch(r"[a-z]{2,}[^s]s", low):
+            phrases.add(low[:-1])  # a plural option is named in the singular too ('antiques': 'an antique dresser')
         phrases.update(s.lower() for s in SYNONYMS.get(low, []))
         tokens: set[str] = set()
         parts = [p for p in re.split(r"[_\s-]+", low) if p]
@@ -1852,7 +1887,9 @@ class FormFiller:
             if word in {"yes", "y", "true", "ja", "oui", "si", "sí"} | {"no", "n", "false", "none", "nil"}:
                 self._set(name, word in {"yes", "y", "true", "ja", "oui", "si", "sí"}, (m.start, m.end), "label")
                 return
-        content = [w for w in _words(name) if w not in STOP and w not in BOOL_STOP] or _words(name)
+        # the words that say what the yes/no is about: not 'has', 'is', nor a two-letter 'on' ('on_meds')
+        content = [w for w in _words(name) if w not in STOP and w not in BOOL_STOP and len(w) > 2] or \
+            [w for w in _words(name) if w not in STOP and w not in BOOL_STOP] or _words(name)
         if not content:
             return
         head = [c for c in _cues(content[0], {}) if len(c) > 2] + [_stem(content[0])]
@@ -2002,8 +2039,10 @@ class FormFiller:
         if kind_hint == "string":
             for m in self._labelled(name, spec):  # 'Establishment: Hotel Annapurna (restaurant)'
                 start, end = self._unquote(*self._clean_value(name, spec, m.start, m.end))
-                if spec.get("maxLength", 10**6) >= 100 and field_kind(name, spec) == "string":
-                    end = max(end, self._sentence_end(m.end))  # a free text runs to its sentence's end
+                words = self.text[start:end].split()
+                if spec.get("maxLength", 10**6) >= 100 and field_kind(name, spec) == "string" and \
+                        not all(w[:1].isupper() or not w[:1].isalpha() for w in words):
+                    end = max(end, self._sentence_end(m.end))  # a clause runs to its sentence's end, a name not
                 if end > start and self._set(name, self.text[start:end][: spec.get("maxLength", 10**6)],
                                              (start, end), "label"):
                     return

@@ -683,3 +683,42 @@ def test_yes_no_by_the_other_forms_of_an_irregular_verb_and_a_site_with_its_noun
     site = {"type": "object", "properties": {"pickup_location": {"type": "string"}}}
     res = fill(None, site, "We arrive in Lyon on Friday and will be picking up at Lyon Part-Dieu station.")
     assert res.answers == {"pickup_location": "Lyon Part-Dieu station"}
+
+
+def test_day_first_dates_by_their_dots_their_neighbours_and_their_money():
+    """'05.04.2025' is 5 April (dots are day.month.year); a text that writes '23/08/2025' writes
+    its other a/b/yyyy dates day first too; so does one whose money is in rupees, pounds or euros;
+    a text with dollars and nothing else keeps month first."""
+    assert [m.value for m in ex.dates("flew on 05.04.2025")] == ["2025-04-05"]
+    assert ex.writes_day_first("back on 23/08/2025, left on 04/08/2025")
+    assert ex.writes_day_first("paid £40 on 04/08/2025") and ex.writes_day_first("Rs. 500 on 04/08/2025")
+    assert not ex.writes_day_first("paid $40 on 04/08/2025") and not ex.writes_day_first("on 04/08/2025")
+    schema = {"type": "object", "properties": {"visit": {"type": "string", "format": "date"}}}
+    assert fill(None, schema, "Visited on 04/08/2025 and paid €30.").answers == {"visit": "2025-08-04"}
+    assert fill(None, schema, "Visited on 04/08/2025 and paid $30.").answers == {"visit": "2025-04-08"}
+
+
+def test_times_and_durations_the_way_people_say_them():
+    """'half past two in the afternoon' is 14:30; of two times the one whose own word is before it
+    in its sentence ('actual 19:30') is that field's, a word both fields share ('arrival') decides
+    nothing; '£12.50' is no time; '4h15' and 'three and a half hours' are durations; '70.000 EUR'
+    is seventy thousand."""
+    assert [m.value for m in ex.times("around half past two in the afternoon")] == ["14:30"]
+    schema = {"type": "object", "properties": {
+        "plannedArrival": {"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"},
+        "actualArrival": {"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"}}}
+    res = fill(None, schema, "Planned arrival 07:30, actual 19:30. Snacks cost £12.50.")
+    assert res.answers == {"plannedArrival": "07:30", "actualArrival": "19:30"}
+    assert [(q.value, q.unit) for q in ex.quantities("landed 4h15 late")] == [(4.25, "hour")]
+    assert [(q.value, q.unit) for q in ex.quantities("three and a half hours")] == [(3.5, "hour")]
+    assert [m.value for m in ex.amounts("salary 70.000 EUR, fee 1.250,50 €")] == [70000, 1250.5]
+
+
+def test_a_two_letter_word_is_no_subject_and_a_plural_option_is_named_in_the_singular():
+    """'on_meds' is about medication, not the word 'on' ('X on my ID' says nothing); an option
+    'eyes' is named by 'eye'."""
+    schema = {"type": "object", "properties": {
+        "on_meds": {"type": "boolean", "title": "Currently taking medication"},
+        "parts": {"type": "array", "items": {"type": "string", "enum": ["eyes", "hands"]}}}}
+    res = fill(None, schema, "Gender X on my ID. No medication. Dust got into her left eye.")
+    assert res.answers == {"on_meds": False, "parts": ["eyes"]}
