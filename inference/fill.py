@@ -289,6 +289,20 @@ TITLE_WORDS = {"title", "headline"}
 QUOTES = {'"': '"', "“": "”", "‘": "’", "'": "'", "«": "»"}
 #: A quoted run: an opening quote not inside a word ("it's" opens nothing), its text, its closing quote.
 QUOTED_RE = re.compile(r"(?<![\w])([\"“‘'«])([^\"“”‘’«»\n]{2,200}?)(?:[\"”’»]|(?<=\w)'(?!\w))")
+#: Words of a field that say it holds a reason or cause.
+REASON_WORDS = {"reason", "reasons", "cause", "causes", "why", "grounds"}
+#: Words that start no reason ('nobody told us why').
+NO_REASON = {"why", "what", "how", "nothing", "anything", "me", "us"}
+#: How a text gives a reason: causal words, or what someone said it was (group 'v': the reason).
+CAUSE_PATTERNS = [
+    re.compile(r"\b(?i:due to|because of|owing to|caused by|on account of)\s+(?P<v>[^.;,()!?]+)"),
+    re.compile(r"\b(?i:because)\s+(?P<v>(?:the|it|they|there)\b[^.;,()!?]+)"),
+    re.compile(r"\b(?i:cited|blamed)\s+(?P<v>[^.;,()!?]+)"),
+    re.compile(r"\b(?:(?i:they|he|she|the\s+[a-z]+)|[A-Z][a-z]+)\s+(?i:said|told\s+(?:us|me))"
+               r"(?:[^.;,()]{0,24}?\bit\s+was\b|\s+that\b)?\s+(?!(?i:due to|because)\b)(?P<v>[^.;,()!?]+)"),
+]
+#: How a text says something happens for the first time.
+FIRST_TIME = re.compile(r"\b(?i:first[- ]time(?:r)?|for the first time|never\b[^.;,]{0,30}\bbefore)\b")
 #: Ordinal words, for counts written as ranks ('on the second floor', 'our third child').
 ORDINALS = {w: i + 1 for i, w in enumerate(["first", "second", "third", "fourth", "fifth", "sixth", "seventh",
                                             "eighth", "ninth", "tenth"])}
@@ -1058,6 +1072,11 @@ class FormFiller:
             pool += [(v, s, e, "described") for v, s, e in self._described_values(spec)]
             if lo <= 0 and kinds[name] == "integer" and not money:
                 pool += [(0.0, s, e, "none") for s, e in self._none_of(self._counted(name, spec))]
+                if (set(_words(name)) | set(_words(spec.get("title", ""))) | set(_words(spec.get("description", "")))) \
+                        & {"previous", "prior", "past", "before", "earlier"}:
+                    # a count of earlier times is 0 for a first time ('first-time donor', 'never donated before')
+                    pool += [(0.0, m.start(), m.end(), "none") for m in FIRST_TIME.finditer(self.text)
+                             if not self._is_used(m.start(), m.end())]
             for value, start, end, how in pool:
                 if not lo <= value <= hi or (spec.get("type") == "integer" and not float(value).is_integer()):
                     continue
@@ -1543,6 +1562,25 @@ class FormFiller:
             start, end = self._unquote(m.start, self._sentence_end(m.end))
             if 0 < end - start <= limit and self._set(name, self.text[start:end], (start, end), "label"):
                 return
+        if (set(_words(name)) | set(_words(spec.get("title", "")))) & REASON_WORDS:
+            self._fill_cause(name, spec)
+
+    def _fill_cause(self, name: str, spec: dict) -> None:
+        """A reason or cause as the text gives one: what follows 'due to', 'because (of)', 'cited',
+        or what someone said it was ('The crew said it was due to a technical problem', 'they told
+        us at the gate it was a crew shortage'), to the end of its clause."""
+        for rx in CAUSE_PATTERNS:  # the plainest way of giving a reason first
+            for m in rx.finditer(self.text):
+                start, end = m.start("v"), m.end("v")
+                cut = re.search(r"\s+(?:and|but|so|which|while)\s", self.text[start:end])
+                end = start + cut.start() if cut else end
+                end = start + len(self.text[start:end].rstrip(" .,;!?"))
+                value = self.text[start:end]
+                if len(value) < 5 or value.split()[0].lower() in NO_REASON or self._is_used(start, end) or \
+                        end - start > spec.get("maxLength", 10**6):
+                    continue  # 'Nobody told us why' gives no reason
+                self._set(name, value, (start, end), "cause")
+                return
 
     def _sentence_end(self, pos: int) -> int:
         """Where the sentence (or line, or '|'-separated cell) that runs through ``pos`` ends: a label's
@@ -1566,6 +1604,9 @@ class FormFiller:
         parts = [p for p in re.split(r"[_\s-]+", low) if p]
         if len(parts) == 1 and len(low) >= 5 and len(_stem(low)) >= 4:
             phrases.add(_stem(low) + "*")  # 'locks' -> 'lock*' (locked), 'heating' -> 'heat*' (heater)
+            noun = re.fullmatch(r"([a-z]{4,}?)(?:ation|ition|ion)", low)
+            if noun:
+                phrases.add(noun.group(1) + "*")  # 'cancellation' -> 'cancell*' (cancelled)
             if low.endswith("al") and len(low) >= 8:
                 phrases.add(low[:-2] + "*")  # 'electrical' -> 'electric*' (electrician)
         if len(parts) >= 2:
@@ -1633,6 +1674,13 @@ class FormFiller:
                 if re.match(r"\s*(?:number|no\b|:\s*\+?\d|\+?\d{5})", low[m.end():]):
                     continue  # "phone number: ..." is contact data, not the product
                 hits.append((m.start(), m.end()))
+        pieces = [w for w in re.split(r"[_\s-]+", option.lower()) if w]
+        number = [w for w in pieces if w.isdigit()]
+        if len(pieces) == 2 and len(number) == 1:  # 'talk_30': '30-minute talk', 'a talk of 30 minutes'
+            num, word = number[0], next(w for w in pieces if not w.isdigit())
+            rx = rf"(?<![\w.]){num}(?![\d.])[^.;,()]{{0,20}}?(?<![a-z]){re.escape(word)}|" \
+                 rf"(?<![a-z]){re.escape(word)}[^.;,()]{{0,20}}?(?<![\w.]){num}(?![\d.])"
+            hits.extend((m.start(), m.end()) for m in re.finditer(rx, low))
         words = [w for w in re.split(r"[_\s-]+", option.lower()) if len(w) >= 4]
         if len(words) >= 2:  # multi-word option: every word's stem within a short window
             stems = [w[:5] if len(w) > 5 else w[:3] for w in words]

@@ -722,3 +722,25 @@ def test_a_two_letter_word_is_no_subject_and_a_plural_option_is_named_in_the_sin
         "parts": {"type": "array", "items": {"type": "string", "enum": ["eyes", "hands"]}}}}
     res = fill(None, schema, "Gender X on my ID. No medication. Dust got into her left eye.")
     assert res.answers == {"on_meds": False, "parts": ["eyes"]}
+
+
+def test_reasons_first_times_and_options_with_a_number():
+    """A reason as the text gives one ('due to ...', 'said it was ...', 'because the ...'), never a
+    bare 'why'; a count of earlier times is 0 for a first-timer; 'talk_30' is a '30-minute talk';
+    'cancellation' is named by 'cancelled'."""
+    schema = {"type": "object", "properties": {
+        "delay_reason": {"type": "string", "maxLength": 200},
+        "previous_visits": {"type": "integer", "minimum": 0, "title": "Number of previous visits"},
+        "slot": {"type": "string", "enum": ["talk_30", "talk_60", "poster"]},
+        "outcome": {"type": "string", "enum": ["cancellation", "delay"]}}}
+    text = ("The 9:10 train was cancelled due to a signal failure near Crewe. This is my first time at the "
+            "clinic. I'd like a 30-minute talk slot.")
+    res = fill(None, schema, text)
+    assert res.answers == {"delay_reason": "a signal failure near Crewe", "previous_visits": 0, "slot": "talk_30",
+                           "outcome": "cancellation"}
+    said = fill(None, {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}},
+                "The driver told us at the depot it was a flat tyre, and left.")
+    assert said.answers == {"reason": "a flat tyre"}
+    silent = fill(None, {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}},
+                  "It was late again and nobody told us why.")
+    assert silent.answers == {}
