@@ -168,6 +168,8 @@ TITLED_NAME_PATTERNS = [
     rf"\b({_NT} {_NT}(?: {_NT})?)\s*\((?:\s*[MF]\b|\s*\d{{1,3}}\s*[,/)])",
     rf"\bby\s+({_NT} {_NT})\b",
     rf"(?:^|(?<=[.!?,;])\s+)({_NT} {_NT})(?=,?\s+\+?\d[\d\s-]{{6,}})",
+    # a signature: a name right before its e-mail address ('Lukas Brenner lukas.brenner@example.at')
+    rf"(?:^|(?<=[.!?,;:)\n-])\s*|\s)({_NT}(?: {_NT}){{1,2}})(?=\s*[,(<]?\s*[\w.+-]+@[\w-]+\.)",
 ]
 ORG_SUFFIX = r"(?:Inc|Corp|Corporation|Ltd|LLC|GmbH|Labs|Industries|Traders|Robotics|Group|Company|" \
              r"Technologies|Solutions|Systems|Partners|Bank|University|Foundation|Trust|Society|Collective|" \
@@ -226,6 +228,13 @@ MOVES_FROM = re.compile(r"\b(?i:com(?:e|es|ing)|travel(?:s|led|ling|ing)?|fly(?:
 WORKS_AT = re.compile(r"\b(?:(?i:work(?:s|ed|ing)?|employed|engineer|developer|manager|team|intern|analyst|lead|"
                       r"scientist|designer|officer|consultant|researcher|founder|director|professor|job)|[A-Z]{2,5})"
                       r"\s+(?:at|for|with)\s+(?:the\s+)?$")
+#: Words of a field that say it names a landmark, and how a text points at one.
+LANDMARK_WORDS = {"landmark", "landmarks"}
+LANDMARK_RE = re.compile(
+    r"\b(?i:near|opposite|outside|in front of|next to|beside|behind|across from|close to)\s+(?:the\s+)?"
+    r"((?:[A-Z][a-z]{0,2}\.(?=\s+[A-Z])|[A-Z][\w'’-]*)(?:\s+(?:[A-Z][a-z]{0,2}\.(?=\s+[A-Z])|[A-Z][\w'’-]*)){0,3}"
+    r"(?:\s+(?i:supermarket|store|shop|station|school|temple|"
+    r"church|mosque|gurudwara|hospital|mall|market|park|bank|hotel|restaurant|cafe|café|pharmacy|cinema))?)")
 #: Words of a field that say it names a settlement or region, not a site within one.
 SETTLEMENT_WORDS = {"city", "town", "village", "district", "state", "country", "region", "county", "province",
                     "hometown", "suburb", "municipality", "locality", "neighbourhood", "neighborhood", "nationality",
@@ -987,12 +996,12 @@ class FormFiller:
         for m in ex.numbers(self.text):
             if not self._is_used(m.start, m.end) and not any(q.start < m.end and m.start < q.end for q in cands):
                 cands.append(ex.Quantity(float(m.value), None, m.start, m.end))
-        for m in re.finditer(r"(?<![\w.,/:-])(\d{1,3})(?:st|nd|rd|th)\b|\b(" + "|".join(ORDINALS) + r")\b",
+        for o in re.finditer(r"(?<![\w.,/:-])(\d{1,3})(?:st|nd|rd|th)\b|\b(" + "|".join(ORDINALS) + r")\b",
                              self.text, re.I):
-            if not self._is_used(m.start(), m.end()) and not any(q.start < m.end() and m.start() < q.end
+            if not self._is_used(o.start(), o.end()) and not any(q.start < o.end() and o.start() < q.end
                                                                  for q in cands):
-                value = int(m.group(1)) if m.group(1) else ORDINALS[m.group(2).lower()]
-                cands.append(ex.Quantity(float(value), None, m.start(), m.end()))  # '4th floor', 'second child'
+                value = int(o.group(1)) if o.group(1) else ORDINALS[o.group(2).lower()]
+                cands.append(ex.Quantity(float(value), None, o.start(), o.end()))  # '4th floor', 'second child'
                 self._ordinals.add((m.start(), m.end()))
         return [q for q in cands if q.unit is not None or not self._numbers_a_place(q.start, q.end)]
 
@@ -1290,6 +1299,8 @@ class FormFiller:
                 return
         if chains and self._fill_address(name, spec, hint, chains):
             return
+        if hint & LANDMARK_WORDS and self._fill_landmark(name, spec):
+            return
         named_hint = hint | set(_words(spec.get("description", ""))[:4]) | (set(_words(name)) & {"from", "to"})
         if named_hint & (PLACE_WORDS - ADDRESS_WORDS | {"from", "to"}) and \
                 self._fill_place_name(name, spec, named_hint):
@@ -1311,6 +1322,16 @@ class FormFiller:
             if got is not None and span and (span[0], span[1]) in self.used:
                 self.used.remove((span[0], span[1]))
             self._set(name, self.text[cand[0]:cand[1]], cand, "pattern")
+
+    def _fill_landmark(self, name: str, spec: dict) -> bool:
+        """A landmark as people give one: the named thing a place is near, opposite, outside or in
+        front of ('opposite the Co-op', 'right outside Café Coffee Day', 'near the Farmacia Central')."""
+        for m in LANDMARK_RE.finditer(self.text):
+            start, end = m.start(1), m.end(1)
+            if self._is_used(start, end) or m.group(1).split()[0] in NOT_NAME:
+                continue
+            return self._set(name, m.group(1)[: spec.get("maxLength", 200)], (start, end), "landmark")
+        return False
 
     def _chains(self) -> list[tuple[int, int, int, str | None]]:
         """Address-like runs of the text ('45 Gandhi Nagar, Kanpur') as (start, end, score, cue), cut where a

@@ -744,3 +744,15 @@ def test_reasons_first_times_and_options_with_a_number():
     silent = fill(None, {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}},
                   "It was late again and nobody told us why.")
     assert silent.answers == {}
+
+
+def test_a_landmark_is_what_a_place_is_near_and_a_signature_names_the_writer():
+    """'opposite the Co-op' gives a landmark (its full stop is not part of it); a name right before
+    its e-mail address is the writer's."""
+    schema = {"type": "object", "properties": {"landmark": {"type": "string"}, "reporter": {"type": "string"}}}
+    res = fill(None, schema, "Burst pipe on Hill Road, opposite the Co-op. Started at 6. "
+                             "Ana María Ruiz anamr@example.es")
+    assert res.answers == {"landmark": "Co-op", "reporter": "Ana María Ruiz"}
+    near = fill(None, {"type": "object", "properties": {"landmark": {"type": "string"}}},
+                "Bins not emptied near St. Anne's Church for a week.")
+    assert near.answers == {"landmark": "St. Anne's Church"}
