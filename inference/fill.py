@@ -1002,7 +1002,7 @@ class FormFiller:
                                                                  for q in cands):
                 value = int(o.group(1)) if o.group(1) else ORDINALS[o.group(2).lower()]
                 cands.append(ex.Quantity(float(value), None, o.start(), o.end()))  # '4th floor', 'second child'
-                self._ordinals.add((m.start(), m.end()))
+                self._ordinals.add((o.start(), o.end()))
         return [q for q in cands if q.unit is not None or not self._numbers_a_place(q.start, q.end)]
 
     def _ranks(self, end: int, cues: list[str]) -> bool:
