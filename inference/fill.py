@@ -1008,7 +1008,7 @@ class FormFiller:
     def _ranks(self, end: int, cues: list[str]) -> bool:
         """Whether the word right after a rank ('4th', 'second') is one of the field's own words."""
         nxt = re.match(r"[\s-]+([A-Za-z]+)", self.text[end:end + 30])
-        return bool(nxt) and any(nxt.group(1).lower() in (c, c + "s") for c in cues)
+        return nxt is not None and any(nxt.group(1).lower() in (c, c + "s") for c in cues)
 
     def _described_values(self, spec: dict) -> list[tuple[float, int, int]]:
         """Numbers the field's description defines by a phrase ('0 = ground floor', '1 = first
@@ -1625,9 +1625,9 @@ class FormFiller:
         parts = [p for p in re.split(r"[_\s-]+", low) if p]
         if len(parts) == 1 and len(low) >= 5 and len(_stem(low)) >= 4:
             phrases.add(_stem(low) + "*")  # 'locks' -> 'lock*' (locked), 'heating' -> 'heat*' (heater)
-            noun = re.fullmatch(r"([a-z]{4,}?)(?:ation|ition|ion)", low)
-            if noun:
-                phrases.add(noun.group(1) + "*")  # 'cancellation' -> 'cancell*' (cancelled)
+            nominal = re.fullmatch(r"([a-z]{4,}?)(?:ation|ition|ion)", low)
+            if nominal:
+                phrases.add(nominal.group(1) + "*")  # 'cancellation' -> 'cancell*' (cancelled)
             if low.endswith("al") and len(low) >= 8:
                 phrases.add(low[:-2] + "*")  # 'electrical' -> 'electric*' (electrician)
         if len(parts) >= 2:
