@@ -115,6 +115,7 @@ SYNONYMS: dict[str, list[str]] = {
     "passenger": ["pax", "people", "persons", "travellers", "travelers", "of us"],
     "pet": ["dog", "cat", "puppy", "kitten", "rabbit", "parrot", "hamster", "pets", "animals"],
     "insur": ["insurance", "insured", "policy", "cover", "covered"],
+    "always": ["every time", "each time", "100%", "consistently", "always"],
     "phone": ["mobile", "telephone", "cell", "call", "contact", "whatsapp"],
     "mobile": ["phone", "telephone", "cell", "call", "contact", "whatsapp"],
     "mob": ["mobile", "phone", "telephone", "cell", "call", "contact", "whatsapp"],

@@ -756,3 +756,10 @@ def test_a_landmark_is_what_a_place_is_near_and_a_signature_names_the_writer():
     near = fill(None, {"type": "object", "properties": {"landmark": {"type": "string"}}},
                 "Bins not emptied near St. Anne's Church for a week.")
     assert near.answers == {"landmark": "St. Anne's Church"}
+
+
+def test_always_is_said_as_every_time():
+    """'Happens every time' answers an 'always_reproducible' yes/no; 'sometimes' says nothing."""
+    schema = {"type": "object", "properties": {"always_reproducible": {"type": "boolean"}}}
+    assert fill(None, schema, "The export fails. Happens every time.").answers == {"always_reproducible": True}
+    assert fill(None, schema, "The export fails sometimes.").answers == {}
