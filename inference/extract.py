@@ -218,8 +218,11 @@ _CODES = rf"(?<![A-Za-z])(?-i:{CURRENCY_CODES})(?![A-Za-z])"
 _CUR_BEFORE = (rf"(?:(?:US|A|C|S|NZ|HK|R)?\$|[₹€£¥₦₵₱₩₪₽]|(?<![A-Za-z])Rs\.?|{_CODES}\.?)")
 _CUR_AFTER = (rf"(?:{_CODES}|[₹€£¥$]|rupees?|dollars?|euros?|pounds?|yen|yuan|naira|cedis?|"
               r"shillings?|pesos?|francs?|dirhams?|riyals?|rand|ringgit|baht|won|/-)")
-_AMOUNT_NUM = (r"(?:\d{1,3}(?:\.\d{3})+(?!\d)(?:,\d{1,2})?"  # '70.000', '1.250,50': dots group thousands
-               r"|(?:\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?)")
+#: A number as amounts write it. Dots group thousands only from a non-zero first group ('70.000',
+#: '1.250,50'; '0.125' is a decimal); decimals run to their last digit ('$0.125' is not '$0.12').
+_DOT_THOUSANDS = r"[1-9]\d{0,2}(?:\.\d{3})+(?:,\d{1,2})?"
+_AMOUNT_NUM = (r"(?:[1-9]\d{0,2}(?:\.\d{3})+(?![\d.])(?:,\d{1,2})?"
+               r"|(?:\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?![\d])")
 _SCALE = r"(?:\s?(?P<scale>lakhs?|lacs?|crores?|million|mn|k)\b)?"
 AMOUNT_RE = re.compile(
     rf"(?P<cur1>{_CUR_BEFORE})\s?(?P<n1>{_AMOUNT_NUM}){_SCALE.replace('scale', 'scale1')}"
@@ -230,10 +233,13 @@ SCALES = {"lakh": 100_000, "lac": 100_000, "crore": 10_000_000, "million": 1_000
           "k": 1_000}
 
 
-def _number(raw: str) -> int | float:
+def _number(raw: str, sign: str = "") -> int | float:
     """'1,25,000' -> 125000, '1,240.50' -> 1240.5 (grouping commas of any style are dropped);
-    '70.000' and '1.250,50' (dots grouping thousands, a comma for cents) -> 70000, 1250.5."""
-    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?", raw):
+    '70.000' and '1.250,50' (dots grouping thousands, a comma for cents) -> 70000, 1250.5.
+    After a dollar or pound sign a dot is a decimal point unless comma cents follow ('$1.250' is
+    1.25, '$1.250,00' is 1250): those currencies are written with decimal points."""
+    point_currency = any(c in sign for c in "$£")
+    if re.fullmatch(_DOT_THOUSANDS, raw) and not (point_currency and "," not in raw):
         raw = raw.replace(".", "").replace(",", ".")
     value = float(raw.replace(",", ""))
     return int(value) if value.is_integer() else value
@@ -247,7 +253,7 @@ def amounts(text: str) -> list[Mention[int | float]]:
         raw = m.group("n1") or m.group("n2") or m.group("n3")
         scale = (m.group("scale1") or m.group("scale2") or m.group("scale3") or "").lower().rstrip("s")
         scale = "lakh" if scale == "lpa" else scale
-        value = _number(raw) * SCALES.get(scale, 1)
+        value = _number(raw, m.group("cur1") or "") * SCALES.get(scale, 1)
         value = int(value) if float(value).is_integer() else value
         out.append(Mention(value, m.start(), m.end()))
     return out
@@ -498,8 +504,12 @@ _TIME_PATTERNS = [
     re.compile(r"\bhalf past " + _HOUR + r"\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))?" + _PART, re.I),
     re.compile(r"(?<![\d:.])(?P<h>[01]?\d|2[0-3])[:.](?P<m>[0-5]\d)\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))?", re.I),
     re.compile(r"(?<![\d:.])(?P<h>1[0-2]|0?[1-9])\s*(?P<ap>[ap]\.?\s?m\.?(?![a-z]))", re.I),
-    re.compile(r"(?<![\d:.])" + _HOUR + r"(?:\s*o'?clock)?\s+(?:in the\s+)?"
+    # '7 in the morning', 'seven o'clock in the evening': an hour word must stand alone ('Someone',
+    # 'often' hold none) and be tied to its part of day by "o'clock" or "in the" ('One morning' is no time)
+    re.compile(r"(?<![\w:.])(?P<h>1[0-2]|0?[1-9])(?:\s*o'?clock)?\s+(?:in the\s+)?"
                r"(?P<part>morning|afternoon|evening|night)", re.I),
+    re.compile(r"(?<![\w:.'\u2019-])(?P<h>one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+               r"(?:\s*o'?clock\s+(?:in the\s+)?|\s+in the\s+)(?P<part>morning|afternoon|evening|night)", re.I),
     re.compile(r"\b(?P<noon>noon|midday|midnight)\b", re.I),
 ]
 

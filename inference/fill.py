@@ -743,6 +743,8 @@ class FormFiller:
     def _set(self, name: str, value, span: tuple[int, int] | None, method: str) -> bool:
         """Record an answer, unless it is a string the text does not support (never invent)."""
         spec = self.schema.get("properties", {}).get(name, {})
+        if span and (isinstance(value, (bool, list, dict)) or value in enum_options(spec)):
+            span = _whole_words(self.text, span)  # an option's stem ('lock' of 'locked') stands for its word
         if not accept_answer(self.text, spec, value, span, today=self.today):
             return False
         self.answers[name] = value
@@ -2297,11 +2299,13 @@ def accept_answer(text: str, spec: dict, value: object, span: tuple[int, int] | 
     a URL the model made up, a name or a count from its prior — is refused, whoever proposed it.
     """
     in_text = span is not None and 0 <= span[0] < span[1] <= len(text)
+    if span is not None and in_text and not _on_word_bounds(text, span[0], span[1]):
+        return False  # evidence cut out of a word ('one' of 'Someone', '125' of '0.125') is none
     evidence = text[span[0]:span[1]] if span is not None and in_text else ""
     if isinstance(value, bool):
         return in_text
     if isinstance(value, (int, float)):
-        return in_text or _number_in_text(text, value)
+        return (in_text and _reads_as_number(evidence, value)) or _number_in_text(text, value)
     if isinstance(value, list):
         items = spec["items"] if isinstance(spec.get("items"), dict) else {}
         return (bool(value) or in_text) and all(accept_answer(text, items, v, None, today=today) for v in value)
@@ -2322,6 +2326,53 @@ def accept_answer(text: str, spec: dict, value: object, span: tuple[int, int] | 
         return True
     # a normalised reading of its own evidence: '21:30' of '9:30 pm', '9811023456' of '98110 23456'
     return in_text and value in ex.normalised_readings(evidence)
+
+
+def _whole_words(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """A span widened to the whole words it touches ('lock' in 'locked' -> 'locked')."""
+    start, end = span
+    while 0 < start < len(text) and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while 0 < end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        end += 1
+    return start, end
+
+
+def _on_word_bounds(text: str, start: int, end: int) -> bool:
+    """Whether a span starts and ends where a word or number does: not between two letters or two
+    digits, nor inside a decimal or grouped number ('0.125'). A letter next to a digit is a
+    boundary ('40M', '4h15')."""
+    def joined(i: int) -> bool:  # text[i - 1] and text[i] belong to one word or number
+        if i <= 0 or i >= len(text):
+            return False
+        a, b = text[i - 1], text[i]
+        if (a.isalpha() and b.isalpha()) or (a.isdigit() and b.isdigit()):
+            return True
+        digits_around = (i >= 2 and text[i - 2].isdigit() and b.isdigit() and a in ".,") or \
+            (i + 1 < len(text) and a.isdigit() and b in ".," and text[i + 1].isdigit())
+        return digits_around
+
+    return not joined(start) and not joined(end)
+
+
+#: What may stand around a number in its evidence and not change what it says: currency signs and codes.
+_CURRENCY_AROUND = re.compile(rf"{ex._CUR_BEFORE}|{ex._CUR_AFTER}|\s", re.I)
+
+
+def _reads_as_number(evidence: str, value: float) -> bool:
+    """Whether evidence that is just a number (currency aside) says ``value`` ('$0.125' is not 125):
+    its plain reading (grouping commas dropped, dot decimal) or its dot-grouped one ('70.000').
+    Evidence with words in it ('no kids', 'ground floor', '4h15', '2 lakh') is a derivation the
+    extractor made from words, checked by whoever made it, and passes."""
+    bare = _CURRENCY_AROUND.sub("", evidence)
+    if not re.fullmatch(r"\d[\d.,]*", bare):
+        return True
+    readings = set()
+    if re.fullmatch(r"\d+(?:,\d+)*(?:\.\d+)?", bare):
+        readings.add(float(bare.replace(",", "")))
+    if re.fullmatch(ex._DOT_THOUSANDS, bare):
+        readings.add(float(bare.replace(".", "").replace(",", ".")))
+    return float(value) in readings
 
 
 def _whole_words_in(needle: str, haystack: str) -> bool:

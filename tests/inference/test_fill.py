@@ -763,3 +763,45 @@ def test_always_is_said_as_every_time():
     schema = {"type": "object", "properties": {"always_reproducible": {"type": "boolean"}}}
     assert fill(None, schema, "The export fails. Happens every time.").answers == {"always_reproducible": True}
     assert fill(None, schema, "The export fails sometimes.").answers == {}
+
+
+CLOCK = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}
+
+
+def test_an_hour_word_inside_another_word_or_without_its_clock_cue_is_no_time():
+    """'Someone in the morning' holds no 'one in the morning', 'often in the evening' no 'ten',
+    and 'One morning' is a day, not 01:00; a word hour needs "o'clock" or "in the"."""
+    schema = {"type": "object", "properties": {"seen_at": CLOCK}}
+    for text in ("Someone in the morning knocked over the bins.", "The dog barks often in the evening.",
+                 "One morning the gate was open.", "Everyone at night was asleep."):
+        assert fill(None, schema, text).answers == {}, text
+    assert fill(None, schema, "The gate was open at seven in the morning.").answers == {"seen_at": "07:00"}
+    assert fill(None, schema, "It began at nine o'clock in the evening.").answers == {"seen_at": "21:00"}
+
+
+def test_the_gate_refuses_evidence_cut_out_of_a_word_or_a_number():
+    """Evidence must start and end where words and numbers do ('one' of 'Someone', '125' of
+    '0.125'); a letter beside a digit is a boundary ('40M')."""
+    from inference.fill import accept_answer
+    text = "Someone paid 0.125 for 40M of storage."
+    assert not accept_answer(text, CLOCK, "01:00", (4, 7))
+    assert not accept_answer(text, {"type": "integer"}, 125, (15, 18))
+    assert accept_answer(text, {"type": "integer"}, 40, (23, 25))
+    assert not accept_answer(text, {"type": "boolean"}, True, (1, 7))
+
+
+def test_a_number_must_read_as_its_evidence():
+    """Evidence that is only a number says one value: '$0.125' is 0.125, never 125, whoever proposes
+    it; dots group thousands only from a non-zero group ('70.000') and, after a dollar sign, only
+    with comma cents ('$1.250' is 1.25, '$1.250,00' is 1250)."""
+    from inference.fill import accept_answer
+    text = "Tariff: $0.125 per unit."
+    assert not accept_answer(text, {"type": "number"}, 125, (8, 14))
+    assert accept_answer(text, {"type": "number"}, 0.125, (8, 14))
+    price = {"type": "object", "properties": {"unit_price": {"type": "number"}}}
+    assert fill(None, price, "Tariff: $0.125 per unit.").answers == {"unit_price": 0.125}
+    assert fill(None, price, "Tariff: USD 0.125 per unit.").answers == {"unit_price": 0.125}
+    assert fill(None, price, "The bike cost $1.250 in parts.").answers == {"unit_price": 1.25}
+    assert fill(None, price, "The bike cost $1.250,00 in parts.").answers == {"unit_price": 1250}
+    assert fill(None, price, "Das Rad kostete 2.400 EUR.").answers == {"unit_price": 2400}
+    assert [m.value for m in ex.amounts("0.500 EUR")] == [0.5]
