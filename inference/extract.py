@@ -269,9 +269,12 @@ AGE_PATTERNS = [
     re.compile(r"\b(?:male|female|man|woman|non-binary|[MF]),\s*(?P<n>\d{1,3})(?!\w|[.,]\d)"),
     re.compile(r"(?<![\d.,])\b(?P<n>\d{1,3})\s?(?P<sex>[MF])\b(?![-\w])"),
     # 'I'm 72, I hope...', 'she is 8.': a bare number right after "I am" is an age
-    re.compile(r"\b(?i:I'?m|I am|he'?s|she'?s|he is|she is)\s+(?P<n>\d{1,3})(?=\s*(?:[,;)!]|\.(?!\d)|and\b|$))"),
+    re.compile(r"\b(?i:I['\u2019]?m|I am|he['\u2019]?s|she['\u2019]?s|he is|she is)\s+(?P<n>\d{1,3})"
+               r"(?=\s*(?:[,;)!]|\.(?!\d)|and\b|$))"),
     # 'Driver: James Whitfield, 41, UK licence': a name, then its age between commas
-    re.compile(r"\b[A-Z][a-z]+ [A-Z][\w'\u2019-]+,\s+(?P<n>\d{1,2})(?=\s*(?:,|\)|and\b))"),
+    # (not a street before its house number: 'to Calle Mayor, 25, Madrid', 'at Oak Lane, 12, Leeds')
+    re.compile(r"(?<!\bto )(?<!\bat )(?<!\bin )(?<!\bon )(?<!\bfrom )(?<!\bnear )(?<!\bvia )(?<!\binto )"
+               r"\b[A-Z][a-z]+ [A-Z][\w'\u2019-]+,\s+(?P<n>\d{1,2})(?=\s*(?:,|\)|and\b))"),
 ]
 
 

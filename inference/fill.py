@@ -110,19 +110,22 @@ SYNONYMS: dict[str, list[str]] = {
     "birth": ["born", "dob", "d.o.b"],
     "sex": ["gender"],
     "photo": ["photos", "pictures", "picture", "images", "photographs", "pics", "pic"],
-    "child": ["children", "kids", "kid", "child", "little ones", "toddler", "baby", "babies"],
+    "child": ["children", "kids", "kid", "child"],
     "adult": ["adults", "grown-ups"],
     "passenger": ["pax", "people", "persons", "travellers", "travelers", "of us"],
     "pet": ["dog", "cat", "puppy", "kitten", "rabbit", "parrot", "hamster", "pets", "animals"],
     "insur": ["insurance", "insured", "policy", "cover", "covered"],
-    "always": ["every time", "each time", "100%", "consistently", "always"],
+    "always": ["every time", "each time", "consistently", "always"],
     "phone": ["mobile", "telephone", "cell", "call", "contact", "whatsapp"],
     "mobile": ["phone", "telephone", "cell", "call", "contact", "whatsapp"],
-    "mob": ["mobile", "phone", "telephone", "cell", "call", "contact", "whatsapp"],
-    "pickup": ["pick up", "picking up", "pick it up", "pick the car up", "collect", "collecting", "collection"],
-    "dropoff": ["drop off", "dropping off", "drop it off", "return", "returning", "hand back"],
-    "return": ["returning", "drop off", "dropping off", "drop it off", "drop", "back", "hand back", "until"],
+    # a compound field word as the text inflects it ('pickup' ~ 'picking up'), nothing more
+    "pickup": ["pick up", "picking up", "picked up", "picks up"],
+    "dropoff": ["drop off", "dropping off", "dropped off", "drops off"],
+    "return": ["returning", "returned", "returns"],
 }
+#: SYNONYMS keys whose words are cues for finding a value (a number after 'call'), never names of
+#: an option ('Contact:' is no item_category=phone).
+CUE_ONLY_SYNONYMS = {"phone", "mobile"}
 #: Abbreviations field names are written with, and the word a text uses for them.
 ABBREVIATIONS = {"org": "organisation", "orgs": "organisations", "amt": "amount", "qty": "quantity",
                  "appt": "appointment", "svc": "service", "pref": "preferred", "ccy": "currency",
@@ -157,11 +160,25 @@ RELATION_RE = re.compile(r"\b(?i:[sdw]/o|son of|daughter of|wife of|husband of|w
                          r"(?:(?i:late|shri|sri|smt|mr\.?|mrs\.?)\s+)?(?P<n>" + _INITIALS_NAME + r")")
 CHILD_RE = re.compile(r"\b(?i:my|our|her|his)\s+(?i:son|daughter|child|kid|ward|boy|girl)\s*,?\s+(?P<n>" + _NT +
                       r"(?: " + _NT + r"){0,2})")
+#: Lower-case words that begin surnames ('van Dijk', 'de Souza Maria').
+NAME_PARTICLES = {"van", "von", "de", "da", "das", "do", "dos", "der", "den", "di", "du", "del", "della", "la", "le",
+                  "al", "el", "bin", "bint", "ibn", "ter", "ten", "zu"}
 #: Lower-case words before a labelled name that say who the person is to the writer, not their name
 #: ('Nominee: husband, R. Sundaram', 'Emergency contact: my sister Anjali Nair').
-LEAD_RELATION = re.compile(r"(?:(?:my|our|his|her|the|a)\s+)?(?:[a-z]+(?:-in-law)?\s*,?\s+){1,2}(?=[A-Z])")
 PARENT_WORDS = {"father", "husband", "mother", "spouse", "wife", "guardian", "parent", "parents"}
 CHILD_WORDS = {"student", "child", "pupil", "ward", "kid", "son", "daughter", "children", "learner"}
+#: Words for who someone is to the writer, or their role; only these (and one word before them) are
+#: stripped before a labelled name ('Witness: shift lead Anil Verma'; 'Nominee: van Dijk' keeps its 'van').
+RELATION_WORDS = PARENT_WORDS | CHILD_WORDS | {
+    "brother", "sister", "sibling", "friend", "neighbour", "neighbor", "colleague", "partner", "boyfriend",
+    "girlfriend", "fiance", "fiancee", "uncle", "aunt", "cousin", "nephew", "niece", "grandfather",
+    "grandmother", "grandson", "granddaughter", "grandparent", "father-in-law", "mother-in-law", "dad", "mum",
+    "mom", "boss", "manager", "landlord", "landlady", "tenant", "flatmate", "roommate", "relative", "lead",
+    "supervisor", "foreman", "coworker", "co-worker", "operator", "technician", "engineer", "nurse", "doctor",
+    "officer", "driver", "worker", "teacher"}
+LEAD_RELATION = re.compile(r"(?:(?:my|our|his|her|the|a)\s+)?(?:[a-z]+\s+)?"
+                           r"(?:(?:" + "|".join(sorted(RELATION_WORDS, key=len, reverse=True)) +
+                           r")(?:-in-law)?\s*,?\s+){1,2}(?=[A-Z])")
 #: A name after an honorific ('Mrs Lakshmi Narayan'), before an age/sex bracket as clinicians write
 #: ('Arjun Mehta (M, 40)'), or after 'by' (an agent: 'inspected by Deepa Kulkarni').
 TITLED_NAME_PATTERNS = [
@@ -212,6 +229,9 @@ PERSON_ROLES = {"applicant", "entrant", "reporter", "author", "attendee", "submi
                 "nurse", "officer", "agent", "employee", "student", "tenant", "buyer", "seller", "sender",
                 "runner", "athlete", "customer", "client", "visitor", "person", "approver", "manager",
                 "supervisor", "referee", "nominee", "beneficiary", "father", "mother", "spouse", "guardian"}
+#: Honorifics that say a sex; they count only on the name the form is about ('I rent from Mr. Sharma'
+#: says nothing of the writer).
+SEX_HONORIFICS = {"male": ["mr", "mister"], "female": ["mrs", "ms", "miss"]}
 #: Words of a field's name/title that say "this string is a place".
 PLACE_WORDS = {"location", "place", "address", "where", "venue", "site", "city", "town", "village", "district",
                "state", "country", "region", "area", "branch", "origin", "destination", "hometown", "locality",
@@ -227,7 +247,7 @@ MOVES_FROM = re.compile(r"\b(?i:com(?:e|es|ing)|travel(?:s|led|ling|ing)?|fly(?:
                         r"\s+(?:in\s+)?(?i:from|in|at)\s+(?:the\s+)?$")
 #: What comes before an employer's name: a job or work, then 'at'/'for'/'with'.
 WORKS_AT = re.compile(r"\b(?:(?i:work(?:s|ed|ing)?|employed|engineer|developer|manager|team|intern|analyst|lead|"
-                      r"scientist|designer|officer|consultant|researcher|founder|director|professor|job)|[A-Z]{2,5})"
+                      r"scientist|designer|officer|consultant|researcher|founder|director|professor|job))"
                       r"\s+(?:at|for|with)\s+(?:the\s+)?$")
 #: Words of a field that say it names a landmark, and how a text points at one.
 LANDMARK_WORDS = {"landmark", "landmarks"}
@@ -254,8 +274,8 @@ HONORIFICS = re.compile(r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sri|shri|smt|kumari|s
 ROLE_PREPOSITIONS = {"origin": "from", "source": "from", "departure": "from", "pickup": "from", "sender": "from",
                      "destination": "to", "dest": "to", "arrival": "to", "delivery": "to", "dropoff": "to"}
 #: Sex/gender vocabulary for enum options (male/female/M/F) when the field is about sex or gender.
-SEX_WORDS = {"male": ["male", "man", "boy", "gentleman", "son", "mr.", "mister"],
-             "female": ["female", "woman", "girl", "lady", "mrs", "ms", "miss", "daughter"],
+SEX_WORDS = {"male": ["male", "man", "boy", "gentleman", "son"],
+             "female": ["female", "woman", "girl", "lady", "daughter"],
              "non_binary": ["non-binary", "nonbinary", "non binary", "enby"]}
 #: Words of a field that say its value is a whole address or the place of an event, written as a run
 #: of parts ('Flat 12, Shivaji Apartments, Sector 9, Delhi'); HOME_WORDS: where someone lives.
@@ -274,7 +294,7 @@ BOOL_STOP = {"has", "have", "is", "are", "was", "were", "any", "needs", "require
              "includes", "included", "wants", "want", "can", "should", "will", "under", "via", "by"}
 QUANTITY_WORDS = {"qty", "quantity", "count", "units", "pieces", "items", "amount"}
 #: Options that stand for "not known", and how a text says it.
-UNKNOWN_OPTIONS = {"unk", "unknown", "not_known", "dont_know", "not known", "don't know"}
+UNKNOWN_OPTIONS = {"unknown", "not_known", "dont_know", "not known", "don't know"}
 UNKNOWN_SAID = {"don't know", "do not know", "not known", "unknown", "not sure", "no idea"}
 #: The first part of an address that numbers a house or flat ('B-14', '402', 'Flat 7A', 'No. 9').
 HOUSE_NUMBER = re.compile(r"[A-Z]{0,3}-?\d+[A-Z]?(?:/\d+)?"
@@ -308,8 +328,9 @@ CAUSE_PATTERNS = [
     re.compile(r"\b(?i:due to|because of|owing to|caused by|on account of)\s+(?P<v>[^.;,()!?]+)"),
     re.compile(r"\b(?i:because)\s+(?P<v>(?:the|it|they|there)\b[^.;,()!?]+)"),
     re.compile(r"\b(?i:cited|blamed)\s+(?P<v>[^.;,()!?]+)"),
+    # what someone said it was ('they told us it was a flat tyre'); a bare 'she said ...' is no reason
     re.compile(r"\b(?:(?i:they|he|she|the\s+[a-z]+)|[A-Z][a-z]+)\s+(?i:said|told\s+(?:us|me))"
-               r"(?:[^.;,()]{0,24}?\bit\s+was\b|\s+that\b)?\s+(?!(?i:due to|because)\b)(?P<v>[^.;,()!?]+)"),
+               r"[^.;,()]{0,24}?\bit\s+was\s+(?!(?i:due to|because)\b)(?P<v>[^.;,()!?]+)"),
 ]
 #: How a text says something happens for the first time.
 FIRST_TIME = re.compile(r"\b(?i:first[- ]time(?:r)?|for the first time|never\b[^.;,]{0,30}\bbefore)\b")
@@ -472,7 +493,8 @@ def field_kind(name: str, spec: dict) -> str:
         return "location"
     if free_text or words & DESCRIPTIVE_WORDS or spec.get("maxLength", 0) >= 150:
         return "long_text"
-    return "title" if words & TITLE_WORDS else "string"
+    person_title = words & {"job", "position", "designation", "role", "honorific", "salutation", "courtesy"}
+    return "title" if words & TITLE_WORDS and not person_title else "string"
 
 
 #: A sentence (a dot before a digit does not end one: 'FIR No. 214/2024', 'Rs. 1,000').
@@ -546,6 +568,27 @@ def option_descriptions(spec: dict) -> dict[str, list[str]]:
     return out
 
 
+#: Words that end in 's' and are not plurals, or whose plural is not theirs to strip.
+NOT_PLURALS = {"news", "series", "species", "means", "physics", "maths", "mathematics", "economics", "politics",
+               "ethics", "athletics", "gymnastics", "electronics", "logistics", "statistics", "diabetes", "measles",
+               "mumps", "rabies", "herpes", "scissors", "trousers", "glasses", "jeans", "shorts", "pants", "clothes",
+               "goods", "thanks", "billiards", "darts", "always", "perhaps", "towards", "afterwards", "whereas"}
+
+
+def _singular(word: str) -> str | None:
+    """The singular of an English plural noun by its regular inflection ('boxes' -> 'box',
+    'parties' -> 'party', 'antiques' -> 'antique'), else None ('news', 'bus', 'glass', 'analysis')."""
+    if word in NOT_PLURALS or not re.fullmatch(r"[a-z]{3,}", word):
+        return None
+    if re.search(r"[^aeiou]ies$", word) and len(word) > 4:
+        return word[:-3] + "y"
+    if re.search(r"(?:ss|sh|ch|x|z|[^aeiou]o)es$", word):
+        return word[:-2]
+    if re.search(r"(?:ss|us|is|ous|ics)$", word) or not word.endswith("s"):
+        return None
+    return word[:-1] if len(word) >= 4 else None
+
+
 def _cues(name: str, spec: dict) -> list[str]:
     """Cue words for locating a field's value: name + title words, stems and synonyms."""
     words = [w for w in _words(name) + _words(spec.get("title", "")) + _words(spec.get("description", ""))
@@ -556,7 +599,7 @@ def _cues(name: str, spec: dict) -> list[str]:
     for label in (_words(name), _words(spec.get("title", ""))):
         if len(label) == 2:  # 'checkIn' -> 'check-in', 'check in', 'checkin' (its short words count here)
             cues.update(sep.join(label) for sep in ("-", " ", ""))
-    for w in words:
+    for w in words + [ABBREVIATIONS[w] for w in words if w in ABBREVIATIONS]:
         stem = w.rstrip("s")
         cues.add(stem)
         for key, syns in SYNONYMS.items():
@@ -1031,7 +1074,8 @@ class FormFiller:
         if not self.text[start:end].isdigit():
             return False
         if re.match(r"\s+[A-Z][\w'’-]*(?:\s+(?:[A-Z][\w'’-]*|de|des|du|da|del|der|la|le|van|von|the|of))*"
-                    r"(?:\s+(?i:" + ex.STREET_NOUNS.pattern + r")|,)", self.text[end:end + 60]):
+                    r"(?:\s+(?i:" + ex.STREET_NOUNS.pattern + r")|,[^.;\n]{0,40}?(?<!\d)\d{4,6}(?!\d))",
+                    self.text[end:end + 60]):  # a street noun or, further on, a postcode ('2 Adults, 1 Child' counts)
             return True
         return bool(re.search(r"\b(?i:flat|unit|room|apt|apartment|suite|plot|house|door|shop|block|no\.?|#)\s*$",
                               self.text[max(0, start - 12):start]))
@@ -1208,7 +1252,7 @@ class FormFiller:
             cut = RELATION_MARK.search(self.text, start, end)  # 'Sunita Devi W/o Rajesh Sharma'
             end = cut.start() if cut else end
             words = self.text[start:end].split()
-            if 1 <= len(words) <= 5 and words[0][:1].isupper() and \
+            if 1 <= len(words) <= 5 and (words[0][:1].isupper() or words[0] in NAME_PARTICLES) and \
                     self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "label"):
                 return
         own = self._label_words(name, spec) - {"name", "names", "full", "first", "last"}
@@ -1237,7 +1281,8 @@ class FormFiller:
                         re.search(ORG_SUFFIX + r"\b", cand) or not all(p[0].isupper() for p in parts) or \
                         parts[0].lower() in option_words:
                     continue  # 'Hyundai Creta' starts with an option of the form (a make), not a first name
-                if any(HONORIFICS.match(p + " ") for p in parts[1:]) or parts[0].lower() in field_words or \
+                if any(HONORIFICS.match(p + " ") for p in parts[1:]) or \
+                        (parts[0].lower() in field_words and self._used_as_label(m.start(1))) or \
                         self._in_address(m.start(1), m.end(1)):
                     continue  # 'Caller Mrs', 'Nationality Indian', 'B-14, Civil Lines, Jaipur': no names
                 if self._is_used(m.start(1), m.end(1)) or self._org_like(m.start(1), m.end(1)) or \
@@ -1248,6 +1293,21 @@ class FormFiller:
                 self._set(name, self.text[start:end][: spec.get("maxLength", 200)], (start, end), "pattern")
                 return
         self._fill_string(name, spec, required, question="What is the person's name?", kind_hint="person_name")
+
+    def _used_as_label(self, start: int) -> bool:
+        """Whether the words at ``start`` are a field's label rather than a name: a word then a colon
+        ('Nationality: Indian'), or a field's whole name or title ('Nationality Indian'); a name that
+        merely shares a label's word ('Bill Turner' with a bill_amount field) is none."""
+        if re.match(r"[\w'’-]+\s*[:=]", self.text[start:]):
+            return True
+        head = " ".join(_words(self.text[start:start + 60])[:4])
+        for n, sp in self.schema.get("properties", {}).items():
+            if not isinstance(sp, dict):
+                continue
+            for label in (_words(n), _words(str(sp.get("title", "")))):
+                if label and (head + " ").startswith(" ".join(label) + " "):
+                    return True
+        return False
 
     def _in_address(self, start: int, end: int) -> bool:
         """Whether a span is a later part of an address run ('B-14, Civil Lines, Jaipur 302006') or a
@@ -1621,9 +1681,11 @@ class FormFiller:
         spelling, synonyms; for sex/gender fields the words for it ('woman' for F)."""
         low = option.lower()
         phrases = {low, low.replace("_", " "), low.replace("_", "-"), re.sub(r"licen[cs]e", "licence", low)}
-        if re.fullmatch(r"[a-z]{2,}[^s]s", low):
-            phrases.add(low[:-1])  # a plural option is named in the singular too ('antiques': 'an antique dresser')
-        phrases.update(s.lower() for s in SYNONYMS.get(low, []))
+        single = _singular(low)
+        if single:
+            phrases.add(single)  # a plural option is named in the singular too ('boxes': 'a box')
+        if low not in CUE_ONLY_SYNONYMS:
+            phrases.update(s.lower() for s in SYNONYMS.get(low, []))
         tokens: set[str] = set()
         parts = [p for p in re.split(r"[_\s-]+", low) if p]
         if len(parts) == 1 and len(low) >= 5 and len(_stem(low)) >= 4:
@@ -1678,17 +1740,27 @@ class FormFiller:
                 near = near or (sex and bool(re.search(r"(?<![\d.])\d{1,3}$", self.text[:m.start()])))  # '19M'
                 bracket = (re.search(r"[(,]\s*$", self.text[:m.start()]) and
                            re.match(r"\s*[,)]", self.text[m.end():]) and
-                           (sex or re.search(r"\d", self.text[max(0, m.start() - 6):m.end() + 6]))) or \
+                           # a number or date beside it ('(M, 40)', 'Ana, F, DOB 1999-12-24'); a small
+                           # letter only as its neighbour ('Ana, f, 1999-12-24'); 'Sizes: S, M, L' and
+                           # 'Height (m): 1.8' are none
+                           ((tok.isupper() and re.search(r"\d", self.text[max(0, m.start() - 6):m.end() + 12])) or
+                            re.search(r"\d[\d/.-]*\s*[(,]\s*$", self.text[max(0, m.start() - 14):m.start()]) or
+                            re.match(r"\s*,\s*\d", self.text[m.end():m.end() + 4]))) or \
                     re.search(r"\d\s?(?:y/o|yo|yrs?|years? old)\s*,?\s*$", self.text[:m.start()])
                 if tok.islower() and not bracket:
                     continue  # a small 'm' is a sex only set apart by commas or brackets (else metres)
                 if near or bracket or (re.search(r":\s*$", self.text[:m.start()]) and near is not None and \
                         _cue_near(self.text, m.start(), m.end(), cues or [], before=25, after=0)):
                     hits.append((m.start(), m.end()))
+        if sex:
+            hits.extend(self._honorific_hits(option))
         signed = re.fullmatch(r"([A-Z]{1,2})([+-])", option.strip())
         if signed:  # 'B+' is written 'B+ve', 'B positive', 'O Rh positive'; 'A-' 'A neg'
-            said = r"\+\s?ve|\+|pos(?:itive)?" if signed.group(2) == "+" else r"-\s?ve|-|neg(?:ative)?"
-            rx = rf"(?<![A-Za-z0-9]){signed.group(1)}\s?(?:(?i:rh)\s?)?(?i:{said})(?![A-Za-z0-9+-])"
+            # a bare sign sits on its letter ('B-'); spaced, only with 've'/'neg'/'pos' ('Plan B - ...' is no B-)
+            sign = re.escape(signed.group(2))
+            word = r"pos(?:itive)?" if signed.group(2) == "+" else r"neg(?:ative)?"
+            said = rf"{sign}(?!\s?[A-Za-z0-9])|\s?{sign}\s?ve|\s?(?:(?i:rh)\s?)?(?i:{word})"
+            rx = rf"(?<![A-Za-z0-9]){signed.group(1)}(?:{said})(?![A-Za-z0-9+-])"
             hits.extend((m.start(), m.end()) for m in re.finditer(rx, self.text))
         for ph in phrases:
             if not ph.strip():
@@ -1714,11 +1786,35 @@ class FormFiller:
                     hits.append((m.start(), m.start() + len(stems[0])))
         return sorted(set(hits))
 
+    def _honorific_hits(self, option: str) -> list[tuple[int, int]]:
+        """'Mr.'/'Mrs' right before the name this form was filled with say its person's sex; before
+        anyone else's name ('I rent from Mr. Sharma') they say nothing about the form's person."""
+        key = {"m": "male", "f": "female"}.get(option.lower(), option.lower())
+        words = SEX_HONORIFICS.get(key, [])
+        props = self.schema.get("properties", {})
+        out = []
+        for n, value in self.answers.items():
+            span = self.evidence.get(n)
+            if not words or not isinstance(value, str) or not span or \
+                    field_kind(n, props.get(n, {})) != "person_name":
+                continue
+            m = re.search(rf"\b((?i:{'|'.join(words)})\.?)\s+$", self.text[max(0, span[0] - 12):span[0]])
+            if m:
+                out.append((max(0, span[0] - 12) + m.start(1), max(0, span[0] - 12) + m.end(1)))
+        # a text that opens with a titled name, or gives one under this form's name label, is about that
+        # person ('Mr. Kwame Mensah, 1979-...', 'Name: Mrs Ada Obi'); 'Landlord: Mr. Das' is not
+        labels = {"name"} | {w for n, sp in props.items() if isinstance(sp, dict) and
+                             field_kind(n, sp) == "person_name" for w in self._label_words(n, sp)}
+        lead = rf"(?:^|\b(?i:{'|'.join(sorted(map(re.escape, labels)))})\s*:)\s*"
+        for m in re.finditer(lead + rf"((?i:{'|'.join(words)})\.?)\s+[A-Z]", self.text) if words else []:
+            out.append((m.start(1), m.end(1)))
+        return out
+
     def _synonym_spans(self, option: str) -> set[tuple[int, int]]:
         """Where only a synonym of the option (not the option's own words) occurs."""
         low = self.text.lower()
         out: set[tuple[int, int]] = set()
-        for syn in SYNONYMS.get(option.lower(), []):
+        for syn in SYNONYMS.get(option.lower(), []) if option.lower() not in CUE_ONLY_SYNONYMS else []:
             ph = syn.strip().lower()
             if ph and ph not in option.lower().replace("_", " "):
                 out.update((m.start(), m.end()) for m in
@@ -1762,6 +1858,7 @@ class FormFiller:
         self._distinctive = self._distinctive_words(options, fwords)
         hits = {o: [h for h in self._lexical_hits(o, fwords, cues) if not self._negated(h[0])] for o in options}
         self._distinctive = {}
+        self._unknown_only_in_own_clause(hits, cues)
         for o in options:  # an option's title ('Motor vehicle' for const 'motor') is one of its names
             if said[o].lower() != o.lower().replace("_", " ") and not hits[o]:
                 hits[o] = [h for h in self._lexical_hits(said[o], fwords, cues) if not self._negated(h[0])]
@@ -1815,6 +1912,26 @@ class FormFiller:
         opt = candidates[best]
         span = pool[opt][0] if opt in pool else None
         self._set(name, opt, span, "llm-likelihood" if not pool else "lexical+llm")
+
+    def _unknown_only_in_own_clause(self, hits: dict[str, list[tuple[int, int]]], cues: list[str]) -> None:
+        """An 'unknown' option said as 'not sure' / 'no idea' counts only when no other option is named
+        and the phrase is in the field's own sentence ('severity: not sure'; 'Fire in the kitchen. I'm not
+        sure how bad.' leaves severity out)."""
+        for o in [o for o in hits if o.lower().replace("_", " ") in UNKNOWN_OPTIONS or o.lower() in UNKNOWN_OPTIONS]:
+            said = [h for h in hits[o] if self.text[h[0]:h[1]].lower() in UNKNOWN_SAID - {o.lower()}]
+            if not said:
+                continue
+            if any(h for other, h in hits.items() if other != o):
+                hits[o] = [h for h in hits[o] if h not in said]
+                continue
+            keep = []
+            for h in said:
+                left = max(self.text.rfind(c, 0, h[0]) for c in ".;!?\n")
+                right = min([i for i in (self.text.find(c, h[1]) for c in ".;!?\n") if i >= 0] or [len(self.text)])
+                clause = self.text[left + 1:right].lower()
+                if any(re.search(r"(?<![a-z])" + re.escape(c.lower()) + r"(?![a-z])", clause) for c in cues):
+                    keep.append(h)
+            hits[o] = [h for h in hits[o] if h not in said or h in keep]
 
     def _described_hits(self, words: list[str]) -> list[tuple[int, int]]:
         """Clauses that use two of an option's description words (by stem), or one long one ('danger')."""
@@ -2100,7 +2217,14 @@ class FormFiller:
             value = self.text[start:end]
             if len(value.split()) < 2 or len(value) > spec.get("maxLength", 10**6) or self._is_used(start, end):
                 continue
-            found.append((_cue_near(self.text, m.start(), m.end(), _cues(name, spec)), -start, start, end))
+            near = _cue_near(self.text, m.start(), m.end(), _cues(name, spec))
+            called = re.search(r"\b(?i:called|titled|entitled|named|title[sd]?|headline|present(?:s|ing|ed)?)"
+                               r"\b[:,]?\s*$", self.text[max(0, m.start() - 30):m.start()])
+            label = re.search(r"\b(?!(?:said|says|asked|told|wrote|shouted|replied)\b)[A-Za-z]+:\s*$",
+                              self.text[max(0, m.start() - 30):m.start()])
+            if not (near or called or label):
+                continue  # quoted speech ('my manager said "take the day off"') is no title
+            found.append((near, -start, start, end))
         if not found:
             return False
         _, _, start, end = max(found)

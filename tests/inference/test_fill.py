@@ -664,10 +664,13 @@ def test_names_with_accents_and_not_from_address_parts():
 def test_options_written_the_way_people_write_them():
     """Signed options ('B+') as '+ve'/'pos'/'negative'; counted options ('3room') as '3-room',
     'three room'; a sex letter set apart by commas; 'don't know' for an unknown option."""
-    signed = {"type": "object", "properties": {"rh": {"type": "string", "enum": ["A+", "A-", "B+", "B-", "UNK"]}}}
+    signed = {"type": "object", "properties": {"rh": {"type": "string", "enum": ["A+", "A-", "B+", "B-", "unknown"]}}}
     assert fill(None, signed, "Patient B+ve, stable.").answers == {"rh": "B+"}
     assert fill(None, signed, "Group A neg.").answers == {"rh": "A-"}
-    assert fill(None, signed, "She doesn't know her group, I don't know either.").answers == {"rh": "UNK"}
+    # 'don't know' says unknown only in a sentence about the field (its cue word 'group' here)
+    grouped = {"type": "object", "properties": {"rh": {**signed["properties"]["rh"], "title": "Blood group"}}}
+    assert fill(None, grouped, "She doesn't know her group, I don't know either.").answers == {"rh": "unknown"}
+    assert fill(None, signed, "She doesn't know her group, I don't know either.").answers == {}
     rooms = {"type": "object", "properties": {"size": {"type": "string", "enum": ["1room", "3room", "5room"]}}}
     assert fill(None, rooms, "We rent a three-room flat.").answers == {"size": "3room"}
     sex = {"type": "object", "properties": {"sex": {"type": "string", "enum": ["M", "F"]}}}
@@ -805,3 +808,75 @@ def test_a_number_must_read_as_its_evidence():
     assert fill(None, price, "The bike cost $1.250,00 in parts.").answers == {"unit_price": 1250}
     assert fill(None, price, "Das Rad kostete 2.400 EUR.").answers == {"unit_price": 2400}
     assert [m.value for m in ex.amounts("0.500 EUR")] == [0.5]
+
+
+def test_option_words_are_matched_as_the_language_inflects_them():
+    """A plural option meets its singular only by real inflection ('news' is no 'new', 'boxes' is
+    'box'); a signed option's bare sign sits on its letter ('Plan C - later' is no C-); the cue
+    words of a phone field ('contact', 'call') never name an option called phone."""
+    topic = {"type": "object", "properties": {"topic": {"type": "string", "enum": ["news", "sports", "boxes"]}}}
+    assert fill(None, topic, "I would like to flag a new bench by the pond.").answers == {}
+    assert fill(None, topic, "A box was left at the gate.").answers == {"topic": "boxes"}
+    grade = {"type": "object", "properties": {"grade": {"type": "string", "enum": ["C+", "C", "C-"]}}}
+    assert fill(None, grade, "Option C - we decide later.").answers == {}
+    assert fill(None, grade, "Marked C- by the examiner.").answers == {"grade": "C-"}
+    kind = {"type": "object", "properties": {"device": {"type": "string", "enum": ["phone", "tablet", "laptop"]}}}
+    assert fill(None, kind, "Left it on the bus. Contact: Ivo, 0612 345 678.").answers == {}
+
+
+def test_sex_needs_its_own_evidence():
+    """Letters in a list of sizes or a unit in brackets are no sex ('s, m, l', 'Length (m)'); a
+    letter beside a number or date is ('Ivo Kral, m, 1988-04-02'); an honorific counts only on the
+    name the form is about ('I lodge with Mrs. Okafor' says nothing of the writer)."""
+    sex = {"type": "object", "properties": {"sex": {"type": "string", "enum": ["M", "F"]}}}
+    assert fill(None, sex, "Shirts in s, m, l please. Length (m): 2.5").answers == {}
+    assert fill(None, sex, "Rider: Ivo Kral, m, 1988-04-02.").answers == {"sex": "M"}
+    named = {"type": "object", "properties": {"full_name": {"type": "string"},
+                                              "gender": {"type": "string", "enum": ["male", "female"]}}}
+    res = fill(None, named, "My name is Tariq Lund. I lodge with Mrs. Okafor on the top floor.")
+    assert res.answers == {"full_name": "Tariq Lund"}
+    res = fill(None, named, "Request from Mrs. Eda Kaya about the boiler.")
+    assert res.answers == {"full_name": "Eda Kaya", "gender": "female"}
+
+
+def test_unknown_options_names_and_counts_are_not_taken_from_elsewhere():
+    """'not sure' says 'unknown' only in the field's own sentence with no other option named; a
+    name sharing a word with another field's label is still a name ('Penny Marsh' with a penalty
+    field); lower-case surname particles stay ('Referee: van Aalst'); '3 Adults, 2 Kids' counts."""
+    sev = {"type": "object", "properties": {"damage_level": {"type": "string", "enum": ["minor", "major", "unknown"]}}}
+    assert fill(None, sev, "Water came through the ceiling. We are not sure why.").answers == {}
+    assert fill(None, sev, "Damage level: not sure yet.").answers == {"damage_level": "unknown"}
+    names = {"type": "object", "properties": {"referee_name": {"type": "string"}, "penny_fee": {"type": "number"}}}
+    assert fill(None, names, "Referee: van Aalst").answers == {"referee_name": "van Aalst"}
+    people = {"type": "object", "properties": {"guests": {"type": "integer"}}}
+    assert fill(None, people, "Table for 4 Adults, arriving at eight.").answers == {"guests": 4}
+
+
+def test_ages_employers_and_titles_only_where_the_text_says_them():
+    """A street before its house number is no 'Name, age' ('to Rua Augusta, 31, Lisboa'); capitals
+    before 'at' are no job ('8 PM at Ghent' keeps the place); a quoted phrase is a title
+    only with a cue ('called', the field's word) and never a job title."""
+    age = {"type": "object", "properties": {"driver_age": {"type": "integer", "minimum": 18, "maximum": 99}}}
+    assert fill(None, age, "Bring the van to Rua Augusta, 31, Lisboa.").answers == {}
+    assert fill(None, age, "I\u2019m 45, and I drive daily.").answers == {"driver_age": 45}
+    place = {"type": "object", "properties": {"event_city": {"type": "string"}}}
+    assert fill(None, place, "The dinner is at 8 PM at Ghent.").answers == {"event_city": "Ghent"}
+    job = {"type": "object", "properties": {"job_title": {"type": "string"}}}
+    assert fill(None, job, 'The coach shouted "run it again" twice.').answers == {}
+    work = {"type": "object", "properties": {"book_title": {"type": "string"}}}
+    assert fill(None, work, 'She said "see you soon" and left.').answers == {}
+    assert fill(None, work, 'A novel called "The Salt Road" is overdue.').answers == {"book_title": "The Salt Road"}
+
+
+def test_titled_names_roles_and_labelled_quotes_still_count():
+    """A text that opens with a titled name is about that person ('Mrs. Ada Obi, ...'); a role before
+    a labelled name is no part of it ('Witness: site supervisor Tom Ellis'); a quote right after a
+    label is its value ('Session: "Soil and seed"'); a capital F beside a date is a sex."""
+    named = {"type": "object", "properties": {"gender": {"type": "string", "enum": ["male", "female"]}}}
+    assert fill(None, named, "Mrs. Ada Obi, 1980-02-02, booked a slot.").answers == {"gender": "female"}
+    ref = {"type": "object", "properties": {"witness": {"type": "string"}}}
+    assert fill(None, ref, "Witness: site supervisor Tom Ellis").answers == {"witness": "Tom Ellis"}
+    session = {"type": "object", "properties": {"session_title": {"type": "string"}}}
+    assert fill(None, session, 'Session: "Soil and seed". Room 4.').answers == {"session_title": "Soil and seed"}
+    sex = {"type": "object", "properties": {"sex": {"type": "string", "enum": ["M", "F"]}}}
+    assert fill(None, sex, "Client: Ada Obi, F, DOB 02-02-1980.").answers == {"sex": "F"}
