@@ -200,6 +200,9 @@ NOT_NAME = {"The", "This", "My", "Our", "Hello", "Hi", "Hey", "Please", "Order",
             "Medium", "High", "Still", "Yesterday", "Today", "Both", "One", "Two"}
 MONTH_WORDS = {m.capitalize() for m in ex.MONTHS}
 MAX_LLM_CHARS = 1500
+#: Windows of spaced code groups looked at per fill: each is a candidate for every pattern field,
+#: scored against every other field's cues, so a 20,000-character code dump made it take seconds.
+MAX_CODE_WINDOWS = 600
 PLACE_NOUN = re.compile(
     r"\b(?:station|street|st|road|rd|avenue|ave|lane|drive|park|parking|garage|lot|bus|train|tram|bar|pub|"
     r"market|centre|center|library|office|store|shop|mall|school|university|hospital|hotel|lobby|restaurant|"
@@ -678,6 +681,8 @@ class FormFiller:
         self.evidence: dict[str, list[int] | None] = {}
         self.methods: dict[str, str] = {}
         self.used: list[tuple[int, int]] = []
+        self._cue_cache: dict[str, list[str]] = {}  # per fill: a field's cues and kind never change
+        self._kind_cache: dict[str, str] = {}
         self._distinctive: dict[str, set[str]] = {}
         self._ordinals: set[tuple[int, int]] = set()  # spans of ranks read as numbers ('4th', 'second')
         # What the LLM sees is bounded so few-shot prefix + text + question fit the context
@@ -951,26 +956,29 @@ class FormFiller:
             return
         # other kinds' values are no code: 'GBP 310', '450 SEK', the year of '23/08/2025', an e-mail's parts
         taken = ex.amounts(self.text) + ex.dates(self.text) + ex.emails(self.text)
+        index = ex.SpanIndex(taken)
         direct = [m for m in ex.pattern_matches(self.text, spec["pattern"]) if not self._is_used(m.start, m.end)
-                  and not any(a.start < m.end and m.start < a.end for a in taken)]
+                  and not index.overlaps(m.start, m.end)]
         if not _time_like(spec, set()):
             taken += ex.times(self.text)
+            index = ex.SpanIndex(taken)
         whole = []
         for m in ex.phones(self.text) + ex.codes(self.text) + self._code_windows():
-            if any(a.start < m.end and m.start < a.end for a in taken):
+            if index.overlaps(m.start, m.end):
                 continue
             for reading in sorted(ex.normalised_readings(m.value), key=len, reverse=True):
                 if full.search(reading) and not self._is_used(m.start, m.end):
                     whole.append(ex.Mention(reading, m.start, m.end))
                     break
         # a code is never cut in half: 'BA 2490' is BA2490, not the '2490' inside it
-        direct = [d for d in direct if not any(w.start <= d.start and d.end <= w.end and
-                                               w.end - w.start > d.end - d.start for w in whole)]
+        wholes = ex.SpanIndex(whole)
+        direct = [d for d in direct if not (wholes.overlaps(d.start, d.end) and any(
+            w.start <= d.start and d.end <= w.end and w.end - w.start > d.end - d.start for w in whole))]
         found = direct + [w for w in whole if not any(d.start == w.start and d.end == w.end for d in direct)]
         limit = spec.get("maxLength", 10**6)
         found = [m for m in found if spec.get("minLength", 0) <= len(m.value) <= limit]
         if found:
-            cues = _cues(name, spec)
+            cues = self._field_cues(name, spec)
             role = self._role(name, spec)
 
             def score(m: ex.Mention) -> int:
@@ -985,22 +993,34 @@ class FormFiller:
                     near += 3 if said == role else -3 if said is not None else 0
                 return near
 
-            found = [m for m in found if not self._wanted_by_another(name, m, score(m))]
+            scores = {(m.start, m.end, m.value): score(m) for m in found}  # each candidate scored once
+            found = [m for m in found if not self._wanted_by_another(name, m, scores[(m.start, m.end, m.value)])]
             if not found:
                 return
-            m = max(found, key=lambda m: (score(m), -m.start))
+            m = max(found, key=lambda m: (scores[(m.start, m.end, m.value)], -m.start))
             if _search(spec["pattern"], "12") and not _cue_near(self.text, m.start, m.end, cues):
                 return  # a pattern any small number meets ('^[0-9]{1,3}$') says nothing without its cue
             self._set(name, m.value, (m.start, m.end), "pattern")
+
+    def _field_cues(self, name: str, spec: dict) -> list[str]:
+        """``_cues`` of a field, once per fill (it is asked for every candidate of every other field)."""
+        if name not in self._cue_cache:
+            self._cue_cache[name] = _cues(name, spec)
+        return self._cue_cache[name]
+
+    def _field_kind(self, name: str, spec: dict) -> str:
+        if name not in self._kind_cache:
+            self._kind_cache[name] = field_kind(name, spec)
+        return self._kind_cache[name]
 
     def _wanted_by_another(self, name: str, m: ex.Mention, own: int) -> bool:
         """Whether another pattern field, not yet answered, also accepts this value and has its cue
         closer ('PAN FGHPK8899L' is the PAN's, though an 8-16 character ID pattern accepts it too)."""
         for other, sp in self.schema.get("properties", {}).items():
             if other == name or other in self.answers or not isinstance(sp, dict) or not sp.get("pattern") or \
-                    field_kind(other, sp) != "pattern" or not _search(sp["pattern"], m.value):
+                    self._field_kind(other, sp) != "pattern" or not _search(sp["pattern"], m.value):
                 continue
-            if _cue_near(self.text, m.start, m.end, _cues(other, sp)) > own:
+            if _cue_near(self.text, m.start, m.end, self._field_cues(other, sp)) > own:
                 return True
         return False
 
@@ -1010,10 +1030,12 @@ class FormFiller:
         a word of a field's label ('PAN', 'ID') or labels codes ('REF', 'NO') is no part of one."""
         labels = {w.upper() for n, sp in self.schema.get("properties", {}).items() if isinstance(sp, dict)
                   for w in self._label_words(n, sp)} | ex.NOT_CODE_PART
-        out = []
+        out: list[ex.Mention[str]] = []
         for run in re.finditer(r"(?<![\w@.])[A-Z0-9]+(?:[ -][A-Z0-9]+)+(?![\w@])", self.text):
             tokens = [(t.start() + run.start(), t.end() + run.start()) for t in re.finditer(r"[A-Z0-9]+", run.group(0))]
             for i in range(len(tokens)):
+                if len(out) >= MAX_CODE_WINDOWS:  # a text of nothing but codes is no narrative; its first do
+                    return out[:MAX_CODE_WINDOWS]
                 for j in range(i + 1, min(len(tokens), i + 4)):
                     window = tokens[i:j + 1]
                     if any(self.text[a:b] in labels for a, b in window):
@@ -1804,7 +1826,7 @@ class FormFiller:
         # a text that opens with a titled name, or gives one under this form's name label, is about that
         # person ('Mr. Kwame Mensah, 1979-...', 'Name: Mrs Ada Obi'); 'Landlord: Mr. Das' is not
         labels = {"name"} | {w for n, sp in props.items() if isinstance(sp, dict) and
-                             field_kind(n, sp) == "person_name" for w in self._label_words(n, sp)}
+                             self._field_kind(n, sp) == "person_name" for w in self._label_words(n, sp)}
         lead = rf"(?:^|\b(?i:{'|'.join(sorted(map(re.escape, labels)))})\s*:)\s*"
         for m in re.finditer(lead + rf"((?i:{'|'.join(words)})\.?)\s+[A-Z]", self.text) if words else []:
             out.append((m.start(1), m.end(1)))

@@ -880,3 +880,19 @@ def test_titled_names_roles_and_labelled_quotes_still_count():
     assert fill(None, session, 'Session: "Soil and seed". Room 4.').answers == {"session_title": "Soil and seed"}
     sex = {"type": "object", "properties": {"sex": {"type": "string", "enum": ["M", "F"]}}}
     assert fill(None, sex, "Client: Ada Obi, F, DOB 02-02-1980.").answers == {"sex": "F"}
+
+
+def test_a_long_code_dense_text_is_bounded_and_keeps_its_first_codes():
+    """A 20,000-character dump of capital/digit groups: the spaced-code windows are capped (each is
+    a candidate for every pattern field, scored against every other field's cues, so such a text
+    took seconds), and a code written at the start is still found."""
+    import random
+
+    from inference.fill import MAX_CODE_WINDOWS, FormFiller
+    rng = random.Random(3)
+    noise = " ".join(rng.choice(["QX", "7781", "ZZ3", "K9", "LN 4", "55", "MV", "T0P"]) for _ in range(5000))
+    text = "Booking ref ZK 4471 confirmed. " + noise[:20000]
+    schema = {"type": "object", "properties": {"booking_ref": {"type": "string", "pattern": "^[A-Z]{2}\\d{4}$"},
+                                               "member_no": {"type": "string", "pattern": "^[A-Z0-9]{6,8}$"}}}
+    assert len(FormFiller(None, schema, text)._code_windows()) <= MAX_CODE_WINDOWS
+    assert fill(None, schema, text).answers.get("booking_ref") == "ZK4471"
