@@ -11,13 +11,14 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app import audit
 from app.cache import local_cache
-from app.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from app.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.store import Conflict as StoreConflict
@@ -257,3 +258,21 @@ class AuthService:
         forms = frozenset(cred["forms"]) if cred["forms"] else None
         principal = Principal(user["id"], user["username"], user["role"], scope, forms, cred["id"], cred["kind"])
         return principal, expires_ts
+
+
+def authenticate_once(auth: AuthService, environ: dict[str, Any], token: str) -> Principal | None:
+    """For a middleware in front of Flask: the caller of ``token``, or None when refused or the store fails.
+
+    What was found (the principal, or the ApiError refusing it) is left under :data:`AUTHENTICATED`,
+    so a request handed on to Flask is not authenticated a second time; a failing store leaves nothing,
+    and Flask tries again.
+    """
+    try:
+        principal = auth.authenticate(token)
+    except ApiError as refused:
+        environ[AUTHENTICATED] = refused
+        return None
+    except Exception:  # noqa: BLE001 - a failing store: Flask tries again and answers it
+        return None
+    environ[AUTHENTICATED] = principal
+    return principal

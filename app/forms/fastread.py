@@ -32,8 +32,7 @@ from typing import Any
 from werkzeug.http import http_date
 
 from app.auth import access
-from app.auth.service import AUTHENTICATED
-from app.errors import ApiError
+from app.auth.service import authenticate_once
 from app.observability import context
 from app.observability.logging import access_log
 from app.observability.metrics import observe_request
@@ -85,14 +84,9 @@ class CachedFormReads:
         if scheme.lower() != "bearer" or not value.strip():
             return None
         svc = self.svc
-        try:
-            principal = svc.auth.authenticate(value.strip())
-        except ApiError as refused:
-            environ[AUTHENTICATED] = refused  # Flask answers it without a second lookup
+        principal = authenticate_once(svc.auth, environ, value.strip())
+        if principal is None:
             return None
-        except Exception:  # noqa: BLE001 - a failing store: Flask tries again and answers it
-            return None
-        environ[AUTHENTICATED] = principal
         try:
             form = access.check_form(svc.store, principal, form_id, "read", svc.forms.live(form_id))
             body = svc.forms.cached_json(form)

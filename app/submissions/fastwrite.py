@@ -47,7 +47,7 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
 
 from app import fastjson
 from app.auth import access
-from app.auth.service import AUTHENTICATED, Principal
+from app.auth.service import Principal, authenticate_once
 from app.errors import ApiError, error_document
 from app.observability import context
 from app.observability.logging import access_log
@@ -144,14 +144,9 @@ class FastSubmissions:
         under :data:`app.auth.service.AUTHENTICATED`, so a request handed on is not authenticated a second time.
         """
         svc = self.svc
-        try:
-            principal = svc.auth.authenticate(environ["HTTP_AUTHORIZATION"].partition(" ")[2].strip())
-        except ApiError as refused:
-            environ[AUTHENTICATED] = refused
+        principal = authenticate_once(svc.auth, environ, environ["HTTP_AUTHORIZATION"].partition(" ")[2].strip())
+        if principal is None:
             return None
-        except Exception:  # noqa: BLE001 - a failing store: Flask tries again and answers it
-            return None
-        environ[AUTHENTICATED] = principal
         try:
             form = access.check_form(svc.store, principal, form_id, "write", svc.forms.live(form_id))
         except Exception:  # noqa: BLE001 - a refusal (ApiError) or a failing store: Flask answers it
