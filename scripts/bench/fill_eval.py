@@ -10,9 +10,13 @@ Splits (``SPLITS`` below; a split is a forms folder plus a narratives file):
 * ``seen-forms-2`` — the second blind set (``heldout2/*.json``, narratives in ``heldout2.jsonl``):
   scored three times as the held-out split, spent, and tuning data since (its README keeps the
   exposure log);
+* ``seen-forms-3`` — the third blind set (``heldout3/*.json``, narratives in ``heldout3.jsonl``):
+  scored once as the held-out split, then opened record by record for tuning (its README keeps
+  the exposure log);
 * ``heldout-forms`` — forms written blind, by someone who saw neither the filler nor its outputs
-  (``heldout3/*.json``, narratives in ``heldout3.jsonl``): scored, never tuned on (its README
-  keeps the exposure log). ``all`` includes it; tune with ``--split dev,seen-forms,seen-forms-2``.
+  (``heldout4/*.json``, narratives in ``heldout4.jsonl``): scored, never tuned on (its README
+  keeps the exposure log). ``all`` includes it; tune with
+  ``--split dev,seen-forms,seen-forms-2,seen-forms-3``.
 
 Each forms folder has a ``kinds.json`` (``{"<form>": {"<field>": "<kind>"}}``, kinds among name,
 place, date, amount, count, code, enum, boolean, free_text, email, phone) so accuracy is reported
@@ -25,7 +29,7 @@ not expected). Latency is wall time per fill (p50/p95) plus CPU time, with the l
 the machine is shared and wall time under load is pessimistic.
 
 Usage: .venv/bin/python scripts/bench/fill_eval.py
-       [--split dev,heldout-narratives,seen-forms,seen-forms-2,heldout-forms|all]
+       [--split dev,heldout-narratives,seen-forms,seen-forms-2,seen-forms-3,heldout-forms|all]
        [--naive] [--threads 2] [--json out.json] [--no-calibrate] [--budget SECONDS] [-v]
 """
 
@@ -55,7 +59,8 @@ SPLITS = {
     "heldout-narratives": ("forms", "heldout.jsonl"),
     "seen-forms": ("seen_forms", "seen_forms.jsonl"),
     "seen-forms-2": ("heldout2", "heldout2.jsonl"),
-    "heldout-forms": ("heldout3", "heldout3.jsonl"),
+    "seen-forms-3": ("heldout3", "heldout3.jsonl"),
+    "heldout-forms": ("heldout4", "heldout4.jsonl"),
 }
 ALIASES = {"heldout": "heldout-narratives"}
 NONE = "(none)"
