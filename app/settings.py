@@ -28,6 +28,16 @@ class SettingsError(ValueError):
     """A setting has a value we cannot use; raised at start-up, never later."""
 
 
+def parse_time_limits(spec: str) -> dict[str, int]:
+    """``"high=60,ai=300"`` (``FMS_TASK_TIME_LIMITS``) -> milliseconds per queue name. The names are
+    checked against the routing table by :func:`tasks.routing.parse_time_limits`, which the workers use;
+    the domain reads a queue's limit here (the analytics claims outlive their task's)."""
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, seconds = part.partition("=")
+        limits[name.strip()] = int(float(seconds) * 1000)
+    return limits
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of fms. Build with :func:`load` (or ``Settings.from_env``)."""

@@ -7,6 +7,8 @@ the name of an actor is all it takes to put it on the right workers.
 
 from __future__ import annotations
 
+from app.settings import parse_time_limits as settings_time_limits
+
 # (prefix, queue): the longest matching prefix wins; no match means DEFAULT_QUEUE.
 # One row per prefix some actor uses (tests.tasks.test_relay_routing checks it).
 ROUTES: tuple[tuple[str, str], ...] = (
@@ -38,11 +40,8 @@ def queue_for(actor_name: str) -> str:
 
 def parse_time_limits(spec: str) -> dict[str, int]:
     """``"high=60,ai=300"`` → milliseconds per queue; unknown queues are an error."""
-    limits: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, seconds = part.partition("=")
-        name = name.strip()
+    limits = settings_time_limits(spec)
+    for name in limits:
         if name not in QUEUES:
             raise ValueError(f"unknown queue {name!r} in time limits")
-        limits[name] = int(float(seconds) * 1000)
     return limits

@@ -29,7 +29,7 @@ from app.analytics.service import ACTOR, AnalyticsService
 from app.cache import Cache
 from app.factory import create_app
 from app.services import Services
-from app.settings import Settings
+from app.settings import Settings, parse_time_limits
 from tasks.broker import current
 from tests.analytics_seed import FORM_ID, seed
 from tests.analytics_worker import broker, worker  # noqa: F401 - the shared analytics worker
@@ -403,6 +403,24 @@ def test_a_task_whose_claim_outlived_its_ttl_leaves_the_next_owners_claim_alone(
         assert finished(api, first)["state"] == "succeeded"
     assert client.get(claim_key) == b"01LATERREQUESTSTASK0000000"  # the first task dropped only its own
     assert Claims(svc.cache, 8, 4).in_flight(FORM_ID) == 1  # its place in the counts went, the other's stayed
+
+
+@pytest.mark.usefixtures("broker")
+def test_a_claim_outlives_its_tasks_time_limit_so_a_long_summary_is_not_started_twice(
+        api: Api, svc: Services, settings: Settings, seeded: dict[str, Any]) -> None:
+    """A claim that expired while its task may still run would let the next request queue the same scan
+    again: its TTL is the analytics queue's time limit plus a margin, here and with the shipped default."""
+    limit_s = parse_time_limits(settings.task_time_limits)["analytics"] // 1000
+    task_id = _accepted(api.get(URL))
+    client = svc.cache._client
+    assert client is not None
+    (claim_key,) = client.keys(Cache.key(claims.NAMESPACE, "*"))
+    assert limit_s < client.ttl(claim_key) <= limit_s + claims.CLAIM_MARGIN_S
+    expires = client.zscore(Cache.key(claims.COUNT_NAMESPACE, "all"), task_id)
+    now = client.time()[0]
+    assert expires is not None and limit_s < expires - now <= limit_s + claims.CLAIM_MARGIN_S
+    shipped = parse_time_limits(DEFAULTS.task_time_limits)["analytics"] // 1000
+    assert claims.claim_ttl(DEFAULTS) == shipped + claims.CLAIM_MARGIN_S > claims.CLAIM_TTL_S
 
 
 @pytest.mark.usefixtures("broker")

@@ -1,7 +1,7 @@
 """Claims on queued summaries: one ``analytics.summary`` task per result, a bounded number in flight.
 
 A claim is a Redis key (the result's key without the data version -> the id
-of the task computing it, ``SET NX`` with :data:`CLAIM_TTL_S`). Each claim is
+of the task computing it, ``SET NX`` with a TTL outliving the task's time limit). Each claim is
 also a member of two sorted sets, all forms' and its form's, scored by when it
 expires: their size is what is in flight, counted in one ``ZCARD`` and kept
 consistent on every path a task can take: its end drops the member with the
@@ -23,13 +23,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.cache import Cache
+from app.settings import Settings, parse_time_limits
 
 NAMESPACE = "analytics-pending"  # key without data version -> id of the task computing it
 COUNT_NAMESPACE = "analytics-inflight"  # "all" and "form:<id>" -> sorted set of task ids by expiry
-# Seconds a claim lives if its task never ends. A task drops its claim when it ends; a worker killed
-# mid-way gets its message redelivered (at least once) and the rerun drops it. This bounds the rest:
-# after it a request starts a new task (a duplicate computation, never a wrong answer).
+# Seconds a claim lives if its task never ends, by default. A task drops its claim when it ends; a worker
+# killed mid-way gets its message redelivered (at least once) and the rerun drops it. This bounds the rest:
+# after it a request starts a new task (a duplicate computation, never a wrong answer). The API's claims
+# live longer: the analytics queue's time limit plus CLAIM_MARGIN_S (Offload.claim_ttl_s), so a summary
+# that is still allowed to run is never started a second time.
 CLAIM_TTL_S = 600
+CLAIM_MARGIN_S = 60
+
+def claim_ttl(settings: Settings) -> int:
+    """Seconds the API's claims live: the ``analytics`` queue's time limit (``FMS_TASK_TIME_LIMITS``) plus
+    :data:`CLAIM_MARGIN_S`; :data:`CLAIM_TTL_S` when the setting names no limit for that queue."""
+    limit_ms = parse_time_limits(settings.task_time_limits).get("analytics")
+    return CLAIM_TTL_S if limit_ms is None else -(-limit_ms // 1000) + CLAIM_MARGIN_S
 
 # KEYS: claim, all forms' set, the form's set. ARGV: task id, ttl, max all, max form.
 # Returns {"claimed"|"held", task id} or {"busy", "host"|"form"}.
@@ -76,6 +86,7 @@ class Claims:
     cache: Cache
     max_pending: int
     max_per_form: int
+    ttl_s: int = CLAIM_TTL_S
 
     def _keys(self, form_id: str, key: str) -> list[str]:
         return [Cache.key(NAMESPACE, key), Cache.key(COUNT_NAMESPACE, "all"),
@@ -84,7 +95,7 @@ class Claims:
     def claim(self, form_id: str, key: str, task_id: str) -> Claim | None:
         """Claim ``key`` for ``task_id`` if it is free and both bounds allow; None without Redis."""
         found = self.cache.run_script(_CLAIM, self._keys(form_id, key),
-                                      [task_id, CLAIM_TTL_S, self.max_pending, self.max_per_form])
+                                      [task_id, self.ttl_s, self.max_pending, self.max_per_form])
         if not found:
             return None
         state, value = (v.decode() if isinstance(v, bytes) else str(v) for v in found)

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
-from app.analytics.claims import Claims
+from app.analytics.claims import CLAIM_TTL_S, Claims, claim_ttl
 from app.analytics.gate import AnalyticsBusy, HeavyGate, lock_path
 from app.cache import Cache
 from app.dispatch import Dispatcher
@@ -107,6 +107,7 @@ class Offload:
     queue_wait: float = 0.0  # seconds to wait for a queued result to reach the cache before answering 202
     max_pending: int = 8  # analytics.summary tasks in flight at most, all forms (app.analytics.claims)
     max_pending_per_form: int = 4  # ... and of one form
+    claim_ttl_s: int = CLAIM_TTL_S  # how long a claim outlives a task that never ends (app.analytics.claims)
 
 
 @dataclass
@@ -131,7 +132,8 @@ class AnalyticsService:
         if dispatch is not None:
             offload = Offload(dispatch, HeavyGate(lock_path(settings.data_dir), settings.analytics_lock_wait),
                               settings.analytics_inline_max_rows, settings.analytics_queue_wait,
-                              settings.analytics_max_pending, settings.analytics_max_pending_per_form)
+                              settings.analytics_max_pending, settings.analytics_max_pending_per_form,
+                              claim_ttl(settings))
         return cls(store, cache, settings.export_dir, settings.analytics_cache_ttl, cursors, limits, offload)
 
     # --- arguments ------------------------------------------------------------------
@@ -346,7 +348,7 @@ class AnalyticsService:
         None without Redis. The claim is on ``job.base`` (no data version), so a form whose data moves
         on every request still has one task per result at a time. Past the bounds on tasks in flight
         (:mod:`app.analytics.claims`): the latest result if there is one, else :class:`AnalyticsBusy`."""
-        claims = Claims(self.cache, off.max_pending, off.max_pending_per_form)
+        claims = Claims(self.cache, off.max_pending, off.max_pending_per_form, off.claim_ttl_s)
         task_id = new_id()
         claim = claims.claim(job.form["id"], job.base, task_id)
         if claim is None:
