@@ -1,8 +1,8 @@
-"""The blind-written AI-fill sets (``heldout2``, ``heldout3`` under tests/data/fill_eval) are sound.
+"""The blind-written AI-fill sets (``heldout2``-``heldout4`` under tests/data/fill_eval) are sound.
 
 Each was written blind (its author saw neither the filler's code nor its outputs) to replace
-the held-out set before it once that was spent; heldout2 has since become a tuning split, and
-heldout3 is the one scored as held-out (each README keeps its exposure log). No model is needed:
+the held-out set before it once that was spent; heldout2 and heldout3 have since become tuning
+splits, and heldout4 is the one scored as held-out (each README keeps its exposure log). No model is needed:
 the sets are checked like code. Every answer validates against its form, every field has a
 kind, each set is large enough (issue 9: at least 12 forms and 150 narratives), the JSONL is
 what its builder writes, and none of its forms belongs to a set written before it — otherwise
@@ -32,6 +32,7 @@ class BlindSet:
 SETS = [
     BlindSet("heldout2", "heldout2.jsonl", ("forms", "seen_forms")),
     BlindSet("heldout3", "heldout3.jsonl", ("forms", "seen_forms", "heldout2")),
+    BlindSet("heldout4", "heldout4.jsonl", ("forms", "seen_forms", "heldout2", "heldout3")),
 ]
 
 
