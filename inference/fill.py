@@ -323,13 +323,24 @@ QUOTES = {'"': '"', "“": "”", "‘": "’", "'": "'", "«": "»"}
 #: A quoted run: an opening quote not inside a word ("it's" opens nothing), its text, its closing quote.
 QUOTED_RE = re.compile(r"(?<![\w])([\"“‘'«])([^\"“”‘’«»\n]{2,200}?)(?:[\"”’»]|(?<=\w)'(?!\w))")
 #: Words of a field that say it holds a reason or cause.
-REASON_WORDS = {"reason", "reasons", "cause", "causes", "why", "grounds"}
+REASON_WORDS = {"reason", "reasons", "cause", "causes", "why", "grounds", "motivation", "motive", "purpose"}
+#: The score of a rating ('7/10', 'seven out of ten' is not read: only digits before the scale).
+RATING_NUM = r"(?P<n>\d{1,2})"
+#: Words of a field's name or title that say it holds the writer's questions.
+QUESTION_WORDS = {"question", "questions", "query", "queries"}
+#: An indirect question ('we'd like to know if', 'could you tell me whether', 'I was wondering if').
+INDIRECT_QUESTION = re.compile(r"\b(?i:know|tell\s+(?:me|us)|wonder(?:ing)?|ask(?:ing)?|check)\s+(?i:if|whether)\b")
+#: Where a clause starts inside a sentence (after a comma + conjunction, a dash, a colon).
+CLAUSE_BREAK = re.compile(r"(?:,\s*(?:so|and|but)?|\s[-\u2013\u2014]\s|:)\s*")
+#: A sentence that says what its writer wants to do.
+WISH = re.compile(r"(?i:i|we)(?:\s+(?i:really|just|also|would\s+love|would\s+like|'d\s+like|\u2019d\s+like|"
+                  r"want|wish|hope|aim|plan)){1,3}\s+to\s")
 #: Words that start no reason ('nobody told us why').
 NO_REASON = {"why", "what", "how", "nothing", "anything", "me", "us"}
 #: How a text gives a reason: causal words, or what someone said it was (group 'v': the reason).
 CAUSE_PATTERNS = [
     re.compile(r"\b(?i:due to|because of|owing to|caused by|on account of)\s+(?P<v>[^.;,()!?]+)"),
-    re.compile(r"\b(?i:because)\s+(?P<v>(?:the|it|they|there)\b[^.;,()!?]+)"),
+    re.compile(r"\b(?i:because)\s+(?P<v>(?:the|it|they|there|my|our|his|her|their|i|we|he|she)\b[^.;,()!?]+)"),
     re.compile(r"\b(?i:cited|blamed)\s+(?P<v>[^.;,()!?]+)"),
     # what someone said it was ('they told us it was a flat tyre'); a bare 'she said ...' is no reason
     re.compile(r"\b(?:(?i:they|he|she|the\s+[a-z]+)|[A-Z][a-z]+)\s+(?i:said|told\s+(?:us|me))"
@@ -612,6 +623,16 @@ def _cues(name: str, spec: dict) -> list[str]:
     return sorted(cues, key=len, reverse=True)
 
 
+BIRTH_WORDS = {"birth", "dob", "born", "birthday", "birthdate", "bday"}
+BIRTH_GAP_YEARS = 12  # a date this far back, on a form with a birth date, is the birth date
+BIRTH_CUE = re.compile(r"(?i:\bborn\b|\bbirth|\bd\.?o\.?b\b|\bbday\b|\bb\.\s*(?=\d))")
+
+
+def _is_birth(name: str, spec: dict) -> bool:
+    """Whether a date field is a date of birth (its name or title says so: 'dob', 'dateOfBirth')."""
+    return bool((set(_words(name)) | set(_words(spec.get("title", "")))) & BIRTH_WORDS)
+
+
 def _counts_people(name: str, spec: dict) -> bool:
     """Whether a number field counts people ('guests', 'party_size', 'No. of travellers')."""
     words = set(_words(name)) | set(_words(spec.get("title", "")))
@@ -717,7 +738,8 @@ class FormFiller:
                     self._fill_from_mentions(name, spec, ex.emails(self.text), assigned_emails, props,
                                              "email")
                 elif kind in ("amount", "integer", "age"):
-                    if name not in self.answers and kind != "amount":  # what the number pass left
+                    # what the number pass left: a rating on the field's scale, else a quantity
+                    if name not in self.answers and kind != "amount" and not self._fill_rating(name, spec, props):
                         self._quantity_of_an_option(name, spec)
                 else:
                     getattr(self, f"_fill_{kind}")(name, spec, name in required)
@@ -816,6 +838,11 @@ class FormFiller:
         siblings = [n for n, s in props.items() if field_kind(n, s) == kind]
         cues = _cues(name, spec)
         free = [(i, m) for i, m in enumerate(mentions) if i not in taken]
+        if kind == "date" and any(_is_birth(n, props[n]) for n in siblings):
+            # a date of birth is always introduced as one ('born', 'DOB'): a birth field takes only
+            # such a date, its siblings never (an incident date is no birth date, nor the reverse)
+            born = _is_birth(name, spec)
+            free = [(i, m) for i, m in free if self._birth_like(m, mentions) == born]
         if not free:
             return
         if len(siblings) == 1:
@@ -832,11 +859,20 @@ class FormFiller:
             own = [(score(name, m), -i, i, m) for i, m in free]
             best = max(own)
             if best[0] == 0:
-                # no cue: take mentions in order for fields in schema order, cue-less ones first
-                rank = siblings.index(name)
-                if rank >= len(mentions) or rank in taken:
+                # no cue: take mentions in order for fields in schema order, cue-less ones first. A
+                # date of birth is always introduced as one ('born', 'DOB'), so it never takes a date
+                # by order, nor counts in the order: an incident date is no birth date
+                if kind == "date" and _is_birth(name, spec):  # its free dates are the birth-cued ones
+                    i, m = free[0]
+                    taken.add(i)
+                    self._set(name, m.value, (m.start, m.end), method)
                     return
-                i, m = rank, mentions[rank]
+                ordered = [n for n in siblings if not _is_birth(n, props[n])]
+                unborn = [j for j, mm in enumerate(mentions) if kind != "date" or not self._birth_like(mm, mentions)]
+                rank = ordered.index(name)
+                if rank >= len(unborn) or unborn[rank] in taken:
+                    return
+                i, m = unborn[rank], mentions[unborn[rank]]
             else:
                 others = [n for n in siblings if n != name]
                 m = best[3]
@@ -845,6 +881,20 @@ class FormFiller:
                 i = best[2]
         taken.add(i)
         self._set(name, m.value, (m.start, m.end), method)
+
+    def _birth_like(self, m: ex.Mention, mentions: list[ex.Mention]) -> bool:
+        """Whether a date reads as a date of birth: a birth cue ('born', 'DOB', 'date of birth') right
+        before it (in its sentence, after any earlier date), or a year at least BIRTH_GAP_YEARS before
+        today or, without today, before the text's latest date (a form's other dates are recent)."""
+        left = max([e.end for e in mentions if e.end <= m.start] + [m.start - 40, 0])
+        before = re.split(r"(?<![A-Za-z]\.[A-Za-z])[.;!?]\s", self.text[left:m.start])[-1]
+        if BIRTH_CUE.search(before):
+            return True
+        try:
+            ref = self.today or max(dt.date.fromisoformat(e.value) for e in mentions)
+            return ref.year - dt.date.fromisoformat(m.value).year >= BIRTH_GAP_YEARS
+        except (ValueError, TypeError):
+            return False
 
     def _mention_score(self, name: str, props: dict, siblings: list[str], m: ex.Mention) -> int:
         """How strongly a mention belongs to one of several same-kind fields: its cue words near it,
@@ -1229,6 +1279,29 @@ class FormFiller:
             m = max(found, key=lambda m: (_cue_near(self.text, m.start, m.end, cues), len(m.value)))
             if len(m.value) <= spec.get("maxLength", 10**6):
                 self._set(name, m.value, (m.start, m.end), "regex")
+
+    def _fill_rating(self, name: str, spec: dict, props: dict) -> bool:
+        """A score on the field's own scale: 'n/M' or 'n out of M' where M is the schema's maximum
+        ('about 7/10' for a 0-10 pain field). Of several such fields, each takes the rating its cue
+        words are near; a lone field takes a lone rating."""
+        top = spec.get("maximum")
+        if spec.get("type") != "integer" or not isinstance(top, int) or top < 3:
+            return False
+        rx = rf"(?<![\w./]){RATING_NUM}\s?(?:/|out\s+of)\s?{top}(?![\w/]|\.\d)"
+        found = [m for m in re.finditer(rx, self.text, re.I) if not self._is_used(m.start(), m.end())]
+        if not found:
+            return False
+        scaled = [n for n, s in props.items() if s.get("type") == "integer" and s.get("maximum") == top]
+        cues = _cues(name, spec)
+        near = [m for m in found if _cue_near(self.text, m.start(), m.end(), cues, before=60) > 0]
+        pick = near[0] if near else found[0] if len(found) == 1 and len(scaled) == 1 else None
+        if pick is None:
+            return False
+        raw = pick.group("n").lower()
+        value = int(raw) if raw.isdigit() else ex.NUMBER_WORDS.get(raw)
+        if value is None or not spec.get("minimum", 0) <= value <= top:
+            return False
+        return self._set(name, value, (pick.start(), pick.end()), "rating")
 
     def _quantity_of_an_option(self, name: str, spec: dict) -> None:
         """A quantity field with no cue nearby: a number right before one of the form's enum
@@ -1664,14 +1737,74 @@ class FormFiller:
         option) found 15 right descriptions on the seen forms but put 33 where none was
         expected, and cost a model call per field."""
         limit = spec.get("maxLength", 10**6)
-        for m in self._labelled(name, spec):
+        words = set(_words(name)) | set(_words(spec.get("title", "")))
+        reason = bool(words & REASON_WORDS)
+        extra = [w for w in (_singular(x) for x in words if len(x) >= 4 and x not in STOP) if w]
+        for m in self._labelled(name, spec) or self._labelled_by(extra + (["why"] if reason else [])):
             start, end = self._unquote(m.start, self._sentence_end(m.end))
             if 0 < end - start <= limit and self._set(name, self.text[start:end], (start, end), "label"):
                 return
-        if (set(_words(name)) | set(_words(spec.get("title", "")))) & REASON_WORDS:
-            self._fill_cause(name, spec)
+        if words & QUESTION_WORDS:
+            self._fill_question(name, spec)
+        elif reason:
+            self._fill_cause(name, spec) or self._fill_wish(name, spec)
 
-    def _fill_cause(self, name: str, spec: dict) -> None:
+    def _labelled_by(self, labels: list[str]) -> list[ex.Mention]:
+        """'Label: value' mentions for other labels than the field's own (a plural field's singular:
+        'Note:' for notes), not yet used by another field."""
+        for label in labels:
+            found = [m for m in ex.labelled_values(self.text, label) if not self._is_used(m.start, m.end)]
+            if found:
+                return found
+        return []
+
+    def _sentences(self) -> list[tuple[int, int]]:
+        """The text's sentences as spans, trimmed of spaces (a dot before a digit ends none)."""
+        out = []
+        for m in re.finditer(SENTENCE, self.text):
+            start = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
+            end = m.start() + len(m.group(0).rstrip())
+            if end > start:
+                out.append((start, end))
+        return out
+
+    def _holds_an_answer(self, start: int, end: int) -> bool:
+        """Whether a span holds another field's evidence: such a sentence states that field, not this one."""
+        return any(ev and start <= ev[0] < end for ev in self.evidence.values())
+
+    def _fill_question(self, name: str, spec: dict) -> bool:
+        """Questions the writer asks, for a field about questions: the first sentence that ends in a
+        question mark, or the clause that asks indirectly ('we'd like to know if ...', 'could you tell
+        me whether ...'), that states no other field's value ('Would you have 3 May free?' asks for
+        the date field)."""
+        limit = spec.get("maxLength", 10**6)
+        for start, end in self._sentences():
+            body = self.text[start:end]
+            ask = INDIRECT_QUESTION.search(body)
+            if not body.endswith("?") and not ask:
+                continue
+            if ask and not body.endswith("?"):  # the clause that asks, not its lead-in
+                cut = [c.end() for c in CLAUSE_BREAK.finditer(body, 0, ask.start())]
+                start += cut[-1] if cut else 0
+                end = start + len(self.text[start:end].rstrip(" .,;!"))
+            if self._holds_an_answer(start, end) or self._is_used(start, end) or end - start > limit:
+                continue
+            if self._set(name, self.text[start:end], (start, end), "question"):
+                return True
+        return False
+
+    def _fill_wish(self, name: str, spec: dict) -> bool:
+        """A motivation as writers give one: the sentence that says what they want to do ('I want to
+        help other animals find homes.', 'We would like to ...'), stating no other field's value."""
+        limit = spec.get("maxLength", 10**6)
+        for start, end in self._sentences():
+            if WISH.match(self.text, start) and not self._holds_an_answer(start, end) and \
+                    not self._is_used(start, end) and end - start <= limit and \
+                    self._set(name, self.text[start:end], (start, end), "wish"):
+                return True
+        return False
+
+    def _fill_cause(self, name: str, spec: dict) -> bool:
         """A reason or cause as the text gives one: what follows 'due to', 'because (of)', 'cited',
         or what someone said it was ('The crew said it was due to a technical problem', 'they told
         us at the gate it was a crew shortage'), to the end of its clause."""
@@ -1685,8 +1818,8 @@ class FormFiller:
                 if len(value) < 5 or value.split()[0].lower() in NO_REASON or self._is_used(start, end) or \
                         end - start > spec.get("maxLength", 10**6):
                     continue  # 'Nobody told us why' gives no reason
-                self._set(name, value, (start, end), "cause")
-                return
+                return self._set(name, value, (start, end), "cause")
+        return False
 
     def _sentence_end(self, pos: int) -> int:
         """Where the sentence (or line, or '|'-separated cell) that runs through ``pos`` ends: a label's
@@ -1808,6 +1941,16 @@ class FormFiller:
                     hits.append((m.start(), m.start() + len(stems[0])))
         return sorted(set(hits))
 
+    def _abbreviation_hits(self, option: str) -> list[tuple[int, int]]:
+        """Where a short small-letter option is the start of a capitalised word inside a sentence, the
+        way names of days, months and languages are cut short ('tue' for 'Tuesdays', 'jan' for
+        'January'); a capital at a sentence's start proves nothing ('Money' is no 'mon')."""
+        if not re.fullmatch(r"[a-z]{3,4}", option):
+            return []
+        rx = rf"(?<=\s|\(|,|/){option.capitalize()}[a-z]+"
+        return [(m.start(), m.end()) for m in re.finditer(rx, self.text)
+                if not re.search(r"(?:^|[.!?:;\n])\s*$", self.text[:m.start()])]
+
     def _honorific_hits(self, option: str) -> list[tuple[int, int]]:
         """'Mr.'/'Mrs' right before the name this form was filled with say its person's sex; before
         anyone else's name ('I rent from Mr. Sharma') they say nothing about the form's person."""
@@ -1881,9 +2024,15 @@ class FormFiller:
         hits = {o: [h for h in self._lexical_hits(o, fwords, cues) if not self._negated(h[0])] for o in options}
         self._distinctive = {}
         self._unknown_only_in_own_clause(hits, cues)
-        for o in options:  # an option's title ('Motor vehicle' for const 'motor') is one of its names
+        for o in options:  # an option's title ('Motor vehicle' for const 'motor') is one of its names,
+            # and so is each of its alternatives ('Apartment / flat': 'flat')
             if said[o].lower() != o.lower().replace("_", " ") and not hits[o]:
-                hits[o] = [h for h in self._lexical_hits(said[o], fwords, cues) if not self._negated(h[0])]
+                for alt in [said[o], *(a for a in re.split(r"\s+/\s+", said[o]) if a != said[o])]:
+                    hits[o] = [h for h in self._lexical_hits(alt, fwords, cues) if not self._negated(h[0])]
+                    if hits[o]:
+                        break
+            if not hits[o]:
+                hits[o] = [h for h in self._abbreviation_hits(o) if not self._negated(h[0])]
         if not any(hits.values()):  # the schema's own words for each option ('urgent: within a few days')
             for o, words in option_descriptions(spec).items():
                 if o in hits:
@@ -2078,7 +2227,7 @@ class FormFiller:
         options = [o for o in spec["items"]["enum"] if isinstance(o, str)]
         chosen, spans = [], []
         for opt in options:
-            hits = [h for h in self._lexical_hits(opt) if not self._negated(h[0])]
+            hits = [h for h in self._lexical_hits(opt) or self._abbreviation_hits(opt) if not self._negated(h[0])]
             if hits:
                 chosen.append(opt)
                 spans.append(hits[0])

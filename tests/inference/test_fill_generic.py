@@ -1,0 +1,100 @@
+"""Generic fill behaviours on made-up forms: dates of birth, questions, motivations, reasons.
+
+Each runs the deterministic extractors only (no model), so what is asserted is the rule itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from inference.fill import fill
+
+DATES = {
+    "type": "object",
+    "properties": {
+        "member_dob": {"type": "string", "format": "date"},
+        "visit_date": {"type": "string", "format": "date"},
+    },
+}
+
+
+def test_a_date_of_birth_needs_a_birth_cue_or_a_distant_year():
+    # an event date is no birth date: it goes to the other date field
+    res = fill(None, DATES, "Member: Olu Bakare. Came in on 4 March 2025 about the boiler.")
+    assert res.answers == {"visit_date": "2025-03-04"}
+    # a birth cue claims its date even when the birth field comes first and the cue is abbreviated
+    res = fill(None, DATES, "Olu Bakare, d.o.b. 1971-11-02, visited 4 March 2025.")
+    assert res.answers == {"member_dob": "1971-11-02", "visit_date": "2025-03-04"}
+    # a date many years before today is the birth date, a recent one is not
+    res = fill(None, DATES, "Olu Bakare 1971-11-02, visit 2025-03-04", today=dt.date(2025, 3, 1))
+    assert res.answers == {"member_dob": "1971-11-02", "visit_date": "2025-03-04"}
+    # a cue before an earlier date is not this date's cue
+    res = fill(None, DATES, "Olu (born 1971-11-02), paid cash, visit 2025-03-04")
+    assert res.answers == {"member_dob": "1971-11-02", "visit_date": "2025-03-04"}
+
+
+ENQUIRY = {
+    "type": "object",
+    "properties": {
+        "arrival": {"type": "string", "format": "date"},
+        "asks": {"type": "string", "maxLength": 300, "title": "Your questions"},
+        "why_us": {"type": "string", "maxLength": 300, "title": "Motivation"},
+    },
+}
+
+
+def test_questions_are_the_writers_questions_that_state_no_other_field():
+    text = ("Hello! Is 2025-07-01 free for the cabin? We come with two dogs. "
+            "Can we bring our own firewood? Thanks, Ines")
+    res = fill(None, ENQUIRY, text)
+    assert res.answers["arrival"] == "2025-07-01"
+    assert res.answers["asks"] == "Can we bring our own firewood?"  # the first question asks for the date
+    # an indirect question is the clause that asks, without its lead-in
+    res = fill(None, ENQUIRY, "Booking for the cabin - we are new here, so we'd like to know if pets are allowed.")
+    assert res.answers["asks"] == "we'd like to know if pets are allowed"
+    assert "asks" not in fill(None, ENQUIRY, "Booking the cabin for two. Pets allowed, I read.").answers
+
+
+def test_a_motivation_is_what_the_writer_wants_to_do_or_labels_why():
+    res = fill(None, ENQUIRY, "I'm Ines. We would like to learn to sail this summer. Call me.")
+    assert res.answers["why_us"] == "We would like to learn to sail this summer."
+    res = fill(None, ENQUIRY, "I'm Ines, from Porto. Why: my grandfather built boats here.")
+    assert res.answers["why_us"] == "my grandfather built boats here"
+    assert "why_us" not in fill(None, ENQUIRY, "I'm Ines, from Porto. Sailing in July.").answers
+
+
+def test_a_reason_after_because_with_any_subject_and_a_singular_label_for_a_plural_field():
+    schema = {"type": "object", "properties": {
+        "refund_reason": {"type": "string", "maxLength": 200},
+        "delivery-notes": {"type": "string", "maxLength": 200},
+    }}
+    text = "Please refund me because my parcel arrived crushed. Note: leave it with the porter."
+    res = fill(None, schema, text)
+    assert res.answers == {"refund_reason": "my parcel arrived crushed",
+                           "delivery-notes": "leave it with the porter"}
+
+
+def test_an_option_by_one_of_its_titles_alternatives_and_a_short_option_cut_from_a_capitalised_word():
+    schema = {"type": "object", "properties": {
+        "dwelling": {"oneOf": [{"const": "apt", "title": "Apartment / condo"},
+                               {"const": "house", "title": "Detached house"}]},
+        "slots": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "sat", "sun"]}},
+    }}
+    res = fill(None, schema, "We rent a small condo downtown and can meet on Tuesdays or Sundays.")
+    assert res.answers["dwelling"] == "apt"
+    assert sorted(res.answers["slots"]) == ["sun", "tue"]
+    # a capital at a sentence's start, or a small word, is no day: 'Money' is not 'mon', 'wedding' not 'wed'
+    res = fill(None, schema, "Money is tight. Our wedding is soon, the satellite dish is broken.")
+    assert "slots" not in res.answers
+
+
+def test_a_rating_on_the_fields_own_scale():
+    schema = {"type": "object", "properties": {
+        "comfort": {"type": "integer", "minimum": 1, "maximum": 5},
+        "noise": {"type": "integer", "minimum": 0, "maximum": 10, "title": "Noise level"},
+    }}
+    res = fill(None, schema, "Seats were fine, 4/5 overall. The noise was about 8 out of 10.")
+    assert res.answers == {"comfort": 4, "noise": 8}
+    # a fraction on another scale, or a date, is no rating
+    assert fill(None, schema, "Finished 3/4 of the trip on 4/5/2025.").answers == {}
+
