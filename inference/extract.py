@@ -331,7 +331,10 @@ def pattern_matches(text: str, pattern: str) -> list[Mention[str]]:
             if m.group(0) and full.search(m.group(0))]
 
 
-_LABEL_END = r"(?=\s*(?:[;|\n]|,(?!\d{2,3}\b)|\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
+#: A dot after an initial or an honorific ends no value ('Referee: Dr. Amaka Eze', 'Name: K. Rao').
+_NO_STOP = "".join(rf"(?<!\b{w})" for w in ("(?-i:[A-Z])", "Dr", "Mr", "Mrs", "Ms", "Mx", "Prof", "Capt", "Col",
+                                             "Gen", "Lt", "Sgt", "Rev", "Fr", "Sr", "Jr", "St", "Smt", "Shri"))
+_LABEL_END = rf"(?=\s*(?:[;|\n]|,(?!\d{{2,3}}\b)|{_NO_STOP}\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
 
 
 def labelled_values(text: str, label: str) -> list[Mention[str]]:
@@ -340,7 +343,7 @@ def labelled_values(text: str, label: str) -> list[Mention[str]]:
     words = [re.escape(w) for w in re.split(r"[\s_/-]+", label.strip()) if w]
     if not words:
         return []
-    rx = re.compile(r"(?<![\w])" + r"[\s_/-]*".join(words) +
+    rx = re.compile(r"(?<![\w-])" + r"[\s_/-]*".join(words) +  # 'Co-applicant:' labels no applicant
                     r"(?:\s*(?:no\.?|number|#))?\s*[:=]\s*(?P<v>[^\s,;|\n](?:[^,;|\n]|,(?=\d{2,3}\b))*?)" +
                     _LABEL_END, re.I)
     return [Mention(m.group("v").strip(), m.start("v"), m.start("v") + len(m.group("v").strip()))
@@ -363,6 +366,7 @@ UNITS: dict[str, tuple[str, float, str]] = {
     "cm": ("cm", 1, r"cm|cms|centimet(?:er|re)s?"),
     "mm": ("mm", 1, r"mm|millimet(?:er|re)s?"),
     "kg": ("mass", 1, r"kg|kgs|kilo(?:gram)?s?"),
+    "tonne": ("mass", 1000, r"t|tonnes?|tons?|MT"),
     "g": ("mass", 0.001, r"g|gms?|grams?"),
     "lb": ("lb", 1, r"lbs?"),
     "litre": ("litre", 1, r"l|lit(?:er|re)s?|ltrs?"),
@@ -378,7 +382,7 @@ UNIT_WORDS = {"minutes": "minute", "mins": "minute", "min": "minute", "hours": "
               "kilometers": "km", "miles": "mile", "cm": "cm", "mm": "mm", "kg": "kg", "kgs": "kg", "kilograms": "kg",
               "grams": "g", "lbs": "lb", "lb": "lb", "litres": "litre", "liters": "litre", "percent": "percent",
               "pct": "percent", "percentage": "percent", "temperature": "celsius", "temp": "celsius",
-              "celsius": "celsius", "fahrenheit": "fahrenheit", "kwh": "kwh"}
+              "celsius": "celsius", "fahrenheit": "fahrenheit", "kwh": "kwh", "tonnes": "tonne", "tons": "tonne"}
 _QNUM = r"\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _QWORD = "|".join(sorted((re.escape(w) for w in [*NUMBER_WORDS, "a", "an", "half a", "a dozen"]),
                          key=len, reverse=True))

@@ -628,6 +628,12 @@ BIRTH_GAP_YEARS = 12  # a date this far back, on a form with a birth date, is th
 BIRTH_CUE = re.compile(r"(?i:\bborn\b|\bbirth|\bd\.?o\.?b\b|\bbday\b|\bb\.\s*(?=\d))")
 
 
+#: A person's full name and then a date, as registers write a date of birth ('Kwame Mensah, 1979-05-14',
+#: 'Lukas Brandt, m, 1999-12-24').
+NAME_THEN_DATE = re.compile(rf"(?:^|[.;:(]\s*|,\s*)(?:(?:Mr|Mrs|Ms|Dr)\.?\s+)?{_NT}\s+{_NT},\s*"
+                            r"(?:(?:[mfMF]|male|female),\s*)?$")
+
+
 def _is_birth(name: str, spec: dict) -> bool:
     """Whether a date field is a date of birth (its name or title says so: 'dob', 'dateOfBirth')."""
     return bool((set(_words(name)) | set(_words(spec.get("title", "")))) & BIRTH_WORDS)
@@ -888,7 +894,7 @@ class FormFiller:
         today or, without today, before the text's latest date (a form's other dates are recent)."""
         left = max([e.end for e in mentions if e.end <= m.start] + [m.start - 40, 0])
         before = re.split(r"(?<![A-Za-z]\.[A-Za-z])[.;!?]\s", self.text[left:m.start])[-1]
-        if BIRTH_CUE.search(before):
+        if BIRTH_CUE.search(before) or NAME_THEN_DATE.search(self.text[max(0, m.start - 60):m.start]):
             return True
         try:
             ref = self.today or max(dt.date.fromisoformat(e.value) for e in mentions)
@@ -948,6 +954,7 @@ class FormFiller:
         title = re.sub(r"\(.*?\)|[?]", "", spec.get("title") or "").strip()
         labels = {title.lower(), " ".join(_words(name))}
         labels.update(w for w in _words(name) + _words(title) if len(w) >= 3 and w not in STOP)
+        labels.update(w for w in title.lower().split() if "-" in w.strip("-"))  # 'co-applicant' is one word
         long_name = [ABBREVIATIONS.get(w, w) for w in _words(name)]
         if long_name != _words(name):  # 'emg_contact' is labelled 'Emergency contact', 'orgName' 'Organisation'
             labels.add(" ".join(long_name))
@@ -2415,6 +2422,8 @@ class FormFiller:
                     return
             if field_kind(name, spec) == "title" and self._fill_quoted(name, spec):
                 return
+            if field_kind(name, spec) == "string" and self._fill_named_by_noun(name, spec):
+                return
         if self.engine is None or not self._budget_allows("extract", [name], required):
             return
         q = question or f"What is the {self._label(name, spec)}?"
@@ -2447,6 +2456,25 @@ class FormFiller:
         if len(value) < spec.get("minLength", 0):
             return
         self._set(name, value, (start, start + len(value)), "llm-extractive")
+
+    def _fill_named_by_noun(self, name: str, spec: dict) -> bool:
+        """A field that is one noun ('court', 'hospital') takes the proper name that ends in that noun,
+        capitalised as names are ('Leeds Crown Court', "Birmingham Magistrates' Court"): what the text
+        calls a thing of that kind by its name."""
+        words = [w for w in _words(name) if w not in STOP]
+        if len(words) != 1 or len(words[0]) < 4 or not words[0].isalpha():
+            return False
+        noun = words[0]
+        rx = (rf"(?:(?<=\s)|(?<=^)|(?<=[(,]))((?:(?:[{_UP}][\w'’&.-]*|of|de|the)\s+){{1,4}}"
+              rf"(?i:{noun[0]})(?-i:{noun[1:]})s?)\b")
+        for m in re.finditer(rx, self.text):
+            start, end = m.start(1), m.end(1)
+            first = self.text[start:end].split()[0]
+            if first in {"of", "de", "the"} or first in NOT_NAME or self._is_used(start, end):
+                continue
+            if self._set(name, self.text[start:end][: spec.get("maxLength", 10**6)], (start, end), "named-noun"):
+                return True
+        return False
 
     def _fill_string_array(self, name: str, spec: dict, required: bool) -> None:
         """A list of short strings ('Allergies: penicillin', 'allergic to peanuts and eggs'): the

@@ -98,3 +98,35 @@ def test_a_rating_on_the_fields_own_scale():
     # a fraction on another scale, or a date, is no rating
     assert fill(None, schema, "Finished 3/4 of the trip on 4/5/2025.").answers == {}
 
+
+def test_a_labelled_name_runs_past_an_initials_or_honorifics_dot_and_co_labels_are_their_own():
+    schema = {"type": "object", "properties": {
+        "tenant_name": {"type": "string", "title": "Tenant name"},
+        "guarantor": {"type": "string", "title": "Co-tenant name"},
+        "witness": {"type": "string", "title": "Witness name"},
+    }}
+    text = "Tenant: J. Okoro. Co-tenant: Amy Okoro. Witness: Prof. Lena Berg."
+    res = fill(None, schema, text)
+    assert res.answers["tenant_name"] == "J. Okoro"
+    assert res.answers["guarantor"] == "Amy Okoro"
+    assert res.answers["witness"] == "Lena Berg"
+
+
+def test_a_weight_in_tonnes_is_read_in_the_fields_kilograms():
+    schema = {"type": "object", "properties": {"cargo_weight_kg": {"type": "number", "minimum": 0}}}
+    assert fill(None, schema, "One trailer of bricks, 12.5 t gross, to Leeds.").answers == {"cargo_weight_kg": 12500}
+    assert fill(None, schema, "Two pallets, 3 tonnes in all.").answers == {"cargo_weight_kg": 3000}
+
+
+def test_a_one_noun_field_takes_the_proper_name_ending_in_its_noun():
+    schema = {"type": "object", "properties": {"club": {"type": "string"}, "notes": {"type": "string"}}}
+    res = fill(None, schema, "I have played for Riverside Lawn Tennis Club since May; the club is friendly.")
+    assert res.answers["club"] == "Riverside Lawn Tennis Club"
+    assert "club" not in fill(None, schema, "I play at the club near my house.").answers
+
+
+def test_a_date_right_after_a_full_name_is_a_date_of_birth():
+    res = fill(None, DATES, "New member: Olu Bakare, 1971-11-02, plays on Sundays.")
+    assert res.answers == {"member_dob": "1971-11-02"}
+    res = fill(None, DATES, "Seen at Camden, 2025-03-04, by the nurse.")
+    assert res.answers == {"visit_date": "2025-03-04"}
