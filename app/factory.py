@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from app.auth.service import AUTHENTICATED, Principal
 from app.dispatch import NoDispatcher
 from app.errors import ApiError, PayloadTooLarge, error_document
+from app.fastpath import Encoder
 from app.forms.fastread import CachedFormReads
 from app.http import json_response, services
 from app.observability import context
@@ -25,7 +26,7 @@ from app.observability import logging as fms_logging
 from app.observability.metrics import HTTP_ERRORS, observe_request
 from app.services import Services, build
 from app.settings import Settings, load
-from app.submissions.fastwrite import Encoder, FastSubmissions
+from app.submissions.fastwrite import FastSubmissions
 from tasks.dispatch import TaskDispatcher
 
 log = logging.getLogger("app.access")

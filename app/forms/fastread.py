@@ -25,58 +25,38 @@ requests through both and compares the answers.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.http import http_date
 
 from app.auth import access
 from app.auth.service import authenticate_once
-from app.observability import context
-from app.observability.logging import access_log
-from app.observability.metrics import observe_request
+from app.fastpath import Answer, Encoder, FastPath, WsgiApp
 from app.services import Services
-from app.submissions.fastwrite import Encoder
 
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-ENDPOINT = "/api/v1/forms/<form_id>"  # the view's URL rule: the metrics label both paths use
-PATH = re.compile(r"/api/v1/forms/([^/]+)")  # fullmatch: werkzeug's default converter, one segment
 CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
 
 
-class CachedFormReads:
+class CachedFormReads(FastPath):
     """WSGI middleware: ``200`` for a plain, allowed ``GET`` of a form; everything else to ``inner``."""
 
-    def __init__(self, inner: WsgiApp, svc: Services, logger: Any, encode: Encoder) -> None:
-        self.inner = inner
-        self.svc = svc
-        self.log = logger
-        self.encode = encode
-        self.served = 0  # answered here, not by Flask (tests read it)
+    METHOD = "GET"
+    PATH = re.compile(r"/api/v1/forms/([^/]+)")  # fullmatch: werkzeug's default converter, one segment
+    ENDPOINT = "/api/v1/forms/<form_id>"
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        match = PATH.fullmatch(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "GET" else None
-        if match is None or environ.get("QUERY_STRING") or any(h in environ for h in CONDITIONAL):
-            return self.inner(environ, start_response)
-        started = time.perf_counter()
-        request_id = context.request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
-        token = context.request_id.set(request_id)
-        try:
-            body = self._body(match.group(1), environ)
-            if body is None:
-                return self.inner(environ, start_response)
-            headers, payload = self._answer(body, environ.get("HTTP_ACCEPT_ENCODING", ""), request_id)
-            start_response("200 OK", headers)
-            self.served += 1
-            elapsed = time.perf_counter() - started
-            observe_request(ENDPOINT, "GET", 200, elapsed)
-            access_log(self.log, "GET", environ.get("PATH_INFO", ""), 200, round(elapsed * 1000, 2))
-            return [payload]
-        finally:
-            context.request_id.reset(token)
+    def __init__(self, inner: WsgiApp, svc: Services, logger: Any, encode: Encoder) -> None:
+        super().__init__(inner, logger, encode)
+        self.svc = svc
+
+    def takes(self, environ: dict[str, Any]) -> bool:
+        return not environ.get("QUERY_STRING") and not any(h in environ for h in CONDITIONAL)
+
+    def answer(self, form_id: str, environ: dict[str, Any], request_id: str) -> Answer | None:
+        body = self._body(form_id, environ)
+        if body is None:
+            return None
+        headers, payload = self._answer(body, environ.get("HTTP_ACCEPT_ENCODING", ""), request_id)
+        return 200, headers, payload
 
     def _body(self, form_id: str, environ: dict[str, Any]) -> bytes | None:
         """The cached body when the caller may read the form and needs nothing Flask adds; else None."""

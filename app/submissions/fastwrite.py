@@ -38,33 +38,23 @@ import functools
 import io
 import logging
 import re
-import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
+from werkzeug.http import parse_options_header
 
 from app import fastjson
 from app.auth import access
 from app.auth.service import Principal, authenticate_once
 from app.errors import ApiError, error_document
+from app.fastpath import Answer, Encoder, FastPath, WsgiApp
 from app.observability import context
-from app.observability.logging import access_log
-from app.observability.metrics import HTTP_ERRORS, observe_request
+from app.observability.metrics import HTTP_ERRORS
 from app.services import Services
 from app.store import Record
 from app.submissions.service import Created, Pending
 
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-#: (status, Accept-Encoding, body) -> (Content-Encoding or None, body to send)
-Encoder = Callable[[int, str, bytes], tuple[str | None, bytes]]
-
-ENDPOINT = "/api/v1/forms/<form_id>/submissions"  # the view's URL rule: the metrics label both paths use
-PATH = re.compile(r"/api/v1/forms/([^/]+)/submissions")  # fullmatch: one segment, as werkzeug's converter
 IDEMPOTENCY_MAX = 255  # app.submissions.api.IDEMPOTENCY_MAX (that module imports Flask)
-Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
 @functools.lru_cache(maxsize=64)
@@ -85,45 +75,35 @@ class _Caller:
     idempotency_key: str | None
 
 
-class FastSubmissions:
+class FastSubmissions(FastPath):
     """WSGI middleware: accepts a well-formed, allowed submission; hands everything else to ``inner``."""
+
+    METHOD = "POST"
+    PATH = re.compile(r"/api/v1/forms/([^/]+)/submissions")  # fullmatch: one segment, as werkzeug's converter
+    ENDPOINT = "/api/v1/forms/<form_id>/submissions"
 
     def __init__(self, inner: WsgiApp, svc: Services, logger: logging.Logger, max_body: int,
                  encode: Encoder) -> None:
-        self.inner = inner
+        super().__init__(inner, logger, encode)
         self.svc = svc
-        self.log = logger
         self.max_body = max_body
-        self.encode = encode
-        self.served = 0  # answered here, not by Flask (tests read it)
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        match = PATH.fullmatch(environ.get("PATH_INFO", "")) if environ.get("REQUEST_METHOD") == "POST" else None
-        if match is None or not self._readable(environ):
-            return self.inner(environ, start_response)
-        started = time.perf_counter()
-        request_id = context.request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
-        token = context.request_id.set(request_id)
-        try:
-            caller = self._caller(match.group(1), environ)  # before the body: a stranger's upload is not read
-            raw = self._read_body(environ) if caller is not None else None
-            step = self._prepare(caller, raw) if caller is not None and raw is not None else None
-            if step is None:
-                return self.inner(environ, start_response)
-            status, headers, body = self._write(step)
-            encoding, body = self.encode(status, environ.get("HTTP_ACCEPT_ENCODING", ""), body)
-            headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                        ("X-Request-ID", request_id), ("Vary", "Accept-Encoding")]
-            if encoding is not None:
-                headers.append(("Content-Encoding", encoding))
-            start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}", headers)  # as werkzeug
-            self.served += 1
-            elapsed = time.perf_counter() - started
-            observe_request(ENDPOINT, "POST", status, elapsed)
-            access_log(self.log, "POST", environ.get("PATH_INFO", ""), status, round(elapsed * 1000, 2))
-            return [body]
-        finally:
-            context.request_id.reset(token)
+    def takes(self, environ: dict[str, Any]) -> bool:
+        return self._readable(environ)
+
+    def answer(self, form_id: str, environ: dict[str, Any], request_id: str) -> Answer | None:
+        caller = self._caller(form_id, environ)  # before the body: a stranger's upload is not read
+        raw = self._read_body(environ) if caller is not None else None
+        step = self._prepare(caller, raw) if caller is not None and raw is not None else None
+        if step is None:
+            return None
+        status, headers, body = self._write(step)
+        encoding, body = self.encode(status, environ.get("HTTP_ACCEPT_ENCODING", ""), body)
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                    ("X-Request-ID", request_id), ("Vary", "Accept-Encoding")]
+        if encoding is not None:
+            headers.append(("Content-Encoding", encoding))
+        return status, headers, body
 
     def _readable(self, environ: dict[str, Any]) -> bool:
         """Whether the request is one the fast path reads as Flask would, judged by its headers alone."""
@@ -191,5 +171,5 @@ class FastSubmissions:
 
     @staticmethod
     def _error(status: int, code: str, message: str, details: Any) -> Answer:
-        HTTP_ERRORS.labels(ENDPOINT, code).inc()
+        HTTP_ERRORS.labels(FastSubmissions.ENDPOINT, code).inc()
         return status, [], fastjson.dumps(error_document(code, message, details, context.request_id.get()))
