@@ -326,6 +326,16 @@ QUOTED_RE = re.compile(r"(?<![\w])([\"“‘'«])([^\"“”‘’«»\n]{2,200}
 REASON_WORDS = {"reason", "reasons", "cause", "causes", "why", "grounds", "motivation", "motive", "purpose"}
 #: The score of a rating ('7/10', 'seven out of ten' is not read: only digits before the scale).
 RATING_NUM = r"(?P<n>\d{1,2})"
+#: A town beside its postcode in an address part: after a 4-6 digit code ('75009 Paris') or before a
+#: code, with a state's capitals between ('Leeds LS6 2AQ', 'Albuquerque NM 87112', 'Pune 411004').
+_TOWN = rf"[{_UP}][{_LO}]+(?:[ -](?:[{_UP}][{_LO}]+|im|am|de|sur|upon|on)){{0,3}}"
+POSTAL_TOWN = re.compile(
+    rf",\s+(?:\d{{4,6}}\s+(?P<a>{_TOWN})(?=\s*(?:[,.;)\n]|$))|(?P<b>{_TOWN}),?\s+(?:[A-Z]{{2,3}}\s+)?"
+    rf"(?:\d{{3}}\s?\d{{2,3}}|\d{{4,6}}|[A-Z]{{1,2}}\d[A-Z\d]?\s?\d[A-Z]{{2}})(?![\w-]))")
+#: A title that is a wh-clause ('What you saw or heard'), and the words of one that are no verb of it.
+WH_TITLE = re.compile(r"(?i)\s*(?:what|how|where|who)\s+(?!is\b|are\b|was\b|kind\b|type\b)")
+WH_FILLER = {"you", "your", "did", "does", "do", "or", "and", "about", "us", "we", "i", "it", "they", "was", "were",
+             "have", "has", "had", "with", "for", "from", "this", "that"}
 #: Words of a field's name or title that say it holds the writer's questions.
 QUESTION_WORDS = {"question", "questions", "query", "queries"}
 #: An indirect question ('we'd like to know if', 'could you tell me whether', 'I was wondering if').
@@ -1466,6 +1476,8 @@ class FormFiller:
             return
         if hint & LANDMARK_WORDS and self._fill_landmark(name, spec):
             return
+        if hint & {"city", "town"} and not self._role(name, spec) and self._fill_postal_town(name, spec):
+            return
         named_hint = hint | set(_words(spec.get("description", ""))[:4]) | (set(_words(name)) & {"from", "to"})
         if named_hint & (PLACE_WORDS - ADDRESS_WORDS | {"from", "to"}) and \
                 self._fill_place_name(name, spec, named_hint):
@@ -1487,6 +1499,20 @@ class FormFiller:
             if got is not None and span and (span[0], span[1]) in self.used:
                 self.used.remove((span[0], span[1]))
             self._set(name, self.text[cand[0]:cand[1]], cand, "pattern")
+
+    def _fill_postal_town(self, name: str, spec: dict) -> bool:
+        """The town of a postal address: the name next to its postcode, as addresses are written
+        ('18 rue des Martyrs, 75009 Paris', '9 Elm Grove, Leeds LS6 2AQ', 'Albuquerque NM 87112')."""
+        for m in POSTAL_TOWN.finditer(self.text):
+            group = "a" if m.group("a") else "b"
+            start, end = m.start(group), m.end(group)
+            # a town inside an address another field holds is still its town; inside anything else, not
+            inside = any(us <= start and end <= ue for us, ue in self.used)
+            if (self._is_used(start, end) and not inside) or self.text[start:end].split()[0] in NOT_NAME:
+                continue
+            if self._set(name, self.text[start:end], (start, end), "postal-town"):
+                return True
+        return False
 
     def _fill_landmark(self, name: str, spec: dict) -> bool:
         """A landmark as people give one: the named thing a place is near, opposite, outside or in
@@ -1755,6 +1781,30 @@ class FormFiller:
             self._fill_question(name, spec)
         elif reason:
             self._fill_cause(name, spec) or self._fill_wish(name, spec)
+        elif WH_TITLE.match(spec.get("title", "")):
+            self._fill_by_title_verb(name, spec)
+
+    def _fill_by_title_verb(self, name: str, spec: dict) -> bool:
+        """A title that is a wh-clause ('What you saw or heard', 'How you heard about us') names what
+        the text says by its verb: the clause from that verb (and the pronoun before it) to the end
+        of its sentence ('... when I saw a man punch another man' -> 'I saw a man punch another man'),
+        holding no other field's value."""
+        limit = spec.get("maxLength", 10**6)
+        verbs = [w for w in _words(spec.get("title", ""))[1:] if len(w) >= 3 and w not in STOP and w not in WH_FILLER]
+        for start, end in self._sentences():
+            body = self.text[start:end]
+            hit = min((m for w in verbs for m in re.finditer(rf"(?<![\w'’-]){re.escape(w)}(?![\w'’-])", body, re.I)),
+                      key=lambda m: m.start(), default=None)
+            if hit is None:
+                continue
+            lead = re.search(r"(?i:\b(?:i|we|he|she|they|you))\s+$", body[:hit.start()])
+            s0 = start + (lead.start() if lead else hit.start())
+            e0 = start + len(body.rstrip(" .!;"))
+            if self._holds_an_answer(s0, e0) or self._is_used(s0, e0) or e0 - s0 > limit:
+                continue
+            if self._set(name, self.text[s0:e0], (s0, e0), "title-verb"):
+                return True
+        return False
 
     def _labelled_by(self, labels: list[str]) -> list[ex.Mention]:
         """'Label: value' mentions for other labels than the field's own (a plural field's singular:
@@ -2272,7 +2322,11 @@ class FormFiller:
             if best is None or score > best[0]:
                 best = (score, sent)
         if best is None:  # the head word is not used: a longer word of the title ('enter', 'access')
-            fields = {w for n in self.schema.get("properties", {}) for w in _words(n)}
+            # words other fields' names or titles also use say nothing about this one ('patient' of
+            # 'New patient' and 'Nervous patient': 'an existing patient' is neither)
+            props = self.schema.get("properties", {})
+            fields = {w for n in props for w in _words(n)} | \
+                {w for n, s in props.items() if n != name and isinstance(s, dict) for w in _words(s.get("title", ""))}
             title_words = [_stem(w) for w in _words(spec.get("title", ""))
                            if len(w) >= 5 and w not in STOP and w not in fields]
             for sent in re.finditer(SENTENCE, self.text):

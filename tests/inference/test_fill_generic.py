@@ -130,3 +130,34 @@ def test_a_date_right_after_a_full_name_is_a_date_of_birth():
     assert res.answers == {"member_dob": "1971-11-02"}
     res = fill(None, DATES, "Seen at Camden, 2025-03-04, by the nurse.")
     assert res.answers == {"visit_date": "2025-03-04"}
+
+
+def test_a_yes_no_is_not_read_from_a_title_word_its_siblings_share():
+    schema = {"type": "object", "properties": {
+        "first_vis": {"type": "boolean", "title": "First-time visitor"},
+        "needs_help": {"type": "boolean", "title": "Disabled visitor"},
+    }}
+    assert fill(None, schema, "I'm a regular visitor of the museum, arriving at ten.").answers == {}
+
+
+def test_a_wh_title_names_the_clause_of_its_verb():
+    schema = {"type": "object", "properties": {
+        "when": {"type": "string", "format": "date"},
+        "seen": {"type": "string", "maxLength": 300, "title": "What you noticed"},
+    }}
+    text = "On 2025-04-02 I was waiting at the gate when I noticed a drone circling the runway. I left at five."
+    res = fill(None, schema, text)
+    assert res.answers == {"when": "2025-04-02", "seen": "I noticed a drone circling the runway"}
+    assert "seen" not in fill(None, schema, "On 2025-04-02 I was waiting at the gate.").answers
+
+
+def test_a_city_is_the_town_beside_the_postcode_of_an_address():
+    schema = {"type": "object", "properties": {
+        "address": {"type": "string", "maxLength": 200},
+        "city": {"type": "string"},
+    }}
+    for text, town in [("Room to let at 4 Mill Road, Cambridge CB1 2AD, bills included.", "Cambridge"),
+                       ("Office space, 7 rue Sainte-Catherine, 33000 Bordeaux. Call us.", "Bordeaux"),
+                       ("Condo at 88 Pine St, Seattle, WA 98101 with parking.", "Seattle")]:
+        assert fill(None, schema, text).answers["city"] == town
+    assert "city" not in fill(None, schema, "Room to let near the station, bills included.").answers
