@@ -53,6 +53,10 @@ NUMBER_WORDS = {w: i for i, w in enumerate(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
      "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
      "eighteen", "nineteen", "twenty"])}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+NUMBER_WORDS.update(_TENS)
+NUMBER_WORDS.update({f"{t}{sep}{u}": tv + uv for t, tv in _TENS.items() for u, uv in list(NUMBER_WORDS.items())[1:10]
+                     for sep in ("-", " ")})  # 'twenty-two', 'forty five'
 NUMBER_WORDS.update({"a couple of": 2, "both": 2})
 #: Words that say "one" only of people ('just myself', 'travelling alone'): a count of guests may read
 #: them, a count of rooms or days may not ('a single room' is no quantity of rooms).

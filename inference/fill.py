@@ -1190,6 +1190,9 @@ class FormFiller:
             money, unit = self._number_profile(name, spec, kinds[name])
             # prepositions of the field's name say which end, not what is counted ('fromFloor')
             cues = [c for c in _cues(name, spec) if c not in {"from", "into", "onto", "with"}]
+            if kinds[name] == "integer" and not money and _counts_people(name, spec):
+                # a head count is said with any word for people ('Party size': '10 people', '40 guests')
+                cues += sorted(PEOPLE_WORDS - set(cues) - {"tickets", "seats", "party", "heads"}, key=len, reverse=True)
             lo, hi = spec.get("minimum", -math.inf), spec.get("maximum", math.inf)
             labelled = [(m.start, m.end) for m in self._labelled(name, spec)]
             total = "total" in set(_words(name)) | set(_words(spec.get("title", "")))

@@ -161,3 +161,13 @@ def test_a_city_is_the_town_beside_the_postcode_of_an_address():
                        ("Condo at 88 Pine St, Seattle, WA 98101 with parking.", "Seattle")]:
         assert fill(None, schema, text).answers["city"] == town
     assert "city" not in fill(None, schema, "Room to let near the station, bills included.").answers
+
+
+def test_a_head_count_is_said_with_any_word_for_people_and_tens_in_words():
+    schema = {"type": "object", "properties": {
+        "group_size": {"type": "integer", "minimum": 2, "maximum": 60, "title": "Party size"},
+        "tables": {"type": "integer", "minimum": 1, "maximum": 10},
+    }}
+    assert fill(None, schema, "Lunch on Friday, 12 people, 3 tables please.").answers == {"group_size": 12, "tables": 3}
+    assert fill(None, schema, "We are thirty-five guests in all.").answers == {"group_size": 35}
+
