@@ -133,6 +133,8 @@ def test_a_job_older_than_the_wait_limit_fails_unrun(api: Api, svc: Any, broker:
     assert exceeded >= 1
 
 
+# No fill budget: on a loaded machine the budget may skip the model step whose tokens this test counts.
+@pytest.mark.parametrize("settings", [{"fill_budget": 0}], indirect=True)
 def test_after_a_fill_ready_shows_the_loaded_model_and_metrics_show_the_histograms(
         api: Api, svc: Any, worker: Any) -> None:
     model = Path(svc.settings.llm_model).name
@@ -159,7 +161,7 @@ def test_after_a_fill_ready_shows_the_loaded_model_and_metrics_show_the_histogra
     after = _samples(api)
     labels = {"kind": "fill", "model": model}
     # A rate is observed only for a job that had such tokens; this fill generates the stolen item.
-    assert job["gen_tokens_per_s"] and job["prompt_tokens_per_s"], job
+    assert job["gen_tokens_per_s"] and job["prompt_tokens_per_s"], task["result"]
     for name in ("fms_ai_inference_seconds", "fms_ai_prompt_tokens_per_second",
                  "fms_ai_generation_tokens_per_second", "fms_ai_llm_calls"):
         grew = _total(after, f"{name}_count", **labels) - _total(before, f"{name}_count", **labels)
