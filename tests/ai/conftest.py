@@ -29,7 +29,9 @@ from tests.helpers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = min(2, os.cpu_count() or 1)
-FAST = {"task_min_backoff": 100, "task_max_backoff": 400,
+# fill_budget 0: what a fill answers must not depend on how loaded the CI box is (the budget has its own
+# tests with a scripted clock in tests/inference/test_fill.py).
+FAST = {"task_min_backoff": 100, "task_max_backoff": 400, "fill_budget": 0,
         "task_time_limits": "high=30,default=30,ai=180,analytics=30", "worker_timeout_ms": 200,
         "relay_interval": 0.05, "breaker_fail_max": 50, "ai_threads": THREADS,
         "webhook_allow_nets": "127.0.0.0/8", "webhook_timeout": 3.0}

@@ -133,8 +133,6 @@ def test_a_job_older_than_the_wait_limit_fails_unrun(api: Api, svc: Any, broker:
     assert exceeded >= 1
 
 
-# No fill budget: on a loaded machine the budget may skip the model step whose tokens this test counts.
-@pytest.mark.parametrize("settings", [{"fill_budget": 0}], indirect=True)
 def test_after_a_fill_ready_shows_the_loaded_model_and_metrics_show_the_histograms(
         api: Api, svc: Any, worker: Any) -> None:
     model = Path(svc.settings.llm_model).name
