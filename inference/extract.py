@@ -220,10 +220,41 @@ def codes(text: str) -> list[Mention[str]]:
 _MEASURE_RE = re.compile(r"(?:[A-Z]\s?)?\d+\.\d+(?:\s?[A-Z])?")
 
 
-def numbers(text: str) -> list[Mention[int]]:
-    """Small integers (digits or words) that are not part of dates, phones, codes, e-mails, money."""
-    blocked = SpanIndex(dates(text) + phones(text) + codes(text) + emails(text))
+#: Number words with their multipliers ('two hundred', 'one lakh twenty thousand', 'a hundred and ten').
+MULTIPLIERS = {"hundred": 100, "thousand": 1000, "lakh": 100_000, "lakhs": 100_000, "lac": 100_000,
+               "crore": 10_000_000, "crores": 10_000_000, "million": 1_000_000}
+_NW = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS if w not in ("a couple of", "both", "zero")),
+                      key=len, reverse=True))
+WORDED_RE = re.compile(rf"\b(?:{_NW}|a)(?:(?:\s+|-)(?:and\s+)?(?:{_NW}|{'|'.join(MULTIPLIERS)}))+\b", re.I)
+
+
+def worded_numbers(text: str) -> list[Mention[int]]:
+    """Numbers written in words with a multiplier ('Two hundred guests' 200, 'one hundred and ten' 110,
+    'one lakh twenty thousand' 120000, 'fifty thousand rupees' 50000); words alone are NUMBER_RE's."""
     out = []
+    for m in WORDED_RE.finditer(text):
+        words = [w for w in re.split(r"[\s-]+", m.group(0).lower()) if w != "and"]
+        if not any(w in MULTIPLIERS for w in words) or words[0] in MULTIPLIERS:
+            continue
+        total = current = 0
+        for w in words:
+            if w == "hundred":
+                current = (current or 1) * 100
+            elif w in MULTIPLIERS:
+                total += (current or 1) * MULTIPLIERS[w]
+                current = 0
+            else:
+                current += 1 if w == "a" else NUMBER_WORDS[w]
+        out.append(Mention(total + current, m.start(), m.end()))
+    return out
+
+
+def numbers(text: str) -> list[Mention[int]]:
+    """Small integers (digits or words) that are not part of dates, phones, codes, e-mails, money;
+    numbers in words with a multiplier ('two hundred') as one number."""
+    worded = worded_numbers(text)
+    blocked = SpanIndex(dates(text) + phones(text) + codes(text) + emails(text) + worded)
+    out = list(worded)
     for m in NUMBER_RE.finditer(text):
         if blocked.overlaps(m.start(), m.end()):
             continue
@@ -286,6 +317,13 @@ def amounts(text: str) -> list[Mention[int | float]]:
         value = _number(raw, m.group("cur1") or "") * SCALES.get(scale, 1)
         value = int(value) if float(value).is_integer() else value
         out.append(Mention(value, m.start(), m.end()))
+    for w in worded_numbers(text):  # 'twenty thousand euro', 'Rs. fifty thousand'
+        after = re.match(rf"\s?{_CUR_AFTER}(?![a-z])", text[w.end:], re.I)
+        before = re.search(rf"{_CUR_BEFORE}\s?$", text[:w.start], re.I)
+        start, end = (w.start - len(before.group(0)) if before else w.start), w.end + (after.end() if after else 0)
+        lakhs = re.search(r"(?i)\b(?:lakhs?|lac|crores?)\b", text[w.start:w.end])  # as 'N lakh' is money
+        if (after or before or lakhs) and not _overlaps(start, end, out):
+            out.append(Mention(w.value, start, end))
     return out
 
 
@@ -362,6 +400,7 @@ UNITS: dict[str, tuple[str, float, str]] = {
     "hour": ("time", 1 / 24, r"h(?:ou)?rs?|h"),
     "day": ("time", 1, r"days?|d"),
     "week": ("time", 7, r"weeks?|wks?"),
+    "fortnight": ("time", 14, r"fortnights?"),
     "month": ("time", 30, r"months?|mos?"),
     "year": ("time", 365, r"years?|yrs?|y"),
     "km": ("km", 1, r"km|kms|kilomet(?:er|re)s?"),

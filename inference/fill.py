@@ -652,7 +652,9 @@ def _is_birth(name: str, spec: dict) -> bool:
 def _counts_people(name: str, spec: dict) -> bool:
     """Whether a number field counts people ('guests', 'party_size', 'No. of travellers')."""
     words = set(_words(name)) | set(_words(spec.get("title", "")))
-    return bool(words & PEOPLE_WORDS)
+    # or its description says what it counts first ('Number of people the project will reach')
+    said = re.match(r"(?i)\s*(?:the\s+)?(?:number|count|total)\s+of\s+(\w+)", spec.get("description", ""))
+    return bool(words & PEOPLE_WORDS) or bool(said and said.group(1).lower() in PEOPLE_WORDS)
 
 
 def _same_word(word: str, key: str) -> bool:

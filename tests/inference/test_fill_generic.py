@@ -171,3 +171,21 @@ def test_a_head_count_is_said_with_any_word_for_people_and_tens_in_words():
     assert fill(None, schema, "Lunch on Friday, 12 people, 3 tables please.").answers == {"group_size": 12, "tables": 3}
     assert fill(None, schema, "We are thirty-five guests in all.").answers == {"group_size": 35}
 
+
+def test_numbers_in_words_with_a_multiplier():
+    schema = {"type": "object", "properties": {
+        "attendees": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "budget": {"type": "number", "minimum": 0},
+    }}
+    res = fill(None, schema, "About one hundred and twenty attendees; our budget is three thousand dollars.")
+    assert res.answers == {"attendees": 120, "budget": 3000}
+    assert fill(None, schema, "Budget: two lakh fifty thousand.").answers == {"budget": 250000}
+
+
+def test_a_description_that_counts_people_and_a_fortnight_of_days():
+    schema = {"type": "object", "properties": {
+        "reach": {"type": "integer", "minimum": 0, "description": "Number of people the course will serve"},
+        "lasted_days": {"type": "integer", "minimum": 0, "maximum": 365, "title": "Duration in days"},
+    }}
+    res = fill(None, schema, "We expect 400 attendees at 3 venues; the pilot lasted a fortnight.")
+    assert res.answers == {"reach": 400, "lasted_days": 14}
