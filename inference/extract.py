@@ -373,21 +373,24 @@ def pattern_matches(text: str, pattern: str) -> list[Mention[str]]:
             if m.group(0) and full.search(m.group(0))]
 
 
-#: A dot after an initial or an honorific ends no value ('Referee: Dr. Amaka Eze', 'Name: K. Rao').
+_LABEL_END = r"(?=\s*(?:[;|\n]|,(?!\d{2,3}\b)|\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
+#: In a person's name a dot after an initial or an honorific ends nothing ('Ref: Dr. Ines Moura', 'Name: J.
+#: Okoro'); in any other value it does ('Grade: B. The exam ...', 'Street: Elm Dr. Call me').
 _NO_STOP = "".join(rf"(?<!\b{w})" for w in ("(?-i:[A-Z])", "Dr", "Mr", "Mrs", "Ms", "Mx", "Prof", "Capt", "Col",
-                                             "Gen", "Lt", "Sgt", "Rev", "Fr", "Sr", "Jr", "St", "Smt", "Shri"))
-_LABEL_END = rf"(?=\s*(?:[;|\n]|,(?!\d{{2,3}}\b)|{_NO_STOP}\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
+                                             "Gen", "Lt", "Sgt", "Rev", "Fr", "Sr", "Jr", "Smt", "Shri"))
+_NAME_LABEL_END = rf"(?=\s*(?:[;|\n]|,(?!\d{{2,3}}\b)|{_NO_STOP}\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
 
 
-def labelled_values(text: str, label: str) -> list[Mention[str]]:
+def labelled_values(text: str, label: str, names: bool = False) -> list[Mention[str]]:
     """'Label: value' (or 'Label = value') pairs for a label (its words in order, any separator);
-    the value runs to the next comma, semicolon, bar, line break or sentence end."""
+    the value runs to the next comma, semicolon, bar, line break or sentence end (for ``names``, a
+    person's name, not at the dot of an initial or honorific)."""
     words = [re.escape(w) for w in re.split(r"[\s_/-]+", label.strip()) if w]
     if not words:
         return []
     rx = re.compile(r"(?<![\w-])" + r"[\s_/-]*".join(words) +  # 'Co-applicant:' labels no applicant
                     r"(?:\s*(?:no\.?|number|#))?\s*[:=]\s*(?P<v>[^\s,;|\n](?:[^,;|\n]|,(?=\d{2,3}\b))*?)" +
-                    _LABEL_END, re.I)
+                    (_NAME_LABEL_END if names else _LABEL_END), re.I)
     return [Mention(m.group("v").strip(), m.start("v"), m.start("v") + len(m.group("v").strip()))
             for m in rx.finditer(text)]
 
@@ -409,7 +412,8 @@ UNITS: dict[str, tuple[str, float, str]] = {
     "cm": ("cm", 1, r"cm|cms|centimet(?:er|re)s?"),
     "mm": ("mm", 1, r"mm|millimet(?:er|re)s?"),
     "kg": ("mass", 1, r"kg|kgs|kilo(?:gram)?s?"),
-    "tonne": ("mass", 1000, r"t|tonnes?|tons?|MT"),
+    # a bare 't' only in small letters and not before a hyphen ('40 T-shirts', '3 t-shirts' weigh nothing)
+    "tonne": ("mass", 1000, r"(?-i:t)(?![-\w])|tonnes?|tons?|(?-i:MT)"),
     "g": ("mass", 0.001, r"g|gms?|grams?"),
     "lb": ("lb", 1, r"lbs?"),
     "litre": ("litre", 1, r"l|lit(?:er|re)s?|ltrs?"),
@@ -465,9 +469,12 @@ def quantities(text: str) -> list[Quantity]:
             value = _WORD_VALUES[m.group("word").lower()]
         if unit in ("celsius", "fahrenheit") and len(m.group(f"u_{unit}")) == 1 and not m.group("num"):
             continue  # 'a F' is no temperature
-        if unit in ("day", "year", "m", "g", "litre", "hour") and len(m.group(f"u_{unit}")) == 1 and \
+        if unit in ("day", "year", "m", "g", "litre", "hour", "tonne") and len(m.group(f"u_{unit}")) == 1 and \
                 not m.group("num"):
             continue
+        if unit == "tonne" and (m.group("word") or "").lower() in ("a", "an") and \
+                re.match(r"\s+of\b", text[m.end():], re.I):
+            continue  # 'a ton of paperwork' weighs nothing
         out.append(Quantity(value, unit, m.start(), m.end()))
     return out
 

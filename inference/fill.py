@@ -198,6 +198,8 @@ NOT_NAME = {"The", "This", "My", "Our", "Hello", "Hi", "Hey", "Please", "Order",
             "Registration", "Register", "Requesting", "Someone", "Nobody", "Burglars", "Tablet",
             "Student", "Standard", "Booking", "When", "Collision", "Headphones", "Manager", "Low",
             "Medium", "High", "Still", "Yesterday", "Today", "Both", "One", "Two"}
+#: Words that open a letter: 'Dear Team' names no team.
+SALUTATIONS = {"Dear", "Hi", "Hello", "Hey", "To", "Attn", "Attention", "Greetings", "Morning", "Afternoon", "Evening"}
 MONTH_WORDS = {m.capitalize() for m in ex.MONTHS}
 MAX_LLM_CHARS = 1500
 #: Windows of spaced code groups looked at per fill: each is a candidate for every pattern field,
@@ -326,31 +328,47 @@ QUOTED_RE = re.compile(r"(?<![\w])([\"“‘'«])([^\"“”‘’«»\n]{2,200}
 REASON_WORDS = {"reason", "reasons", "cause", "causes", "why", "grounds", "motivation", "motive", "purpose"}
 #: The score of a rating ('7/10', 'seven out of ten' is not read: only digits before the scale).
 RATING_NUM = r"(?P<n>\d{1,2})"
-#: A town beside its postcode in an address part: after a 4-6 digit code ('75009 Paris') or before a
-#: code, with a state's capitals between ('Leeds LS6 2AQ', 'Albuquerque NM 87112', 'Pune 411004').
+#: A town beside its postcode in an address part: after a 4-6 digit code ('31000 Toulouse') or before a
+#: code, with a state's capitals between ('York YO1 7HH', 'Denver CO 80202', 'Mysuru 570001').
+#: Street words of other languages an address's first part may hold ('rue', 'Calle', 'Hauptstraße').
+STREET_WORDS = re.compile(r"(?i)\b(?:rue|via|calle|avenida|rua|strasse|stra\u00dfe|weg|platz|laan|straat|gatan|ul)\b"
+                          r"|(?i:stra(?:ss|\u00df)e|weg|gasse)\b")
 _TOWN = rf"[{_UP}][{_LO}]+(?:[ -](?:[{_UP}][{_LO}]+|im|am|de|sur|upon|on)){{0,3}}"
 POSTAL_TOWN = re.compile(
     rf",\s+(?:\d{{4,6}}\s+(?P<a>{_TOWN})(?=\s*(?:[,.;)\n]|$))|(?P<b>{_TOWN}),?\s+(?:[A-Z]{{2,3}}\s+)?"
     rf"(?:\d{{3}}\s?\d{{2,3}}|\d{{4,6}}|[A-Z]{{1,2}}\d[A-Z\d]?\s?\d[A-Z]{{2}})(?![\w-]))")
-#: A title that is a wh-clause ('What you saw or heard'), and the words of one that are no verb of it.
-WH_TITLE = re.compile(r"(?i)\s*(?:what|how|where|who)\s+(?!is\b|are\b|was\b|kind\b|type\b)")
+#: A title that is a wh-clause with the writer as its subject ('What you noticed', 'How you found us'), and
+#: the words of one that are no verb of it; 'What went wrong' names no verb of the writer's.
+WH_TITLE = re.compile(r"(?i)\s*(?:what|how|where|who)\s+(?:you|we|i)\s+(?!is\b|are\b|was\b|kind\b|type\b)")
 WH_FILLER = {"you", "your", "did", "does", "do", "or", "and", "about", "us", "we", "i", "it", "they", "was", "were",
              "have", "has", "had", "with", "for", "from", "this", "that"}
 #: Words of a field's name or title that say it holds the writer's questions.
 QUESTION_WORDS = {"question", "questions", "query", "queries"}
-#: An indirect question ('we'd like to know if', 'could you tell me whether', 'I was wondering if').
-INDIRECT_QUESTION = re.compile(r"\b(?i:know|tell\s+(?:me|us)|wonder(?:ing)?|ask(?:ing)?|check)\s+(?i:if|whether)\b")
+#: An indirect question in a request frame ('we'd like to know if', 'could you tell me whether', 'I was
+#: wondering if'); 'I don't know if that matters' or 'let me know if you need anything' asks nothing.
+INDIRECT_QUESTION = re.compile(
+    r"(?i)\b(?:(?:could|can|would)\s+you\s+(?:please\s+)?tell\s+(?:me|us)|(?:i|we)\s+(?:would|want)\s+"
+    r"(?:like\s+)?to\s+know|(?:i|we)['\u2019]d\s+(?:like|love)\s+to\s+know|(?:i|we)(?:['\u2019]m|['\u2019]re|"
+    r"\s+am|\s+are|\s+was|\s+were)?\s+wonder(?:ing)?)\s+(?:if|whether)\b")
 #: Where a clause starts inside a sentence (after a comma + conjunction, a dash, a colon).
 CLAUSE_BREAK = re.compile(r"(?:,\s*(?:so|and|but)?|\s[-\u2013\u2014]\s|:)\s*")
-#: A sentence that says what its writer wants to do.
+#: A sentence that says what its writer wants to do ('We plan to arrive at 5pm' is a plan, no motivation).
 WISH = re.compile(r"(?i:i|we)(?:\s+(?i:really|just|also|would\s+love|would\s+like|'d\s+like|\u2019d\s+like|"
-                  r"want|wish|hope|aim|plan)){1,3}\s+to\s")
+                  r"want|wish)){1,3}\s+to\s")
+#: Words of a field that say it holds why the writer wants something (not any 'reason' or 'purpose').
+MOTIVE_WORDS = {"motivation", "motivations", "motive", "motives", "why"}
+#: The English names of days and months, whose short forms ('mon', 'sept') forms use as options.
+CALENDAR_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
+                  "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                  "november", "december")
+#: Words that say when, not what ('yesterday').
+WHEN_WORDS = ("yesterday", "today", "tonight", "tomorrow")
 #: Words that start no reason ('nobody told us why').
 NO_REASON = {"why", "what", "how", "nothing", "anything", "me", "us"}
 #: How a text gives a reason: causal words, or what someone said it was (group 'v': the reason).
 CAUSE_PATTERNS = [
     re.compile(r"\b(?i:due to|because of|owing to|caused by|on account of)\s+(?P<v>[^.;,()!?]+)"),
-    re.compile(r"\b(?i:because)\s+(?P<v>(?:the|it|they|there|my|our|his|her|their|i|we|he|she)\b[^.;,()!?]+)"),
+    re.compile(r"\b(?i:because)\s+(?P<v>(?i:the|it|they|there|my|our|his|her|their|i|we|he|she)\b[^.;,()!?]+)"),
     re.compile(r"\b(?i:cited|blamed)\s+(?P<v>[^.;,()!?]+)"),
     # what someone said it was ('they told us it was a flat tyre'); a bare 'she said ...' is no reason
     re.compile(r"\b(?:(?i:they|he|she|the\s+[a-z]+)|[A-Z][a-z]+)\s+(?i:said|told\s+(?:us|me))"
@@ -634,14 +652,10 @@ def _cues(name: str, spec: dict) -> list[str]:
 
 
 BIRTH_WORDS = {"birth", "dob", "born", "birthday", "birthdate", "bday"}
-BIRTH_GAP_YEARS = 12  # a date this far back, on a form with a birth date, is the birth date
 BIRTH_CUE = re.compile(r"(?i:\bborn\b|\bbirth|\bd\.?o\.?b\b|\bbday\b|\bb\.\s*(?=\d))")
-
-
-#: A person's full name and then a date, as registers write a date of birth ('Kwame Mensah, 1979-05-14',
-#: 'Lukas Brandt, m, 1999-12-24').
-NAME_THEN_DATE = re.compile(rf"(?:^|[.;:(]\s*|,\s*)(?:(?:Mr|Mrs|Ms|Dr)\.?\s+)?{_NT}\s+{_NT},\s*"
-                            r"(?:(?:[mfMF]|male|female),\s*)?$")
+#: Without a cue, a date of birth is the oldest date, at least this long before the form's other dates
+#: (or today): a birth comes a year or more before what a form is about; a younger baby's needs its cue.
+BIRTH_LEAD_DAYS = 365
 
 
 def _is_birth(name: str, spec: dict) -> bool:
@@ -856,11 +870,14 @@ class FormFiller:
         siblings = [n for n, s in props.items() if field_kind(n, s) == kind]
         cues = _cues(name, spec)
         free = [(i, m) for i, m in enumerate(mentions) if i not in taken]
-        if kind == "date" and any(_is_birth(n, props[n]) for n in siblings):
-            # a date of birth is always introduced as one ('born', 'DOB'): a birth field takes only
-            # such a date, its siblings never (an incident date is no birth date, nor the reverse)
-            born = _is_birth(name, spec)
-            free = [(i, m) for i, m in free if self._birth_like(m, mentions) == born]
+        birth = kind == "date" and len(siblings) > 1 and any(_is_birth(n, props[n]) for n in siblings)
+        pick = self._birth_pick(props, siblings, mentions) if birth else None
+        if birth and _is_birth(name, spec):  # a date of birth by its cue, else by being the oldest date
+            if pick is not None and pick not in taken:
+                taken.add(pick)
+                self._set(name, mentions[pick].value, (mentions[pick].start, mentions[pick].end), method)
+            return
+        free = [(i, m) for i, m in free if i != pick]  # the birth field's date is no other date
         if not free:
             return
         if len(siblings) == 1:
@@ -877,16 +894,10 @@ class FormFiller:
             own = [(score(name, m), -i, i, m) for i, m in free]
             best = max(own)
             if best[0] == 0:
-                # no cue: take mentions in order for fields in schema order, cue-less ones first. A
-                # date of birth is always introduced as one ('born', 'DOB'), so it never takes a date
-                # by order, nor counts in the order: an incident date is no birth date
-                if kind == "date" and _is_birth(name, spec):  # its free dates are the birth-cued ones
-                    i, m = free[0]
-                    taken.add(i)
-                    self._set(name, m.value, (m.start, m.end), method)
-                    return
-                ordered = [n for n in siblings if not _is_birth(n, props[n])]
-                unborn = [j for j, mm in enumerate(mentions) if kind != "date" or not self._birth_like(mm, mentions)]
+                # no cue: take mentions in order for fields in schema order, cue-less ones first; a
+                # date of birth (picked above) counts in neither order
+                ordered = [n for n in siblings if not (birth and _is_birth(n, props[n]))]
+                unborn = [j for j in range(len(mentions)) if j != pick]
                 rank = ordered.index(name)
                 if rank >= len(unborn) or unborn[rank] in taken:
                     return
@@ -900,19 +911,42 @@ class FormFiller:
         taken.add(i)
         self._set(name, m.value, (m.start, m.end), method)
 
-    def _birth_like(self, m: ex.Mention, mentions: list[ex.Mention]) -> bool:
-        """Whether a date reads as a date of birth: a birth cue ('born', 'DOB', 'date of birth') right
-        before it (in its sentence, after any earlier date), or a year at least BIRTH_GAP_YEARS before
-        today or, without today, before the text's latest date (a form's other dates are recent)."""
+    def _birth_cued(self, m: ex.Mention, mentions: list[ex.Mention]) -> bool:
+        """Whether a birth cue ('born', 'DOB', 'date of birth', 'b.') is right before a date, in its
+        sentence and after any earlier date."""
         left = max([e.end for e in mentions if e.end <= m.start] + [m.start - 40, 0])
         before = re.split(r"(?<![A-Za-z]\.[A-Za-z])[.;!?]\s", self.text[left:m.start])[-1]
-        if BIRTH_CUE.search(before) or NAME_THEN_DATE.search(self.text[max(0, m.start - 60):m.start]):
-            return True
+        return bool(BIRTH_CUE.search(before))
+
+    def _birth_pick(self, props: dict, siblings: list[str], mentions: list[ex.Mention]) -> int | None:
+        """Which date, of a form with a birth field and other date fields, is the date of birth: the
+        first one a birth cue introduces; else the oldest date no other field's cue claims, when it
+        lies BIRTH_LEAD_DAYS or more before every other date and today. A ranking, not a filter: a
+        date this picks no one else gets, but every other date stays free for the other fields."""
+        cued = [i for i, m in enumerate(mentions) if self._birth_cued(m, mentions)]
+        if cued:
+            return cued[0]
+        births = [n for n in siblings if _is_birth(n, props[n])]
+        others = [n for n in siblings if n not in births]
+
+        scores = {o: [self._mention_score(o, props, siblings, m) for m in mentions] for o in others + births}
+
+        def claimed(i: int) -> bool:  # another field's cue is nearer this date than to any other date
+            own = max(scores[b][i] for b in births)
+            return any(scores[o][i] > own and scores[o][i] == max(scores[o]) for o in others)
+
         try:
-            ref = self.today or max(dt.date.fromisoformat(e.value) for e in mentions)
-            return ref.year - dt.date.fromisoformat(m.value).year >= BIRTH_GAP_YEARS
+            days = [dt.date.fromisoformat(m.value) for m in mentions]
         except (ValueError, TypeError):
-            return False
+            return None
+        free = [i for i in range(len(mentions)) if not claimed(i)]
+        if not free:
+            return None
+        oldest = min(free, key=lambda i: (days[i], i))
+        later = [d for j, d in enumerate(days) if j != oldest] + ([self.today] if self.today else [])
+        if later and all((d - days[oldest]).days >= BIRTH_LEAD_DAYS for d in later):
+            return oldest
+        return None
 
     def _mention_score(self, name: str, props: dict, siblings: list[str], m: ex.Mention) -> int:
         """How strongly a mention belongs to one of several same-kind fields: its cue words near it,
@@ -977,8 +1011,9 @@ class FormFiller:
 
     def _labelled(self, name: str, spec: dict) -> list[ex.Mention]:
         """'Label: value' mentions for this field (longest label first), not yet used by another."""
+        names = field_kind(name, spec) == "person_name"  # only a name runs past an initial's dot
         for label in self._labels(name, spec):
-            found = [m for m in ex.labelled_values(self.text, label) if not self._is_used(m.start, m.end)]
+            found = [m for m in ex.labelled_values(self.text, label, names) if not self._is_used(m.start, m.end)]
             if found:
                 return found
         return []
@@ -1507,13 +1542,19 @@ class FormFiller:
 
     def _fill_postal_town(self, name: str, spec: dict) -> bool:
         """The town of a postal address: the name next to its postcode, as addresses are written
-        ('18 rue des Martyrs, 75009 Paris', '9 Elm Grove, Leeds LS6 2AQ', 'Albuquerque NM 87112')."""
+        ('2 rue Lafayette, 31000 Toulouse', '5 Oak Lane, York YO1 7HH', 'Denver CO 80202'), only inside
+        an address: one another field holds, or right after a house number and a street word ('Invoice
+        20231' or 'Sunday 1200' beside a comma is no town)."""
         for m in POSTAL_TOWN.finditer(self.text):
             group = "a" if m.group("a") else "b"
             start, end = m.start(group), m.end(group)
             # a town inside an address another field holds is still its town; inside anything else, not
             inside = any(us <= start and end <= ue for us, ue in self.used)
             if (self._is_used(start, end) and not inside) or self.text[start:end].split()[0] in NOT_NAME:
+                continue
+            run = re.split(r"[!?;\n]|\.\s+(?=[A-Z])", self.text[max(0, m.start() - 80):m.start()])[-1]
+            if not inside and not (re.search(r"\b\d{1,5}[A-Za-z]?\b", run) and
+                                   (ex.STREET_NOUNS.search(run) or STREET_WORDS.search(run))):
                 continue
             if self._set(name, self.text[start:end], (start, end), "postal-town"):
                 return True
@@ -1777,7 +1818,8 @@ class FormFiller:
         limit = spec.get("maxLength", 10**6)
         words = set(_words(name)) | set(_words(spec.get("title", "")))
         reason = bool(words & REASON_WORDS)
-        extra = [w for w in (_singular(x) for x in words if len(x) >= 4 and x not in STOP) if w]
+        ordered = dict.fromkeys(_words(name) + _words(spec.get("title", "")))  # in order: one answer per run
+        extra = [w for w in (_singular(x) for x in ordered if len(x) >= 4 and x not in STOP) if w]
         for m in self._labelled(name, spec) or self._labelled_by(extra + (["why"] if reason else [])):
             start, end = self._unquote(m.start, self._sentence_end(m.end))
             if 0 < end - start <= limit and self._set(name, self.text[start:end], (start, end), "label"):
@@ -1785,15 +1827,15 @@ class FormFiller:
         if words & QUESTION_WORDS:
             self._fill_question(name, spec)
         elif reason:
-            self._fill_cause(name, spec) or self._fill_wish(name, spec)
+            self._fill_cause(name, spec) or (bool(words & MOTIVE_WORDS) and self._fill_wish(name, spec))
         elif WH_TITLE.match(spec.get("title", "")):
             self._fill_by_title_verb(name, spec)
 
     def _fill_by_title_verb(self, name: str, spec: dict) -> bool:
         """A title that is a wh-clause ('What you saw or heard', 'How you heard about us') names what
-        the text says by its verb: the clause from that verb (and the pronoun before it) to the end
-        of its sentence ('... when I saw a man punch another man' -> 'I saw a man punch another man'),
-        holding no other field's value."""
+        the text says by its verb: the clause from the writer's pronoun and that verb to the end of
+        its sentence ('... when I noticed a drone circling' -> 'I noticed a drone circling'), holding
+        no other field's value, no number and no day or month (that sentence says when, not what)."""
         limit = spec.get("maxLength", 10**6)
         verbs = [w for w in _words(spec.get("title", ""))[1:] if len(w) >= 3 and w not in STOP and w not in WH_FILLER]
         for start, end in self._sentences():
@@ -1802,9 +1844,14 @@ class FormFiller:
                       key=lambda m: m.start(), default=None)
             if hit is None:
                 continue
-            lead = re.search(r"(?i:\b(?:i|we|he|she|they|you))\s+$", body[:hit.start()])
-            s0 = start + (lead.start() if lead else hit.start())
+            lead = re.search(r"(?i:\b(?:i|we))\s+$", body[:hit.start()])
+            if lead is None:
+                continue
+            s0 = start + lead.start()
             e0 = start + len(body.rstrip(" .!;"))
+            clause = self.text[s0:e0]
+            if re.search(r"\d", clause) or re.search(rf"(?i)\b(?:{'|'.join(CALENDAR_NAMES + WHEN_WORDS)})s?\b", clause):
+                continue
             if self._holds_an_answer(s0, e0) or self._is_used(s0, e0) or e0 - s0 > limit:
                 continue
             if self._set(name, self.text[s0:e0], (s0, e0), "title-verb"):
@@ -1843,8 +1890,8 @@ class FormFiller:
         for start, end in self._sentences():
             body = self.text[start:end]
             ask = INDIRECT_QUESTION.search(body)
-            if not body.endswith("?") and not ask:
-                continue
+            if not ask and (not body.endswith("?") or len(body.split()) < 3):
+                continue  # 'Why?' alone is rhetoric, not a question for the form
             if ask and not body.endswith("?"):  # the clause that asks, not its lead-in
                 cut = [c.end() for c in CLAUSE_BREAK.finditer(body, 0, ask.start())]
                 start += cut[-1] if cut else 0
@@ -1857,10 +1904,12 @@ class FormFiller:
 
     def _fill_wish(self, name: str, spec: dict) -> bool:
         """A motivation as writers give one: the sentence that says what they want to do ('I want to
-        help other animals find homes.', 'We would like to ...'), stating no other field's value."""
+        teach children to swim.', 'We would like to ...'), stating no other field's value nor any
+        date, time or number (a sentence holding one is a plan: 'We want to arrive on 3 May')."""
         limit = spec.get("maxLength", 10**6)
         for start, end in self._sentences():
-            if WISH.match(self.text, start) and not self._holds_an_answer(start, end) and \
+            if WISH.match(self.text, start) and not re.search(r"\d", self.text[start:end]) and \
+                    not ex.dates(self.text[start:end], self.today) and not self._holds_an_answer(start, end) and \
                     not self._is_used(start, end) and end - start <= limit and \
                     self._set(name, self.text[start:end], (start, end), "wish"):
                 return True
@@ -2004,14 +2053,14 @@ class FormFiller:
         return sorted(set(hits))
 
     def _abbreviation_hits(self, option: str) -> list[tuple[int, int]]:
-        """Where a short small-letter option is the start of a capitalised word inside a sentence, the
-        way names of days, months and languages are cut short ('tue' for 'Tuesdays', 'jan' for
-        'January'); a capital at a sentence's start proves nothing ('Money' is no 'mon')."""
-        if not re.fullmatch(r"[a-z]{3,4}", option):
+        """Where an option that is a day's or month's short form ('tue', 'sept') is said by its full
+        name ('on Tuesdays', 'in September'); no other short option is read from a word it starts
+        ('card' is not in 'Cardiff', 'male' not in 'Maleeha')."""
+        names = [n for n in CALENDAR_NAMES if len(option) >= 3 and n.startswith(option) and n != option]
+        if not names:
             return []
-        rx = rf"(?<=\s|\(|,|/){option.capitalize()}[a-z]+"
-        return [(m.start(), m.end()) for m in re.finditer(rx, self.text)
-                if not re.search(r"(?:^|[.!?:;\n])\s*$", self.text[:m.start()])]
+        rx = re.compile(rf"(?<![\w-])(?:{'|'.join(names)})s?(?![\w-])", re.I)
+        return [(m.start(), m.end()) for m in rx.finditer(self.text)]
 
     def _honorific_hits(self, option: str) -> list[tuple[int, int]]:
         """'Mr.'/'Mrs' right before the name this form was filled with say its person's sex; before
@@ -2524,13 +2573,18 @@ class FormFiller:
         if len(words) != 1 or len(words[0]) < 4 or not words[0].isalpha():
             return False
         noun = words[0]
-        rx = (rf"(?:(?<=\s)|(?<=^)|(?<=[(,]))((?:(?:[{_UP}][\w'’&.-]*|of|de|the)\s+){{1,4}}"
+        # a dot only after an initial or a two-letter short form ('St. Anne Hospital'): no name runs
+        # across a sentence's end ('... on Monday. Next Court date')
+        token = rf"[{_UP}][\w'’&-]*(?<![\w'’&-]{{3}})\.|[{_UP}][\w'’&-]*|of|de|the"
+        rx = (rf"(?:(?<=\s)|(?<=^)|(?<=[(,]))((?:(?:{token})\s+){{1,4}}"
               rf"(?i:{noun[0]})(?-i:{noun[1:]})s?)\b")
         for m in re.finditer(rx, self.text):
             start, end = m.start(1), m.end(1)
             first = self.text[start:end].split()[0]
-            if first in {"of", "de", "the"} or first in NOT_NAME or self._is_used(start, end):
+            if first in {"of", "de", "the"} or first in NOT_NAME or first in SALUTATIONS or self._is_used(start, end):
                 continue
+            if len(self.text[start:end].split()) == 2 and re.search(r"(?:^|[.!?:\n])\s*$", self.text[:start][-3:]):
+                continue  # a capital at a sentence's start proves no name ('Next Court date unknown')
             if self._set(name, self.text[start:end][: spec.get("maxLength", 10**6)], (start, end), "named-noun"):
                 return True
         return False

@@ -125,11 +125,135 @@ def test_a_one_noun_field_takes_the_proper_name_ending_in_its_noun():
     assert "club" not in fill(None, schema, "I play at the club near my house.").answers
 
 
-def test_a_date_right_after_a_full_name_is_a_date_of_birth():
-    res = fill(None, DATES, "New member: Olu Bakare, 1971-11-02, plays on Sundays.")
+def test_an_old_date_is_a_date_of_birth_but_a_recent_one_after_a_name_is_not():
+    res = fill(None, DATES, "New member: Olu Bakare, 1971-11-02, plays on Sundays.", today=dt.date(2025, 3, 1))
     assert res.answers == {"member_dob": "1971-11-02"}
     res = fill(None, DATES, "Seen at Camden, 2025-03-04, by the nurse.")
     assert res.answers == {"visit_date": "2025-03-04"}
+    # a name then a date is no birth date when the date is recent (B4)
+    res = fill(None, DATES, "Booked by receptionist: Olu Bakare, 2025-06-01.")
+    assert res.answers == {"visit_date": "2025-06-01"}
+
+
+def test_the_birth_date_is_a_ranking_that_loses_no_date():
+    # a child's date of birth is only a few years back: still the oldest date, so still the birth date
+    schema = {"type": "object", "properties": {
+        "child_dob": {"type": "string", "format": "date", "title": "Child's date of birth"},
+        "start_date": {"type": "string", "format": "date"},
+    }}
+    for today in (dt.date(2025, 8, 1), None):
+        res = fill(None, schema, "Tomi (2020-05-06) should start on 2025-09-08.", today=today)
+        assert res.answers == {"child_dob": "2020-05-06", "start_date": "2025-09-08"}
+    # an old start date stays the start date when the birth date is cued
+    schema = {"type": "object", "properties": {
+        "date_of_birth": {"type": "string", "format": "date"},
+        "employment_start": {"type": "string", "format": "date"},
+    }}
+    res = fill(None, schema, "I joined Brightline on 2004-10-04 and still work there. DOB 1979-03-05.",
+               today=dt.date(2026, 12, 1))
+    assert res.answers == {"date_of_birth": "1979-03-05", "employment_start": "2004-10-04"}
+    # a lone birth field takes its date without today; a cued birth date in the future drops no other
+    assert fill(None, {"type": "object", "properties": {"dob": {"type": "string", "format": "date"}}},
+                "Lena Berg 1988-07-09").answers == {"dob": "1988-07-09"}
+    res = fill(None, DATES, "Born 2098-02-02, visit 2021-03-03")
+    assert res.answers == {"member_dob": "2098-02-02", "visit_date": "2021-03-03"}
+
+
+def test_only_a_name_runs_past_a_one_letter_or_honorific_dot():
+    cases = [({"grade": {"type": "string", "title": "Grade"}}, "Grade: B. The exam went fine and I passed.", "B"),
+             ({"blood_group": {"type": "string", "maxLength": 10}}, "Blood group: O. Weight 70 kg.", "O"),
+             ({"section": {"type": "string"}}, "Section: C. Row 5.", "C"),
+             ({"street": {"type": "string"}}, "Street: Elm Dr. Call me later.", "Elm Dr")]
+    for props, text, value in cases:
+        name = next(iter(props))
+        assert fill(None, {"type": "object", "properties": props}, text).answers == {name: value}
+
+
+def test_a_t_shirt_or_a_t_bone_weighs_no_tonne():
+    schema = {"type": "object", "properties": {"weight_kg": {"type": "number", "minimum": 0}}}
+    for text in ["I ate a T-bone steak before the weigh-in.", "Size: one T-shirt please.",
+                 "We ordered 40 T-shirts and 2 mugs.", "Walk 5 mt to the gate.", "We had a ton of paperwork."]:
+        assert fill(None, schema, text).answers == {}, text
+    assert fill(None, schema, "Box of 3 t-shirts, 2 kg.").answers == {"weight_kg": 2}
+
+
+def test_a_plan_or_a_hope_is_no_motivation_or_purpose():
+    schema = {"type": "object", "properties": {"motivation": {"type": "string", "maxLength": 300},
+                                               "purpose_of_visit": {"type": "string", "maxLength": 300}}}
+    assert fill(None, schema, "We plan to arrive at 5pm on Friday. Please confirm.").answers == {}
+    assert fill(None, schema, "We hope to see you soon.").answers == {}
+    assert fill(None, schema, "I want to come on 3 May with my dog.").answers == {}
+
+
+def test_a_question_needs_a_request_frame_and_more_than_one_word():
+    schema = {"type": "object", "properties": {"questions": {"type": "string", "maxLength": 300}}}
+    for text in ["The form asks whether I smoke. I don't know if that matters.",
+                 "Why? Because I said so.", "Let me know if you need anything else."]:
+        assert fill(None, schema, text).answers == {}, text
+    res = fill(None, schema, "Hi there, could you tell me whether the hall has a piano.")
+    assert res.answers == {"questions": "could you tell me whether the hall has a piano"}
+
+
+def test_a_reason_after_because_i():
+    schema = {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}}
+    res = fill(None, schema, "I cancelled because I was ill that week.")
+    assert res.answers == {"reason": "I was ill that week"}
+
+
+def test_two_singular_labels_give_the_same_answer_in_every_process():
+    import os
+    import subprocess
+    import sys
+    code = ("from inference.fill import fill; print(fill(None, {'type': 'object', 'properties': "
+            "{'remarks_comments': {'type': 'string', 'maxLength': 200}}}, "
+            "'Remark: ring twice. Comment: leave at door.').answers)")
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert len(seen) == 1
+
+
+def test_a_short_option_is_read_from_day_and_month_names_only():
+    cases = [({"payment": {"enum": ["cash", "card", "upi"]}}, "I live in Cardiff and will pay when I arrive."),
+             ({"sex": {"enum": ["male", "female", "other"]}}, "Patient is Maleeha Khan, 34, with a rash on her arm."),
+             ({"slots": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "sat", "sun"]}}},
+              "I met Monica and Sunil at the Saturn cafe.")]
+    for props, text in cases:
+        assert fill(None, {"type": "object", "properties": props}, text).answers == {}, text
+    months = {"type": "object", "properties": {
+        "months": {"type": "array", "items": {"type": "string", "enum": ["jan", "feb", "sept", "dec"]}}}}
+    assert sorted(fill(None, months, "We are away in February and September.").answers["months"]) == ["feb", "sept"]
+
+
+def test_short_options_scale_linearly_with_the_text():
+    import time
+    schema = {"type": "object", "properties": {
+        "days": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "sat", "sun"]}}}}
+    text = (" ".join(["met Monica, Sunil and Satish on Wednesdays"] * 470))[:20000]
+    t0 = time.perf_counter()
+    assert fill(None, schema, text).answers == {"days": ["wed"]}
+    assert time.perf_counter() - t0 < 5  # one scan per option, not one per capitalised word
+
+
+def test_a_salutation_or_a_sentence_end_is_no_part_of_a_named_noun():
+    for props, text in [({"team": {"type": "string"}}, "Dear Team, I would like to join on Monday."),
+                        ({"council": {"type": "string"}}, "Dear Council, the bins were not collected."),
+                        ({"court": {"type": "string"}}, "The case was heard on Monday. Next Court date unknown.")]:
+        assert fill(None, {"type": "object", "properties": props}, text).answers == {}, text
+
+
+def test_a_word_beside_a_number_is_no_town_outside_an_address():
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    for text in ["Thanks for the quick reply, Invoice 20231 is attached.", "I paid on time, Ticket 123 45 still open.",
+                 "Total, Amount 15000 paid."]:
+        assert "city" not in fill(None, schema, text).answers, text
+
+
+def test_a_wh_title_without_the_writer_as_subject_names_no_clause():
+    schema = {"type": "object", "properties": {
+        "what_went_wrong": {"type": "string", "title": "What went wrong", "maxLength": 300}}}
+    assert fill(None, schema, "I went to the shop on Monday. The kettle I bought leaks.").answers == {}
+    seen = {"type": "object", "properties": {"seen": {"type": "string", "maxLength": 300, "title": "What you saw"}}}
+    assert fill(None, seen, "I saw the dentist on Monday about my tooth.").answers == {}
 
 
 def test_a_yes_no_is_not_read_from_a_title_word_its_siblings_share():
