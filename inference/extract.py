@@ -264,8 +264,23 @@ def numbers(text: str) -> list[Mention[int]]:
         after = text[m.end():m.end() + 6].lower()
         if re.match(r"\s*(%|am\b|pm\b|euros?|dollars?|usd|eur|gbp|h\b|hours?\b|minutes?\b)", after):
             continue
+        if not digits.isdigit() and _no_count(text, m.start(), m.end()):
+            continue
         out.append(Mention(value, m.start(), m.end()))
     return out
+
+
+_WORD_RUN = re.compile(r"\b(?:" + "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True)) +
+                       r")\b", re.I)
+
+
+def _no_count(text: str, start: int, end: int) -> bool:
+    """Whether a number word counts nothing: 'one of the guests' picks one of many, and a run of number
+    words ('twenty-four seven', 'one, two, three') is an idiom or a list, not one number."""
+    if text[start:end].lower() == "one" and re.match(r"\s+of\b", text[end:], re.I):
+        return True
+    return bool(re.match(r"[\s,]+" + _WORD_RUN.pattern, text[end:], re.I) or
+                re.search(_WORD_RUN.pattern + r"[\s,]+$", text[max(0, start - 20):start], re.I))
 
 
 def one_person_mentions(text: str) -> list[Mention[int]]:
@@ -388,7 +403,7 @@ def labelled_values(text: str, label: str, names: bool = False) -> list[Mention[
     words = [re.escape(w) for w in re.split(r"[\s_/-]+", label.strip()) if w]
     if not words:
         return []
-    rx = re.compile(r"(?<![\w-])" + r"[\s_/-]*".join(words) +  # 'Co-applicant:' labels no applicant
+    rx = re.compile(r"(?<![\w-])" + r"[\s_/-]*".join(words) +  # 'Co-signer:' labels no signer
                     r"(?:\s*(?:no\.?|number|#))?\s*[:=]\s*(?P<v>[^\s,;|\n](?:[^,;|\n]|,(?=\d{2,3}\b))*?)" +
                     (_NAME_LABEL_END if names else _LABEL_END), re.I)
     return [Mention(m.group("v").strip(), m.start("v"), m.start("v") + len(m.group("v").strip()))

@@ -1000,7 +1000,7 @@ class FormFiller:
         title = re.sub(r"\(.*?\)|[?]", "", spec.get("title") or "").strip()
         labels = {title.lower(), " ".join(_words(name))}
         labels.update(w for w in _words(name) + _words(title) if len(w) >= 3 and w not in STOP)
-        labels.update(w for w in title.lower().split() if "-" in w.strip("-"))  # 'co-applicant' is one word
+        labels.update(w for w in title.lower().split() if "-" in w.strip("-"))  # 'co-signer' is one word
         long_name = [ABBREVIATIONS.get(w, w) for w in _words(name)]
         if long_name != _words(name):  # 'emg_contact' is labelled 'Emergency contact', 'orgName' 'Organisation'
             labels.add(" ".join(long_name))
@@ -1228,7 +1228,7 @@ class FormFiller:
             # prepositions of the field's name say which end, not what is counted ('fromFloor')
             cues = [c for c in _cues(name, spec) if c not in {"from", "into", "onto", "with"}]
             if kinds[name] == "integer" and not money and _counts_people(name, spec):
-                # a head count is said with any word for people ('Party size': '10 people', '40 guests')
+                # a head count is said with any word for people ('Group size': '12 people', '30 guests')
                 cues += sorted(PEOPLE_WORDS - set(cues) - {"tickets", "seats", "party", "heads"}, key=len, reverse=True)
             lo, hi = spec.get("minimum", -math.inf), spec.get("maximum", math.inf)
             labelled = [(m.start, m.end) for m in self._labelled(name, spec)]
@@ -1832,7 +1832,7 @@ class FormFiller:
             self._fill_by_title_verb(name, spec)
 
     def _fill_by_title_verb(self, name: str, spec: dict) -> bool:
-        """A title that is a wh-clause ('What you saw or heard', 'How you heard about us') names what
+        """A title that is a wh-clause ('What you noticed', 'How you found us') names what
         the text says by its verb: the clause from the writer's pronoun and that verb to the end of
         its sentence ('... when I noticed a drone circling' -> 'I noticed a drone circling'), holding
         no other field's value, no number and no day or month (that sentence says when, not what)."""
@@ -2136,7 +2136,7 @@ class FormFiller:
         self._distinctive = {}
         self._unknown_only_in_own_clause(hits, cues)
         for o in options:  # an option's title ('Motor vehicle' for const 'motor') is one of its names,
-            # and so is each of its alternatives ('Apartment / flat': 'flat')
+            # and so is each of its alternatives ('Bungalow / cottage': 'cottage')
             if said[o].lower() != o.lower().replace("_", " ") and not hits[o]:
                 for alt in [said[o], *(a for a in re.split(r"\s+/\s+", said[o]) if a != said[o])]:
                     hits[o] = [h for h in self._lexical_hits(alt, fwords, cues) if not self._negated(h[0])]
@@ -2376,8 +2376,8 @@ class FormFiller:
             if best is None or score > best[0]:
                 best = (score, sent)
         if best is None:  # the head word is not used: a longer word of the title ('enter', 'access')
-            # words other fields' names or titles also use say nothing about this one ('patient' of
-            # 'New patient' and 'Nervous patient': 'an existing patient' is neither)
+            # words other fields' names or titles also use say nothing about this one ('visitor' of
+            # 'First-time visitor' and 'Disabled visitor': 'a regular visitor' is neither)
             props = self.schema.get("properties", {})
             fields = {w for n in props for w in _words(n)} | \
                 {w for n, s in props.items() if n != name and isinstance(s, dict) for w in _words(s.get("title", ""))}
@@ -2567,7 +2567,7 @@ class FormFiller:
 
     def _fill_named_by_noun(self, name: str, spec: dict) -> bool:
         """A field that is one noun ('court', 'hospital') takes the proper name that ends in that noun,
-        capitalised as names are ('Leeds Crown Court', "Birmingham Magistrates' Court"): what the text
+        capitalised as names are ('Riverside Lawn Tennis Club', "St. Anne's Hospital"): what the text
         calls a thing of that kind by its name."""
         words = [w for w in _words(name) if w not in STOP]
         if len(words) != 1 or len(words[0]) < 4 or not words[0].isalpha():

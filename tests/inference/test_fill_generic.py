@@ -313,3 +313,16 @@ def test_a_description_that_counts_people_and_a_fortnight_of_days():
     }}
     res = fill(None, schema, "We expect 400 attendees at 3 venues; the pilot lasted a fortnight.")
     assert res.answers == {"reach": 400, "lasted_days": 14}
+
+
+def test_a_number_word_that_picks_one_or_runs_into_another_counts_nobody():
+    guests = {"type": "object", "properties": {"guests": {"type": "integer", "minimum": 1, "maximum": 500}}}
+    reach = {"type": "object", "properties": {
+        "reach": {"type": "integer", "minimum": 0, "description": "Number of people served"}}}
+    for schema in (guests, reach):
+        assert fill(None, schema, "My mum, one of the guests, is vegan.").answers == {}
+    assert fill(None, guests, "We are open twenty-four seven for our guests.").answers == {}
+    for text in ["This is one of the hundred reasons I love it.", "The view was a hundred times better.",
+                 "People were friendly."]:
+        assert fill(None, reach, text).answers == {}, text
+    assert fill(None, guests, "Two of us are coming.").answers == {"guests": 2}
