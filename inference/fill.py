@@ -26,6 +26,7 @@ The few-shot prefix is constant, so llama.cpp's prefix cache evaluates it once.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import math
@@ -871,13 +872,11 @@ class FormFiller:
         cues = _cues(name, spec)
         free = [(i, m) for i, m in enumerate(mentions) if i not in taken]
         birth = kind == "date" and len(siblings) > 1 and any(_is_birth(n, props[n]) for n in siblings)
-        pick = self._birth_pick(props, siblings, mentions) if birth else None
-        if birth and _is_birth(name, spec):  # a date of birth by its cue, else by being the oldest date
-            if pick is not None and pick not in taken:
-                taken.add(pick)
-                self._set(name, mentions[pick].value, (mentions[pick].start, mentions[pick].end), method)
-            return
-        free = [(i, m) for i, m in free if i != pick]  # the birth field's date is no other date
+        born = birth and _is_birth(name, spec)
+        # dates of birth (by their cue, else the oldest date) go to the birth fields, the rest to the others
+        picks = self._birth_picks(props, siblings, mentions) if birth else set()
+        group = [j for j in range(len(mentions)) if (j in picks) == born]
+        free = [(i, m) for i, m in free if (i in picks) == born]
         if not free:
             return
         if len(siblings) == 1:
@@ -894,10 +893,10 @@ class FormFiller:
             own = [(score(name, m), -i, i, m) for i, m in free]
             best = max(own)
             if best[0] == 0:
-                # no cue: take mentions in order for fields in schema order, cue-less ones first; a
-                # date of birth (picked above) counts in neither order
-                ordered = [n for n in siblings if not (birth and _is_birth(n, props[n]))]
-                unborn = [j for j in range(len(mentions)) if j != pick]
+                # no cue: take mentions in order for fields in schema order, cue-less ones first; the
+                # birth fields and the others each in their own order of their own dates
+                ordered = [n for n in siblings if (birth and _is_birth(n, props[n])) == born]
+                unborn = group
                 rank = ordered.index(name)
                 if rank >= len(unborn) or unborn[rank] in taken:
                     return
@@ -911,42 +910,45 @@ class FormFiller:
         taken.add(i)
         self._set(name, m.value, (m.start, m.end), method)
 
-    def _birth_cued(self, m: ex.Mention, mentions: list[ex.Mention]) -> bool:
+    def _birth_cued(self, m: ex.Mention, ends: list[int]) -> bool:
         """Whether a birth cue ('born', 'DOB', 'date of birth', 'b.') is right before a date, in its
-        sentence and after any earlier date."""
-        left = max([e.end for e in mentions if e.end <= m.start] + [m.start - 40, 0])
+        sentence and after any earlier date (``ends``: the dates' ends, sorted)."""
+        earlier = bisect.bisect_right(ends, m.start)
+        left = max(ends[earlier - 1] if earlier else 0, m.start - 40, 0)
         before = re.split(r"(?<![A-Za-z]\.[A-Za-z])[.;!?]\s", self.text[left:m.start])[-1]
         return bool(BIRTH_CUE.search(before))
 
-    def _birth_pick(self, props: dict, siblings: list[str], mentions: list[ex.Mention]) -> int | None:
-        """Which date, of a form with a birth field and other date fields, is the date of birth: the
-        first one a birth cue introduces; else the oldest date no other field's cue claims, when it
-        lies BIRTH_LEAD_DAYS or more before every other date and today. A ranking, not a filter: a
-        date this picks no one else gets, but every other date stays free for the other fields."""
-        cued = [i for i, m in enumerate(mentions) if self._birth_cued(m, mentions)]
-        if cued:
-            return cued[0]
+    def _birth_picks(self, props: dict, siblings: list[str], mentions: list[ex.Mention]) -> set[int]:
+        """Which dates, of a form with a birth field and other date fields, are dates of birth: those a
+        birth cue introduces; else the oldest date no other field's cue claims, when it lies
+        BIRTH_LEAD_DAYS or more before every other date and today. A ranking, not a filter: these
+        dates go to the birth fields first, every other date stays free for the other fields."""
         births = [n for n in siblings if _is_birth(n, props[n])]
+        ends = sorted(m.end for m in mentions)
+        cued = {i for i, m in enumerate(mentions) if self._birth_cued(m, ends)}
+        if cued:
+            return cued
         others = [n for n in siblings if n not in births]
 
         scores = {o: [self._mention_score(o, props, siblings, m) for m in mentions] for o in others + births}
+        tops = {o: max(scores[o]) for o in others}
 
         def claimed(i: int) -> bool:  # another field's cue is nearer this date than to any other date
             own = max(scores[b][i] for b in births)
-            return any(scores[o][i] > own and scores[o][i] == max(scores[o]) for o in others)
+            return any(scores[o][i] > own and scores[o][i] == tops[o] for o in others)
 
         try:
             days = [dt.date.fromisoformat(m.value) for m in mentions]
         except (ValueError, TypeError):
-            return None
+            return set()
         free = [i for i in range(len(mentions)) if not claimed(i)]
         if not free:
-            return None
+            return set()
         oldest = min(free, key=lambda i: (days[i], i))
         later = [d for j, d in enumerate(days) if j != oldest] + ([self.today] if self.today else [])
         if later and all((d - days[oldest]).days >= BIRTH_LEAD_DAYS for d in later):
-            return oldest
-        return None
+            return {oldest}
+        return set()
 
     def _mention_score(self, name: str, props: dict, siblings: list[str], m: ex.Mention) -> int:
         """How strongly a mention belongs to one of several same-kind fields: its cue words near it,
@@ -1354,9 +1356,8 @@ class FormFiller:
         pick = near[0] if near else found[0] if len(found) == 1 and len(scaled) == 1 else None
         if pick is None:
             return False
-        raw = pick.group("n").lower()
-        value = int(raw) if raw.isdigit() else ex.NUMBER_WORDS.get(raw)
-        if value is None or not spec.get("minimum", 0) <= value <= top:
+        value = int(pick.group("n"))  # RATING_NUM is digits only
+        if not spec.get("minimum", 0) <= value <= top:
             return False
         return self._set(name, value, (pick.start(), pick.end()), "rating")
 
@@ -2059,7 +2060,9 @@ class FormFiller:
         names = [n for n in CALENDAR_NAMES if len(option) >= 3 and n.startswith(option) and n != option]
         if not names:
             return []
-        rx = re.compile(rf"(?<![\w-])(?:{'|'.join(names)})s?(?![\w-])", re.I)
+        # a month only with its capital ('we march', 'an august body' say no month); a day in any case
+        said = [n if n.endswith("day") else rf"(?-i:{n.capitalize()})" for n in names]
+        rx = re.compile(rf"(?<![\w-])(?:{'|'.join(said)})s?(?![\w-])", re.I)
         return [(m.start(), m.end()) for m in rx.finditer(self.text)]
 
     def _honorific_hits(self, option: str) -> list[tuple[int, int]]:

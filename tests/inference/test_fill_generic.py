@@ -157,6 +157,14 @@ def test_the_birth_date_is_a_ranking_that_loses_no_date():
                 "Lena Berg 1988-07-09").answers == {"dob": "1988-07-09"}
     res = fill(None, DATES, "Born 2098-02-02, visit 2021-03-03")
     assert res.answers == {"member_dob": "2098-02-02", "visit_date": "2021-03-03"}
+    # two cued birth dates go to two birth fields
+    schema = {"type": "object", "properties": {
+        "applicant_dob": {"type": "string", "format": "date"},
+        "spouse_dob": {"type": "string", "format": "date", "title": "Spouse date of birth"},
+        "start_date": {"type": "string", "format": "date"},
+    }}
+    res = fill(None, schema, "I was born 1981-04-04; my spouse was born 1983-06-07. We start on 2025-05-05.")
+    assert res.answers == {"applicant_dob": "1981-04-04", "spouse_dob": "1983-06-07", "start_date": "2025-05-05"}
 
 
 def test_only_a_name_runs_past_a_one_letter_or_honorific_dot():
@@ -222,6 +230,8 @@ def test_a_short_option_is_read_from_day_and_month_names_only():
     months = {"type": "object", "properties": {
         "months": {"type": "array", "items": {"type": "string", "enum": ["jan", "feb", "sept", "dec"]}}}}
     assert sorted(fill(None, months, "We are away in February and September.").answers["months"]) == ["feb", "sept"]
+    months["properties"]["months"]["items"]["enum"].append("mar")
+    assert fill(None, months, "We march on, a decent crowd.").answers == {}  # a month only with its capital
 
 
 def test_short_options_scale_linearly_with_the_text():
