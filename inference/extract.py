@@ -388,24 +388,26 @@ def pattern_matches(text: str, pattern: str) -> list[Mention[str]]:
             if m.group(0) and full.search(m.group(0))]
 
 
-_LABEL_END = r"(?=\s*(?:[;|\n]|,(?!\d{2,3}\b)|\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
-#: In a person's name a dot after an initial or an honorific ends nothing ('Ref: Dr. Ines Moura', 'Name: J.
-#: Okoro'); in any other value it does ('Grade: B. The exam ...', 'Street: Elm Dr. Call me').
+#: A dot after an initial or an honorific ends nothing when a name runs on after it ('Ref: Dr. Ines Moura',
+#: 'Name: J. Okoro'); before anything else it does ('Grade: B. The exam ...', 'Street: Elm Dr. Call me').
 _NO_STOP = "".join(rf"(?<!\b{w})" for w in ("(?-i:[A-Z])", "Dr", "Mr", "Mrs", "Ms", "Mx", "Prof", "Capt", "Col",
                                              "Gen", "Lt", "Sgt", "Rev", "Fr", "Sr", "Jr", "Smt", "Shri"))
-_NAME_LABEL_END = rf"(?=\s*(?:[;|\n]|,(?!\d{{2,3}}\b)|{_NO_STOP}\.(?:\s|$)|\s[-\u2013\u2014]\s|$))"
+_NAME_WORD = r"(?:[A-Z][\w'\u2019-]+|[A-Z]\.)"
+_NAME_AFTER = rf"(?-i:\s+{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}}(?=\s*(?:[,;)|\n]|\.(?:\s|$)|$)))"
+_LABEL_END = (rf"(?=\s*(?:[;|\n]|,(?!\d{{2,3}}\b)|(?:{_NO_STOP}\.|\.(?!{_NAME_AFTER}))(?:\s|$)|"
+              r"\s[-\u2013\u2014]\s|$))")
 
 
-def labelled_values(text: str, label: str, names: bool = False) -> list[Mention[str]]:
+def labelled_values(text: str, label: str) -> list[Mention[str]]:
     """'Label: value' (or 'Label = value') pairs for a label (its words in order, any separator);
-    the value runs to the next comma, semicolon, bar, line break or sentence end (for ``names``, a
-    person's name, not at the dot of an initial or honorific)."""
+    the value runs to the next comma, semicolon, bar, line break or sentence end (not to the dot of
+    an initial or honorific a name runs on after: 'Name: K. Rao')."""
     words = [re.escape(w) for w in re.split(r"[\s_/-]+", label.strip()) if w]
     if not words:
         return []
     rx = re.compile(r"(?<![\w-])" + r"[\s_/-]*".join(words) +  # 'Co-signer:' labels no signer
                     r"(?:\s*(?:no\.?|number|#))?\s*[:=]\s*(?P<v>[^\s,;|\n](?:[^,;|\n]|,(?=\d{2,3}\b))*?)" +
-                    (_NAME_LABEL_END if names else _LABEL_END), re.I)
+                    _LABEL_END, re.I)
     return [Mention(m.group("v").strip(), m.start("v"), m.start("v") + len(m.group("v").strip()))
             for m in rx.finditer(text)]
 

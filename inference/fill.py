@@ -931,11 +931,12 @@ class FormFiller:
         others = [n for n in siblings if n not in births]
 
         scores = {o: [self._mention_score(o, props, siblings, m) for m in mentions] for o in others + births}
-        tops = {o: max(scores[o]) for o in others}
+        tops = {o: sorted(scores[o], reverse=True)[:2] for o in others}
 
         def claimed(i: int) -> bool:  # another field's cue is nearer this date than to any other date
             own = max(scores[b][i] for b in births)
-            return any(scores[o][i] > own and scores[o][i] == tops[o] for o in others)
+            return any(scores[o][i] > own and scores[o][i] == tops[o][0] and
+                       (len(tops[o]) == 1 or tops[o][1] < tops[o][0]) for o in others)
 
         try:
             days = [dt.date.fromisoformat(m.value) for m in mentions]
@@ -1013,9 +1014,8 @@ class FormFiller:
 
     def _labelled(self, name: str, spec: dict) -> list[ex.Mention]:
         """'Label: value' mentions for this field (longest label first), not yet used by another."""
-        names = field_kind(name, spec) == "person_name"  # only a name runs past an initial's dot
         for label in self._labels(name, spec):
-            found = [m for m in ex.labelled_values(self.text, label, names) if not self._is_used(m.start, m.end)]
+            found = [m for m in ex.labelled_values(self.text, label) if not self._is_used(m.start, m.end)]
             if found:
                 return found
         return []

@@ -157,6 +157,13 @@ def test_the_birth_date_is_a_ranking_that_loses_no_date():
                 "Lena Berg 1988-07-09").answers == {"dob": "1988-07-09"}
     res = fill(None, DATES, "Born 2098-02-02, visit 2021-03-03")
     assert res.answers == {"member_dob": "2098-02-02", "visit_date": "2021-03-03"}
+    # another field's cue near every date claims none of them: the oldest is still the birth date
+    schema = {"type": "object", "properties": {
+        "dob": {"type": "string", "format": "date"},
+        "last_shift": {"type": "string", "format": "date", "title": "Date of last shift"},
+    }}
+    res = fill(None, schema, "Shift sign-up: Ada Obi, 1990-03-04, 1 earlier shift (2024-05-06).")
+    assert res.answers == {"dob": "1990-03-04", "last_shift": "2024-05-06"}
     # two cued birth dates go to two birth fields
     schema = {"type": "object", "properties": {
         "applicant_dob": {"type": "string", "format": "date"},
@@ -171,7 +178,11 @@ def test_only_a_name_runs_past_a_one_letter_or_honorific_dot():
     cases = [({"grade": {"type": "string", "title": "Grade"}}, "Grade: B. The exam went fine and I passed.", "B"),
              ({"blood_group": {"type": "string", "maxLength": 10}}, "Blood group: O. Weight 70 kg.", "O"),
              ({"section": {"type": "string"}}, "Section: C. Row 5.", "C"),
-             ({"street": {"type": "string"}}, "Street: Elm Dr. Call me later.", "Elm Dr")]
+             ({"street": {"type": "string"}}, "Street: Elm Dr. Call me later.", "Elm Dr"),
+             ({"size": {"type": "string"}}, "Size: M. Colour: red.", "M"),
+             # a name runs past the dot whatever its field is called
+             ({"grntr": {"type": "string", "title": "Guarantor"}}, "Guarantor: Capt. Rhea Mistry. Pays 5 lakh.",
+              "Capt. Rhea Mistry")]
     for props, text, value in cases:
         name = next(iter(props))
         assert fill(None, {"type": "object", "properties": props}, text).answers == {name: value}
