@@ -1,6 +1,8 @@
 """Generic fill behaviours on made-up forms: dates of birth, questions, motivations, reasons.
 
-Each runs the deterministic extractors only (no model), so what is asserted is the rule itself.
+Each runs the deterministic extractors only (no model), so what is asserted is the rule itself. Each
+rule has its negative too: the ordinary text it must not fire on (review 17's probes: 'Grade: B.',
+'a T-bone', 'Cardiff', 'Dear Team', 'Invoice 20231', a child's date of birth), all sentences made up.
 """
 
 from __future__ import annotations
