@@ -1,4 +1,4 @@
-"""The checks every blind AI-fill set's builder runs (``heldout2/_build.py``, ``heldout3/_build.py``).
+"""The checks every blind AI-fill set's builder runs (``heldout2``, ``heldout3``, ``heldout4``: each ``_build.py``).
 
 Each set keeps its own data and its own relative-date words; what a sound row is (it validates
 against its form with formats checked, ISO dates, every field with a known kind, span-like answers
