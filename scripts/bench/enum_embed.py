@@ -42,6 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from inference.fill import enum_options  # noqa: E402
 from scripts.bench.fill_eval import load, load_forms, norm, pct  # noqa: E402
 
 #: the only splits this experiment may read (the blind heldout-forms split is not among them)
@@ -106,15 +107,13 @@ def choice_fields(form: str, schema: dict) -> list[Field]:
             continue
         lab = label(name, spec)
         typ = spec.get("type")
-        if isinstance(spec.get("enum"), list) and typ in ("string", None, ["string", "null"]):
-            vals = [v for v in spec["enum"] if isinstance(v, str)]
-            out.append(Field(form, name, "enum", vals, [f"{lab}: {_words(v)}" for v in vals]))
-        elif isinstance(spec.get("oneOf"), list) and all(isinstance(o, dict) and "const" in o for o in spec["oneOf"]):
-            vals = [o["const"] for o in spec["oneOf"]]
-            texts = [f"{lab}: {o.get('title') or _words(o['const'])}"
-                     + (f" ({_words(o['const'])})" if o.get("title") and _words(o["const"]).lower()
-                        not in o["title"].lower() else "") for o in spec["oneOf"]]
-            out.append(Field(form, name, "enum", vals, texts))
+        single = (isinstance(spec.get("enum"), list) and typ in ("string", None, ["string", "null"])) or \
+            (isinstance(spec.get("oneOf"), list) and all(isinstance(o, dict) and "const" in o for o in spec["oneOf"]))
+        if single:  # the options as the filler reads them, plus an opaque constant's own words
+            said = enum_options(spec)
+            texts = [f"{lab}: {words}" + (f" ({_words(v)})" if _words(v).lower() not in words.lower() else "")
+                     for v, words in said.items()]
+            out.append(Field(form, name, "enum", list(said), texts))
         elif typ == "boolean" or typ == ["boolean", "null"]:
             out.append(Field(form, name, "boolean", [True, False], [lab, f"no {lab}; not {lab}"]))
     return out
