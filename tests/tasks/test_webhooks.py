@@ -161,7 +161,9 @@ def test_endpoint_is_disabled_after_n_failures_owner_told_and_bulk_redelivery(
     disabled = wait_for(lambda: not api.get(f"/api/v1/webhooks/{hook['id']}").json["active"]
                         and api.get(f"/api/v1/webhooks/{hook['id']}").json, what="auto-disable")
     assert "3 failed attempts in a row" in disabled["disabled_reason"]
-    audit = [a for a in svc.store.list_audit(0, 1000) if a["action"] == "webhook.disabled"]
+    # the audit row is written just after the webhook row (two writes): wait for it, then check it exactly
+    audit = wait_for(lambda: [a for a in svc.store.list_audit(0, 1000) if a["action"] == "webhook.disabled"],
+                     what="the webhook.disabled audit record")
     assert [a["target"] for a in audit] == [hook["id"]]
     [mail] = wait_for(lambda: smtp.messages, what="the owner's e-mail")
     assert mail.rcpt_tos == ["ops@example.com"] and hook["id"] in mail.content.decode()
