@@ -81,10 +81,10 @@ def _valid(year: int, month: int, day: int) -> dt.date | None:
 def dates(text: str, today: dt.date | None = None, dayfirst: bool = False) -> list[Mention[str]]:
     """Calendar dates as ISO strings. ``a/b/yyyy`` is month-first unless a>12 or ``dayfirst``."""
     found: list[Mention] = []
-    taken: list[tuple[int, int]] = []
+    taken = DisjointSpans()
     for pat in DATE_PATTERNS:
         for m in pat.finditer(text):
-            if any(s < m.end() and m.start() < e for s, e in taken):
+            if taken.overlaps(m.start(), m.end()):
                 continue
             g = m.groupdict()
             year = int(g["year"])
@@ -101,11 +101,11 @@ def dates(text: str, today: dt.date | None = None, dayfirst: bool = False) -> li
                 d = _valid(year, MONTHS.get(mon, MONTHS.get(mon[:3], 0)), int(g["day"]))
             if d:
                 found.append(Mention(d.isoformat(), m.start(), m.end()))
-                taken.append((m.start(), m.end()))
+                taken.add(m.start(), m.end())
     if today is not None:
         for word, delta in RELATIVE.items():
             for m in re.finditer(rf"\b{word}\b", text, re.I):
-                if not any(s <= m.start() < e for s, e in taken):
+                if not taken.overlaps(m.start(), m.start() + 1):
                     d = today + dt.timedelta(days=delta)
                     found.append(Mention(d.isoformat(), m.start(), m.end()))
     return sorted(found, key=lambda x: x.start)
@@ -143,6 +143,26 @@ class SpanIndex:
         """Whether any span overlaps [start, end): of the spans starting before ``end``, one ends after ``start``."""
         i = bisect.bisect_left(self.starts, end)
         return i > 0 and self.max_end[i - 1] > start
+
+
+class DisjointSpans:
+    """A growing set of spans that never overlap one another (each is added only where it overlaps
+    none), so their ends are as sorted as their starts: overlap queries and inserts by bisection
+    (a text of 1,500 dates took seconds with a scan per candidate)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect.bisect_left(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether a span overlaps [start, end): the last one starting before ``end`` ends after ``start``."""
+        i = bisect.bisect_left(self.starts, end)
+        return i > 0 and self.ends[i - 1] > start
 
 
 def phones(text: str) -> list[Mention[str]]:
@@ -388,10 +408,12 @@ def pattern_matches(text: str, pattern: str) -> list[Mention[str]]:
             if m.group(0) and full.search(m.group(0))]
 
 
-#: A dot after an initial or an honorific ends nothing when a name runs on after it ('Ref: Dr. Ines Moura',
-#: 'Name: J. Okoro'); before anything else it does ('Grade: B. The exam ...', 'Street: Elm Dr. Call me').
+#: A dot after an initial, an honorific or a short form of a name ('St.', 'Mohd.') ends nothing when a
+#: name runs on after it ('Ref: Dr. Ines Moura', 'Name: J. Okoro', "Hospital: St. Mary's"); before
+#: anything else it does ('Grade: B. The exam ...', 'Street: Elm Dr. Call me').
 _NO_STOP = "".join(rf"(?<!\b{w})" for w in ("(?-i:[A-Z])", "Dr", "Mr", "Mrs", "Ms", "Mx", "Prof", "Capt", "Col",
-                                             "Gen", "Lt", "Sgt", "Rev", "Fr", "Sr", "Jr", "Smt", "Shri"))
+                                             "Gen", "Lt", "Sgt", "Rev", "Fr", "Sr", "Jr", "Smt", "Shri",
+                                             "St", "Mt", "Ft", "Mohd", "Md"))
 _NAME_WORD = r"(?:[A-Z][\w'\u2019-]+|[A-Z]\.)"
 _NAME_AFTER = rf"(?-i:\s+{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}}(?=\s*(?:[,;)|\n]|\.(?:\s|$)|$)))"
 _LABEL_END = (rf"(?=\s*(?:[;|\n]|,(?!\d{{2,3}}\b)|(?:{_NO_STOP}\.|\.(?!{_NAME_AFTER}))(?:\s|$)|"
@@ -662,7 +684,12 @@ def normalised_readings(span_text: str) -> set[str]:
 # -- addresses: runs of proper, comma-separated parts ------------------------------------------
 #: One word of an address part: capitalised or numbered ('22B', '8-2-293', '7/112'), a short abbreviation
 #: with its dot ('No.', 'St.'), or a small joiner; a longer word's dot ends the sentence, not the part.
-_ADDR_TOKEN = r"(?:[A-Z][a-z]{1,2}\.(?=\s)|[A-Z0-9][\w'\u2019/-]*(?:\.\d+)?)"
+#: A short form's dot before a word that opens a sentence ('14 Baker St. Please call') ends the part.
+SENTENCE_OPENERS = ("I", "We", "You", "He", "She", "It", "They", "The", "This", "That", "These", "Those", "My",
+                    "Our", "Your", "His", "Her", "Their", "Please", "Kindly", "Thanks", "Thank", "Call", "Can",
+                    "Could", "Would", "Will", "Also", "There", "If", "As", "So", "But", "And", "Regards", "Best")
+_OPENER = r"(?:" + "|".join(SENTENCE_OPENERS) + r")\b"
+_ADDR_TOKEN = rf"(?:[A-Z][a-z]{{1,2}}\.(?=\s)(?!\s+{_OPENER})|[A-Z0-9][\w'\u2019/-]*(?:\.\d+)?)"
 #: Small words inside street and place names ('Road No. 12', 'Rue des Martyrs', 'Stratford upon Avon'),
 #: and the floor of a building ('3rd floor, 88 Sadar Bazar').
 ADDR_JOINERS = ("no", "of", "the", "de", "des", "du", "da", "del", "der", "di", "la", "le", "el", "al", "van", "von",
