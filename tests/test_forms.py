@@ -105,3 +105,21 @@ def test_list_forms_paginates(api: Api) -> None:
     seen = [f["id"] for f in page1["items"] + page2["items"]]
     assert seen == sorted(ids, reverse=True)
     assert page2["next_cursor"] is None
+
+
+def test_a_form_whose_audit_record_cannot_be_written_is_not_created(api: Api, svc: Services) -> None:
+    """The form and its audit record commit together: with the audit insert failing for real (a
+    SQLite trigger), creating, changing or deleting a form answers 500 and changes nothing."""
+    import sqlite3
+
+    made = api.post("/api/v1/forms", {"title": "Kept", "schema": SAMPLE_SCHEMA})
+    assert made.status_code == 201
+    with sqlite3.connect(svc.settings.sqlite_path) as db:
+        db.execute("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    before = api.get("/api/v1/forms").json
+    assert api.post("/api/v1/forms", {"title": "Lost", "schema": SAMPLE_SCHEMA}).status_code == 500
+    assert api.put(f"/api/v1/forms/{made.json['id']}", {"title": "Renamed", "schema": SAMPLE_SCHEMA}).status_code == 500
+    assert api.delete(f"/api/v1/forms/{made.json['id']}").status_code == 500
+    assert api.get("/api/v1/forms").json == before
+    kept = api.get(f"/api/v1/forms/{made.json['id']}").json
+    assert kept["title"] == "Kept" and kept["version"] == 1

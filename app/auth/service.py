@@ -111,10 +111,11 @@ class AuthService:
         user: Record = {"id": new_id(), "username": username, "password_hash": hash_password(password),
                 "role": role, "active": 1, "created_at": now, "updated_at": now}
         try:
-            self.store.create_user(user)
+            with self.store.atomically():  # the user and its audit record, or neither
+                self.store.create_user(user)
+                audit.record(self.store, "user.create", actor, user["id"], {"username": username, "role": role})
         except StoreConflict as exc:
             raise Conflict.field("/username", f"user {username!r} already exists") from exc
-        audit.record(self.store, "user.create", actor, user["id"], {"username": username, "role": role})
         return user
 
     def update_user(self, user_id: str, changes: Record, actor: str) -> Record:
@@ -131,25 +132,28 @@ class AuthService:
             if len(changes["password"]) < 8:
                 raise BadRequest.field("/password", "password must be at least 8 characters")
             update["password_hash"] = hash_password(changes["password"])
+        logged = {k: ("changed" if k == "password" else v) for k, v in changes.items()}
         try:
-            user = self.store.update_user(user_id, update, keep_admin=True)
+            with self.store.atomically():
+                user = self.store.update_user(user_id, update, keep_admin=True)
+                audit.record(self.store, "user.update", actor, user_id, logged)
         except LastAdmin as exc:
             field = "/active" if "active" in changes and not changes["active"] else "/role"
             raise _last_admin(user_id, field) from exc
-        self._local.bump()  # a disabled or demoted user: every process re-reads its credentials
-        logged = {k: ("changed" if k == "password" else v) for k, v in changes.items()}
-        audit.record(self.store, "user.update", actor, user_id, logged)
+        self._local.bump()  # after the commit: a disabled or demoted user, every process re-reads its credentials
         return user  # type: ignore[return-value]
 
     def delete_user(self, user_id: str, actor: str) -> None:
         try:
-            deleted = self.store.delete_user(user_id, keep_admin=True)
+            with self.store.atomically():
+                deleted = self.store.delete_user(user_id, keep_admin=True)
+                if deleted:
+                    audit.record(self.store, "user.delete", actor, user_id)
         except LastAdmin as exc:
             raise _last_admin(user_id, "user_id") from exc
         self._local.bump()
         if not deleted:
             raise NotFound(f"user {user_id} not found")
-        audit.record(self.store, "user.delete", actor, user_id)
 
     def is_last_active_admin(self, user_id: str) -> bool:
         """Whether ``user_id`` is the only active administrator (the instance's last way in)."""
@@ -184,12 +188,13 @@ class AuthService:
         self.limiter.reset("login", ident)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         expires = now_iso(self.settings.token_ttl)
-        self.store.create_credential({
-            "id": new_id(), "kind": "token", "token_hash": token_hash(token), "user_id": user["id"],
-            "name": "login", "role": None, "scope": "manage", "forms": None, "prefix": token[:8],
-            "expires_at": expires, "revoked_at": None, "created_at": now_iso(),
-        })
-        audit.record(self.store, "auth.login", user["id"], None, {"ip": ip})
+        with self.store.atomically():
+            self.store.create_credential({
+                "id": new_id(), "kind": "token", "token_hash": token_hash(token), "user_id": user["id"],
+                "name": "login", "role": None, "scope": "manage", "forms": None, "prefix": token[:8],
+                "expires_at": expires, "revoked_at": None, "created_at": now_iso(),
+            })
+            audit.record(self.store, "auth.login", user["id"], None, {"ip": ip})
         return token, expires
 
     # api keys -------------------------------------------------------------------
@@ -209,17 +214,19 @@ class AuthService:
             "name": name, "role": None, "scope": scope, "forms": sorted(forms) if forms else None,
             "prefix": key[:8], "expires_at": None, "revoked_at": None, "created_at": now_iso(),
         }
-        self.store.create_credential(record)
-        audit.record(self.store, "apikey.create", actor, record["id"], {"user_id": user_id, "scope": scope})
+        with self.store.atomically():
+            self.store.create_credential(record)
+            audit.record(self.store, "apikey.create", actor, record["id"], {"user_id": user_id, "scope": scope})
         return key, record
 
     def revoke_api_key(self, key_id: str, principal: Principal) -> None:
         owner = None if principal.is_admin else principal.user_id
         if key_id not in {c["id"] for c in self.store.list_credentials("apikey", owner)}:
             raise NotFound(f"api key {key_id} not found")
-        self.store.revoke_credential(key_id, now_iso())
+        with self.store.atomically():
+            self.store.revoke_credential(key_id, now_iso())
+            audit.record(self.store, "apikey.revoke", principal.user_id, key_id)
         self._local.bump()  # also when it was revoked already: a retry repairs a bump lost to a crash
-        audit.record(self.store, "apikey.revoke", principal.user_id, key_id)
 
     # per request ------------------------------------------------------------------
     def authenticate(self, bearer: str | None) -> Principal:

@@ -110,8 +110,9 @@ class FormService:
         now = now_iso()
         form = {"id": new_id(), "owner_id": principal.user_id, "version": 1, **fields,
                 "created_at": now, "updated_at": now, "deleted_at": None, "updated_by": principal.user_id}
-        self.store.create_form(form)
-        audit.record(self.store, "form.create", principal.user_id, form["id"], {"title": form["title"]})
+        with self.store.atomically():
+            self.store.create_form(form)
+            audit.record(self.store, "form.create", principal.user_id, form["id"], {"title": form["title"]})
         return form
 
     def get(self, form_id: str) -> Record:
@@ -179,19 +180,21 @@ class FormService:
             raise Conflict(f"form is at version {current['version']}, not {expected}", code="version_conflict")
         form = {**current, **fields, "version": current["version"] + 1, "updated_at": now_iso(),
                 "updated_by": principal.user_id}
-        if not self.store.add_form_version(form, current["version"]):
-            raise Conflict("form was changed concurrently; fetch it and retry", code="version_conflict")
-        self.cache.delete(CACHE_NS, form_id)
+        with self.store.atomically():
+            if not self.store.add_form_version(form, current["version"]):
+                raise Conflict("form was changed concurrently; fetch it and retry", code="version_conflict")
+            audit.record(self.store, "form.update", principal.user_id, form_id, {"version": form["version"]})
+        self.cache.delete(CACHE_NS, form_id)  # after the commit: no process re-caches the old version
         self._local.bump()
-        audit.record(self.store, "form.update", principal.user_id, form_id, {"version": form["version"]})
         return form
 
     def delete(self, form_id: str, principal: Principal) -> None:
-        if not self.store.delete_form(form_id, now_iso()):
-            raise NotFound(f"form {form_id} not found", code="form_not_found")
-        self.cache.delete(CACHE_NS, form_id)
+        with self.store.atomically():
+            if not self.store.delete_form(form_id, now_iso()):
+                raise NotFound(f"form {form_id} not found", code="form_not_found")
+            audit.record(self.store, "form.delete", principal.user_id, form_id)
+        self.cache.delete(CACHE_NS, form_id)  # after the commit
         self._local.bump()
-        audit.record(self.store, "form.delete", principal.user_id, form_id)
 
     def versions(self, form_id: str) -> list[Record]:
         self.get(form_id)

@@ -56,15 +56,17 @@ class LinkService:
                 "expires_at": iso(parse_iso(body["expires_at"])) if body.get("expires_at") else None,
                 "quota": body.get("quota"), "used": 0, "created_by": principal.user_id,
                 "created_at": now_iso(), "revoked_at": None}
-        self.store.create_link(link)
-        audit.record(self.store, "link.create", principal.user_id, link["id"], {"form_id": form_id})
+        with self.store.atomically():
+            self.store.create_link(link)
+            audit.record(self.store, "link.create", principal.user_id, link["id"], {"form_id": form_id})
         return token, link
 
     def revoke(self, form_id: str, link_id: str, principal: Principal) -> None:
         if link_id not in {link["id"] for link in self.store.list_links(form_id)}:
             raise NotFound(f"link {link_id} not found")
-        self.store.revoke_link(link_id, now_iso())
-        audit.record(self.store, "link.revoke", principal.user_id, link_id)
+        with self.store.atomically():
+            self.store.revoke_link(link_id, now_iso())
+            audit.record(self.store, "link.revoke", principal.user_id, link_id)
 
     def admit(self, token: str, ip: str) -> Record:
         """The link a public submission may use, after expiry, rate and quota checks."""

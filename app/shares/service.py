@@ -52,11 +52,13 @@ class ShareService:
         now = now_iso()
         share = {"form_id": form["id"], "user_id": user_id, "role": body["role"], "granted_by": me.user_id,
                  "created_at": now, "updated_at": now}
-        created = self.store.put_share(share)
-        audit.record(self.store, "form.share", me.user_id, form["id"], {"user_id": user_id, "role": body["role"]})
+        with self.store.atomically():
+            created = self.store.put_share(share)
+            audit.record(self.store, "form.share", me.user_id, form["id"], {"user_id": user_id, "role": body["role"]})
         return self.get(form, user_id), created
 
     def delete(self, form: Record, user_id: str, me: Principal) -> None:
-        if not self.store.delete_share(form["id"], user_id):
-            raise NotFound(f"form {form['id']} is not shared with user {user_id}", code="share_not_found")
-        audit.record(self.store, "form.unshare", me.user_id, form["id"], {"user_id": user_id})
+        with self.store.atomically():
+            if not self.store.delete_share(form["id"], user_id):
+                raise NotFound(f"form {form['id']} is not shared with user {user_id}", code="share_not_found")
+            audit.record(self.store, "form.unshare", me.user_id, form["id"], {"user_id": user_id})

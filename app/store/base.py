@@ -10,6 +10,8 @@ outbox promise that no accepted submission loses its webhook.
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +93,15 @@ def status_and_window_sql(q: SubmissionQuery) -> tuple[list[str], list[Any]]:
 
 class Store(abc.ABC):
     """Both backends implement exactly this; the contract tests run on each."""
+
+    @contextmanager
+    def atomically(self) -> Iterator[None]:
+        """The writes made in this block, in this thread, commit together or not at all: a change and
+        its audit record (a crash between two writes kept the change and lost the record).
+
+        SQLite runs the block as one transaction. This default, which MongoDB keeps, makes each write
+        its own: multi-document transactions need a replica set, which a single host does not run."""
+        yield
 
     # lifecycle ---------------------------------------------------------------
     @abc.abstractmethod

@@ -87,6 +87,9 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, WebhooksSQLiteMixin, Analytic
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        if getattr(self._local, "atomic", 0):  # inside atomically(): its transaction holds this write
+            yield conn
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -94,6 +97,20 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, WebhooksSQLiteMixin, Analytic
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @contextmanager
+    def atomically(self) -> Iterator[None]:
+        """One transaction (BEGIN IMMEDIATE: no other writer between its reads and its writes) for every
+        write of the block in this thread; an exception rolls all of them back."""
+        if getattr(self._local, "atomic", 0):
+            yield
+            return
+        with self._tx():
+            self._local.atomic = 1
+            try:
+                yield
+            finally:
+                self._local.atomic = 0
 
     def _one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Record | None:
         return self._conn().execute(sql, params).fetchone()
@@ -334,6 +351,9 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, WebhooksSQLiteMixin, Analytic
                 self._insert(c, "outbox", event)
             c.execute(DATA_VERSION_SQL, (sub["form_id"],))
 
+        if getattr(self._local, "atomic", 0):  # part of the caller's transaction, not of a group's
+            write(self._conn())
+            return
         self._group.run(write)
 
     @timed("get_idempotency")

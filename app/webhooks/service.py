@@ -156,8 +156,10 @@ class WebhookService:
                 "events": body.get("events", ["*"]), "description": body.get("description"), "active": 1,
                 "consecutive_failures": 0, "include_sensitive": 1 if body.get("include_sensitive") else 0,
                 "created_by": me.user_id, "created_at": now, "updated_at": now}
-        self.store.create_webhook(hook)
-        audit.record(self.store, "webhook.created", me.username, hook["id"], {"form_id": form_id, "url": hook["url"]})
+        with self.store.atomically():
+            self.store.create_webhook(hook)
+            audit.record(self.store, "webhook.created", me.username, hook["id"],
+                         {"form_id": form_id, "url": hook["url"]})
         return hook
 
     def get(self, hook_id: str) -> Record:
@@ -182,16 +184,18 @@ class WebhookService:
             if body["active"]:  # re-enabled by a person: start counting afresh
                 changes.update(consecutive_failures=0, disabled_reason=None, failing_since=None)
         changes["updated_at"] = now_iso()
-        hook = self.store.update_webhook(hook_id, changes)
-        if body.get("active"):  # what waited while it was disabled is due now (the caller starts its lane)
-            self.store.schedule_waiting(hook_id, self.now())
-        audit.record(self.store, "webhook.updated", me.username, hook_id, {"fields": sorted(body)})
+        with self.store.atomically():
+            hook = self.store.update_webhook(hook_id, changes)
+            if body.get("active"):  # what waited while it was disabled is due now (the caller starts its lane)
+                self.store.schedule_waiting(hook_id, self.now())
+            audit.record(self.store, "webhook.updated", me.username, hook_id, {"fields": sorted(body)})
         return hook
 
     def delete(self, hook_id: str, me: Principal) -> None:
-        if not self.store.delete_webhook(hook_id):
-            raise NotFound(f"webhook {hook_id} not found", code="webhook_not_found")
-        audit.record(self.store, "webhook.deleted", me.username, hook_id, {})
+        with self.store.atomically():
+            if not self.store.delete_webhook(hook_id):
+                raise NotFound(f"webhook {hook_id} not found", code="webhook_not_found")
+            audit.record(self.store, "webhook.deleted", me.username, hook_id, {})
 
     # fan-out ----------------------------------------------------------------------------------
     @staticmethod
@@ -269,11 +273,13 @@ class WebhookService:
                 self.settings.webhook_disable_min_attempts, after):
             return False
         reason = f"failing since {since} ({failures} failed attempts in a row); last: {attempt.error}"
-        if self.store.update_webhook(hook["id"], {"active": 0, "disabled_reason": reason[:500], "updated_at": now}):
+        with self.store.atomically():  # disabled with its audit record, or not at all
+            if not self.store.update_webhook(hook["id"], {"active": 0, "disabled_reason": reason[:500],
+                                                          "updated_at": now}):
+                return False
             audit.record(self.store, "webhook.disabled", "system", hook["id"],
                          {"form_id": hook["form_id"], "failures": failures, "failing_since": since, "url": hook["url"]})
-            return True
-        return False
+        return True
 
     def postpone(self, delivery: Record, wait: float, reason: str) -> Record | None:
         """Back to waiting ``wait`` seconds WITHOUT counting an attempt (an open circuit is not one).

@@ -533,6 +533,36 @@ def test_audit_sequence_is_unique_and_ordered(store: Store) -> None:
     assert store.list_audit(0, 0) == []  # LIMIT 0 means none, not "no limit"
 
 
+def test_atomically_commits_a_change_and_its_audit_record_together(store: Store) -> None:
+    with store.atomically():
+        store.create_form(form("fa"))
+        assert store.insert_audit(audit_entry(1)) is True
+        assert store.get_form("fa") is not None  # the block reads its own writes
+    assert store.get_form("fa") is not None and store.last_audit() == audit_entry(1)
+    with pytest.raises(RuntimeError), store.atomically():
+        store.create_form(form("fb"))
+        raise RuntimeError("crash before the audit record")
+    if store.backend == "sqlite":  # one transaction: rolled back whole
+        assert store.get_form("fb") is None
+    else:  # MongoDB without a replica set: each write is its own (Store.atomically says so)
+        assert store.get_form("fb") is not None
+    assert store.last_audit() == audit_entry(1)
+
+
+def test_atomically_nests_into_one_transaction_and_takes_submissions(store: Store) -> None:
+    if store.backend != "sqlite":
+        pytest.skip("only SQLite runs a block as one transaction")
+    store.create_form(form("f1"))
+    with pytest.raises(RuntimeError), store.atomically():
+        with store.atomically():
+            store.insert_submission(submission("f1", 1, {}), [event(1)], None)  # not via the group committer
+        raise RuntimeError("the outer block fails")
+    assert store.count_submissions(SubmissionQuery(form_id="f1")) == 0
+    with store.atomically():
+        store.insert_submission(submission("f1", 2, {}), [event(2)], None)
+    assert store.count_submissions(SubmissionQuery(form_id="f1")) == 1
+
+
 # outbox ------------------------------------------------------------------------------------
 def test_outbox_pending_oldest_first_until_sent(store: Store) -> None:
     # Written in time order, as the app does; s1 gets a second event from a later patch,

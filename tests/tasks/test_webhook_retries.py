@@ -176,6 +176,36 @@ def test_during_an_outage_the_last_step_repeats_until_the_endpoint_is_disabled(p
     assert [r["state"] for r in svc.store.list_deliveries(hook["id"], None, None, 10)].count("failed") == 1
 
 
+def test_an_endpoint_is_disabled_with_its_audit_record_or_not_at_all(policy: Any) -> None:
+    """The audit write fails for real (a SQLite trigger aborts every insert) at the attempt
+    that disables the endpoint: the endpoint stays active, so the next failure disables it again,
+    this time with its record. Before, the endpoint was left disabled with no audit record."""
+    import sqlite3
+
+    svc, clock, hook = policy
+    out = svc.record_attempt(_delivery(svc, hook), hook, FAIL)
+    for _ in range(3):
+        out = _retry(svc, clock, out.delivery, hook, FAIL)
+    clock.t += 5 * DAY
+    with sqlite3.connect(svc.store.path) as db:
+        db.execute("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(RuntimeError, match="could not append to the audit log"):  # each insert aborted
+        _retry(svc, clock, out.delivery, hook, FAIL)
+    row = svc.store.get_webhook(hook["id"])
+    assert row["active"] == 1 and row["disabled_reason"] is None
+    assert svc.store.last_audit() is None
+    with sqlite3.connect(svc.store.path) as db:
+        db.execute("DROP TRIGGER no_audit")
+    clock.t += 600
+    d = svc.store.list_deliveries(hook["id"], None, None, 10)[0]
+    d = svc.store.get_delivery(d["id"])
+    if d["state"] == "sending":  # the crashed attempt's claim: taken over once its lease is past
+        clock.t += svc.lease_seconds + 1
+    out = svc.record_attempt(_claim(svc, d), hook, FAIL)
+    assert out.disabled and svc.store.get_webhook(hook["id"])["active"] == 0
+    assert svc.store.last_audit()["action"] == "webhook.disabled"
+
+
 def test_a_late_answer_from_a_lane_that_overran_its_lease_changes_nothing(policy: Any) -> None:
     svc, clock, hook = policy
     slow = _delivery(svc, hook)  # lane A claims it, then stalls past the lease
