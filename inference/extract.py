@@ -408,14 +408,21 @@ def pattern_matches(text: str, pattern: str) -> list[Mention[str]]:
             if m.group(0) and full.search(m.group(0))]
 
 
+#: Words that open a sentence or a sign-off, never a name: a short form's dot before one ends the value
+#: or address part ('14 Baker St. Please call', 'Street: Elm St. Thanks', 'Mohd. Regards, Ali').
+SENTENCE_OPENERS = ("I", "We", "You", "He", "She", "It", "They", "The", "This", "That", "These", "Those", "My",
+                    "Our", "Your", "His", "Her", "Their", "Please", "Kindly", "Thanks", "Thank", "Call", "Can",
+                    "Could", "Would", "Will", "Also", "There", "If", "As", "So", "But", "And", "Regards", "Best",
+                    "Dear", "Hi", "Hello", "Cheers", "Sincerely", "Yours", "Warm", "Kind", "In", "On", "At")
+_OPENER = r"(?:" + "|".join(SENTENCE_OPENERS) + r")\b"
 #: A dot after an initial, an honorific or a short form of a name ('St.', 'Mohd.') ends nothing when a
 #: name runs on after it ('Ref: Dr. Ines Moura', 'Name: J. Okoro', "Hospital: St. Mary's"); before
 #: anything else it does ('Grade: B. The exam ...', 'Street: Elm Dr. Call me').
 _NO_STOP = "".join(rf"(?<!\b{w})" for w in ("(?-i:[A-Z])", "Dr", "Mr", "Mrs", "Ms", "Mx", "Prof", "Capt", "Col",
                                              "Gen", "Lt", "Sgt", "Rev", "Fr", "Sr", "Jr", "Smt", "Shri",
-                                             "St", "Mt", "Ft", "Mohd", "Md"))
+                                             "(?-i:St)", "(?-i:Mt)", "(?-i:Ft)", "(?-i:Mohd)", "(?-i:Md)"))
 _NAME_WORD = r"(?:[A-Z][\w'\u2019-]+|[A-Z]\.)"
-_NAME_AFTER = rf"(?-i:\s+{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}}(?=\s*(?:[,;)|\n]|\.(?:\s|$)|$)))"
+_NAME_AFTER = rf"(?-i:\s+(?!{_OPENER}){_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}}(?=\s*(?:[,;)|\n]|\.(?:\s|$)|$)))"
 _LABEL_END = (rf"(?=\s*(?:[;|\n]|,(?!\d{{2,3}}\b)|(?:{_NO_STOP}\.|\.(?!{_NAME_AFTER}))(?:\s|$)|"
               r"\s[-\u2013\u2014]\s|$))")
 
@@ -684,11 +691,6 @@ def normalised_readings(span_text: str) -> set[str]:
 # -- addresses: runs of proper, comma-separated parts ------------------------------------------
 #: One word of an address part: capitalised or numbered ('22B', '8-2-293', '7/112'), a short abbreviation
 #: with its dot ('No.', 'St.'), or a small joiner; a longer word's dot ends the sentence, not the part.
-#: A short form's dot before a word that opens a sentence ('14 Baker St. Please call') ends the part.
-SENTENCE_OPENERS = ("I", "We", "You", "He", "She", "It", "They", "The", "This", "That", "These", "Those", "My",
-                    "Our", "Your", "His", "Her", "Their", "Please", "Kindly", "Thanks", "Thank", "Call", "Can",
-                    "Could", "Would", "Will", "Also", "There", "If", "As", "So", "But", "And", "Regards", "Best")
-_OPENER = r"(?:" + "|".join(SENTENCE_OPENERS) + r")\b"
 _ADDR_TOKEN = rf"(?:[A-Z][a-z]{{1,2}}\.(?=\s)(?!\s+{_OPENER})|[A-Z0-9][\w'\u2019/-]*(?:\.\d+)?)"
 #: Small words inside street and place names ('Road No. 12', 'Rue des Martyrs', 'Stratford upon Avon'),
 #: and the floor of a building ('3rd floor, 88 Sadar Bazar').

@@ -636,7 +636,7 @@ def _singular(word: str) -> str | None:
 
 def _cues(name: str, spec: dict) -> list[str]:
     """Cue words for locating a field's value: name + title words, stems and synonyms."""
-    return list(_cues_of(name, str(spec.get("title", "")), str(spec.get("description", ""))))
+    return list(_cues_of(name, str(spec.get("title") or ""), str(spec.get("description") or "")))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -87,8 +87,9 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, WebhooksSQLiteMixin, Analytic
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        if getattr(self._local, "atomic", 0):  # inside atomically(): its transaction holds this write
-            yield conn
+        depth = getattr(self._local, "atomic", 0)
+        if depth:  # inside atomically(): a savepoint of its transaction, undone alone when this write raises
+            yield from self._savepoint(conn, depth)
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -98,12 +99,29 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, WebhooksSQLiteMixin, Analytic
             raise
         conn.execute("COMMIT")
 
+    def _savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[sqlite3.Connection]:
+        """A nested write: what it wrote is rolled back if it raises (``LastAdmin`` after its UPDATE),
+        even when the caller catches that inside the block, as it would be outside one."""
+        name = f"nested_{depth}"
+        conn.execute(f"SAVEPOINT {name}")
+        self._local.atomic = depth + 1
+        try:
+            yield conn
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            raise
+        finally:
+            self._local.atomic = depth
+            conn.execute(f"RELEASE {name}")
+
     @contextmanager
     def atomically(self) -> Iterator[None]:
         """One transaction (BEGIN IMMEDIATE: no other writer between its reads and its writes) for every
-        write of the block in this thread; an exception rolls all of them back."""
+        write of the block in this thread; an exception that leaves the block rolls all of them back.
+        A nested block or write is a savepoint: one that raises is undone alone."""
         if getattr(self._local, "atomic", 0):
-            yield
+            with self._tx():
+                yield
             return
         with self._tx():
             self._local.atomic = 1
@@ -352,7 +370,8 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, WebhooksSQLiteMixin, Analytic
             c.execute(DATA_VERSION_SQL, (sub["form_id"],))
 
         if getattr(self._local, "atomic", 0):  # part of the caller's transaction, not of a group's
-            write(self._conn())
+            with self._tx() as c:
+                write(c)
             return
         self._group.run(write)
 

@@ -555,12 +555,45 @@ def test_atomically_nests_into_one_transaction_and_takes_submissions(store: Stor
     store.create_form(form("f1"))
     with pytest.raises(RuntimeError), store.atomically():
         with store.atomically():
-            store.insert_submission(submission("f1", 1, {}), [event(1)], None)  # not via the group committer
+            store.insert_submission(submission("f1", 1, {}), [event(1)], None)
         raise RuntimeError("the outer block fails")
     assert store.count_submissions(SubmissionQuery(form_id="f1")) == 0
-    with store.atomically():
-        store.insert_submission(submission("f1", 2, {}), [event(2)], None)
+    # another thread leads the group committer (its flag set, as while it commits): a submission
+    # written inside a block must not queue for that leader, which would wait for this block's lock
+    store._group._leader_active = True  # type: ignore[attr-defined]
+    done = threading.Event()
+
+    def write() -> None:
+        with store.atomically():
+            store.insert_submission(submission("f1", 2, {}), [event(2)], None)
+        done.set()
+
+    worker = threading.Thread(target=write, daemon=True)
+    worker.start()
+    assert done.wait(10), "the submission queued for the group committer's leader inside the block"
+    store._group._leader_active = False  # type: ignore[attr-defined]
     assert store.count_submissions(SubmissionQuery(form_id="f1")) == 1
+
+
+def test_a_write_that_raises_inside_a_block_is_undone_even_when_caught(store: Store) -> None:
+    """A nested write or block is a savepoint: ``LastAdmin`` raised after its UPDATE, or an inner block
+    that fails, undoes its own writes even when the caller catches the error inside the block."""
+    if store.backend != "sqlite":
+        pytest.skip("only SQLite runs a block as one transaction")
+    root = {**user("root"), "role": "admin"}
+    store.create_user(root)
+    with store.atomically():
+        with pytest.raises(LastAdmin):
+            store.update_user(root["id"], {"role": "editor"}, keep_admin=True)
+        try:
+            with store.atomically():
+                store.create_form(form("inner"))
+                raise RuntimeError("the inner block fails")
+        except RuntimeError:
+            pass
+        store.create_form(form("outer"))
+    assert store.get_user(root["id"]) == root
+    assert store.get_form("inner") is None and store.get_form("outer") is not None
 
 
 # outbox ------------------------------------------------------------------------------------
