@@ -289,7 +289,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def insert_audit(self, entry: Record) -> bool:
-        """Insert with ``entry['seq']``; False if that seq exists (lost a race)."""
+        """Insert with ``entry['seq']``; False if that seq exists (lost a race); any other failure raises."""
 
     @abc.abstractmethod
     def list_audit(self, after_seq: int, limit: int) -> list[Record]: ...

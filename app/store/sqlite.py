@@ -522,7 +522,9 @@ class SQLiteStore(AISQLiteMixin, TasksSQLiteMixin, WebhooksSQLiteMixin, Analytic
         try:
             with self._tx() as c:
                 self._insert(c, "audit", entry)
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            if exc.sqlite_errorname != "SQLITE_CONSTRAINT_PRIMARYKEY":  # not a lost race for the seq: a failure
+                raise
             return False
         return True
 
